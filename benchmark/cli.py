@@ -1,0 +1,137 @@
+"""The command line: ``petl-bench`` (or ``python -m benchmark``)."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from . import __version__
+
+
+def _cmd_methods(args) -> int:
+    from .registry import list_methods
+
+    methods = list_methods()
+    if args.json:
+        print(json.dumps([{"name": m.name, "description": m.description, "citation": m.citation,
+                           "components": list(m.components), "bn_running_stats": m.bn_stats,
+                           "search_space": sorted(m.search_space)} for m in methods], indent=2))
+        return 0
+    width = max(len(m.name) for m in methods)
+    for m in methods:
+        print(f"{m.name:<{width}}  {m.description}")
+    return 0
+
+
+def _cmd_run(args) -> int:
+    from .profiles import load_profile
+    from .runner import RunSpec, run
+
+    profile = load_profile(args.profile)
+    params = dict(_parse_param(p) for p in args.param)
+    spec = RunSpec(method=args.method, dataset=args.dataset, profile=profile, split_seed=args.seed,
+                   train_seed=args.train_seed, data_root=args.data_root, weights=args.weights,
+                   lr=args.lr, beta1=args.beta1, params=params)
+    record = run(spec, args.out, device=args.device, progress=not args.no_progress, force=args.force)
+    m = record["metrics"]
+    synthetic = " (SYNTHETIC DATA)" if record["dataset"]["synthetic"] else ""
+    print(f"{record['config']['method']} on {record['dataset']['name']}{synthetic}: "
+          f"AUC {m['auc']:.3f} ± {m['auc_std']:.3f}, accuracy {m['accuracy']:.3f}, "
+          f"sensitivity {m['sensitivity']:.3f}, specificity {m['specificity']:.3f}; "
+          f"{record['parameters']['trainable']:,} trainable parameters; "
+          f"{record['training']['epochs_run']} epochs; data load {record['dataset']['load_seconds']:.1f} s; "
+          f"wall {record['wall_seconds']:.1f} s -> {args.out}")
+    return 0
+
+
+def _cmd_suite(args) -> int:
+    from pathlib import Path
+
+    from .profiles import load_profile
+    from .suite import new_run_dir, point_latest, resolve_methods, run_suite
+
+    profile = load_profile(args.profile)
+    methods = resolve_methods(args.methods)
+    reports = Path(args.reports)
+    run_dir = Path(args.run_dir) if args.run_dir else new_run_dir(reports, profile)
+    if not args.run_dir:
+        reports.mkdir(parents=True, exist_ok=True)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        point_latest(reports, run_dir)
+    frame = run_suite(profile, args.dataset, run_dir, methods, data_root=args.data_root,
+                      device=args.device, progress=not args.no_progress)
+    if not frame.empty:
+        table = frame.groupby("method")[["auc", "accuracy", "sensitivity", "specificity"]].mean()
+        print(table.sort_values("auc", ascending=False).round(3).to_string())
+    print(f"run folder: {run_dir}")
+    return 0
+
+
+def _parse_param(text: str):
+    if "=" not in text:
+        raise SystemExit(f"--param {text!r}: write NAME=VALUE, e.g. --param rank=8")
+    key, value = text.split("=", 1)
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="petl-bench", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"petl-bench {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("methods", help="list the registered transfer methods")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=_cmd_methods)
+
+    from .data import DATASETS
+
+    p = sub.add_parser("run", help="train and test one method on one split")
+    p.add_argument("--method", required=True, help="a registered method (see `petl-bench methods`)")
+    p.add_argument("--dataset", choices=DATASETS, default="busi")
+    p.add_argument("--data-root", default=None, help="BUSI folder (default: $BUSI_ROOT, else datasets/busi)")
+    p.add_argument("--profile", default="smoke", help="smoke, quick, paper, or the path of a TOML profile")
+    p.add_argument("--seed", type=int, default=0, help="split seed (also the training seed by default)")
+    p.add_argument("--train-seed", type=int, default=None, help="training seed (default: --seed)")
+    p.add_argument("--weights", default=None,
+                   help="backbone weights: a state-dict file, or 'random' (default: the profile's / pretrained)")
+    p.add_argument("--lr", type=float, default=None, help="learning rate (default: the profile's)")
+    p.add_argument("--beta1", type=float, default=None, help="Adam beta1 (default: the profile's)")
+    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                   help="a method hyper-parameter, repeatable")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--force", action="store_true", help="rerun even if OUT holds the same finished run")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("suite", help="every method (or --methods) on every split seed of a profile")
+    p.add_argument("--profile", default="quick", help="smoke, quick, paper, or the path of a TOML profile")
+    p.add_argument("--dataset", choices=DATASETS, default="busi")
+    p.add_argument("--data-root", default=None, help="BUSI folder (default: $BUSI_ROOT, else datasets/busi)")
+    p.add_argument("--methods", default=None, help="comma-separated method names (default: all)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
+    p.add_argument("--reports", default="reports", help="folder for run folders (default: reports)")
+    p.add_argument("--run-dir", default=None, help="resume or write this run folder instead of a new one")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=_cmd_suite)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from .backbones import BackboneWeightsError
+    from .profiles import ProfileError
+
+    try:
+        return args.func(args)
+    except (ProfileError, BackboneWeightsError, FileNotFoundError, KeyError, ValueError) as exc:
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"petl-bench {args.command}: error: {message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,110 @@
+"""Stratified, group-aware train/val/test splits.
+
+Sizes follow Byra (2021), who split BUSI's 647 benign + malignant images 452 / 65 / 130; other
+n get the same proportions. Each split's per-class target is the class count spread over the
+splits by largest remainder (so every split is within one image of the whole's class ratio).
+
+Assignment: duplicate groups (two or more images) go first, largest first, ties in seeded
+random order, each to the split where it overshoots its per-class target least, then to the
+split with the largest share of its target still free, then at random. Singletons then fill
+the remaining per-class places in a seeded random order, which hits the targets exactly unless
+a group had to overshoot. No group straddles two splits; every index lands in exactly one.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+PAPER_SPLIT = (452, 65, 130)  # train/val/test for BUSI's 647 images as in Byra (2021)
+SPLIT_NAMES = ("train", "val", "test")
+
+
+def _largest_remainder(total: int, weights: Sequence[float]) -> np.ndarray:
+    w = np.asarray(weights, dtype=np.float64)
+    exact = total * w / w.sum()
+    out = np.floor(exact).astype(np.int64)
+    order = np.argsort(-(exact - out), kind="stable")
+    out[order[: total - out.sum()]] += 1
+    return out
+
+
+def split_sizes(n: int) -> tuple[int, int, int]:
+    """Train/val/test sizes proportional to PAPER_SPLIT, summing to n (452/65/130 for 647)."""
+    if n < 3:
+        raise ValueError(f"need at least 3 images to make train/val/test splits, got {n}")
+    sizes = _largest_remainder(n, PAPER_SPLIT)
+    return tuple(int(s) for s in sizes)
+
+
+def _class_targets(class_counts: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """splits x classes targets: rows sum to sizes, columns to class_counts."""
+    targets = np.zeros((len(sizes), len(class_counts)), np.int64)
+    remaining = sizes.copy()
+    for c, count in enumerate(class_counts[:-1]):
+        targets[:, c] = np.minimum(_largest_remainder(int(count), sizes), remaining)
+        remaining -= targets[:, c]
+    targets[:, -1] = remaining
+    return targets
+
+
+def stratified_group_split(
+    labels: Sequence[int], groups: Sequence[int], seed: int, sizes: Sequence[int] | None = None
+) -> dict[str, np.ndarray]:
+    """{"train", "val", "test"}: sorted index arrays, stratified by label, groups kept whole.
+
+    Deterministic for a seed; different seeds give different splits. Raises ValueError if a
+    split would get no example of some class.
+    """
+    labels = np.asarray(labels, dtype=np.int64)
+    groups = np.asarray(groups, dtype=np.int64)
+    n = len(labels)
+    if len(groups) != n:
+        raise ValueError(f"labels ({n}) and groups ({len(groups)}) must have the same length")
+    sizes = np.asarray(split_sizes(n) if sizes is None else sizes, dtype=np.int64)
+    if len(sizes) != 3 or sizes.sum() != n or (sizes < 1).any():
+        raise ValueError(f"sizes must be 3 positive numbers summing to {n}, got {sizes.tolist()}")
+    classes, y = np.unique(labels, return_inverse=True)
+    counts = np.bincount(y, minlength=len(classes))
+    targets = _class_targets(counts, sizes)
+    if (targets == 0).any():
+        s, c = np.argwhere(targets == 0)[0]
+        raise ValueError(
+            f"the {SPLIT_NAMES[s]} split would get no example of class {classes[c]} "
+            f"({counts[c]} of {n} images have it, split sizes {sizes.tolist()}); "
+            "use more data or larger splits"
+        )
+
+    rng = np.random.default_rng(seed)
+    have = np.zeros_like(targets)
+    split_of = np.full(n, -1, np.int64)
+    gids, gsize = np.unique(groups, return_counts=True)
+    multi = rng.permutation(gids[gsize > 1])
+    multi = multi[np.argsort(-gsize[np.searchsorted(gids, multi)], kind="stable")]
+    for g in multi:
+        members = np.flatnonzero(groups == g)
+        need = np.bincount(y[members], minlength=len(classes))
+        free = targets - have
+        overshoot = np.maximum(need - free, 0).sum(1)
+        share_free = free.sum(1) / targets.sum(1)
+        key = np.lexsort((rng.random(3), -share_free, overshoot))
+        s = key[0]
+        split_of[members] = s
+        have[s] += need
+
+    for c in range(len(classes)):
+        rest = rng.permutation(np.flatnonzero((split_of < 0) & (y == c)))
+        free = np.maximum(targets[:, c] - have[:, c], 0)
+        # a group that overshot leaves fewer singles than places: trim the largest gaps first
+        while free.sum() > len(rest):
+            free[np.argmax(free)] -= 1
+        split_of[rest] = np.repeat(np.arange(3), free)
+        have[:, c] += free
+
+    if (have == 0).any():
+        s, c = np.argwhere(have == 0)[0]
+        raise ValueError(
+            f"the {SPLIT_NAMES[s]} split got no example of class {classes[c]}: duplicate groups "
+            "are too large for the split sizes"
+        )
+    return {name: np.flatnonzero(split_of == s) for s, name in enumerate(SPLIT_NAMES)}

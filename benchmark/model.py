@@ -1,0 +1,71 @@
+"""Putting a backbone and a method together, and counting what it trains."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import nn
+
+from .backbones import BackboneAdapter, create_backbone
+from .registry import Method, get_method
+
+_BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+
+
+@dataclass(frozen=True)
+class ParameterCounts:
+    trainable: int          # everything that receives gradients, head included
+    trainable_backbone: int  # trainable parameters outside the new head
+    head: int
+    total: int
+
+    def as_dict(self) -> dict:
+        return {"trainable": self.trainable, "trainable_without_head": self.trainable_backbone,
+                "head": self.head, "total": self.total}
+
+
+def apply_method(backbone: BackboneAdapter, method: Method, params: dict | None = None) -> dict:
+    """Freeze the backbone, make the head trainable, and apply ``method``.
+
+    Returns the method's own hyper-parameters as used (defaults updated by ``params``).
+    """
+    used = {**method.defaults(), **(params or {})}
+    unknown = set(used) - set(method.defaults())
+    if unknown:
+        raise ValueError(f"method {method.name!r} has no hyper-parameters {sorted(unknown)}; "
+                         f"it takes {sorted(method.defaults()) or 'none'}")
+    backbone.model.requires_grad_(False)
+    backbone.head().requires_grad_(True)
+    method.apply(backbone, **used)
+    return used
+
+
+def build_model(method_name: str, backbone_name: str, image_size: int, weights=None,
+                params: dict | None = None) -> tuple[BackboneAdapter, Method, dict]:
+    method = get_method(method_name)
+    backbone = create_backbone(backbone_name, weights=weights, image_size=image_size)
+    used = apply_method(backbone, method, params)
+    return backbone, method, used
+
+
+def count_parameters(backbone: BackboneAdapter) -> ParameterCounts:
+    model = backbone.model
+    head_ids = {id(p) for p in backbone.head().parameters()}
+    params = list(model.parameters())
+    trainable = sum(p.numel() for p in params if p.requires_grad)
+    head = sum(p.numel() for p in params if id(p) in head_ids)
+    return ParameterCounts(trainable, trainable - head, head, sum(p.numel() for p in params))
+
+
+def set_train_mode(model: nn.Module, bn_stats: str) -> None:
+    """Training mode, with batch-norm running statistics treated as the method declared.
+
+    "frozen": a batch-norm layer none of whose parameters is trained stays in eval mode,
+    so its running statistics are those of the pretrained network.
+    "train": every batch-norm layer updates its running statistics.
+    """
+    model.train()
+    if bn_stats == "frozen":
+        for module in model.modules():
+            if isinstance(module, _BATCH_NORMS):
+                if not any(p.requires_grad for p in module.parameters(recurse=False)):
+                    module.eval()

@@ -1,0 +1,151 @@
+"""The method registry: one decorator, discovery of ``methods/``, and an entry-point group.
+
+A method is a function ``fn(backbone, **params)`` that, given a :class:`BackboneAdapter`
+whose parameters are all frozen except the new head, adds what it adds (DRS layers, LoRA
+adapters, ...) and sets ``requires_grad`` on exactly the parameters it trains::
+
+    @register_method(description="Frozen backbone, new dense head",
+                     citation="Byra (2021), section 2.3")
+    def feature_extraction(backbone):
+        pass  # the head is already trainable
+
+Keyword arguments of ``fn`` are the method's own hyper-parameters; their defaults are
+used unless a search space (``{name: optuna distribution}``) supplies others.
+Methods are combined by :func:`compose`, which applies them in order.
+
+Other packages register methods through the entry-point group ``petl_bench.methods``:
+each entry point names a module (or a callable) that registers methods when loaded.
+"""
+from __future__ import annotations
+
+import importlib
+import inspect
+import pkgutil
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import Any, Callable
+
+ENTRY_POINT_GROUP = "petl_bench.methods"
+BN_POLICIES = ("frozen", "train")
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    apply: Callable[..., None]
+    description: str
+    citation: str
+    search_space: dict[str, Any] = field(default_factory=dict)
+    bn_stats: str = "frozen"
+    components: tuple[str, ...] = ()
+
+    def defaults(self) -> dict[str, Any]:
+        """The method's own hyper-parameters with their default values."""
+        sig = inspect.signature(self.apply)
+        return {k: p.default for k, p in list(sig.parameters.items())[1:]
+                if p.default is not inspect.Parameter.empty}
+
+    def bn_stats_description(self) -> str:
+        if self.bn_stats == "frozen":
+            return ("batch-norm running statistics of frozen layers stay frozen (eval mode); "
+                    "layers whose affine parameters are trained update them")
+        return "every batch-norm layer updates its running statistics during training"
+
+
+_REGISTRY: dict[str, Method] = {}
+_discovered = False
+
+
+def register_method(fn: Callable | None = None, *, name: str | None = None, description: str,
+                    citation: str, search_space: dict | None = None, bn_stats: str = "frozen"):
+    """Register ``fn`` as a method (usable as ``@register_method(...)``)."""
+
+    def decorator(f: Callable) -> Callable:
+        method_name = name or f.__name__
+        _check_new(method_name, description, citation, bn_stats)
+        unknown = set(search_space or {}) - set(inspect.signature(f).parameters)
+        if unknown:
+            raise ValueError(f"method {method_name!r}: search space names {sorted(unknown)} are not "
+                             f"keyword arguments of {f.__name__}()")
+        _REGISTRY[method_name] = Method(method_name, f, description, citation,
+                                        dict(search_space or {}), bn_stats, (method_name,))
+        return f
+
+    return decorator(fn) if fn is not None else decorator
+
+
+def compose(name: str, *parts: str, description: str, citation: str,
+            bn_stats: str | None = None) -> Method:
+    """Register a method that applies the registered methods ``parts`` in order."""
+    methods = [_REGISTRY[p] if p in _REGISTRY else _missing(p) for p in parts]
+    space: dict[str, Any] = {}
+    for m in methods:
+        space.update(m.search_space)
+
+    def apply(backbone, **params):
+        for m in methods:
+            own = {k: v for k, v in params.items() if k in m.defaults()}
+            m.apply(backbone, **own)
+
+    apply.__signature__ = inspect.Signature(
+        [inspect.Parameter("backbone", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+        + [inspect.Parameter(k, inspect.Parameter.KEYWORD_ONLY, default=v)
+           for m in methods for k, v in m.defaults().items()])
+    policy = bn_stats or ("train" if any(m.bn_stats == "train" for m in methods) else "frozen")
+    _check_new(name, description, citation, policy)
+    components = tuple(c for m in methods for c in m.components)
+    method = Method(name, apply, description, citation, space, policy, components)
+    _REGISTRY[name] = method
+    return method
+
+
+def _check_new(name: str, description: str, citation: str, bn_stats: str) -> None:
+    if name in _REGISTRY:
+        raise ValueError(f"a method named {name!r} is already registered")
+    if not description or not citation:
+        raise ValueError(f"method {name!r} must declare a description and a citation")
+    if bn_stats not in BN_POLICIES:
+        raise ValueError(f"method {name!r}: bn_stats must be one of {BN_POLICIES}, got {bn_stats!r}")
+
+
+def _missing(name: str):
+    raise KeyError(f"cannot compose: no method named {name!r} is registered yet")
+
+
+def discover() -> None:
+    """Import every module of the ``methods`` package and every entry point, once."""
+    global _discovered
+    if _discovered:
+        return
+    _discovered = True
+    import methods as package
+
+    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
+        if not info.name.startswith("_"):
+            importlib.import_module(f"{package.__name__}.{info.name}")
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            loaded = ep.load()
+        except Exception as exc:  # noqa: BLE001
+            raise ImportError(f"entry point {ep.name!r} in group {ENTRY_POINT_GROUP} "
+                              f"({ep.value}) failed to load: {exc}") from exc
+        if callable(loaded) and not inspect.ismodule(loaded):
+            loaded()
+
+
+def get_method(name: str) -> Method:
+    discover()
+    if name not in _REGISTRY:
+        raise KeyError(f"no method named {name!r}; registered: {', '.join(sorted(_REGISTRY))} "
+                       "(`petl-bench methods` lists them)")
+    return _REGISTRY[name]
+
+
+def list_methods() -> list[Method]:
+    discover()
+    return [_REGISTRY[k] for k in sorted(_REGISTRY)]
+
+
+def unregister(name: str) -> None:
+    """Remove a method (for tests and interactive use)."""
+    _REGISTRY.pop(name, None)

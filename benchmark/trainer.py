@@ -1,0 +1,196 @@
+"""The trainer, after the paper's protocol (Byra 2021, section 3.4).
+
+Adam (lr, beta1; beta2 0.999), batch 24, binary cross-entropy on one logit with each
+sample weighted by the inverse frequency of its class in the training set, batch
+augmentation, early stopping on validation accuracy with a patience, the learning rate
+multiplied by 0.9 after every 4 epochs without validation improvement, and the weights
+that were best on validation kept (ties in accuracy go to the lower validation loss).
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from .augment import augment_batch
+from .backbones import BackboneAdapter
+from .model import set_train_mode
+from .profiles import TrainSection
+
+
+class TrainingDiverged(RuntimeError):
+    """The training loss became NaN or infinite."""
+
+
+def resolve_device(name: str | None = "auto") -> torch.device:
+    """"auto" picks CUDA, then Apple's MPS, then the CPU; otherwise the named device."""
+    if name in (None, "auto"):
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {name}: CUDA is not available on this machine; use --device cpu or auto")
+    return device
+
+
+class Preprocess(nn.Module):
+    """uint8 grayscale N x H x W -> normalised float N x 3 x H x W (channels_last)."""
+
+    def __init__(self, mean, std):
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
+
+    def to_unit(self, images: torch.Tensor) -> torch.Tensor:
+        return images.unsqueeze(1).float().div_(255.0)
+
+    def forward(self, unit: torch.Tensor) -> torch.Tensor:
+        x = (unit.expand(-1, 3, -1, -1) - self.mean) / self.std
+        return x.contiguous(memory_format=torch.channels_last)
+
+
+@dataclass
+class TrainResult:
+    best_epoch: int
+    best_val_accuracy: float
+    best_val_loss: float
+    epochs_run: int
+    stopped_early: bool
+    train_seconds: float
+    history: list[dict] = field(default_factory=list)
+
+    @property
+    def seconds_per_epoch(self) -> float:
+        return self.train_seconds / max(self.epochs_run, 1)
+
+    def as_dict(self) -> dict:
+        return {"best_epoch": self.best_epoch, "best_val_accuracy": self.best_val_accuracy,
+                "best_val_loss": self.best_val_loss, "epochs_run": self.epochs_run,
+                "stopped_early": self.stopped_early, "train_seconds": self.train_seconds,
+                "seconds_per_epoch": self.seconds_per_epoch, "history": self.history}
+
+
+def class_weights(labels: np.ndarray) -> torch.Tensor:
+    """Per-class weights n / (2 n_c): inverse class frequency, mean weight 1 over the set."""
+    counts = np.bincount(labels, minlength=2).astype(float)
+    if (counts == 0).any():
+        raise ValueError(f"the training set needs both classes, has counts {counts.tolist()}")
+    return torch.tensor(len(labels) / (2.0 * counts), dtype=torch.float32)
+
+
+@torch.inference_mode()
+def predict_scores(backbone: BackboneAdapter, images: np.ndarray | torch.Tensor,
+                   device: torch.device, batch_size: int = 128) -> np.ndarray:
+    """Malignancy scores (sigmoid of the logit) for uint8 images N x H x W."""
+    model = backbone.model
+    was_training = model.training
+    model.eval()
+    prep = Preprocess(backbone.mean, backbone.std).to(device)
+    images = torch.as_tensor(images)
+    out = []
+    for start in range(0, len(images), batch_size):
+        batch = images[start:start + batch_size].to(device, non_blocking=True)
+        out.append(torch.sigmoid(model(prep(prep.to_unit(batch))).float().squeeze(1)).cpu())
+    model.train(was_training)
+    return torch.cat(out).numpy() if out else np.zeros(0, dtype=np.float32)
+
+
+def _trained_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    """Copies of what training can change: trained parameters and all buffers."""
+    trained = {name for name, p in model.named_parameters() if p.requires_grad}
+    state = model.state_dict()
+    buffers = {name for name, _ in model.named_buffers()}
+    return {k: v.detach().clone() for k, v in state.items() if k in trained or k in buffers}
+
+
+def train(backbone: BackboneAdapter, bn_stats: str, train_images: np.ndarray, train_labels: np.ndarray,
+          val_images: np.ndarray, val_labels: np.ndarray, config: TrainSection, lr: float, beta1: float,
+          device: torch.device, seed: int, progress: bool = True,
+          on_epoch: Callable[[int, float], None] | None = None, desc: str = "train") -> TrainResult:
+    """Train the trainable parameters of ``backbone.model``; load the best-on-validation state.
+
+    ``on_epoch(epoch, val_accuracy)`` is called after every epoch (an Optuna pruner hooks in
+    here and may raise to stop the run).
+    """
+    model = backbone.model.to(device).to(memory_format=torch.channels_last)
+    prep = Preprocess(backbone.mean, backbone.std).to(device)
+    generator = torch.Generator(device=device).manual_seed(seed)
+    order_generator = torch.Generator().manual_seed(seed)
+    x_train = torch.as_tensor(train_images).to(device)
+    y_train = torch.as_tensor(train_labels, dtype=torch.float32).to(device)
+    weights = class_weights(np.asarray(train_labels)).to(device)
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise ValueError("the method left no parameter trainable")
+    optimizer = torch.optim.Adam(params, lr=lr, betas=(beta1, 0.999))
+
+    best = (-1.0, math.inf)
+    best_state, best_epoch, since_best = _trained_state(model), 0, 0
+    history: list[dict] = []
+    started = time.perf_counter()
+    bar = tqdm(range(1, config.max_epochs + 1), desc=desc, disable=not progress, leave=False, unit="epoch")
+    epoch = 0
+    for epoch in bar:
+        epoch_start = time.perf_counter()
+        set_train_mode(model, bn_stats)
+        order = torch.randperm(len(x_train), generator=order_generator).to(device)
+        total, seen = 0.0, 0
+        for start in range(0, len(order), config.batch_size):
+            idx = order[start:start + config.batch_size]
+            unit = prep.to_unit(x_train[idx])
+            if config.augment:
+                unit = augment_batch(unit, generator)
+            logits = model(prep(unit)).squeeze(1).float()
+            target = y_train[idx]
+            loss = (F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+                    * weights[target.long()]).mean()
+            if not torch.isfinite(loss):
+                raise TrainingDiverged(f"{desc}: loss became {loss.item()} at epoch {epoch} "
+                                       f"(learning rate {optimizer.param_groups[0]['lr']:.3g})")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += loss.item() * len(idx)
+            seen += len(idx)
+
+        val_scores = predict_scores(backbone, val_images, device, config.eval_batch_size)
+        val_acc, val_loss = _validation(val_scores, np.asarray(val_labels), weights.cpu())
+        lr_now = optimizer.param_groups[0]["lr"]
+        history.append({"epoch": epoch, "train_loss": total / max(seen, 1), "val_loss": val_loss,
+                        "val_accuracy": val_acc, "lr": lr_now,
+                        "seconds": time.perf_counter() - epoch_start})
+        if (val_acc, -val_loss) > (best[0], -best[1]):
+            best, best_state, best_epoch, since_best = (val_acc, val_loss), _trained_state(model), epoch, 0
+        else:
+            since_best += 1
+            if since_best % config.lr_decay_patience == 0:
+                for group in optimizer.param_groups:
+                    group["lr"] *= config.lr_decay_factor
+        bar.set_postfix(loss=f"{total / max(seen, 1):.3f}", val_acc=f"{val_acc:.3f}", best=best_epoch)
+        if on_epoch is not None:
+            on_epoch(epoch, val_acc)
+        if since_best >= config.patience:
+            break
+    bar.close()
+    model.load_state_dict(best_state, strict=False)
+    return TrainResult(best_epoch, best[0], best[1], epoch, since_best >= config.patience,
+                       time.perf_counter() - started, history)
+
+
+def _validation(scores: np.ndarray, labels: np.ndarray, weights: torch.Tensor) -> tuple[float, float]:
+    accuracy = float(np.mean((scores >= 0.5) == (labels == 1)))
+    s = torch.as_tensor(scores, dtype=torch.float64).clamp(1e-7, 1 - 1e-7)
+    y = torch.as_tensor(labels, dtype=torch.float64)
+    w = weights.double()[torch.as_tensor(labels).long()]
+    loss = float((-(y * s.log() + (1 - y) * (1 - s).log()) * w).mean())
+    return accuracy, loss

@@ -1,0 +1,10 @@
+"""Feature extraction: the pretrained backbone stays frozen; only a new dense head learns."""
+from benchmark.registry import register_method
+
+
+@register_method(
+    description="Frozen pretrained backbone, new dense head (a linear probe on pooled features)",
+    citation="Byra, Biomed. Signal Process. Control 69 (2021), baseline; Yosinski et al., NeurIPS 2014",
+)
+def feature_extraction(backbone):
+    """Nothing to add: the registry has frozen the backbone and made the head trainable."""

@@ -1,0 +1,91 @@
+import sys
+import textwrap
+
+import pytest
+
+from benchmark import registry
+from benchmark.registry import compose, get_method, list_methods, register_method
+
+
+@pytest.fixture
+def clean_registry():
+    before = dict(registry._REGISTRY)
+    yield
+    registry._REGISTRY.clear()
+    registry._REGISTRY.update(before)
+
+
+def test_builtin_methods_are_discovered_with_descriptions():
+    names = {m.name for m in list_methods()}
+    assert {"feature_extraction", "finetune_last_block", "finetune_all"} <= names
+    for m in list_methods():
+        assert m.description and m.citation and m.bn_stats in registry.BN_POLICIES
+
+
+def test_unknown_method_error_lists_registered():
+    with pytest.raises(KeyError, match="feature_extraction"):
+        get_method("no_such_method")
+
+
+def test_register_rejects_duplicates_and_missing_metadata(clean_registry):
+    @register_method(description="d", citation="c")
+    def my_method(backbone):
+        pass
+
+    assert get_method("my_method").apply is my_method
+    with pytest.raises(ValueError, match="already registered"):
+        register_method(name="my_method", description="d", citation="c")(lambda backbone: None)
+    with pytest.raises(ValueError, match="citation"):
+        register_method(name="other", description="d", citation="")(lambda backbone: None)
+
+
+def test_search_space_names_must_be_keyword_arguments(clean_registry):
+    with pytest.raises(ValueError, match="rank"):
+        @register_method(description="d", citation="c", search_space={"rank": [1, 2]})
+        def bad(backbone, alpha=1):
+            pass
+
+
+def test_defaults_come_from_the_signature(clean_registry):
+    @register_method(description="d", citation="c")
+    def with_params(backbone, rank=8, alpha=16):
+        pass
+
+    assert get_method("with_params").defaults() == {"rank": 8, "alpha": 16}
+
+
+def test_compose_applies_parts_in_order_and_merges_params(clean_registry):
+    calls = []
+
+    @register_method(description="a", citation="c")
+    def part_a(backbone, x=1):
+        calls.append(("a", x))
+
+    @register_method(description="b", citation="c", bn_stats="train")
+    def part_b(backbone, y=2):
+        calls.append(("b", y))
+
+    combined = compose("a_then_b", "part_a", "part_b", description="both", citation="c")
+    assert combined.defaults() == {"x": 1, "y": 2}
+    assert combined.bn_stats == "train" and combined.components == ("part_a", "part_b")
+    combined.apply(None, x=5, y=7)
+    assert calls == [("a", 5), ("b", 7)]
+
+
+def test_plugin_from_an_entry_point_is_discovered(tmp_path, monkeypatch, clean_registry):
+    """A third-party package registers a method through the entry-point group."""
+    (tmp_path / "my_plugin.py").write_text(textwrap.dedent('''
+        from benchmark.registry import register_method
+
+        @register_method(description="plugin from an entry point", citation="test")
+        def entry_point_method(backbone):
+            backbone.model.conv_head.requires_grad_(True)
+    '''))
+    dist = tmp_path / "my_plugin-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: my-plugin\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text(f"[{registry.ENTRY_POINT_GROUP}]\nmine = my_plugin\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(registry, "_discovered", False)
+    monkeypatch.delitem(sys.modules, "my_plugin", raising=False)
+    assert "entry_point_method" in {m.name for m in list_methods()}
