@@ -67,6 +67,27 @@ def _cmd_suite(args) -> int:
     return 0
 
 
+def _cmd_params(args) -> int:
+    from .model import PARAMETER_NOTES, parameter_table
+
+    table = parameter_table(args.backbone, args.image_size)
+    if args.json:
+        print(json.dumps({"backbone": args.backbone, "image_size": args.image_size,
+                          "methods": table.to_dict(orient="records"), "notes": list(PARAMETER_NOTES)},
+                         indent=2))
+        return 0
+    print(f"Trainable parameters, {args.backbone} at {args.image_size} px")
+    shown = table.copy()
+    for col in ("trainable_without_head", "head", "trainable", "total"):
+        shown[col] = shown[col].map("{:,}".format)
+    shown["trainable_percent"] = table["trainable_percent"].map("{:.3f}".format)
+    print(shown.to_string(index=False))
+    print()
+    for note in PARAMETER_NOTES:
+        print(f"- {note}")
+    return 0
+
+
 def _parse_param(text: str):
     if "=" not in text:
         raise SystemExit(f"--param {text!r}: write NAME=VALUE, e.g. --param rank=8")
@@ -106,6 +127,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="rerun even if OUT holds the same finished run")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("params", help="trainable parameters of every method (the paper's Table 1)")
+    p.add_argument("--backbone", default="resnet101", help="resnet18..152, efficientnet_lite0..2")
+    p.add_argument("--image-size", type=int, default=224, help="input size in pixels (DRS depends on it)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=_cmd_params)
 
     p = sub.add_parser("suite", help="every method (or --methods) on every split seed of a profile")
     p.add_argument("--profile", default="quick", help="smoke, quick, paper, or the path of a TOML profile")

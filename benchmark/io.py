@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
 from typing import Any, Callable
+
+import numpy as np
 
 
 def write_atomic(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
@@ -31,7 +34,19 @@ def write_text_atomic(path, text: str) -> Path:
 
 
 def write_json_atomic(path, data: Any) -> Path:
-    return write_text_atomic(path, json.dumps(data, indent=2, sort_keys=False, default=_jsonable) + "\n")
+    """Strict JSON (NaN and infinities are written as null)."""
+    text = json.dumps(_finite(data), indent=2, default=_jsonable, allow_nan=False)
+    return write_text_atomic(path, text + "\n")
+
+
+def _finite(value):
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
 
 
 def write_csv_atomic(path, frame) -> Path:
@@ -40,8 +55,6 @@ def write_csv_atomic(path, frame) -> Path:
 
 
 def _jsonable(value):
-    import numpy as np
-
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, np.ndarray):

@@ -69,3 +69,33 @@ def set_train_mode(model: nn.Module, bn_stats: str) -> None:
             if isinstance(module, _BATCH_NORMS):
                 if not any(p.requires_grad for p in module.parameters(recurse=False)):
                     module.eval()
+
+
+PARAMETER_NOTES = (
+    "Counted on the built model (random weights; nothing downloaded). 'without head' is what the "
+    "method trains inside the backbone; 'head' is the new dense layer (features x 1 + 1 bias).",
+    "Fine-tuning counts differ a little from a Keras ResNet101 (Byra 2021 used Keras), whose "
+    "convolutions carry bias terms; timm's convolutions before batch norm have none.",
+    "DRS layers have 2HW + 2C parameters each at the input size given; the DRS count without the "
+    "head covers the DRS layers alone (with the head add its parameters).",
+)
+
+
+def parameter_table(backbone_name: str, image_size: int = 224, methods: list[str] | None = None):
+    """Trainable parameters (without head, head, total trainable) and model size per method."""
+    import pandas as pd
+
+    from .backbones import create_structure
+    from .registry import list_methods
+
+    rows = []
+    for method in list_methods():
+        if methods and method.name not in methods:
+            continue
+        backbone = create_structure(backbone_name, image_size=image_size)
+        apply_method(backbone, method)
+        c = count_parameters(backbone)
+        rows.append({"method": method.name, "trainable_without_head": c.trainable_backbone,
+                     "head": c.head, "trainable": c.trainable, "total": c.total,
+                     "trainable_percent": 100.0 * c.trainable / c.total})
+    return pd.DataFrame(rows)

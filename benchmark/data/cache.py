@@ -156,6 +156,7 @@ def _save_bundle(path: Path, sha256s: Sequence[str], size: int, images: np.ndarr
                      key=np.array(_manifest_key(sha256s, size)))
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes it 0600
         os.replace(tmp, path)
         tmp = None
     except OSError as exc:

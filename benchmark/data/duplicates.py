@@ -13,33 +13,40 @@ A pair is a near duplicate when (pHash distance <= 12 and NCC >= 0.85) or (pHash
 <= 16 and NCC >= 0.95): a shift of a few pixels flips low-frequency signs and raises the pHash
 distance while the shifted NCC stays near 1. Pairs are grouped with union-find.
 
-Why these numbers (measured on the shared BUSI copy, 647 benign + malignant images, 256 px
-RGB, all 209,081 pairs; the 9 images ``benign (N)`` and ``malignant (N)`` read B N and M N):
+Why these numbers (measured on the shared BUSI copy: 647 benign + malignant images, 256 px
+RGB, decoded to 64 px as load_busi does; all 209,081 pairs. "B 12" is ``benign (12).png``,
+"M 12" ``malignant (12).png``; d is the pHash distance, r the shifted NCC):
 
-    pHash distance     0   2   4   6   8  10  12  14   16   18   20    22     24
-    pairs             34  63  38  16   6  11  18  45  226  698 2143  5780 12693
-    NCC >= 0.85       34  63  38  16   6   8   6  10   22   37   59    93   141
-    cross-label        2   5   1   0   0   0   3  18   90  243  ...
+    d                0   2   4   6   8  10  12  14   16   18    20    22     24
+    pairs           33  69  29  20   8   8  17  48  220  684  2149  5793  12683
+    r >= 0.85       33  69  29  20   8   5   9  14   24   43    65   127    180
+    r >= 0.95       33  68  25  18   7   1   4   5    0    3     4     2      0
+    cross-label      3   4   1   0   0   0   2  19   87  240   820  2325   5145
 
-* pHash alone does not separate them. Every pair at distance <= 8 that was inspected side
-  by side (PNG montages) is the same scan, often with calipers drawn on one copy (NCC 0.907 to
-  1.000). From distance 10 on different lesions appear: B 135 / B 430 (d 10, NCC 0.74), B 1 /
-  M 146 (d 12, NCC 0.02), B 376 / M 62 and B 380 / M 193 (d 12, NCC 0.78, 0.76). At d 14 the
-  cross-label pairs are different lesions (B 354 / M 79 NCC 0.855, B 219 / M 118 NCC 0.837).
-* NCC alone does not either: large dark shadowing malignancies correlate at 0.92-0.94
-  without being the same lesion (M 72 / M 177 0.938, M 50 / M 177 0.928, M 63 / M 144 0.907 at
-  d 14, B 90 / M 6 0.915 at d 22).
-* Combined: at d <= 12 different lesions reach NCC 0.78 at most while confirmed pairs start at
-  0.88 (M 85 / M 86, same lesion), hence 0.85. Between d 14 and 16 only NCC >= 0.95 is safe:
-  it admits the shifted copy B 64 / B 141 (d 14, NCC 0.961) and M 4, 5 / M 8, 9.
-* Known misses: copies where one image has black sector wedges or a drawn box (B 62 / B 140
-  d 24, M 77 / M 78 d 16 NCC 0.91, M 65 / M 66 d 12 NCC 0.65, B 102 / B 121 d 10 NCC 0.76), and
-  later frames of the same lesion (B 433 / B 435, M 3 / M 4..9, M 39 / M 40 / M 42).
+* pHash alone does not separate them. All 159 pairs at d <= 8 have r >= 0.919; the
+  lowest-r ones, all 8 cross-label ones and a sample of the rest were inspected side by side
+  (PNG montages): each is the same scan, often with calipers or a label drawn on one copy.
+  From d 10 on different lesions appear: B 135 / B 430 and B 58 / B 430 (d 10, r 0.75),
+  B 380 / M 193 (d 12, r 0.77), B 376 / M 62 (d 12, r 0.78), and at d 14 B 354 / M 79 and
+  B 219 / M 118 (r 0.86, 0.85) or B 1 / M 146 (r 0.02).
+* NCC alone does not either: large dark shadowing cancers correlate at 0.90-0.94 without
+  being the same lesion (M 72 / M 177 0.942, M 50 / M 177 0.933, M 82 / M 201 0.919 at d 16,
+  M 63 / M 144 0.912 at d 14, B 90 / M 6 0.920 at d 22).
+* Combined: at d <= 12 different lesions reach r 0.78 at most; the same scan or lesion
+  starts at 0.84 (B 61 / B 116, frames of one sweep) and 0.90 (M 85 / M 86), hence 0.85. At
+  d 14-16 only r >= 0.95 is safe (different lesions reach 0.92 there): it admits the shifted
+  copy B 64 / B 141 (d 14, r 0.965) and M 4, 5 / M 8, 9 (r 0.98).
+* Known misses, left alone rather than loosen the rule: copies where one image has black
+  sector wedges or a drawn box (B 62 / B 140 d 22 r 0.975, M 77 / M 78 d 16 r 0.92,
+  M 65 / M 66 d 12 r 0.66, B 102 / B 121 d 10 r 0.78), and other frames of a lesion
+  (B 433 / B 435 and M 3 / M 4-9 at d 18-22, r 0.95-0.97, where the nearest
+  different-lesion pair is at 0.942).
 
-On that copy this gives one exact-duplicate group (B 433 = M 145, identical bytes) and 104
-groups with two or more distinct images; 6 groups hold both labels and are excluded:
-B 433 / M 145 (exact), B 42 / B 131 / M 51, B 85 / B 164 / M 52, B 399 / M 93, B 406 / M 94 and
-B 333 / M 77.
+On that copy this gives 1 exact-duplicate group (B 433 = M 145, identical bytes) and 119
+near-duplicate groups (two or more distinct images: 102 pairs, 14 triples, one each of 4, 6
+and 7 images); 265 of the 647 images share a group with another. 6 groups hold both labels and are
+excluded, 14 images: B 433 / M 145 (exact), B 42 / B 131 / M 51, B 85 / B 164 / M 52,
+B 333 / M 77, B 399 / M 93 and B 406 / M 94, leaving 633 images.
 """
 from __future__ import annotations
 
@@ -79,21 +86,32 @@ def hamming_matrix(bits: np.ndarray) -> np.ndarray:
 
 
 def shifted_ncc(a: np.ndarray, b: np.ndarray, max_shift: int = MAX_SHIFT) -> np.ndarray:
-    """For pairs a[k], b[k] (K x S x S), the NCC maximised over shifts up to max_shift px."""
+    """For pairs a[k], b[k] (K x S x S), the NCC maximised over shifts up to max_shift px.
+
+    Each shift is scored on the overlap of the two images only. The overlap sums (of x, y,
+    x*x, y*y, x*y and the pixel count) for all shifts at once come from FFT
+    cross-correlations of the zero-padded images and their supports.
+    """
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
-    s = a.shape[1]
-    best = np.full(len(a), -1.0)
-    for dy in range(-max_shift, max_shift + 1):
-        for dx in range(-max_shift, max_shift + 1):
-            x = a[:, max(0, dy):s + min(0, dy), max(0, dx):s + min(0, dx)].reshape(len(a), -1)
-            y = b[:, max(0, -dy):s + min(0, -dy), max(0, -dx):s + min(0, -dx)].reshape(len(b), -1)
-            x = x - x.mean(1, keepdims=True)
-            y = y - y.mean(1, keepdims=True)
-            denom = np.sqrt((x * x).sum(1) * (y * y).sum(1))
-            r = np.where(denom > 0, (x * y).sum(1) / np.where(denom > 0, denom, 1), 0.0)
-            best = np.maximum(best, r)
-    return best
+    s = a.shape[-1]
+    p = s + max_shift  # padding that keeps shifts up to max_shift from wrapping around
+
+    def spec(x: np.ndarray) -> np.ndarray:
+        return np.fft.rfft2(x, s=(p, p))
+
+    def corr(f: np.ndarray, g: np.ndarray) -> np.ndarray:  # sum_q f[q + d] g[q] for |d| <= max_shift
+        c = np.fft.irfft2(f * np.conj(g), s=(p, p))
+        idx = np.r_[0:max_shift + 1, p - max_shift:p]
+        return c[..., idx[:, None], idx[None, :]]
+
+    fa, fb, ones = spec(a), spec(b), spec(np.ones((s, s)))
+    n = corr(ones, ones)
+    sx, sy = corr(fa, ones), corr(ones, fb)
+    cov = corr(fa, fb) - sx * sy / n
+    var = (corr(spec(a * a), ones) - sx * sx / n) * (corr(ones, spec(b * b)) - sy * sy / n)
+    r = np.where(var > 1e-6 * n * n, cov / np.sqrt(np.maximum(var, 1e-300)), 0.0)
+    return r.reshape(len(a), -1).max(axis=1) if len(a) else np.zeros(0)
 
 
 def _union_find_groups(n: int, pairs: np.ndarray) -> np.ndarray:

@@ -1,0 +1,156 @@
+"""LoRA, BitFit, SSF and BN tuning on both backbone families: what trains, identity at init."""
+from __future__ import annotations
+
+import pytest
+import torch
+from peft.tuners.lora import LoraLayer
+from torch import nn
+
+from benchmark.backbones import create_structure
+from benchmark.model import apply_method, count_parameters, set_train_mode
+from benchmark.registry import get_method
+from methods.ssf import SSF
+
+FAMILIES = ("resnet18", "efficientnet_lite0")
+METHODS = ("lora", "bitfit", "ssf", "bn_tuning")
+BNS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+
+
+def _build(backbone, method, params=None, size=64):
+    adapter = create_structure(backbone, image_size=size)
+    apply_method(adapter, get_method(method), params)
+    return adapter
+
+
+def _owner_types(model):
+    """Parameter name -> the module that holds it directly."""
+    return {f"{mod_name}.{p_name}" if mod_name else p_name: module
+            for mod_name, module in model.named_modules()
+            for p_name, _ in module.named_parameters(recurse=False)}
+
+
+def _expected(method, name, owner) -> bool:
+    if method == "lora":
+        return "lora_" in name
+    if method == "bitfit":
+        return name.endswith(".bias")
+    if method == "ssf":
+        return isinstance(owner, SSF)
+    if method == "bn_tuning":
+        return isinstance(owner, BNS)
+    raise AssertionError(method)
+
+
+@pytest.mark.parametrize("backbone", FAMILIES)
+@pytest.mark.parametrize("method", METHODS)
+def test_exactly_the_expected_parameters_train(method, backbone):
+    adapter = _build(backbone, method)
+    model = adapter.model
+    head = {id(p) for p in adapter.head().parameters()}
+    owners = _owner_types(model)
+    named = dict(model.named_parameters())
+    assert set(owners) == set(named)
+    for name, p in named.items():
+        want = id(p) in head or _expected(method, name, owners[name])
+        assert p.requires_grad == want, f"{method}/{backbone}: {name} requires_grad={p.requires_grad}"
+    counts = count_parameters(adapter)
+    assert counts.trainable_backbone > 0
+    assert counts.trainable_backbone < 0.1 * counts.total, counts
+    assert counts.head == sum(p.numel() for p in adapter.head().parameters())
+
+
+@pytest.mark.parametrize("backbone", FAMILIES)
+def test_lora_adapts_only_ungrouped_convolutions(backbone):
+    adapter = _build(backbone, "lora")
+    lora_layers = {n: m for n, m in adapter.model.named_modules() if isinstance(m, LoraLayer)}
+    convs = [m.get_base_layer() for m in lora_layers.values()]
+    assert convs and all(type(c) is nn.Conv2d and c.groups == 1 for c in convs)
+    plain = [m for m in adapter.model.modules() if type(m) is nn.Conv2d and not isinstance(m, LoraLayer)]
+    base_ids = {id(c) for c in convs}
+    # every plain conv that is not wrapped is either a LoRA factor or a grouped (depthwise) conv
+    lora_factor_ids = {id(f) for m in lora_layers.values()
+                       for f in list(m.lora_A.values()) + list(m.lora_B.values())}
+    unadapted = [c for c in plain if id(c) not in base_ids and id(c) not in lora_factor_ids]
+    assert all(c.groups > 1 for c in unadapted)
+    if backbone == "resnet18":
+        assert len(lora_layers) == 20 and not unadapted
+    else:
+        assert len(lora_layers) == 33 and len(unadapted) == 16  # depthwise convs stay frozen
+    assert not any(p.requires_grad for c in unadapted for p in c.parameters())
+
+
+@pytest.mark.parametrize("backbone", FAMILIES)
+def test_lora_rank_scales_the_count(backbone):
+    counts = {r: count_parameters(_build(backbone, "lora", {"rank": r})).trainable_backbone
+              for r in (4, 8, 16)}
+    assert counts[8] == 2 * counts[4] and counts[16] == 4 * counts[4], counts
+    same_rank = count_parameters(_build(backbone, "lora", {"rank": 8, "alpha": 32})).trainable_backbone
+    assert same_rank == counts[8]
+
+
+def test_lora_search_space_and_defaults():
+    method = get_method("lora")
+    assert method.defaults() == {"rank": 8, "alpha": 16}
+    assert set(method.search_space) == {"rank", "alpha"}
+    assert list(method.search_space["rank"].choices) == [4, 8, 16]
+
+
+@pytest.mark.parametrize("backbone", FAMILIES)
+@pytest.mark.parametrize("method", ("lora", "ssf"))
+def test_identity_at_initialisation(method, backbone):
+    torch.manual_seed(0)
+    adapter = create_structure(backbone, image_size=64)
+    model = adapter.model.eval()
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        base = model(x)
+    apply_method(adapter, get_method(method))
+    model.eval()
+    with torch.no_grad():
+        adapted = model(x)
+    assert torch.allclose(base, adapted, atol=1e-5), (base - adapted).abs().max()
+    # the inserted parameters are on the forward path: perturbing them changes the output
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if p.requires_grad and id(p) not in {id(q) for q in adapter.head().parameters()}:
+                p.add_(0.1 * torch.randn_like(p))
+        perturbed = model(x)
+    assert not torch.allclose(base, perturbed, atol=1e-3)
+
+
+@pytest.mark.parametrize("backbone", FAMILIES)
+def test_ssf_after_every_conv_and_batch_norm(backbone):
+    structure = create_structure(backbone, image_size=64)
+    n_sites = sum(isinstance(m, (nn.Conv2d,) + BNS) for m in structure.model.modules())
+    adapter = _build(backbone, "ssf")
+    ssf_layers = [m for m in adapter.model.modules() if isinstance(m, SSF)]
+    assert len(ssf_layers) == n_sites
+    if backbone == "efficientnet_lite0":  # inside BatchNormAct2d, before the activation
+        bn2 = adapter.model.bn2
+        assert isinstance(bn2, nn.BatchNorm2d) and isinstance(bn2.act.inserted, SSF)
+
+
+@pytest.mark.parametrize("backbone", FAMILIES)
+@pytest.mark.parametrize("method", METHODS)
+def test_batch_norm_mode_follows_policy(method, backbone):
+    adapter = _build(backbone, method)
+    set_train_mode(adapter.model, get_method(method).bn_stats)
+    modes = {m.training for m in adapter.model.modules() if isinstance(m, BNS)}
+    # bitfit / bn_tuning train every BN's affine parameters: those layers update statistics
+    assert modes == ({True} if method in ("bitfit", "bn_tuning") else {False})
+
+
+@pytest.mark.parametrize("backbone", FAMILIES)
+@pytest.mark.parametrize("method", METHODS)
+def test_forward_backward_at_another_size(method, backbone):
+    adapter = _build(backbone, method, size=64)
+    model = adapter.model
+    set_train_mode(model, get_method(method).bn_stats)
+    out = model(torch.randn(2, 3, 96, 96))
+    assert out.shape == (2, 1)
+    out.sum().backward()
+    for name, p in model.named_parameters():
+        assert (p.grad is not None) == p.requires_grad, name
+    grads = [p.grad.abs().sum() for n, p in model.named_parameters() if p.requires_grad
+             and id(p) not in {id(q) for q in adapter.head().parameters()}]
+    assert sum(grads) > 0
