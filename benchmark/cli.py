@@ -59,7 +59,7 @@ def _cmd_suite(args) -> int:
         run_dir.mkdir(parents=True, exist_ok=True)
         point_latest(reports, run_dir)
     frame = run_suite(profile, args.dataset, run_dir, methods, data_root=args.data_root,
-                      device=args.device, progress=not args.no_progress)
+                      device=args.device, progress=not args.no_progress, storage=args.storage)
     if not frame.empty:
         table = frame.groupby("method")[["auc", "accuracy", "sensitivity", "specificity"]].mean()
         print(table.sort_values("auc", ascending=False).round(3).to_string())
@@ -142,6 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
     p.add_argument("--reports", default="reports", help="folder for run folders (default: reports)")
     p.add_argument("--run-dir", default=None, help="resume or write this run folder instead of a new one")
+    p.add_argument("--storage", default=None,
+                   help="Optuna storage URL (default: SQLite optuna.db in the run folder)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_suite)
     return parser

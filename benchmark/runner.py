@@ -19,10 +19,12 @@ from .data import ImageSet, load_dataset
 from .data.split import stratified_group_split
 from .io import write_atomic, write_csv_atomic, write_json_atomic
 from .metrics import evaluate_scores
-from .model import build_model, count_parameters
+from .backbones import BackboneAdapter
+from .model import ParameterCounts, build_model, count_parameters
+from .registry import Method
 from .profiles import Profile
 from .provenance import provenance
-from .trainer import predict_scores, resolve_device, train
+from .trainer import TrainResult, predict_scores, resolve_device, train, trained_state
 
 RESULTS_FILE, PREDICTIONS_FILE, STATE_FILE = "results.json", "predictions.csv", "trained_state.pt"
 
@@ -77,6 +79,7 @@ def finished_run(out_dir: Path, spec: RunSpec) -> dict | None:
 
 def run(spec: RunSpec, out_dir: str | Path, device: str = "auto", progress: bool = True,
         data: ImageSet | None = None, force: bool = False) -> dict:
+    """Train with the spec's fixed hyper-parameters, then test once and record."""
     out_dir = Path(out_dir)
     if not force and (done := finished_run(out_dir, spec)) is not None:
         return done
@@ -87,23 +90,45 @@ def run(spec: RunSpec, out_dir: str | Path, device: str = "auto", progress: bool
     if data is None:
         data, load_seconds = load_data(spec)
     split = stratified_group_split(data.labels, data.groups, seed=spec.split_seed)
+    trained = train_model(spec.profile, config, data, split, dev, progress=progress)
+    return record_run(out_dir, trained, data, split, spec.profile, dev, started, load_seconds)
 
+
+@dataclass
+class TrainedModel:
+    backbone: BackboneAdapter
+    method: Method
+    config: dict
+    counts: ParameterCounts
+    result: TrainResult
+
+
+def train_model(profile: Profile, config: dict, data: ImageSet, split: dict, device: torch.device,
+                progress: bool = True, on_epoch=None) -> TrainedModel:
+    """Build the method's model (seeded) and train it on the split's train/val images."""
     torch.manual_seed(config["train_seed"])
-    backbone, method, used_params = build_model(spec.method, spec.profile.backbone.name,
-                                                spec.profile.backbone.image_size, config["weights"],
-                                                spec.params)
-    config["method_params"] = used_params
+    backbone, method, used_params = build_model(config["method"], profile.backbone.name,
+                                                profile.backbone.image_size, config["weights"],
+                                                config["method_params"])
+    config = {**config, "method_params": used_params}
     counts = count_parameters(backbone)
-    tr, va, te = split["train"], split["val"], split["test"]
+    tr, va = split["train"], split["val"]
     result = train(backbone, method.bn_stats, data.images[tr], data.labels[tr], data.images[va],
-                   data.labels[va], spec.profile.train, config["lr"], config["beta1"], dev,
-                   seed=config["train_seed"], progress=progress, desc=spec.method)
-    scores = predict_scores(backbone, data.images[te], dev, spec.profile.train.eval_batch_size)
-    metrics = evaluate_scores(data.labels[te], scores, n_bootstrap=spec.profile.evaluation.n_bootstrap,
-                              seed=spec.split_seed)
+                   data.labels[va], profile.train, config["lr"], config["beta1"], device,
+                   seed=config["train_seed"], progress=progress, on_epoch=on_epoch, desc=config["method"])
+    return TrainedModel(backbone, method, config, counts, result)
 
+
+def record_run(out_dir: Path, trained: TrainedModel, data: ImageSet, split: dict, profile: Profile,
+               device: torch.device, started: float, load_seconds: float = 0.0,
+               extra: dict | None = None) -> dict:
+    """Test the trained model once and write the run's files atomically (results.json last)."""
+    backbone, method, te = trained.backbone, trained.method, split["test"]
+    scores = predict_scores(backbone, data.images[te], device, profile.train.eval_batch_size)
+    metrics = evaluate_scores(data.labels[te], scores, n_bootstrap=profile.evaluation.n_bootstrap,
+                              seed=trained.config["split_seed"])
     record = {
-        "config": config,
+        "config": trained.config,
         "method": {"name": method.name, "description": method.description, "citation": method.citation,
                    "components": list(method.components), "bn_running_stats": method.bn_stats,
                    "bn_running_stats_description": method.bn_stats_description()},
@@ -114,23 +139,19 @@ def run(spec: RunSpec, out_dir: str | Path, device: str = "auto", progress: bool
                     "load_seconds": load_seconds},
         "backbone": {"name": backbone.name, "family": backbone.family, "weights": backbone.weights.as_dict(),
                      "mean": backbone.mean, "std": backbone.std},
-        "parameters": counts.as_dict(),
-        "training": result.as_dict(),
+        "parameters": trained.counts.as_dict(),
+        "training": trained.result.as_dict(),
         "metrics": metrics,
+        **(extra or {}),
         "wall_seconds": time.perf_counter() - started,
-        "profile": spec.profile.as_dict(),
-        "provenance": provenance(dev),
+        "profile": profile.as_dict(),
+        "provenance": provenance(device),
     }
     predictions = pd.DataFrame({"image_id": [data.ids[i] for i in te], "label": data.labels[te],
                                 "score": scores.astype(float)})
-    state = {k: v.cpu() for k, v in backbone.model.state_dict().items()
-             if k in _trained_keys(backbone.model)}
+    state = {k: v.cpu() for k, v in trained_state(backbone.model).items()}
+    out_dir = Path(out_dir)
     write_atomic(out_dir / STATE_FILE, lambda p: torch.save(state, p))
     write_csv_atomic(out_dir / PREDICTIONS_FILE, predictions)
     write_json_atomic(out_dir / RESULTS_FILE, record)  # last: its presence marks the run finished
     return json.loads((out_dir / RESULTS_FILE).read_text())
-
-
-def _trained_keys(model) -> set[str]:
-    return {n for n, p in model.named_parameters() if p.requires_grad} | {n for n, _ in model.named_buffers()}
-

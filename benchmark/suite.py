@@ -3,10 +3,13 @@
 Layout of a run folder (``reports/<timestamp>-<profile>/``)::
 
     suite.json                      what was asked (profile, dataset, methods), written first
-    runs/<method>/seed-<k>/         one finished run each (see benchmark.runner)
+    optuna.db                       the Optuna studies (unless --storage names another)
+    runs/<method>/seed-<k>/         one selected-and-tested run each (see benchmark.search)
     summary.csv                     one row per (method, split seed), rebuilt from runs/
+    failures.json                   searches in which no trial completed, if any
 
-Re-running the same command on the same folder skips the runs that finished.
+Re-running the same command on the same folder resumes: finished studies are not rerun and
+finished trials of an interrupted study are kept.
 """
 from __future__ import annotations
 
@@ -21,7 +24,8 @@ from tqdm.auto import tqdm
 from .io import write_csv_atomic, write_json_atomic
 from .profiles import Profile
 from .registry import get_method, list_methods
-from .runner import RESULTS_FILE, RunSpec, load_data, run
+from .runner import RESULTS_FILE, RunSpec, load_data
+from .search import SearchFailed, run_search
 
 
 def new_run_dir(reports: Path, profile: Profile) -> Path:
@@ -48,7 +52,7 @@ def resolve_methods(names: str | None) -> list[str]:
 
 
 def run_suite(profile: Profile, dataset: str, run_dir: Path, methods: list[str], data_root=None,
-              device: str = "auto", progress: bool = True) -> pd.DataFrame:
+              device: str = "auto", progress: bool = True, storage: str | None = None) -> pd.DataFrame:
     run_dir.mkdir(parents=True, exist_ok=True)
     write_json_atomic(run_dir / "suite.json", {"profile": profile.as_dict(), "dataset": dataset,
                                                "data_root": data_root, "methods": methods})
@@ -59,11 +63,18 @@ def run_suite(profile: Profile, dataset: str, run_dir: Path, methods: list[str],
     print(f"data: {data.name}, {len(data)} images at {profile.backbone.image_size} px "
           f"({len(data.excluded)} excluded), loaded in {load_seconds:.1f} s")
     jobs = [(m, s) for m in methods for s in profile.evaluation.split_seeds]
-    bar = tqdm(jobs, desc="suite", unit="run", disable=not progress)
+    failures = []
+    bar = tqdm(jobs, desc="suite", unit="study", disable=not progress)
     for method, seed in bar:
         bar.set_postfix(method=method, seed=seed)
-        spec = RunSpec(method=method, dataset=dataset, profile=profile, split_seed=seed, data_root=data_root)
-        run(spec, run_dir / "runs" / method / f"seed-{seed}", device=device, progress=progress, data=data)
+        try:
+            run_search(method, profile, dataset, data, seed, run_dir / "runs" / method / f"seed-{seed}",
+                       run_dir, storage=storage, device=device, progress=progress)
+        except SearchFailed as exc:
+            print(f"WARNING: {exc}")
+            failures.append({"method": method, "split_seed": seed, "error": str(exc)})
+    if failures:
+        write_json_atomic(run_dir / "failures.json", failures)
     return summarise(run_dir)
 
 

@@ -105,7 +105,7 @@ def predict_scores(backbone: BackboneAdapter, images: np.ndarray | torch.Tensor,
     return torch.cat(out).numpy() if out else np.zeros(0, dtype=np.float32)
 
 
-def _trained_state(model: nn.Module) -> dict[str, torch.Tensor]:
+def trained_state(model: nn.Module) -> dict[str, torch.Tensor]:
     """Copies of what training can change: trained parameters and all buffers."""
     trained = {name for name, p in model.named_parameters() if p.requires_grad}
     state = model.state_dict()
@@ -135,7 +135,7 @@ def train(backbone: BackboneAdapter, bn_stats: str, train_images: np.ndarray, tr
     optimizer = torch.optim.Adam(params, lr=lr, betas=(beta1, 0.999))
 
     best = (-1.0, math.inf)
-    best_state, best_epoch, since_best = _trained_state(model), 0, 0
+    best_state, best_epoch, since_best = trained_state(model), 0, 0
     history: list[dict] = []
     started = time.perf_counter()
     bar = tqdm(range(1, config.max_epochs + 1), desc=desc, disable=not progress, leave=False, unit="epoch")
@@ -170,7 +170,7 @@ def train(backbone: BackboneAdapter, bn_stats: str, train_images: np.ndarray, tr
                         "val_accuracy": val_acc, "lr": lr_now,
                         "seconds": time.perf_counter() - epoch_start})
         if (val_acc, -val_loss) > (best[0], -best[1]):
-            best, best_state, best_epoch, since_best = (val_acc, val_loss), _trained_state(model), epoch, 0
+            best, best_state, best_epoch, since_best = (val_acc, val_loss), trained_state(model), epoch, 0
         else:
             since_best += 1
             if since_best % config.lr_decay_patience == 0:

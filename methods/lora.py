@@ -45,13 +45,13 @@ def lora_targets(model: nn.Module) -> list[str]:
 def lora(backbone, rank: int = 8, alpha: int = 16):
     model = backbone.model
     targets = lora_targets(model)
-    head = backbone.head()
+    before = {id(p): p.requires_grad for p in model.parameters()}  # head + any composed method
     config = peft.LoraConfig(r=rank, lora_alpha=alpha, target_modules=targets, lora_dropout=0.0)
     peft.inject_adapter_in_model(config, model)  # in place; the model's forward and head unchanged
     wrapped = {name for name, m in model.named_modules() if isinstance(m, peft.tuners.lora.LoraLayer)}
     if wrapped != set(targets):
         raise RuntimeError(f"peft adapted {sorted(wrapped ^ set(targets))[:3]} unexpectedly")
-    # peft marks only adapters trainable (the head included in what it freezes): restate it.
+    # peft leaves only its adapters trainable (it freezes the head too): restore what was
+    # trainable before, and train exactly the new LoRA factors besides.
     for name, p in model.named_parameters():
-        p.requires_grad_("lora_" in name)
-    head.requires_grad_(True)
+        p.requires_grad_(before.get(id(p), False) or "lora_" in name)

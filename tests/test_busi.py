@@ -20,7 +20,7 @@ from benchmark.data.split import PAPER_SPLIT, split_sizes, stratified_group_spli
 
 BUSI = Path(os.environ.get("BUSI_ROOT") or Path(__file__).parents[2] / "shared/datasets/busi")
 # dataset_checksum over the 647 benign + malignant files of the shared copy
-SHARED_COPY = "5a0a3c8e47ae7fcc8c2f29e4c6b8c6a4b8a1f0e3d2c1b0a9f8e7d6c5b4a39281"
+SHARED_COPY = "5518fc09077ba111b595591dd8ecc60c1f41dbf1367071270cc5ac8e71018688"
 CROSS_LABEL = {  # groups holding both labels in the shared copy
     ("benign/benign (433).png", "malignant/malignant (145).png"),  # identical bytes
     ("benign/benign (131).png", "benign/benign (42).png", "malignant/malignant (51).png"),

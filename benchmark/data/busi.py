@@ -2,7 +2,7 @@
 
 Expected layout, as distributed on Kaggle ("Breast Ultrasound Images Dataset"):
 ``benign/benign (1).png ...``, ``malignant/...``, optionally ``normal/...``. Segmentation masks
-(``* _mask.png``, ``*_mask_1.png``) are ignored, so the original download and mask-less,
+(``*_mask.png``, ``*_mask_1.png``) are ignored, so the original download and mask-less,
 resized copies load the same way. Images of any size and mode are accepted (see cache.py).
 
 ``load_busi`` decodes (cached), finds exact and near duplicates (duplicates.py) on 64 px
@@ -12,6 +12,7 @@ whose ``groups`` keep the remaining duplicates in one split.
 """
 from __future__ import annotations
 
+import logging
 import os
 import re
 from pathlib import Path
@@ -25,6 +26,7 @@ from .imageset import BENIGN, MALIGNANT, ImageSet
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
 DUPLICATE_CHECK_SIZE = 64
 _KAGGLE_SUBFOLDER = "Dataset_BUSI_with_GT"  # the folder inside Kaggle's zip
+log = logging.getLogger(__name__)
 
 
 def _has_classes(folder: Path) -> bool:
@@ -107,7 +109,7 @@ def load_busi(
     ids = [rel for rel, _ in files]
     labels = np.array([label for _, label in files], dtype=np.int64)
     sizes = {image_size, DUPLICATE_CHECK_SIZE}
-    decoded, sha256s, _ = decode_images_multi([root / rel for rel in ids], sizes, cache_dir)
+    decoded, sha256s, cache_hit = decode_images_multi([root / rel for rel in ids], sizes, cache_dir)
 
     if near_duplicate_distance is None:
         rules = ()
@@ -118,6 +120,8 @@ def load_busi(
     kept = np.flatnonzero(keep)
     kept_ids = [ids[i] for i in kept]
     kept_sha = [sha256s[i] for i in kept]
+    log.info("BUSI %s: %d images (%s), %d excluded as cross-label duplicates, %d groups",
+             root, len(kept), "from cache" if cache_hit else "decoded", len(excluded), len(set(groups[kept])))
     return ImageSet(
         images=decoded[image_size][kept],
         labels=labels[kept],

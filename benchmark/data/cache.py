@@ -41,7 +41,7 @@ from typing import Iterable, Sequence
 import numpy as np
 from PIL import Image
 
-CACHE_FORMAT_VERSION = 1
+CACHE_FORMAT_VERSION = 1  # bump whenever decoding or the bundle layout changes
 _HIGH_DEPTH_MODES = {"I", "F", "I;16", "I;16L", "I;16B", "I;16N"}
 _WORKERS = min(8, os.cpu_count() or 1)
 

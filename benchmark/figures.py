@@ -1,0 +1,257 @@
+"""Report figures of a run folder: ROC curves, AUC against trainable parameters, p-value matrices.
+
+Figures are drawn on matplotlib's Agg canvas directly (no pyplot, no global backend or style
+change), in seaborn's "whitegrid" style applied only while drawing, at 150 dpi, and written
+atomically (:func:`benchmark.io.write_atomic`). Each method keeps one colour across figures
+(leaderboard order, colour-blind palette).
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import matplotlib as mpl
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import ListedColormap, TwoSlopeNorm
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+from .io import write_atomic
+from .leaderboard import ALPHA, TEST_LABELS, method_order, split_predictions
+
+__all__ = ["roc_figure", "auc_vs_parameters_figure", "pvalue_matrix_figure", "method_colors", "DPI"]
+
+DPI = 150
+_LINESTYLES = ("-", "--", "-.", ":")
+
+
+def _style():
+    rc = {**sns.axes_style("whitegrid"), **sns.plotting_context("paper", font_scale=1.25),
+          "axes.edgecolor": "0.3", "savefig.facecolor": "white", "figure.facecolor": "white"}
+    return mpl.rc_context(rc)
+
+
+def method_colors(methods) -> dict:
+    """One colour per method (colour-blind palette up to 10 methods, evenly spaced hues beyond)."""
+    methods = list(methods)
+    palette = sns.color_palette("colorblind", len(methods)) if len(methods) <= 10 else \
+        sns.color_palette("husl", len(methods))
+    return dict(zip(methods, palette))
+
+
+def _new_figure(width: float, height: float) -> Figure:
+    fig = Figure(figsize=(width, height), dpi=DPI)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save(fig: Figure, path) -> Path:
+    path = Path(path)
+    write_atomic(path, lambda p: fig.savefig(p, format="png", dpi=DPI, bbox_inches="tight"))
+    return path
+
+
+def _synthetic_note(synthetic: bool) -> str:
+    return "  [SYNTHETIC DATA - not BUSI]" if synthetic else ""
+
+
+# ------------------------------------------------------------------------------------ ROC
+def _roc_points(y: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Empirical ROC curve: (FPR, TPR) at every distinct threshold, from (0, 0) to (1, 1)."""
+    order = np.argsort(-scores, kind="mergesort")
+    s, t = scores[order], y[order].astype(float)
+    last = np.r_[np.flatnonzero(np.diff(s)), s.size - 1]  # last case of each distinct score
+    tp = np.cumsum(t)[last]
+    fp = (last + 1) - tp
+    return np.r_[0.0, fp / fp[-1]], np.r_[0.0, tp / tp[-1]]
+
+
+def roc_figure(run_dir, runs: pd.DataFrame, path, max_panels: int = 3) -> Path:
+    """ROC curves of every method on the test set, one panel per split seed (the first ``max_panels``).
+
+    Legend entries give each method's test AUC on that split, best first.
+    """
+    from .metrics import roc_auc
+
+    order = method_order(runs)
+    colors = method_colors(order)
+    seeds = sorted(int(s) for s in runs["split_seed"].unique())
+    shown = seeds[:max_panels]
+    synthetic = bool(runs["synthetic"].any()) if "synthetic" in runs else False
+    with _style():
+        fig = _new_figure(5.4 * len(shown), 5.9)
+        axes = fig.subplots(1, len(shown), squeeze=False)[0]
+        for ax, seed in zip(axes, shown):
+            present = set(runs.loc[runs["split_seed"] == seed, "method"])
+            methods = [m for m in order if m in present]
+            _, y, scores = split_predictions(run_dir, runs, seed, methods)
+            aucs = {m: roc_auc(y, scores[m]) for m in methods}
+            for i, m in enumerate(sorted(methods, key=lambda m: (-aucs[m], m))):
+                fpr, tpr = _roc_points(y, scores[m])
+                ax.plot(fpr, tpr, color=colors[m], lw=1.8, ls=_LINESTYLES[order.index(m) // 10 % 4],
+                        label=f"{m} ({aucs[m]:.3f})", drawstyle="default")
+            ax.plot([0, 1], [0, 1], color="0.55", lw=1, ls=":", label="chance (0.500)")
+            ax.set_xlim(-0.01, 1.01)
+            ax.set_ylim(-0.01, 1.01)
+            ax.set_aspect("equal")
+            ax.set_xlabel("False positive rate, 1 − specificity (fraction)")
+            ax.set_ylabel("True positive rate, sensitivity (fraction)")
+            ax.set_title(f"Split seed {seed}: {y.size} test images, {int(y.sum())} malignant")
+            ax.legend(loc="lower right", title="method (test AUC)", fontsize="small", title_fontsize="small",
+                      frameon=True, framealpha=0.9)
+        more = f" (first {len(shown)} of {len(seeds)} split seeds)" if len(seeds) > len(shown) else ""
+        fig.suptitle(f"ROC curves on the test set{more}{_synthetic_note(synthetic)}", fontweight="bold")
+        fig.tight_layout()
+        return _save(fig, path)
+
+
+# ------------------------------------------------------------------- AUC vs parameters
+def _place_labels(fig: Figure, ax, xs, ys, names, colors) -> None:
+    """Label points, trying a few offsets per label so that labels do not overlap."""
+    renderer = fig.canvas.get_renderer()
+    offsets = [(8, 6, "left"), (8, -14, "left"), (-8, 6, "right"), (-8, -14, "right"),
+               (8, 18, "left"), (8, -26, "left"), (-8, 18, "right"), (-8, -26, "right"), (0, 30, "center"),
+               (0, -38, "center")]
+    placed = []
+    pts = ax.transData.transform(np.column_stack([xs, ys]))
+    point_boxes = [mpl.transforms.Bbox.from_extents(x - 4, y - 4, x + 4, y + 4) for x, y in pts]
+    for i in np.argsort(-np.asarray(ys), kind="stable"):
+        best = None
+        for dx, dy, ha in offsets:
+            text = ax.annotate(names[i], (xs[i], ys[i]), xytext=(dx, dy), textcoords="offset points", ha=ha,
+                               va="bottom", fontsize="small", color=colors[names[i]], fontweight="bold")
+            box = text.get_window_extent(renderer).expanded(1.05, 1.1)
+            clash = sum(box.overlaps(b) for b in placed) + sum(
+                box.overlaps(b) for j, b in enumerate(point_boxes) if j != i)
+            if best is None or clash < best[0]:
+                if best is not None:
+                    best[1].remove()
+                best = (clash, text, box)
+            else:
+                text.remove()
+            if clash == 0:
+                break
+        placed.append(best[2])
+
+
+def auc_vs_parameters_figure(leaderboard_df: pd.DataFrame, path, synthetic: bool = False) -> Path:
+    """Mean test AUC (error bars: standard deviation over split seeds) against trainable parameters.
+
+    The x axis is logarithmic; each point is labelled with its method's name.
+    """
+    lb = leaderboard_df.dropna(subset=["auc_mean"])
+    lb = lb[lb["trainable_parameters"].notna()]
+    if lb.empty:
+        raise ValueError("auc_vs_parameters_figure needs methods with an AUC and a trainable-parameter count")
+    order = list(leaderboard_df["method"])
+    colors = method_colors(order)
+    x = lb["trainable_parameters"].astype(float).clip(lower=1).to_numpy()
+    y = lb["auc_mean"].to_numpy(dtype=float)
+    err = lb["auc_spread"].to_numpy(dtype=float)
+    names = list(lb["method"])
+    with _style():
+        fig = _new_figure(8.0, 5.6)
+        ax = fig.subplots()
+        for xi, yi, ei, m in zip(x, y, err, names):
+            ax.errorbar(xi, yi, yerr=None if math.isnan(ei) else ei, fmt="o", ms=8, color=colors[m],
+                        ecolor=colors[m], elinewidth=1.5, capsize=4, mec="white", mew=0.8, zorder=3)
+        ax.set_xscale("log")
+        lo, hi = x.min(), x.max()
+        ax.set_xlim(lo / 4, hi * 4)
+        top = np.nanmax(y + np.nan_to_num(err))
+        bottom = np.nanmin(y - np.nan_to_num(err))
+        pad = max(0.03, 0.12 * (top - bottom))
+        ax.set_ylim(max(0.0, bottom - pad), top + pad)
+        ax.axhline(0.5, color="0.55", lw=1, ls=":", zorder=1)
+        ax.set_xlabel("Trainable parameters (count, log scale)")
+        n_splits = sorted(set(int(n) for n in lb["n_splits"])) if "n_splits" in lb else []
+        splits = f"{n_splits[0]} split seed{'s' if n_splits[0] != 1 else ''}" if len(n_splits) == 1 else \
+            "split seeds"
+        ax.set_ylabel(f"Test AUC (mean over {splits})")
+        ax.set_title(f"Test AUC against trainable parameters{_synthetic_note(synthetic)}", fontweight="bold")
+        fig.tight_layout()
+        _place_labels(fig, ax, x, y, names, colors)
+        proxy = Line2D([], [], color="0.3", marker="o", ls="none", ms=7)
+        chance = Line2D([], [], color="0.55", lw=1, ls=":")
+        bar_label = "mean AUC ± SD over split seeds" if np.isfinite(err).any() else \
+            "mean AUC (one split seed: no error bars)"
+        ax.legend([proxy, chance], [bar_label, "chance (AUC 0.5)"], loc="lower right", fontsize="small",
+                  frameon=True, framealpha=0.9)
+        return _save(fig, path)
+
+
+# ------------------------------------------------------------------------ p-value matrix
+def _fmt_cell(p: float) -> str:
+    if math.isnan(p):
+        return ""
+    text = "<.001" if p < 0.001 else f"{p:.3f}"
+    return text + ("*" if p < ALPHA else "")
+
+
+def pvalue_matrix_figure(significance_df: pd.DataFrame, path, test: str = "delong", synthetic: bool = False,
+                         max_panels: int = 6) -> Path:
+    """Method x method heatmap of Holm-adjusted p-values of ``test``, one panel per split seed.
+
+    Colour is log10(p) on a diverging scale centred at p = 0.05 (red: significant, blue: not),
+    cells are annotated with the adjusted p (``*`` below 0.05), and the 0.05 level is marked on
+    the colour bar. Across-split tests get a single panel.
+    """
+    sig = significance_df[significance_df["test"] == test]
+    if sig.empty:
+        raise ValueError(f"no rows of test {test!r} in the significance table")
+    methods = list(dict.fromkeys(m for pair in zip(sig["method_a"], sig["method_b"]) for m in pair))
+    seeds = list(dict.fromkeys(sig["split_seed"].tolist()))
+    seeds = sorted(seeds, key=lambda s: (pd.isna(s), 0 if pd.isna(s) else int(s)))
+    shown = seeds[:max_panels]
+    n = len(methods)
+    floor = -4.0  # log10 p shown down to 1e-4; smaller values take the darkest colour
+    norm = TwoSlopeNorm(vmin=floor, vcenter=math.log10(ALPHA), vmax=0.0)
+    cmap = ListedColormap(sns.color_palette("RdBu", 256))
+    cell = 0.62 if n > 6 else 0.9
+    side = max(4.2, 1.6 + cell * n)
+    ncols = min(len(shown), 3)
+    nrows = math.ceil(len(shown) / ncols)
+    with _style():
+        fig = _new_figure(side * ncols + 1.4, side * nrows + 0.7)
+        fig.set_layout_engine("constrained")
+        axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+        for k, (ax, seed) in enumerate(zip(axes, shown)):
+            part = sig[sig["split_seed"].isna()] if pd.isna(seed) else sig[sig["split_seed"] == seed]
+            mat = np.full((n, n), np.nan)
+            for r in part.itertuples():
+                i, j = methods.index(r.method_a), methods.index(r.method_b)
+                mat[i, j] = mat[j, i] = r.p_holm
+            logp = np.log10(np.clip(mat, 10 ** floor, 1.0))
+            annot = np.array([[_fmt_cell(v) for v in row] for row in mat], dtype=object)
+            ax.set_facecolor("0.92")
+            sns.heatmap(logp, ax=ax, cmap=cmap, norm=norm, cbar=False, annot=annot, fmt="",
+                        mask=np.isnan(mat), square=True, linewidths=0.8, linecolor="white",
+                        xticklabels=methods, yticklabels=methods,
+                        annot_kws={"fontsize": 9 if n <= 6 else 7})
+            ax.tick_params(axis="x", rotation=40)
+            for label in ax.get_xticklabels():
+                label.set_horizontalalignment("right")
+            ax.tick_params(axis="y", rotation=0)
+            ax.grid(False)
+            ax.set_xlabel("method")
+            if k % ncols == 0:
+                ax.set_ylabel("method")
+            else:  # same order as the first panel of the row
+                ax.set_yticklabels([])
+            ax.set_title("across split seeds" if pd.isna(seed) else f"split seed {int(seed)}")
+        for ax in axes[len(shown):]:
+            ax.set_visible(False)
+        mappable = mpl.cm.ScalarMappable(norm=norm, cmap=cmap)
+        cbar = fig.colorbar(mappable, ax=list(axes[: len(shown)]), shrink=0.85, pad=0.02, aspect=25)
+        ticks = [-4, -3, -2, math.log10(ALPHA), -1, math.log10(0.5), 0]
+        cbar.set_ticks(ticks)
+        cbar.set_ticklabels(["≤0.0001", "0.001", "0.01", f"{ALPHA} (α)", "0.1", "0.5", "1"])
+        cbar.ax.axhline(math.log10(ALPHA), color="black", lw=2)
+        cbar.set_label(f"Holm-adjusted p-value (log scale; red: below {ALPHA})")
+        more = f" (first {len(shown)} of {len(seeds)} splits)" if len(seeds) > len(shown) else ""
+        fig.suptitle(f"{TEST_LABELS.get(test, test)}: Holm-adjusted p-values, * = p < {ALPHA}{more}"
+                     f"{_synthetic_note(synthetic)}", fontweight="bold")
+        return _save(fig, path)

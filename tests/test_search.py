@@ -1,0 +1,148 @@
+"""Optuna search: the paper's grid, TPE with pruning, divergence, and resuming a killed run."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from benchmark.profiles import load_profile
+from benchmark.search import FAILURE_ATTR, INTERRUPTED_ATTR, default_storage, grid_points, run_search, study_name
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _profile(tmp_path, text, name="p"):
+    path = tmp_path / f"{name}.toml"
+    path.write_text(f'name = "{name}"\n[backbone]\nimage_size = 64\n[data]\nsynthetic_images = 48\n'
+                    f'[evaluation]\nn_bootstrap = 50\n{text}')
+    return load_profile(path)
+
+
+@pytest.fixture(scope="module")
+def data():
+    from benchmark.data.synthetic import make_synthetic
+
+    return make_synthetic(48, 64, 0)
+
+
+def _study(run_dir, method, seed=0):
+    return optuna.load_study(study_name=study_name(method, "efficientnet_lite0", seed),
+                             storage=default_storage(run_dir))
+
+
+def test_paper_grid_points():
+    points = grid_points(load_profile("paper"))
+    assert len(points) == 27
+    assert {(p["lr"], p["beta1"]) for p in points} == {(lr, b) for lr in (1e-3, 1e-2, 1e-1)
+                                                       for b in (0.85, 0.9, 0.95)}
+    assert sorted({p["repeat"] for p in points}) == [0, 1, 2]
+
+
+def test_grid_search_selects_on_validation_and_tests_once(tmp_path, data):
+    profile = _profile(tmp_path, "[train]\nmax_epochs = 1\n[search]\nsampler = 'grid'\n"
+                                 "lr = [0.001, 0.01]\nbeta1 = [0.9]\nrepeats = 2\n")
+    out = tmp_path / "run" / "runs" / "drs" / "seed-0"
+    record = run_search("drs", profile, "synthetic", data, 0, out, tmp_path / "run", device="cpu", progress=False)
+    trials = record["search"]["trials"]
+    assert len(trials) == 4 and all(t["state"] == "COMPLETE" for t in trials)
+    best = max(trials, key=lambda t: (t["value"], -t["val_loss"], -t["number"]))
+    assert record["search"]["selected_trial"] == best["number"]
+    assert record["config"]["lr"] == best["params"]["lr"]
+    assert record["training"]["best_val_accuracy"] == best["value"]
+    # the repeats of one setting train with distinct seeds (shared across settings: paired)
+    study = _study(tmp_path / "run", "drs")
+    for lr in (0.001, 0.01):
+        seeds = {t.user_attrs["config"]["train_seed"] for t in study.trials if t.params["lr"] == lr}
+        assert seeds == {0, 1}
+    assert (out / "predictions.csv").is_file() and not (out / "trials").exists()
+    # a finished study is not searched again
+    again = run_search("drs", profile, "synthetic", data, 0, out, tmp_path / "run", device="cpu", progress=False)
+    assert again == record and len(_study(tmp_path / "run", "drs").trials) == 4
+
+
+def test_diverged_trial_is_failed_and_the_study_goes_on(tmp_path, data, monkeypatch):
+    import benchmark.search as search
+    from benchmark.trainer import TrainingDiverged
+
+    real = search.train_model
+
+    def diverge_at_high_lr(profile, config, *args, **kwargs):
+        if config["lr"] == 0.1:
+            raise TrainingDiverged("loss became nan at epoch 1")
+        return real(profile, config, *args, **kwargs)
+
+    monkeypatch.setattr(search, "train_model", diverge_at_high_lr)
+    profile = _profile(tmp_path, "[train]\nmax_epochs = 1\n[search]\nlr = [0.001, 0.1]\nbeta1 = [0.9]\nrepeats = 1\n")
+    record = run_search("feature_extraction", profile, "synthetic", data, 0, tmp_path / "out", tmp_path,
+                        device="cpu", progress=False)
+    states = {t["params"]["lr"]: t["state"] for t in record["search"]["trials"]}
+    assert states == {0.001: "COMPLETE", 0.1: "FAIL"}
+    assert record["config"]["lr"] == 0.001
+    failed = [t for t in _study(tmp_path, "feature_extraction").trials if t.state == TrialState.FAIL]
+    assert "nan" in failed[0].user_attrs[FAILURE_ATTR]
+
+
+def test_tpe_with_median_pruner_and_method_search_space(tmp_path, data):
+    profile = _profile(tmp_path, "[train]\nmax_epochs = 3\n[search]\nsampler = 'tpe'\nn_trials = 4\n"
+                                 "pruner = 'median'\nlr = [0.001, 0.01]\n")
+    record = run_search("lora", profile, "synthetic", data, 1, tmp_path / "out", tmp_path, device="cpu",
+                        progress=False)
+    trials = record["search"]["trials"]
+    assert len(trials) == 4 and {t["state"] for t in trials} <= {"COMPLETE", "PRUNED"}
+    assert all("rank" in t["params"] and t["params"]["lr"] in (0.001, 0.01) for t in trials)
+    assert record["config"]["method_params"]["rank"] in (4, 8, 16)
+
+
+def test_killed_suite_resumes_without_redoing_finished_trials(tmp_path):
+    profile = tmp_path / "resume.toml"
+    profile.write_text('name = "resume"\n[backbone]\nimage_size = 64\n[data]\nsynthetic_images = 48\n'
+                       '[train]\nmax_epochs = 1\n[search]\nlr = [0.001]\nbeta1 = [0.9]\nrepeats = 8\n'
+                       '[evaluation]\nn_bootstrap = 50\n')
+    run_dir = tmp_path / "run"
+    argv = [sys.executable, "-m", "benchmark", "suite", "--profile", str(profile), "--dataset", "synthetic",
+            "--methods", "feature_extraction", "--run-dir", str(run_dir), "--no-progress", "--device", "cpu"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 240
+    complete_before = []
+    try:
+        while time.time() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+            if not (run_dir / "optuna.db").exists():
+                continue
+            try:
+                study = _study(run_dir, "feature_extraction")
+            except KeyError:
+                continue
+            complete_before = [t for t in study.trials if t.state == TrialState.COMPLETE]
+            if len(complete_before) >= 2:
+                proc.send_signal(signal.SIGKILL)
+                break
+    finally:
+        proc.kill()
+        proc.wait()
+    assert 2 <= len(complete_before) < 8, proc.stderr.read().decode()[-2000:]
+    study = _study(run_dir, "feature_extraction")
+    snapshot = {t.number: t.datetime_complete for t in study.trials if t.state == TrialState.COMPLETE}
+
+    from benchmark.cli import main
+
+    assert main(argv[3:]) == 0
+    study = _study(run_dir, "feature_extraction")
+    complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
+    assert len(complete) == 8
+    assert sorted(t.params["repeat"] for t in complete) == list(range(8))
+    for number, finished in snapshot.items():  # finished trials were kept, not rerun
+        assert study.trials[number].datetime_complete == finished
+    assert not [t for t in study.trials if t.state == TrialState.RUNNING]
+    for t in study.trials:
+        if t.state == TrialState.FAIL:
+            assert t.user_attrs.get(INTERRUPTED_ATTR)
+    record = json.loads((run_dir / "runs/feature_extraction/seed-0/results.json").read_text())
+    assert record["search"]["n_trials"] == len(study.trials)
