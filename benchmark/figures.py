@@ -81,18 +81,23 @@ def roc_figure(run_dir, runs: pd.DataFrame, path, max_panels: int = 3) -> Path:
     seeds = sorted(int(s) for s in runs["split_seed"].unique())
     shown = seeds[:max_panels]
     synthetic = bool(runs["synthetic"].any()) if "synthetic" in runs else False
+    shared = len(order) > 5  # many curves: one legend beside the panels, hiding none of them
     with _style():
-        fig = _new_figure(5.4 * len(shown), 5.9)
+        fig = _new_figure(5.0 * len(shown) + (3.6 if shared else 0.0), 5.6)
+        fig.set_layout_engine("constrained")
         axes = fig.subplots(1, len(shown), squeeze=False)[0]
+        per_split = {m: [] for m in order}
         for ax, seed in zip(axes, shown):
             present = set(runs.loc[runs["split_seed"] == seed, "method"])
             methods = [m for m in order if m in present]
             _, y, scores = split_predictions(run_dir, runs, seed, methods)
             aucs = {m: roc_auc(y, scores[m]) for m in methods}
-            for i, m in enumerate(sorted(methods, key=lambda m: (-aucs[m], m))):
+            for m in order:
+                per_split[m].append(aucs.get(m, float("nan")))
+            for m in sorted(methods, key=lambda m: (-aucs[m], m)):
                 fpr, tpr = _roc_points(y, scores[m])
                 ax.plot(fpr, tpr, color=colors[m], lw=1.8, ls=_LINESTYLES[order.index(m) // 10 % 4],
-                        label=f"{m} ({aucs[m]:.3f})", drawstyle="default")
+                        label=f"{m} ({aucs[m]:.3f})")
             ax.plot([0, 1], [0, 1], color="0.55", lw=1, ls=":", label="chance (0.500)")
             ax.set_xlim(-0.01, 1.01)
             ax.set_ylim(-0.01, 1.01)
@@ -100,15 +105,29 @@ def roc_figure(run_dir, runs: pd.DataFrame, path, max_panels: int = 3) -> Path:
             ax.set_xlabel("False positive rate, 1 − specificity (fraction)")
             ax.set_ylabel("True positive rate, sensitivity (fraction)")
             ax.set_title(f"Split seed {seed}: {y.size} test images, {int(y.sum())} malignant")
-            ax.legend(loc="lower right", title="method (test AUC)", fontsize="small", title_fontsize="small",
-                      frameon=True, framealpha=0.9)
+            if not shared:
+                ax.legend(loc="lower right", title="method (test AUC)", fontsize="small", title_fontsize="small",
+                          frameon=True, framealpha=0.9)
+        if shared:
+            handles = [Line2D([], [], color=colors[m], lw=2, ls=_LINESTYLES[i // 10 % 4]) for i, m in enumerate(order)]
+            labels = [f"{m}: " + " / ".join("—" if math.isnan(a) else f"{a:.3f}" for a in per_split[m])
+                      for m in order]
+            handles.append(Line2D([], [], color="0.55", lw=1, ls=":"))
+            labels.append("chance: 0.500")
+            title = "method: test AUC" + (f", split {' / '.join(map(str, shown))}" if len(shown) > 1 else "")
+            fig.legend(handles, labels, loc="outside right center", title=title, fontsize="small",
+                       title_fontsize="small", frameon=False)
         more = f" (first {len(shown)} of {len(seeds)} split seeds)" if len(seeds) > len(shown) else ""
         fig.suptitle(f"ROC curves on the test set{more}{_synthetic_note(synthetic)}", fontweight="bold")
-        fig.tight_layout()
         return _save(fig, path)
 
 
 # ------------------------------------------------------------------- AUC vs parameters
+def _darker(color, amount: float = 0.35):
+    """The colour mixed with black, for text on white."""
+    return tuple((1.0 - amount) * c for c in mpl.colors.to_rgb(color))
+
+
 def _place_labels(fig: Figure, ax, xs, ys, names, colors) -> None:
     """Label points, trying a few offsets per label so that labels do not overlap."""
     renderer = fig.canvas.get_renderer()
@@ -122,7 +141,7 @@ def _place_labels(fig: Figure, ax, xs, ys, names, colors) -> None:
         best = None
         for dx, dy, ha in offsets:
             text = ax.annotate(names[i], (xs[i], ys[i]), xytext=(dx, dy), textcoords="offset points", ha=ha,
-                               va="bottom", fontsize="small", color=colors[names[i]], fontweight="bold")
+                               va="bottom", fontsize="small", color=_darker(colors[names[i]]), fontweight="bold")
             box = text.get_window_extent(renderer).expanded(1.05, 1.1)
             clash = sum(box.overlaps(b) for b in placed) + sum(
                 box.overlaps(b) for j, b in enumerate(point_boxes) if j != i)
@@ -187,17 +206,19 @@ def auc_vs_parameters_figure(leaderboard_df: pd.DataFrame, path, synthetic: bool
 def _fmt_cell(p: float) -> str:
     if math.isnan(p):
         return ""
-    text = "<.001" if p < 0.001 else f"{p:.3f}"
+    text = "<.001" if p < 0.001 else (f"{p:.3f}" if p < 0.1 else f"{p:.2f}").lstrip("0")
     return text + ("*" if p < ALPHA else "")
 
 
 def pvalue_matrix_figure(significance_df: pd.DataFrame, path, test: str = "delong", synthetic: bool = False,
-                         max_panels: int = 6) -> Path:
+                         max_panels: int = 3) -> Path:
     """Method x method heatmap of Holm-adjusted p-values of ``test``, one panel per split seed.
 
+    The matrix is symmetric, so only its lower triangle is drawn (row method vs column method).
     Colour is log10(p) on a diverging scale centred at p = 0.05 (red: significant, blue: not),
     cells are annotated with the adjusted p (``*`` below 0.05), and the 0.05 level is marked on
-    the colour bar. Across-split tests get a single panel.
+    the colour bar. Across-split tests get a single panel; per-split tests one panel for each of
+    the first ``max_panels`` split seeds (side by side up to 6 methods, stacked beyond).
     """
     sig = significance_df[significance_df["test"] == test]
     if sig.empty:
@@ -210,9 +231,9 @@ def pvalue_matrix_figure(significance_df: pd.DataFrame, path, test: str = "delon
     floor = -4.0  # log10 p shown down to 1e-4; smaller values take the darkest colour
     norm = TwoSlopeNorm(vmin=floor, vcenter=math.log10(ALPHA), vmax=0.0)
     cmap = ListedColormap(sns.color_palette("RdBu", 256))
-    cell = 0.62 if n > 6 else 0.9
-    side = max(4.2, 1.6 + cell * n)
-    ncols = min(len(shown), 3)
+    cell = 0.72 if n > 6 else 0.95
+    side = max(4.2, 1.9 + cell * (n - 1))
+    ncols = min(len(shown), 3 if n <= 6 else 1)
     nrows = math.ceil(len(shown) / ncols)
     with _style():
         fig = _new_figure(side * ncols + 1.4, side * nrows + 0.7)
@@ -224,13 +245,20 @@ def pvalue_matrix_figure(significance_df: pd.DataFrame, path, test: str = "delon
             for r in part.itertuples():
                 i, j = methods.index(r.method_a), methods.index(r.method_b)
                 mat[i, j] = mat[j, i] = r.p_holm
+            mat[np.triu_indices(n)] = np.nan  # symmetric: keep the lower triangle
+            mat = mat[1:, :-1]
             logp = np.log10(np.clip(mat, 10 ** floor, 1.0))
             annot = np.array([[_fmt_cell(v) for v in row] for row in mat], dtype=object)
-            ax.set_facecolor("0.92")
+            lower = np.tril(np.ones_like(mat, dtype=bool))
+            ax.set_facecolor("white")
             sns.heatmap(logp, ax=ax, cmap=cmap, norm=norm, cbar=False, annot=annot, fmt="",
-                        mask=np.isnan(mat), square=True, linewidths=0.8, linecolor="white",
-                        xticklabels=methods, yticklabels=methods,
-                        annot_kws={"fontsize": 9 if n <= 6 else 7})
+                        mask=~lower, square=True, linewidths=0.8, linecolor="white",
+                        xticklabels=methods[:-1], yticklabels=methods[1:],
+                        annot_kws={"fontsize": 10 if n <= 5 else (9 if n <= 8 else 8)})
+            missing = lower & np.isnan(mat)  # a pair without a result on this split
+            for i, j in zip(*np.nonzero(missing)):
+                ax.add_patch(mpl.patches.Rectangle((j, i), 1, 1, color="0.9", lw=0))
+                ax.text(j + 0.5, i + 0.5, "n/a", ha="center", va="center", fontsize=8, color="0.4")
             ax.tick_params(axis="x", rotation=40)
             for label in ax.get_xticklabels():
                 label.set_horizontalalignment("right")
@@ -241,11 +269,14 @@ def pvalue_matrix_figure(significance_df: pd.DataFrame, path, test: str = "delon
                 ax.set_ylabel("method")
             else:  # same order as the first panel of the row
                 ax.set_yticklabels([])
-            ax.set_title("across split seeds" if pd.isna(seed) else f"split seed {int(seed)}")
+            ax.set_title("across split seeds" if pd.isna(seed) else f"split seed {int(seed)}", fontweight="bold",
+                         pad=8)
         for ax in axes[len(shown):]:
             ax.set_visible(False)
         mappable = mpl.cm.ScalarMappable(norm=norm, cmap=cmap)
-        cbar = fig.colorbar(mappable, ax=list(axes[: len(shown)]), shrink=0.85, pad=0.02, aspect=25)
+        height = side * nrows
+        cbar = fig.colorbar(mappable, ax=list(axes[: len(shown)]), shrink=min(0.85, 6.0 / height), pad=0.02,
+                            aspect=22)
         ticks = [-4, -3, -2, math.log10(ALPHA), -1, math.log10(0.5), 0]
         cbar.set_ticks(ticks)
         cbar.set_ticklabels(["≤0.0001", "0.001", "0.01", f"{ALPHA} (α)", "0.1", "0.5", "1"])
