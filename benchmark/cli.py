@@ -61,8 +61,10 @@ def _cmd_suite(args) -> int:
     frame = run_suite(profile, args.dataset, run_dir, methods, data_root=args.data_root,
                       device=args.device, progress=not args.no_progress, storage=args.storage)
     if not frame.empty:
-        table = frame.groupby("method")[["auc", "accuracy", "sensitivity", "specificity"]].mean()
-        print(table.sort_values("auc", ascending=False).round(3).to_string())
+        from .leaderboard import write_leaderboard
+
+        write_leaderboard(run_dir)
+        print((run_dir / "leaderboard.md").read_text())
     print(f"run folder: {run_dir}")
     return 0
 
@@ -85,6 +87,19 @@ def _cmd_params(args) -> int:
     print()
     for note in PARAMETER_NOTES:
         print(f"- {note}")
+    return 0
+
+
+def _cmd_report(args) -> int:
+    from pathlib import Path
+
+    from .leaderboard import write_leaderboard
+
+    run_dir = Path(args.run_dir)
+    written = write_leaderboard(run_dir)
+    print((run_dir / "leaderboard.md").read_text())
+    for name, path in written.items():
+        print(f"wrote {path}")
     return 0
 
 
@@ -133,6 +148,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--image-size", type=int, default=224, help="input size in pixels (DRS depends on it)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=_cmd_params)
+
+    p = sub.add_parser("report", help="rebuild the leaderboard, significance tests and figures of a run folder")
+    p.add_argument("run_dir", help="a run folder written by `petl-bench suite` (e.g. reports/latest)")
+    p.set_defaults(func=_cmd_report)
 
     p = sub.add_parser("suite", help="every method (or --methods) on every split seed of a profile")
     p.add_argument("--profile", default="quick", help="smoke, quick, paper, or the path of a TOML profile")

@@ -134,7 +134,9 @@ def _place_labels(fig: Figure, ax, xs, ys, names, colors) -> None:
     offsets = [(8, 6, "left"), (8, -14, "left"), (-8, 6, "right"), (-8, -14, "right"),
                (8, 18, "left"), (8, -26, "left"), (-8, 18, "right"), (-8, -26, "right"), (0, 30, "center"),
                (0, -38, "center")]
-    placed = []
+    legend = ax.get_legend()
+    placed = [legend.get_window_extent(renderer)] if legend is not None else []
+    frame = ax.get_window_extent(renderer)
     pts = ax.transData.transform(np.column_stack([xs, ys]))
     point_boxes = [mpl.transforms.Bbox.from_extents(x - 4, y - 4, x + 4, y + 4) for x, y in pts]
     for i in np.argsort(-np.asarray(ys), kind="stable"):
@@ -145,6 +147,8 @@ def _place_labels(fig: Figure, ax, xs, ys, names, colors) -> None:
             box = text.get_window_extent(renderer).expanded(1.05, 1.1)
             clash = sum(box.overlaps(b) for b in placed) + sum(
                 box.overlaps(b) for j, b in enumerate(point_boxes) if j != i)
+            if box.x0 < frame.x0 or box.x1 > frame.x1 or box.y0 < frame.y0 or box.y1 > frame.y1:
+                clash += 100  # outside the axes: only as a last resort
             if best is None or clash < best[0]:
                 if best is not None:
                     best[1].remove()
@@ -192,13 +196,14 @@ def auc_vs_parameters_figure(leaderboard_df: pd.DataFrame, path, synthetic: bool
         ax.set_ylabel(f"Test AUC (mean over {splits})")
         ax.set_title(f"Test AUC against trainable parameters{_synthetic_note(synthetic)}", fontweight="bold")
         fig.tight_layout()
+        handles = [Line2D([], [], color="0.3", marker="o", ls="none", ms=7)]
+        labels = ["mean AUC ± SD over split seeds" if np.isfinite(err).any() else
+                  "mean AUC (one split seed: no error bars)"]
+        if ax.get_ylim()[0] < 0.5:
+            handles.append(Line2D([], [], color="0.55", lw=1, ls=":"))
+            labels.append("chance (AUC 0.5)")
+        ax.legend(handles, labels, loc="lower right", fontsize="small", frameon=True, framealpha=0.9)
         _place_labels(fig, ax, x, y, names, colors)
-        proxy = Line2D([], [], color="0.3", marker="o", ls="none", ms=7)
-        chance = Line2D([], [], color="0.55", lw=1, ls=":")
-        bar_label = "mean AUC ± SD over split seeds" if np.isfinite(err).any() else \
-            "mean AUC (one split seed: no error bars)"
-        ax.legend([proxy, chance], [bar_label, "chance (AUC 0.5)"], loc="lower right", fontsize="small",
-                  frameon=True, framealpha=0.9)
         return _save(fig, path)
 
 

@@ -584,7 +584,7 @@ def _md_escape(text: str) -> str:
     return str(text).replace("|", "\\|")
 
 
-def _markdown(proto: dict, lb: pd.DataFrame, sentences: list[str]) -> str:
+def _markdown(proto: dict, lb: pd.DataFrame, sig: pd.DataFrame) -> str:
     lines = []
     banner = _banner(proto)
     if banner:
@@ -597,7 +597,12 @@ def _markdown(proto: dict, lb: pd.DataFrame, sentences: list[str]) -> str:
     lines.append("")
     lines += _notes(proto, lb)
     lines += ["", "## Which differences survive Holm correction", ""]
-    lines += [f"- {s}" for s in sentences]
+    if sig.empty:
+        lines.append(summary_sentences(sig)[0])
+    for test in [t for t in TESTS if (sig["test"] == t).any()]:
+        lines += [f"### {TEST_LABELS[test]}{' (primary)' if test == 'delong' else ''}", ""]
+        lines += [f"- {s}" for s in summary_sentences(sig, tests=[test])]
+        lines.append("")
     lines += ["", "## Protocol", ""]
     lines += [f"- {k}: {v}" for k, v in _protocol_items(proto)]
     lines.append("")
@@ -608,7 +613,8 @@ def _protocol_items(proto: dict) -> list[tuple[str, str]]:
     items = [("profile", proto["profile"] + (f" ({proto['profile_description']})"
                                              if proto["profile_description"] else "")),
              ("backbone", proto["backbone"]),
-             ("dataset", proto["dataset"] + (" (synthetic)" if proto["synthetic"] else "")),
+             ("dataset", proto["dataset"] + (" (synthetic)" if proto["synthetic"] and "synthetic" not in
+                                             proto["dataset"] else "")),
              ("data checksum", ", ".join(proto["checksums"]) or "unknown"),
              ("images", ", ".join(map(str, proto["n_images"])) or "unknown"),
              ("split seeds", ", ".join(map(str, proto["split_seeds"]))),
@@ -616,6 +622,12 @@ def _protocol_items(proto: dict) -> list[tuple[str, str]]:
              ("tests", "DeLong (primary), paired bootstrap, bootstrap Wilcoxon rank-sum (Byra 2021; "
                        "anti-conservative, reported for comparability), Wilcoxon signed-rank and paired t-test "
                        f"over split seeds; Holm correction over all pairs per test and split, alpha {ALPHA}")]
+    n_splits, b = len(proto["split_seeds"]), proto["n_bootstrap"]
+    across = (f"the Wilcoxon signed-rank test over {n_splits} split seeds cannot fall below "
+              f"2/2^{n_splits} = {2 / 2 ** n_splits:.4f} (exact, two-sided; below 0.05 only from 6 splits on)"
+              if n_splits >= 2 else "the tests over split seeds need at least 2 splits and were not computed")
+    items.append(("resolution", f"the paired-bootstrap p-value cannot fall below 2/(B+1) = {2 / (b + 1):.4f} with "
+                                f"B = {b} resamples; {across}"))
     if len(proto["checksums"]) > 1:
         items.append(("WARNING", "the runs used different data (several checksums)"))
     return items
@@ -629,14 +641,15 @@ table{border-collapse:collapse;margin:1em 0;font-size:.92em}
 th,td{border:1px solid #ccc;padding:.3em .6em;text-align:right}
 th{background:#f0f0f0}td:first-child,th:first-child{text-align:left}
 img{max-width:100%;border:1px solid #ddd;margin:.5em 0}
-.note{color:#555;font-size:.9em}li{margin:.2em 0}
+.note{color:#555;font-size:.9em}li{margin:.2em 0}table.text td,table.text th{text-align:left;vertical-align:top}
 """
 
 
-def _html_table(header: list[str], rows: list[list[str]]) -> str:
+def _html_table(header: list[str], rows: list[list[str]], css_class: str | None = None) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    cls = f' class="{css_class}"' if css_class else ""
+    return f"<table{cls}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def _significance_table(sig: pd.DataFrame) -> str:
@@ -693,7 +706,7 @@ def _html(proto: dict, lb: pd.DataFrame, sig: pd.DataFrame, figures: dict, runs:
         per = runs[runs["method"] == m].sort_values("split_seed")
         hp = "; ".join(f"seed {int(r.split_seed)}: lr {r.lr:g}, beta1 {r.beta1:g}" for r in per.itertuples())
         rows.append([m, str(methods.loc[m, "description"] or ""), str(methods.loc[m, "citation"] or ""), hp])
-    parts.append(_html_table(["method", "description", "citation", "hyper-parameters"], rows))
+    parts.append(_html_table(["method", "description", "citation", "hyper-parameters"], rows, "text"))
     if not sig.empty:
         parts.append("<details><summary>All pairwise tests (significance.csv)</summary>")
         parts.append(_significance_table(sig))
@@ -735,8 +748,7 @@ def write_leaderboard(run_dir, n_bootstrap: int | None = None) -> dict[str, Path
                                      synthetic=proto["synthetic"])
     for path in figures.values():
         written[f"figures/{Path(path).name}"] = Path(path)
-    sentences = summary_sentences(sig)
-    written["leaderboard.md"] = write_text_atomic(run_dir / "leaderboard.md", _markdown(proto, lb, sentences))
+    written["leaderboard.md"] = write_text_atomic(run_dir / "leaderboard.md", _markdown(proto, lb, sig))
     written["leaderboard.html"] = write_text_atomic(run_dir / "leaderboard.html",
                                                     _html(proto, lb, sig, figures, runs))
     return written

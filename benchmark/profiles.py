@@ -41,6 +41,8 @@ class TrainSection:
     lr_decay_factor: float = 0.9
     augment: bool = True
     eval_batch_size: int = 128
+    cached_views: int = 8         # frozen-prefix caching: augmented views per image (0: off)
+    cache_budget_mb: int = 2048   # largest cache of prefix outputs
 
 
 @dataclass(frozen=True)

@@ -261,7 +261,7 @@ def _restore(trial: optuna.trial.FrozenTrial, profile: Profile, state_dir: Path)
         raise SearchFailed(f"{path} does not fit the model: unexpected {missing.unexpected_keys[:3]}")
     t = trial.user_attrs["training"]
     result = TrainResult(t["best_epoch"], t["best_val_accuracy"], t["best_val_loss"], t["epochs_run"],
-                         t["stopped_early"], t["train_seconds"], t["history"])
+                         t["stopped_early"], t["train_seconds"], t["history"], t.get("inputs", {}))
     return TrainedModel(backbone, method, config, count_parameters(backbone), result)
 
 

@@ -8,6 +8,7 @@ that were best on validation kept (ties in accuracy go to the lower validation l
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from . import prefix_cache
 from .augment import augment_batch
 from .backbones import BackboneAdapter
 from .model import set_train_mode
@@ -68,6 +70,7 @@ class TrainResult:
     stopped_early: bool
     train_seconds: float
     history: list[dict] = field(default_factory=list)
+    inputs: dict = field(default_factory=dict)
 
     @property
     def seconds_per_epoch(self) -> float:
@@ -77,7 +80,7 @@ class TrainResult:
         return {"best_epoch": self.best_epoch, "best_val_accuracy": self.best_val_accuracy,
                 "best_val_loss": self.best_val_loss, "epochs_run": self.epochs_run,
                 "stopped_early": self.stopped_early, "train_seconds": self.train_seconds,
-                "seconds_per_epoch": self.seconds_per_epoch, "history": self.history}
+                "seconds_per_epoch": self.seconds_per_epoch, "inputs": self.inputs, "history": self.history}
 
 
 def class_weights(labels: np.ndarray) -> torch.Tensor:
@@ -100,7 +103,9 @@ def predict_scores(backbone: BackboneAdapter, images: np.ndarray | torch.Tensor,
     out = []
     for start in range(0, len(images), batch_size):
         batch = images[start:start + batch_size].to(device, non_blocking=True)
-        out.append(torch.sigmoid(model(prep(prep.to_unit(batch))).float().squeeze(1)).cpu())
+        with _autocast(device):
+            logits = model(prep(prep.to_unit(batch)))
+        out.append(torch.sigmoid(logits.float().squeeze(1)).cpu())
     model.train(was_training)
     return torch.cat(out).numpy() if out else np.zeros(0, dtype=np.float32)
 
@@ -126,7 +131,7 @@ def train(backbone: BackboneAdapter, bn_stats: str, train_images: np.ndarray, tr
     prep = Preprocess(backbone.mean, backbone.std).to(device)
     generator = torch.Generator(device=device).manual_seed(seed)
     order_generator = torch.Generator().manual_seed(seed)
-    x_train = torch.as_tensor(train_images).to(device)
+    inputs = _Inputs(backbone, bn_stats, train_images, val_images, config, device, prep)
     y_train = torch.as_tensor(train_labels, dtype=torch.float32).to(device)
     weights = class_weights(np.asarray(train_labels)).to(device)
     params = [p for p in model.parameters() if p.requires_grad]
@@ -143,14 +148,12 @@ def train(backbone: BackboneAdapter, bn_stats: str, train_images: np.ndarray, tr
     for epoch in bar:
         epoch_start = time.perf_counter()
         set_train_mode(model, bn_stats)
-        order = torch.randperm(len(x_train), generator=order_generator).to(device)
+        order = torch.randperm(len(y_train), generator=order_generator).to(device)
         total, seen = 0.0, 0
         for start in range(0, len(order), config.batch_size):
             idx = order[start:start + config.batch_size]
-            unit = prep.to_unit(x_train[idx])
-            if config.augment:
-                unit = augment_batch(unit, generator)
-            logits = model(prep(unit)).squeeze(1).float()
+            with _autocast(device):
+                logits = inputs.train_logits(idx, generator, order_generator).squeeze(1).float()
             target = y_train[idx]
             loss = (F.binary_cross_entropy_with_logits(logits, target, reduction="none")
                     * weights[target.long()]).mean()
@@ -163,7 +166,7 @@ def train(backbone: BackboneAdapter, bn_stats: str, train_images: np.ndarray, tr
             total += loss.item() * len(idx)
             seen += len(idx)
 
-        val_scores = predict_scores(backbone, val_images, device, config.eval_batch_size)
+        val_scores = inputs.val_scores()
         val_acc, val_loss = _validation(val_scores, np.asarray(val_labels), weights.cpu())
         lr_now = optimizer.param_groups[0]["lr"]
         history.append({"epoch": epoch, "train_loss": total / max(seen, 1), "val_loss": val_loss,
@@ -184,7 +187,70 @@ def train(backbone: BackboneAdapter, bn_stats: str, train_images: np.ndarray, tr
     bar.close()
     model.load_state_dict(best_state, strict=False)
     return TrainResult(best_epoch, best[0], best[1], epoch, since_best >= config.patience,
-                       time.perf_counter() - started, history)
+                       time.perf_counter() - started, history, inputs.describe())
+
+
+def _autocast(device: torch.device):
+    """bf16 autocast on CUDA (the loss is computed in float32); nothing elsewhere."""
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+class _Inputs:
+    """What the trained part of the network sees: augmented images through the whole model,
+    or, when a frozen prefix can be cached (see benchmark.prefix_cache), cached prefix
+    outputs through the trained suffix."""
+
+    def __init__(self, backbone, bn_stats, train_images, val_images, config: TrainSection,
+                 device: torch.device, prep: Preprocess):
+        self.backbone, self.device, self.prep, self.config = backbone, device, prep, config
+        self.val_images = val_images
+        self.prefix_length = 0
+        views = config.cached_views if config.augment else min(config.cached_views, 1)
+        if views > 0:
+            length = prefix_cache.frozen_prefix_length(backbone, bn_stats)
+            if length > 0:
+                size = views * len(train_images) * prefix_cache.output_numel(backbone, length, device) * 4
+                if size <= config.cache_budget_mb * 2**20:
+                    self.prefix_length = length
+        if self.prefix_length:
+            cache_args = dict(seed=0, device=device, preprocess=prep, batch_size=config.eval_batch_size)
+            self.train_features = prefix_cache.prefix_features(
+                backbone, self.prefix_length, train_images, views, augment=config.augment, **cache_args)
+            self.val_features = prefix_cache.prefix_features(
+                backbone, self.prefix_length, val_images, 1, augment=False, **cache_args)[0]
+            _, self.suffix = prefix_cache.split_model(backbone, self.prefix_length)
+        else:
+            self.x_train = torch.as_tensor(train_images).to(device)
+
+    def describe(self) -> dict:
+        if not self.prefix_length:
+            return {"frozen_prefix_cached": False}
+        return {"frozen_prefix_cached": True, "prefix_modules": self.prefix_length,
+                "cached_views": int(self.train_features.shape[0])}
+
+    def train_logits(self, idx: torch.Tensor, generator: torch.Generator,
+                     order_generator: torch.Generator) -> torch.Tensor:
+        if self.prefix_length:
+            views = torch.randint(self.train_features.shape[0], (len(idx),), generator=order_generator)
+            return self.suffix(self.train_features[views.to(self.device), idx])
+        unit = self.prep.to_unit(self.x_train[idx])
+        if self.config.augment:
+            unit = augment_batch(unit, generator)
+        return self.backbone.model(self.prep(unit))
+
+    @torch.inference_mode()
+    def val_scores(self) -> np.ndarray:
+        if not self.prefix_length:
+            return predict_scores(self.backbone, self.val_images, self.device, self.config.eval_batch_size)
+        self.suffix.eval()
+        out = []
+        for start in range(0, len(self.val_features), self.config.eval_batch_size):
+            with _autocast(self.device):
+                logits = self.suffix(self.val_features[start:start + self.config.eval_batch_size])
+            out.append(torch.sigmoid(logits.float().squeeze(1)).cpu())
+        return torch.cat(out).numpy()
 
 
 def _validation(scores: np.ndarray, labels: np.ndarray, weights: torch.Tensor) -> tuple[float, float]:

@@ -1,7 +1,6 @@
 """benchmark.leaderboard and benchmark.figures on a fake run folder (no training)."""
 from __future__ import annotations
 
-import json
 import warnings
 from itertools import combinations
 from pathlib import Path
@@ -266,3 +265,17 @@ def test_synthetic_banner_comes_first(tmp_path):
     body = html.split("<body>", 1)[1].lstrip()
     assert body.startswith('<div class="banner"') and "SYNTHETIC" in body.split("</div>", 1)[0]
     _check_png(run_dir / "figures" / "roc.png")
+
+
+def test_partial_suite_compares_on_common_splits(tmp_path):
+    run_dir = make_run_folder(tmp_path, methods=("good", "random_a", "weak"), seeds=(0, 1))
+    (run_dir / "runs" / "weak" / "seed-1" / "results.json").unlink()  # still training on split 1
+    with pytest.warns(UserWarning, match="weak.*seed-1"):
+        runs = load_runs(run_dir)
+    lb = leaderboard(runs).set_index("method")
+    assert lb.loc["weak", "n_splits"] == 1 and np.isnan(lb.loc["weak", "auc_spread"])
+    sig = significance(run_dir, runs, n_bootstrap=50)
+    seed1 = sig[(sig.test == "delong") & (sig.split_seed == 1)]
+    assert len(seed1) == 1 and {seed1.iloc[0].method_a, seed1.iloc[0].method_b} == {"good", "random_a"}
+    across = sig[sig.test == "paired_splits_ttest"].set_index(["method_a", "method_b"])
+    assert np.isnan(across.loc[("good", "weak"), "p"]) and not np.isnan(across.loc[("good", "random_a"), "p"])
