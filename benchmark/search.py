@@ -80,7 +80,7 @@ def _sampler_and_pruner(profile: Profile, split_seed: int):
     sampler = optuna.samplers.TPESampler(seed=split_seed, n_startup_trials=min(3, s.n_trials)) \
         if s.sampler == "tpe" else optuna.samplers.RandomSampler(seed=split_seed)  # grid: enqueued
     pruner = {"none": optuna.pruners.NopPruner(),
-              "median": optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=2),
+              "median": optuna.pruners.MedianPruner(n_startup_trials=1, n_warmup_steps=2),
               "hyperband": optuna.pruners.HyperbandPruner(min_resource=2,
                                                           max_resource=profile.train.max_epochs)}[s.pruner]
     return sampler, pruner

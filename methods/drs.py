@@ -28,6 +28,8 @@ class DRSLayer(nn.Module):
 
     def __init__(self, channels: int, height: int, width: int, spatial: bool = True, channel: bool = True):
         super().__init__()
+        if not (spatial or channel):
+            raise ValueError("a DRS layer needs the spatial or the channel scaling (or both)")
         if spatial:
             self.spatial_scale = nn.Parameter(torch.ones(1, 1, height, width))   # S_m
             self.spatial_shift = nn.Parameter(torch.zeros(1, 1, height, width))  # S_b
@@ -41,11 +43,19 @@ class DRSLayer(nn.Module):
         if tuple(y.shape[1:]) != self.shape:
             raise ValueError(f"DRS layer built for representations {self.shape} (C, H, W) got "
                              f"{tuple(y.shape[1:])}: build the model at the input size you feed it")
-        if self.spatial:
-            y = self.spatial_scale * y + self.spatial_shift
-        if self.channel:
-            y = self.channel_scale * y + self.channel_shift
-        return y
+        # z = D_m (S_m y + S_b) + D_b = (D_m S_m) y + (D_m S_b + D_b): the small factors are
+        # combined first, so the batch is read once, in one fused multiply-add
+        if self.spatial and self.channel:
+            scale = self.channel_scale * self.spatial_scale
+            shift = self.channel_scale * self.spatial_shift + self.channel_shift
+        elif self.spatial:
+            scale, shift = self.spatial_scale, self.spatial_shift
+        else:
+            scale, shift = self.channel_scale, self.channel_shift
+        if y.is_contiguous(memory_format=torch.channels_last):  # keep y's layout in the output
+            scale = scale.contiguous(memory_format=torch.channels_last)
+            shift = shift.contiguous(memory_format=torch.channels_last)
+        return torch.addcmul(shift, y, scale)
 
     def extra_repr(self) -> str:
         c, h, w = self.shape

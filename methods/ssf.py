@@ -42,7 +42,7 @@ class SSF(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shape = (1, -1) + (1,) * (x.ndim - 2)
-        return x * self.scale.view(shape) + self.shift.view(shape)
+        return torch.addcmul(self.shift.view(shape), x, self.scale.view(shape))  # one pass over x
 
     def extra_repr(self) -> str:
         return f"channels={self.scale.numel()}"
