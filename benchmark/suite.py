@@ -18,10 +18,12 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from .io import write_csv_atomic, write_json_atomic
+from .data.split import stratified_group_split
+from .io import write_atomic, write_csv_atomic, write_json_atomic
 from .profiles import Profile
 from .registry import get_method, list_methods
 from .runner import RESULTS_FILE, RunSpec, load_data
@@ -63,6 +65,7 @@ def run_suite(profile: Profile, dataset: str, run_dir: Path, methods: list[str],
     print(f"data: {data.name}, {len(data)} images at {profile.backbone.image_size} px "
           f"({len(data.excluded)} excluded), loaded in {load_seconds:.1f} s")
     jobs = [(m, s) for m in methods for s in profile.evaluation.split_seeds]
+    save_test_images(run_dir, data, profile.evaluation.split_seeds)
     failures = []
     bar = tqdm(jobs, desc="suite", unit="study", disable=not progress)
     for method, seed in bar:
@@ -76,6 +79,35 @@ def run_suite(profile: Profile, dataset: str, run_dir: Path, methods: list[str],
     if failures:
         write_json_atomic(run_dir / "failures.json", failures)
     return summarise(run_dir)
+
+
+TEST_IMAGES_FILE = "test_images.npz"
+
+
+def save_test_images(run_dir: Path, data, split_seeds) -> Path:
+    """The test images of every split (uint8, the profile's size), for the report and analysis."""
+    arrays = {}
+    for seed in split_seeds:
+        test = stratified_group_split(data.labels, data.groups, seed=seed)["test"]
+        arrays[f"images_{seed}"] = data.images[test]
+        arrays[f"labels_{seed}"] = data.labels[test]
+        arrays[f"ids_{seed}"] = np.array([data.ids[i] for i in test])
+
+    def write(path: Path) -> None:
+        with open(path, "wb") as f:  # a file object: numpy would append .npz to a name
+            np.savez_compressed(f, **arrays)
+
+    return write_atomic(run_dir / TEST_IMAGES_FILE, write)
+
+
+def load_test_images(run_dir: Path, split_seed: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """(images, labels, ids) of a split's test set, as the suite saved them."""
+    path = Path(run_dir) / TEST_IMAGES_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: rebuild it with "
+                                f"`petl-bench suite --run-dir {run_dir}` (finished runs are not redone)")
+    with np.load(path) as z:
+        return z[f"images_{split_seed}"], z[f"labels_{split_seed}"], [str(i) for i in z[f"ids_{split_seed}"]]
 
 
 def summarise(run_dir: Path) -> pd.DataFrame:
