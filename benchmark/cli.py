@@ -59,7 +59,8 @@ def _cmd_suite(args) -> int:
         run_dir.mkdir(parents=True, exist_ok=True)
         point_latest(reports, run_dir)
     frame = run_suite(profile, args.dataset, run_dir, methods, data_root=args.data_root,
-                      device=args.device, progress=not args.no_progress, storage=args.storage)
+                      device=args.device, progress=not args.no_progress, storage=args.storage,
+                      parallel_trials=args.parallel_trials)
     if not frame.empty:
         from .leaderboard import write_leaderboard
 
@@ -163,6 +164,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-dir", default=None, help="resume or write this run folder instead of a new one")
     p.add_argument("--storage", default=None,
                    help="Optuna storage URL (default: SQLite optuna.db in the run folder)")
+    p.add_argument("--parallel-trials", type=int, default=None,
+                   help="trials at once on one device (default: the profile's; for a GPU)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_suite)
     return parser

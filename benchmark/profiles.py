@@ -53,6 +53,7 @@ class SearchSection:
     repeats: int = 3              # grid: each setting trained this many times
     n_trials: int = 9             # tpe: trial budget
     pruner: str = "none"          # "none", "median" or "hyperband"
+    parallel_trials: int = 1      # trials run at once (threads; for a GPU)
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ already holds a finished run of the same configuration is not run again.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,7 @@ from .provenance import provenance
 from .trainer import TrainResult, predict_scores, resolve_device, train, trained_state
 
 RESULTS_FILE, PREDICTIONS_FILE, STATE_FILE = "results.json", "predictions.csv", "trained_state.pt"
+_BUILD_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -106,10 +108,11 @@ class TrainedModel:
 def train_model(profile: Profile, config: dict, data: ImageSet, split: dict, device: torch.device,
                 progress: bool = True, on_epoch=None) -> TrainedModel:
     """Build the method's model (seeded) and train it on the split's train/val images."""
-    torch.manual_seed(config["train_seed"])
-    backbone, method, used_params = build_model(config["method"], profile.backbone.name,
-                                                profile.backbone.image_size, config["weights"],
-                                                config["method_params"])
+    with _BUILD_LOCK:  # the global RNG initialises the head: seed and build without interleaving
+        torch.manual_seed(config["train_seed"])
+        backbone, method, used_params = build_model(config["method"], profile.backbone.name,
+                                                    profile.backbone.image_size, config["weights"],
+                                                    config["method_params"])
     config = {**config, "method_params": used_params}
     counts = count_parameters(backbone)
     tr, va = split["train"], split["val"]

@@ -169,8 +169,12 @@ def finished_search(out_dir: Path, name: str) -> dict | None:
 
 def run_search(method_name: str, profile: Profile, dataset: str, data: ImageSet, split_seed: int,
                out_dir: Path, run_dir: Path, storage: str | None = None, device: str = "auto",
-               progress: bool = True, weights: str | None = None) -> dict:
-    """Search, select on validation, test the selected model once, and record the run."""
+               progress: bool = True, weights: str | None = None, parallel_trials: int | None = None) -> dict:
+    """Search, select on validation, test the selected model once, and record the run.
+
+    ``parallel_trials`` (default: the profile's) trials run at once in threads: on a GPU a
+    small model leaves the card mostly idle, so several trials share it.
+    """
     method = get_method(method_name)
     name = study_name(method_name, profile.backbone.name, split_seed)
     out_dir = Path(out_dir)
@@ -200,19 +204,21 @@ def run_search(method_name: str, profile: Profile, dataset: str, data: ImageSet,
     objective = _Objective(method, profile, data, split, base, dev, state_dir, progress)
     catch = (TrainingDiverged,)
 
+    jobs = max(1, parallel_trials or profile.search.parallel_trials)
+    keep_best = lambda study, trial: _prune_states(study, state_dir)  # noqa: E731 (after each trial)
     if profile.search.sampler == "grid":
-        for point in grid_points(profile):
-            trials = study.get_trials(deepcopy=False)
-            if any(_counts_as_done(t) and _same_point(t.params, point) for t in trials):
-                continue
+        trials = study.get_trials(deepcopy=False)
+        todo = [p for p in grid_points(profile)
+                if not any(_counts_as_done(t) and _same_point(t.params, p) for t in trials)]
+        for point in todo:
             if not any(t.state == TrialState.WAITING and _same_point(t.params, point) for t in trials):
                 study.enqueue_trial(point)
-            study.optimize(objective, n_trials=1, catch=catch)
-            _prune_states(study, state_dir)
+        if todo:
+            study.optimize(objective, n_trials=len(todo), n_jobs=jobs, catch=catch, callbacks=[keep_best])
     else:
-        while (left := profile.search.n_trials - sum(_counts_as_done(t) for t in study.get_trials())) > 0:
-            study.optimize(objective, n_trials=1, catch=catch)
-            _prune_states(study, state_dir)
+        left = profile.search.n_trials - sum(_counts_as_done(t) for t in study.get_trials(deepcopy=False))
+        if left > 0:
+            study.optimize(objective, n_trials=left, n_jobs=jobs, catch=catch, callbacks=[keep_best])
 
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     if not complete:
@@ -240,10 +246,11 @@ def _same_point(params: dict, point: dict) -> bool:
 
 
 def _prune_states(study: optuna.Study, state_dir: Path) -> None:
-    """Keep the state file of the best complete trial only."""
+    """Keep the state files of the best complete trial and of trials still running."""
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    running = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
     if complete:
-        _keep_only(state_dir, {max(complete, key=_selection_key).number})
+        _keep_only(state_dir, {max(complete, key=_selection_key).number} | running)
 
 
 def _restore(trial: optuna.trial.FrozenTrial, profile: Profile, state_dir: Path) -> TrainedModel:

@@ -54,7 +54,8 @@ def resolve_methods(names: str | None) -> list[str]:
 
 
 def run_suite(profile: Profile, dataset: str, run_dir: Path, methods: list[str], data_root=None,
-              device: str = "auto", progress: bool = True, storage: str | None = None) -> pd.DataFrame:
+              device: str = "auto", progress: bool = True, storage: str | None = None,
+              parallel_trials: int | None = None) -> pd.DataFrame:
     run_dir.mkdir(parents=True, exist_ok=True)
     write_json_atomic(run_dir / "suite.json", {"profile": profile.as_dict(), "dataset": dataset,
                                                "data_root": data_root, "methods": methods})
@@ -72,7 +73,8 @@ def run_suite(profile: Profile, dataset: str, run_dir: Path, methods: list[str],
         bar.set_postfix(method=method, seed=seed)
         try:
             run_search(method, profile, dataset, data, seed, run_dir / "runs" / method / f"seed-{seed}",
-                       run_dir, storage=storage, device=device, progress=progress)
+                       run_dir, storage=storage, device=device, progress=progress,
+                       parallel_trials=parallel_trials)
         except SearchFailed as exc:
             print(f"WARNING: {exc}")
             failures.append({"method": method, "split_seed": seed, "error": str(exc)})
