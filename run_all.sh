@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Run every registered method (or --methods a,b) on one profile, into reports/<timestamp-profile>/.
+# The whole suite for one profile: search, test and leaderboard of every registered method (or
+# --methods a,b), their cost (bench), the analysis and the report, into reports/<timestamp-profile>/
+# and reports/latest.
 # Usage: ./run_all.sh [--profile smoke|quick|paper|FILE] [--dataset busi|synthetic] [--data-root P]
-#                     [--methods a,b,...] [--device auto|cpu|cuda]
+#                     [--methods a,b,...] [--device auto|cpu|cuda] [--reports DIR] [--run-dir DIR]
 # Without BUSI at hand (--data-root, $BUSI_ROOT, datasets/busi, ../shared/datasets/busi) it runs on
-# synthetic data, and says so.
+# synthetic data, and every page of the report says so. --run-dir resumes an interrupted run.
 set -euo pipefail
 cd "$(dirname "$0")"
-profile=quick dataset="" data_root="${BUSI_ROOT:-}" methods="" device=auto
+profile=quick dataset="" data_root="${BUSI_ROOT:-}" methods="" device=auto reports=reports run_dir=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --profile) profile="$2"; shift 2 ;;
@@ -14,11 +16,13 @@ while [ $# -gt 0 ]; do
     --data-root) data_root="$2"; shift 2 ;;
     --methods) methods="$2"; shift 2 ;;
     --device) device="$2"; shift 2 ;;
-    -h|--help) sed -n '2,6p' "$0"; exit 0 ;;
+    --reports) reports="$2"; shift 2 ;;
+    --run-dir) run_dir="$2"; shift 2 ;;
+    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
     *) echo "run_all.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
-PY=python
+PY=python3
 [ -x .venv/bin/python ] && PY=.venv/bin/python
 if [ -z "$dataset" ]; then
   for candidate in "$data_root" datasets/busi ../shared/datasets/busi; do
@@ -31,5 +35,18 @@ if [ -z "$dataset" ]; then
     echo "run_all.sh: no BUSI data found: running on SYNTHETIC data (results say nothing about BUSI)" >&2
   fi
 fi
-exec "$PY" -m benchmark suite --profile "$profile" --dataset "$dataset" ${data_root:+--data-root "$data_root"} \
-  ${methods:+--methods "$methods"} --device "$device" --reports reports
+if [ -z "$run_dir" ]; then
+  run_dir="$reports/$(date +%Y%m%d-%H%M%S)-$(basename "$profile" .toml)"
+  mkdir -p "$run_dir"
+  ln -sfn "$(basename "$run_dir")" "$reports/latest"
+fi
+started=$(date +%s)
+echo "== 1/3 search, select, test: $run_dir"
+"$PY" -m benchmark suite --profile "$profile" --dataset "$dataset" ${data_root:+--data-root "$data_root"} \
+  ${methods:+--methods "$methods"} --device "$device" --run-dir "$run_dir"
+echo "== 2/3 cost of every method"
+"$PY" -m benchmark bench --profile "$profile" ${methods:+--methods "$methods"} --device "$device" \
+  --out "$run_dir" --steps 5
+echo "== 3/3 analysis and report"
+"$PY" -m benchmark report "$run_dir" > /dev/null
+echo "run_all.sh: done in $(( $(date +%s) - started )) s; open $run_dir/index.html"

@@ -66,6 +66,8 @@ def _cmd_suite(args) -> int:
 
         write_leaderboard(run_dir)
         print((run_dir / "leaderboard.md").read_text())
+        print(f"next: `petl-bench bench --profile {args.profile} --out {run_dir}` (cost columns), "
+              f"`petl-bench report {run_dir}` (index.html)")
     print(f"run folder: {run_dir}")
     return 0
 
@@ -94,14 +96,26 @@ def _cmd_params(args) -> int:
 def _cmd_report(args) -> int:
     from pathlib import Path
 
-    from .leaderboard import write_leaderboard
+    from .report import write_report
 
     run_dir = Path(args.run_dir)
-    written = write_leaderboard(run_dir)
+    if not run_dir.is_dir():
+        raise FileNotFoundError(f"run folder {run_dir} does not exist (see reports/ for run folders)")
+    page = write_report(run_dir, rebuild=args.rebuild)
     print((run_dir / "leaderboard.md").read_text())
-    for name, path in written.items():
-        print(f"wrote {path}")
+    print(f"wrote {page} (and the leaderboard, significance, figures and analysis beside it)")
     return 0
+
+
+def _cmd_bench(args) -> int:
+    from .cost import run_bench
+
+    if args.profile:
+        from .profiles import load_profile
+
+        profile = load_profile(args.profile)
+        args.backbone, args.image_size = profile.backbone.name, profile.backbone.image_size
+    return run_bench(args)
 
 
 def _parse_param(text: str):
@@ -150,9 +164,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=_cmd_params)
 
-    p = sub.add_parser("report", help="rebuild the leaderboard, significance tests and figures of a run folder")
+    p = sub.add_parser("report", help="rebuild index.html, the leaderboard, significance tests, figures "
+                                      "and analysis of a run folder")
     p.add_argument("run_dir", help="a run folder written by `petl-bench suite` (e.g. reports/latest)")
+    p.add_argument("--rebuild", action="store_true", help="rebuild the leaderboard files even if up to date")
     p.set_defaults(func=_cmd_report)
+
+    from .cost import add_bench_parser
+
+    p = add_bench_parser(sub)
+    p.add_argument("--profile", default=None,
+                   help="take --backbone and --image-size from this profile (smoke, quick, paper, or a file)")
+    p.set_defaults(func=_cmd_bench)
 
     p = sub.add_parser("suite", help="every method (or --methods) on every split seed of a profile")
     p.add_argument("--profile", default="quick", help="smoke, quick, paper, or the path of a TOML profile")

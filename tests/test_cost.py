@@ -1,0 +1,124 @@
+"""Cost measurement (benchmark.cost) and the plain baseline (benchmark.baseline), kept tiny:
+EfficientNet-Lite0 at 64 px, random weights, 2 timed steps."""
+import argparse
+import math
+
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+from benchmark import baseline, cost
+
+CPU = torch.device("cpu")
+SMALL = dict(backbone="efficientnet_lite0", image_size=64, device="cpu", batch_size=8, steps=2, warmup=1,
+             weights="random", infer_batch_size=8, infer_steps=1, latency_repeats=2)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """One thread: these tests check what is measured, not how fast (and stay quick on a busy
+    machine, where two threads of a nice'd process wait on each other)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def peak():
+    return cost.machine_peak_gflops(CPU, seconds=0.2, size=1024)
+
+
+@pytest.fixture(scope="module")
+def rows(peak):
+    return {m: cost.measure_method(m, peak_gflops=peak, isolate=False, **SMALL)
+            for m in ("finetune_all", "feature_extraction")}
+
+
+def test_machine_peak_is_positive(peak):
+    assert 0 < peak < 1e7
+
+
+def test_measure_method_rates_flops_and_parameters(rows):
+    ft, fe = rows["finetune_all"], rows["feature_extraction"]
+    for row in rows.values():
+        for key in ("train_images_per_s", "infer_images_per_s", "latency_ms", "peak_memory_mb",
+                    "forward_gflops_per_image", "achieved_train_gflops_per_s"):
+            assert math.isfinite(row[key]) and row[key] > 0, key
+        assert 0 < row["fraction_of_peak"] < 1.5
+        assert row["achieved_train_gflops_per_s"] == pytest.approx(
+            row["train_gflops_per_image"] * row["train_images_per_s"])
+        assert row["forward_gflops_per_image"] == pytest.approx(ft["forward_gflops_per_image"])
+    # full fine-tuning: backward costs input and weight gradients, about twice the forward
+    assert 2.5 < ft["train_gflops_per_image"] / ft["forward_gflops_per_image"] < 3.5
+    assert ft["trainable_parameters"] == ft["total_parameters"]
+    assert math.isnan(ft["cached_train_images_per_s"])  # nothing frozen in front
+    # feature extraction: the frozen network still runs forward, but backward reaches the head only
+    assert fe["train_gflops_per_image"] >= fe["forward_gflops_per_image"] * 0.999
+    assert fe["train_gflops_per_image"] < 0.4 * ft["train_gflops_per_image"]
+    assert fe["trainable_parameters"] == 1281 and fe["frozen_prefix_modules"] > 0
+    assert fe["cached_train_images_per_s"] > fe["train_images_per_s"]  # the suffix is the head alone
+    assert fe["cached_train_gflops_per_image"] < 1e-3 * fe["forward_gflops_per_image"]
+
+
+def test_grouped_convolution_backward_flops_are_counted_per_group():
+    conv = nn.Conv2d(16, 16, 3, padding=1, groups=16)  # depthwise
+    x = torch.randn(2, 16, 8, 8, requires_grad=True)
+    forward = cost._count_flops(lambda: conv(x))
+    total = cost._count_flops(lambda: conv(x).sum().backward())
+    assert forward == 2 * 2 * 16 * 9 * 64 and total == 3 * forward
+
+
+def test_bench_writes_cost_csv(tmp_path, peak):
+    lines = []
+    frame = cost.bench(["feature_extraction"], out_path=tmp_path, peak_seconds=0.1, log=lines.append,
+                       **{k: v for k, v in SMALL.items() if k != "infer_steps"})
+    written = pd.read_csv(tmp_path / "cost.csv")
+    assert list(written.columns[:len(cost.COLUMNS)]) == cost.COLUMNS
+    assert len(written) == 1 and written.loc[0, "method"] == "feature_extraction"
+    assert written.loc[0, "train_images_per_s"] > 0 and written.loc[0, "cached_train_images_per_s"] > 0
+    assert written.loc[0, "peak_memory_mb"] > 0  # measured in its own spawned process on the CPU
+    assert pd.isna(written.loc[0, "error"])
+    assert frame.attrs["path"] == str(tmp_path / "cost.csv") and "machine peak" in lines[0]
+
+
+def test_bench_command(tmp_path, capsys, monkeypatch):
+    parser = argparse.ArgumentParser()
+    cost.add_bench_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["bench", "--methods", "feature_extraction", "--image-size", "64",
+                              "--steps", "1", "--warmup", "0", "--batch-size", "4", "--device", "cpu", "--weights", "random",
+                              "--out", str(tmp_path)])
+    original = cost.measure_method  # keep it quick: in-process, small inference batch
+    monkeypatch.setattr(cost, "measure_method", lambda *a, **k: original(
+        *a, **{**k, "isolate": False, "infer_batch_size": 8, "latency_repeats": 1, "infer_steps": 1}))
+    assert args.func(args) == 0
+    out = capsys.readouterr().out
+    assert "machine peak" in out and "feature_extraction" in out and (tmp_path / "cost.csv").is_file()
+
+
+def test_baseline_image_folder_keeps_benign_and_malignant(tmp_path):
+    baseline.write_synthetic_image_folder(tmp_path, n_images=12, image_size=32)
+    (tmp_path / "normal").mkdir()
+    (tmp_path / "normal" / "x.png").write_bytes((tmp_path / "benign").joinpath(
+        next(p.name for p in (tmp_path / "benign").iterdir())).read_bytes())
+    mask = next((tmp_path / "malignant").iterdir())
+    (tmp_path / "malignant" / (mask.stem + "_mask.png")).write_bytes(mask.read_bytes())
+    folder = baseline.image_folder(tmp_path)
+    assert folder.classes == ["benign", "malignant"] and len(folder) == 12
+    assert not any("_mask" in p or "normal" in p for p, _ in folder.samples)
+
+
+def test_baseline_epoch_and_suite_epoch_run(tmp_path):
+    baseline.write_synthetic_image_folder(tmp_path / "images", n_images=40, image_size=32)
+    seconds = baseline.baseline_epoch_seconds("feature_extraction", "efficientnet_lite0", 32,
+                                              tmp_path / "images", CPU, max_batches=2, weights="random")
+    assert seconds > 0 and math.isfinite(seconds)
+    result = baseline.compare("efficientnet_lite0", 32, tmp_path / "images", CPU, weights="random",
+                              trial_epochs=2, max_batches=1, cache_dir=tmp_path / "cache")
+    e, t = result["epoch"], result["trial"]
+    assert e["suite_first_seconds"] > 0 and e["suite_later_seconds"] > 0 and e["baseline_seconds"] > 0
+    assert t["suite_prefix_cached"] and t["baseline_extrapolated"] and t["ratio"] > 0
+    assert t["baseline_seconds"] == pytest.approx(2 * t["baseline_epoch_seconds"])
+    text = baseline.format_comparison(result)
+    assert "baseline / suite" in text and "extrapolated" in text

@@ -1,0 +1,326 @@
+"""benchmark.report on a fake run folder (no training, no browser): structure of index.html."""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import sys
+import types
+import warnings
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from benchmark.io import write_csv_atomic, write_json_atomic
+from benchmark.metrics import evaluate_scores
+from benchmark.report import gallery_order, write_report
+
+METHODS = {"good": 150_000, "middling": 1_281, "weak": 2_000_000}
+N_TEST = 16
+THRESHOLD = 0.5
+# test image -> methods that get it wrong (at THRESHOLD): majority-wrong ones must come first
+WRONG = {3: ("good", "middling", "weak"), 7: ("middling", "weak"), 5: ("weak",), 10: ("middling",)}
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def _labels() -> np.ndarray:
+    return np.array([i % 2 for i in range(N_TEST)])
+
+
+def _ids() -> list[str]:
+    return [f"case/{i:03d}" for i in range(N_TEST)]
+
+
+def _scores(method: str, labels: np.ndarray) -> np.ndarray:
+    rng = np.random.default_rng(sum(map(ord, method)))
+    margin = {"good": 0.4, "middling": 0.25, "weak": 0.1}[method]
+    s = np.where(labels == 1, THRESHOLD + margin, THRESHOLD - margin) + rng.uniform(-0.05, 0.05, labels.size)
+    for i, wrong in WRONG.items():
+        if method in wrong:  # on the other side of the threshold
+            s[i] = THRESHOLD - 0.2 if labels[i] == 1 else THRESHOLD + 0.2
+    return np.clip(s, 0.0, 1.0)
+
+
+def _profile() -> dict:
+    return {"name": "fake", "description": "a fake profile for report tests",
+            "backbone": {"name": "efficientnet_lite0", "image_size": 32, "weights": None},
+            "train": {"max_epochs": 3, "patience": 2, "batch_size": 8},
+            "search": {"sampler": "grid", "lr": [0.001], "beta1": [0.9], "n_trials": 1},
+            "evaluation": {"split_seeds": [0], "n_bootstrap": 50}}
+
+
+def make_run_folder(run_dir: Path, synthetic: bool = True) -> Path:
+    """Three methods on split seed 0, with saved test images (shuffled, to test alignment by id)."""
+    labels, ids = _labels(), _ids()
+    write_json_atomic(run_dir / "suite.json", {"profile": _profile(), "dataset": "synthetic", "methods": list(METHODS)})
+    for method, trainable in METHODS.items():
+        scores = _scores(method, labels)
+        metrics = evaluate_scores(labels, scores, n_bootstrap=50, seed=0)
+        metrics["threshold"] = THRESHOLD
+        record = {
+            "config": {"method": method, "split_seed": 0, "lr": 1e-3, "beta1": 0.9},
+            "method": {"name": method, "description": f"the {method} method", "citation": "Someone 2020"},
+            "dataset": {"name": "synthetic" if synthetic else "busi", "synthetic": synthetic, "checksum": "abc123",
+                        "n_images": 80, "n_excluded": 1, "excluded": [{"id": "case/999", "reason": "duplicate"}],
+                        "split_sizes": {"train": 54, "val": 10, "test": N_TEST},
+                        "split_malignant": {"train": 27, "val": 5, "test": int(labels.sum())}},
+            "backbone": {"name": "efficientnet_lite0", "weights": {"source": "random", "detail": "test"}},
+            "parameters": {"trainable": trainable, "trainable_without_head": trainable - 1281, "head": 1281,
+                           "total": 3_372_289},
+            "training": {"seconds_per_epoch": 0.5, "epochs_run": 3, "train_seconds": 1.5},
+            "metrics": metrics,
+            "profile": _profile(),
+            "provenance": {"code": {"commit": "0123456789abcdef", "dirty": True},
+                           "versions": {"python": "3.11", "torch": "2.4"},
+                           "machine": {"device": "cpu", "processor": "x86_64", "cpu_count": 2}},
+        }
+        folder = run_dir / "runs" / method / "seed-0"
+        write_csv_atomic(folder / "predictions.csv", pd.DataFrame({"image_id": ids, "label": labels, "score": scores}))
+        write_json_atomic(folder / "results.json", record)
+    perm = np.random.default_rng(1).permutation(N_TEST)
+    images = (np.arange(N_TEST)[:, None, None] * 15 + np.zeros((1, 32, 32))).astype(np.uint8)
+    with open(run_dir / "test_images.npz", "wb") as f:
+        np.savez_compressed(f, images_0=images[perm], labels_0=labels[perm], ids_0=np.array(ids)[perm])
+    return run_dir
+
+
+class _Page(HTMLParser):
+    """The parts of index.html the tests look at."""
+
+    def __init__(self):
+        super().__init__()
+        self.body_first = None     # (tag, attrs) of the first element inside <body>
+        self._in_body = False
+        self.stack = []
+        self.leaderboard_rows = 0
+        self._in_leaderboard = self._in_tbody = False
+        self.cards = []            # (image id, misclassified) in page order
+        self.imgs = []
+        self.hrefs = []
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "body":
+            self._in_body = True
+            return
+        if self._in_body and self.body_first is None:
+            self.body_first = (tag, a)
+        if tag == "table" and a.get("id") == "leaderboard":
+            self._in_leaderboard = True
+        if self._in_leaderboard and tag == "tbody":
+            self._in_tbody = True
+        if self._in_tbody and tag == "tr":
+            self.leaderboard_rows += 1
+        if "data-image-id" in a:
+            self.cards.append((a["data-image-id"], a.get("data-misclassified") == "true"))
+        if tag == "img":
+            self.imgs.append(a.get("src", ""))
+        if "href" in a:
+            self.hrefs.append(a["href"])
+
+    def handle_endtag(self, tag):
+        if tag == "tbody" and self._in_tbody:
+            self._in_tbody = self._in_leaderboard = False
+
+
+def _parse(path: Path) -> tuple[str, _Page]:
+    text = path.read_text()
+    page = _Page()
+    page.feed(text)
+    return text, page
+
+
+@pytest.fixture
+def no_analysis(monkeypatch):
+    """benchmark.analysis unavailable (import fails), so no model is run."""
+    monkeypatch.setitem(sys.modules, "benchmark.analysis", None)
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory):
+    """The fake run folder as the suite leaves it: runs and test images, no leaderboard, no report."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return make_run_folder(tmp_path_factory.mktemp("report") / "base")
+
+
+@pytest.fixture(scope="module")
+def built(base, tmp_path_factory):
+    """A copy of ``base`` with its report written (benchmark.analysis unavailable)."""
+    run_dir = tmp_path_factory.mktemp("report") / "built"
+    shutil.copytree(base, run_dir)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setitem(sys.modules, "benchmark.analysis", None)
+        _write(run_dir)
+    return run_dir
+
+
+@pytest.fixture
+def run_folder(built, tmp_path, no_analysis):
+    """A private copy of ``built`` (file times kept, so the leaderboard is not rebuilt)."""
+    return Path(shutil.copytree(built, tmp_path / "run"))
+
+
+def _write(run_dir: Path) -> Path:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return write_report(run_dir)
+
+
+def test_page_structure_and_rebuild(base, tmp_path, no_analysis):
+    run_folder = Path(shutil.copytree(base, tmp_path / "run"))
+    assert not (run_folder / "leaderboard.csv").exists()
+    path = _write(run_folder)
+    assert path == run_folder / "index.html"
+    # write_report alone rebuilt the leaderboard, significance table and figures
+    for name in ("leaderboard.csv", "leaderboard.md", "significance.csv", "figures/roc.png",
+                 "figures/auc_vs_parameters.png", "figures/pvalues_delong.png"):
+        assert (run_folder / name).is_file(), name
+    text, page = _parse(path)
+    assert page.body_first[0] == "div" and "banner" in page.body_first[1].get("class", "")
+    assert "SYNTHETIC" in text and "say nothing about BUSI" in text
+    assert page.leaderboard_rows == len(METHODS)
+    # order of the sections
+    heads = [text.index(h) for h in ('id="leaderboard"', 'id="significance"', 'id="roc"', 'id="auc-parameters"',
+                                     'id="cost"', 'id="analysis"', 'id="gallery"', 'id="protocol"')]
+    assert heads == sorted(heads)
+    # the summary names the best method and its AUC; DeLong is reported
+    best = pd.read_csv(run_folder / "leaderboard.csv").iloc[0]
+    assert f'class="summary"><b>{best.method}</b> has the highest mean test AUC, <b>{best.auc_mean:.3f}</b>' in text
+    assert "DeLong (primary)" in text
+    # protocol and provenance
+    for needle in ("0123456789abcdef", "uncommitted changes", "abc123", "case/999", "efficientnet_lite0",
+                   "32 px", "at most 3", "patience 2", "grid sampler", "bootstrap resamples", "torch 2.4"):
+        assert needle in text, needle
+    # the optional inputs are missing: short notes
+    assert (f"not computed: run <code>petl-bench bench --backbone efficientnet_lite0 --image-size 32 --methods "
+            f"{','.join(pd.read_csv(run_folder / 'leaderboard.csv')['method'])} --out {run_folder}</code>") in text
+    assert "write_analysis" in text and "not computed" in text
+
+
+def test_everything_is_embedded(built):
+    text, page = _parse(built / "index.html")
+    assert not re.search(r'(src|href)\s*=\s*["\']?\s*(https?:)?//', text, re.I)
+    assert "<script" not in text.lower() and "<link" not in text.lower() and "@import" not in text
+    assert "url(" not in text
+    assert page.imgs and all(src.startswith("data:image/png;base64,") for src in page.imgs)
+    assert all(h.startswith("#") for h in page.hrefs)
+    # figures + one thumbnail per test image (16 < the gallery's cap)
+    assert len(page.imgs) == 3 + N_TEST
+
+
+def test_gallery_misclassified_first(built):
+    _, page = _parse(built / "index.html")
+    ids = _ids()
+    assert len(page.cards) == N_TEST
+    shown = [c[0] for c in page.cards]
+    assert shown[:2] == [ids[3], ids[7]]  # wrong by 3 of 3, then by 2 of 3
+    assert [c[1] for c in page.cards] == [True, True] + [False] * (N_TEST - 2)
+    assert set(shown[2:4]) == {ids[5], ids[10]}  # wrong by one method: next
+
+
+def test_gallery_order_unit():
+    labels = np.array([1, 0, 1, 0])
+    scores = {"a": np.array([0.2, 0.9, 0.8, 0.1]), "b": np.array([0.3, 0.1, 0.9, 0.7]),
+              "c": np.array([0.9, 0.8, 0.9, 0.2])}
+    order, wrong, majority = gallery_order(labels, scores, {"a": 0.5, "b": 0.5, "c": 0.5})
+    assert list(wrong) == [2, 2, 0, 1]
+    assert list(majority) == [True, True, False, False]
+    assert order == [0, 1, 3, 2]
+    # the threshold is inclusive: score >= threshold is malignant
+    _, wrong, _ = gallery_order(np.array([1]), {"a": np.array([0.5])}, {"a": 0.5})
+    assert wrong[0] == 0
+
+
+def test_no_banner_on_real_data(run_folder, tmp_path):
+    real = tmp_path / "real"
+    shutil.copytree(run_folder, real)
+    for path in real.glob("runs/*/seed-*/results.json"):
+        record = json.loads(path.read_text())
+        record["dataset"]["synthetic"] = False
+        record["dataset"]["name"] = "busi"
+        write_json_atomic(path, record)
+    text, page = _parse(_write(real))
+    assert "banner" not in page.body_first[1].get("class", "")
+    assert page.body_first[0] == "header"
+    assert "SYNTHETIC" not in text
+    assert page.leaderboard_rows == len(METHODS)
+
+
+def test_cost_and_analysis_included(run_folder, monkeypatch):
+    cost = pd.DataFrame({"method": list(METHODS), "backbone": "efficientnet_lite0", "image_size": 32,
+                         "device": "cpu", "batch_size": 8, "train_images_per_s": [10.0, 20.0, 5.0],
+                         "infer_images_per_s": [100.0, 200.0, 50.0], "latency_ms": 3.5, "peak_memory_mb": 300.0,
+                         "forward_gflops_per_image": 0.4, "train_gflops_per_image": 1.2,
+                         "achieved_train_gflops_per_s": 12.0, "fraction_of_peak": 0.0625,
+                         "trainable_parameters": list(METHODS.values()), "total_parameters": 3_372_289,
+                         "machine_peak_gflops_per_s": 192.0, "error": [None, None, "RuntimeError: out of memory"]})
+    write_csv_atomic(run_folder / "cost.csv", cost)
+    calls = []
+
+    def write_analysis(run_dir):
+        from PIL import Image
+
+        calls.append(run_dir)
+        (run_dir / "analysis").mkdir(exist_ok=True)
+        for name in ("activation_rates", "activation_rate_change", "drs_deviation"):
+            pd.DataFrame({"x": [1]}).to_csv(run_dir / "analysis" / f"{name}.csv", index=False)
+            Image.new("RGB", (40, 20), "white").save(run_dir / "figures" / f"{name}.png")
+
+    fake = types.ModuleType("benchmark.analysis")
+    fake.write_analysis = write_analysis
+    fake.describe_findings = lambda run_dir: ["A finding about activation rates."]
+    monkeypatch.setitem(sys.modules, "benchmark.analysis", fake)
+    (run_folder / "figures").mkdir(exist_ok=True)
+    text, page = _parse(_write(run_folder))
+    assert len(calls) == 1
+    assert 'id="cost-table"' in text and "192.0 GFLOP/s" in text and "6.25" in text  # % of machine peak
+    assert "train img/s" in text.split('id="leaderboard"')[1].split("</table>")[0]  # cost in the leaderboard
+    assert "A finding about activation rates." in text
+    assert "petl-bench bench" not in text
+    assert "Not measured: weak (RuntimeError: out of memory)" in text
+    assert len(page.imgs) == 3 + 3 + N_TEST
+    _write(run_folder)
+    assert len(calls) == 1  # CSVs present: not recomputed
+
+
+def test_failing_analysis_is_a_note(run_folder, monkeypatch):
+    fake = types.ModuleType("benchmark.analysis")
+
+    def write_analysis(run_dir):
+        raise RuntimeError("no trained state")
+
+    fake.write_analysis = write_analysis
+    monkeypatch.setitem(sys.modules, "benchmark.analysis", fake)
+    text, _ = _parse(_write(run_folder))
+    assert "The analysis failed while building this report (RuntimeError: no trained state)" in text
+
+
+def test_stale_leaderboard_is_rebuilt(run_folder):
+    _write(run_folder)
+    assert "train img/s" not in (run_folder / "leaderboard.md").read_text()
+    write_csv_atomic(run_folder / "cost.csv", pd.DataFrame({"method": list(METHODS), "train_images_per_s": 1.0,
+                                                            "infer_images_per_s": 2.0}))
+    _write(run_folder)  # cost.csv is newer than leaderboard.csv
+    assert "train img/s" in (run_folder / "leaderboard.md").read_text()
+
+
+def test_gallery_is_capped_and_thumbnails_are_small(run_folder, monkeypatch):
+    import base64
+    import io
+
+    from PIL import Image
+
+    import benchmark.report as report
+
+    monkeypatch.setattr(report, "GALLERY_SIZE", 5)
+    run_dir = run_folder
+    _, page = _parse(_write(run_dir))
+    assert len(page.cards) == 5
+    thumbs = [s for s in page.imgs if s.startswith("data:image/png;base64,")][-5:]
+    for src in thumbs:
+        img = Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1])))
+        assert 96 <= max(img.size) <= 128

@@ -1,0 +1,99 @@
+"""index.html of a real (smoke, synthetic) run, rendered in headless Chromium through Playwright.
+
+Needs Debian's Chromium at /usr/bin/chromium and the ``playwright`` Python package (never
+``playwright install``: the system browser is used). Skipped, saying how to install them,
+when either is missing.
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+import warnings
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = Path(os.environ.get("PETL_BENCH_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+METHODS = ["feature_extraction", "drs", "finetune_last_block"]
+
+_missing = []
+if not CHROMIUM.is_file():
+    _missing.append(f"no Chromium at {CHROMIUM} (install it: `apt-get install -y chromium`)")
+if importlib.util.find_spec("playwright") is None:
+    _missing.append("the playwright package is missing (install it: `pip install playwright`; "
+                    "do not run `playwright install`, the system Chromium is used)")
+
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(bool(_missing), reason="; ".join(_missing) or "browser available")]
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    """A smoke-profile suite on synthetic data, and its report."""
+    from benchmark.cli import main
+    from benchmark.report import write_report
+
+    run_dir = tmp_path_factory.mktemp("report_browser") / "run"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PETL_BENCH_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            assert main(["suite", "--profile", "smoke", "--dataset", "synthetic", "--methods", ",".join(METHODS),
+                         "--run-dir", str(run_dir), "--no-progress"]) == 0
+            path = write_report(run_dir)
+    return run_dir, path
+
+
+@pytest.fixture(scope="module")
+def page(report):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(viewport={"width": 1280, "height": 900}, offline=True)
+            pg = context.new_page()
+            requests = []
+            pg.on("request", lambda r: requests.append(r.url))
+            pg.goto(report[1].as_uri(), wait_until="load")
+            yield pg, requests
+        finally:
+            browser.close()
+
+
+def test_every_image_loads(page):
+    page, requests = page
+    images = page.evaluate("""Array.from(document.images).map(i => ({
+        alt: i.alt, complete: i.complete, width: i.naturalWidth}))""")
+    # figures: ROC, AUC vs parameters, DeLong p-values, and at least one gallery thumbnail
+    assert len(images) >= 4
+    broken = [i["alt"] for i in images if not (i["complete"] and i["width"] > 0)]
+    assert not broken, f"images that did not load: {broken}"
+    external = [u for u in requests if not u.startswith(("file:", "data:"))]
+    assert not external, f"the page fetched {external}"
+
+
+def test_leaderboard_has_one_row_per_method(page):
+    page, _ = page
+    rows = page.evaluate("Array.from(document.querySelectorAll('#leaderboard tbody tr'))"
+                         ".map(r => r.cells[0].textContent.trim())")
+    assert sorted(rows) == sorted(METHODS)
+
+
+def test_synthetic_banner_is_first_and_visible(page):
+    page, _ = page
+    first = page.evaluate("document.body.firstElementChild.className")
+    assert "banner" in first
+    assert page.locator(".banner").is_visible()
+    assert "SYNTHETIC" in page.locator(".banner").inner_text()
+
+
+def test_screenshot(page, report):
+    page, _ = page
+    out = report[0] / "report_screenshot.png"
+    page.screenshot(path=str(out), full_page=True)
+    assert out.stat().st_size > 10_000
+    with open(out, "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
