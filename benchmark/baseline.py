@@ -84,25 +84,29 @@ def write_synthetic_image_folder(folder, n_images: int = 96, image_size: int = 1
 @contextlib.contextmanager
 def resolve_image_folder(dataset: str = "auto", data_root=None, image_size: int = 112,
                          synthetic_images: int = 400):
-    """Yield ``(folder, description)``: BUSI's folder, or synthetic PNGs in a temporary folder.
+    """Yield ``(folder, description, cache_dir)``: BUSI's folder, or synthetic PNGs in a
+    temporary folder.
 
     dataset "auto": BUSI if it is found (``data_root``, ``$BUSI_ROOT``, ``datasets/busi``),
     else synthetic (``synthetic_images`` images, the quick profile's count, at ``image_size``).
+    ``cache_dir`` is where the suite's side keeps its decoded images: None (the usual cache)
+    for BUSI, a folder inside the temporary one for synthetic files, so nothing is left behind.
     """
     from .data.busi import resolve_busi_root
 
     if dataset in ("auto", "busi"):
         try:
             root = resolve_busi_root(data_root)
-            yield root, f"BUSI ({root})"
+            yield root, f"BUSI ({root})", None
             return
         except FileNotFoundError:
             if dataset == "busi":
                 raise
     with tempfile.TemporaryDirectory(prefix="petl-bench-baseline-") as tmp:
-        folder = write_synthetic_image_folder(tmp, synthetic_images, image_size)
+        folder = write_synthetic_image_folder(Path(tmp) / "images", synthetic_images, image_size)
         yield folder, (f"SYNTHETIC images ({synthetic_images} PNG files of {image_size} px in a "
-                       "temporary folder; BUSI's files are larger, so decoding costs the baseline more there)")
+                       "temporary folder; BUSI's files are larger, so decoding costs the baseline more there)"), \
+            Path(tmp) / "cache"
 
 
 def files_and_labels(folder) -> tuple[list[Path], np.ndarray]:

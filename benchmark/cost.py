@@ -280,7 +280,8 @@ def measure_method(method: str, backbone: str = "efficientnet_lite0", image_size
     dtype (measured here, for ``peak_seconds``, when not given). isolate: measure in a fresh
     spawned process (default: on the CPU, so that the peak memory is this method's alone);
     a method registered at run time in this process only (not in ``methods/`` or an entry
-    point) is unknown there, so measure it with ``isolate=False``.
+    point) is unknown there, so measure it with ``isolate=False`` (whose CPU peak memory is
+    then the calling process's peak so far).
     """
     import torch
 
@@ -306,6 +307,8 @@ def measure_method(method: str, backbone: str = "efficientnet_lite0", image_size
                 "isolate=False measures in this process") from exc
     else:
         row = _measure(**kwargs)
+        if dev.type != "cuda":
+            row["memory_measure"] += ", not isolated: the calling process's peak so far"
     achieved = row["train_gflops_per_image"] * row["train_images_per_s"]
     row.update(achieved_train_gflops_per_s=achieved, fraction_of_peak=achieved / peak_gflops,
                machine_peak_gflops_per_s=peak_gflops, peak_dtype=str(peak_dtype).replace("torch.", ""))
@@ -540,10 +543,11 @@ def run_bench(args) -> int:
     if args.baseline:
         from .baseline import compare, format_comparison, resolve_image_folder
 
-        with resolve_image_folder(args.dataset, args.data_root, args.image_size) as (folder, label):
+        with resolve_image_folder(args.dataset, args.data_root, args.image_size) as (folder, label, cache):
             print(f"\nbaseline comparison on {label}", flush=True)
             result = compare(args.backbone, args.image_size, folder, dev, weights=args.weights,
-                             baseline_epochs=args.baseline_epochs, max_batches=args.baseline_max_batches)
+                             baseline_epochs=args.baseline_epochs, max_batches=args.baseline_max_batches,
+                             cache_dir=cache)
         print(format_comparison(result))
     failed = int((frame["error"].fillna("").astype(str) != "").sum())
     return 1 if failed else 0

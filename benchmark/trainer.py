@@ -131,6 +131,7 @@ def train(backbone: BackboneAdapter, bn_stats: str, train_images: np.ndarray, tr
     prep = Preprocess(backbone.mean, backbone.std).to(device)
     generator = torch.Generator(device=device).manual_seed(seed)
     order_generator = torch.Generator().manual_seed(seed)
+    started = time.perf_counter()  # the frozen-prefix cache, when built here, counts as training time
     inputs = _Inputs(backbone, bn_stats, train_images, val_images, config, device, prep)
     y_train = torch.as_tensor(train_labels, dtype=torch.float32).to(device)
     weights = class_weights(np.asarray(train_labels)).to(device)
@@ -142,7 +143,6 @@ def train(backbone: BackboneAdapter, bn_stats: str, train_images: np.ndarray, tr
     best = (-1.0, math.inf)
     best_state, best_epoch, since_best = trained_state(model), 0, 0
     history: list[dict] = []
-    started = time.perf_counter()
     bar = tqdm(range(1, config.max_epochs + 1), desc=desc, disable=not progress, leave=False, unit="epoch")
     epoch = 0
     for epoch in bar:

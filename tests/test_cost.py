@@ -122,3 +122,13 @@ def test_baseline_epoch_and_suite_epoch_run(tmp_path):
     assert t["baseline_seconds"] == pytest.approx(2 * t["baseline_epoch_seconds"])
     text = baseline.format_comparison(result)
     assert "baseline / suite" in text and "extrapolated" in text
+
+
+def test_baseline_image_folder_resolution(tmp_path):
+    with baseline.resolve_image_folder("synthetic", image_size=32, synthetic_images=6) as (folder, label, cache):
+        assert "SYNTHETIC" in label and len(baseline.image_folder(folder)) == 6
+        assert cache.parent == folder.parent  # the suite's decoded images stay in the temporary folder
+    assert not folder.exists()
+    with pytest.raises(FileNotFoundError):
+        with baseline.resolve_image_folder("busi", data_root=tmp_path / "missing"):
+            pass
