@@ -40,3 +40,14 @@ def tiny_data():
 def _isolated_cache(tmp_path_factory, monkeypatch):
     """Keep the decoded-image cache of tests out of the user's cache folder."""
     monkeypatch.setenv("PETL_BENCH_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
+@pytest.fixture
+def clean_registry():
+    """Undo every registration a test makes."""
+    from benchmark import registry
+
+    before = dict(registry._REGISTRY)
+    yield
+    registry._REGISTRY.clear()
+    registry._REGISTRY.update(before)

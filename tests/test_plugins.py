@@ -15,14 +15,6 @@ from benchmark.runner import RunSpec, run
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
-@pytest.fixture
-def clean_registry():
-    before = dict(registry._REGISTRY)
-    yield
-    registry._REGISTRY.clear()
-    registry._REGISTRY.update(before)
-
-
 @pytest.fixture(scope="module")
 def smoke_data():
     from benchmark.data.synthetic import make_synthetic

@@ -7,14 +7,6 @@ from benchmark import registry
 from benchmark.registry import compose, get_method, list_methods, register_method
 
 
-@pytest.fixture
-def clean_registry():
-    before = dict(registry._REGISTRY)
-    yield
-    registry._REGISTRY.clear()
-    registry._REGISTRY.update(before)
-
-
 def test_builtin_methods_are_discovered_with_descriptions():
     names = {m.name for m in list_methods()}
     assert {"feature_extraction", "finetune_last_block", "finetune_all"} <= names

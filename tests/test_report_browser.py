@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import warnings
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -16,7 +16,7 @@ import pytest
 CHROMIUM = Path(os.environ.get("PETL_BENCH_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-METHODS = ["feature_extraction", "drs", "finetune_last_block"]
+ROOT = Path(__file__).resolve().parents[1]
 
 _missing = []
 if not CHROMIUM.is_file():
@@ -31,19 +31,15 @@ pytestmark = [pytest.mark.slow,
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
-    """A smoke-profile suite on synthetic data, and its report."""
-    from benchmark.cli import main
-    from benchmark.report import write_report
-
-    run_dir = tmp_path_factory.mktemp("report_browser") / "run"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("PETL_BENCH_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            assert main(["suite", "--profile", "smoke", "--dataset", "synthetic", "--methods", ",".join(METHODS),
-                         "--run-dir", str(run_dir), "--no-progress"]) == 0
-            path = write_report(run_dir)
-    return run_dir, path
+    """`./run_all.sh --profile smoke` on synthetic data, end to end: search, bench, report."""
+    reports = tmp_path_factory.mktemp("report_browser")
+    env = {**os.environ, "PETL_BENCH_CACHE": str(tmp_path_factory.getbasetemp() / "cache")}
+    done = subprocess.run(["./run_all.sh", "--profile", "smoke", "--dataset", "synthetic", "--reports",
+                           str(reports)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=1500)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    run_dir = (reports / "latest").resolve()
+    assert (run_dir / "cost.csv").is_file() and (run_dir / "analysis" / "activation_rates.csv").is_file()
+    return run_dir, run_dir / "index.html"
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +75,9 @@ def test_leaderboard_has_one_row_per_method(page):
     page, _ = page
     rows = page.evaluate("Array.from(document.querySelectorAll('#leaderboard tbody tr'))"
                          ".map(r => r.cells[0].textContent.trim())")
-    assert sorted(rows) == sorted(METHODS)
+    from benchmark.registry import list_methods
+
+    assert sorted(rows) == sorted(m.name for m in list_methods())
 
 
 def test_synthetic_banner_is_first_and_visible(page):
