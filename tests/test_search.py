@@ -2,6 +2,7 @@
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -99,6 +100,18 @@ def test_tpe_with_median_pruner_and_method_search_space(tmp_path, data):
     assert record["config"]["method_params"]["rank"] in (4, 8, 16)
 
 
+def _complete_trials_read_only(db: Path) -> int:
+    """Finished trials in an Optuna SQLite file, read without touching its schema (opening it
+    through Optuna while the suite creates it would race the suite's own table creation)."""
+    if not db.exists():
+        return 0
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1) as con:
+            return con.execute("SELECT COUNT(*) FROM trials WHERE state = 'COMPLETE'").fetchone()[0]
+    except sqlite3.Error:  # not created yet, or locked for a moment
+        return 0
+
+
 def test_killed_suite_resumes_without_redoing_finished_trials(tmp_path):
     profile = tmp_path / "resume.toml"
     profile.write_text('name = "resume"\n[backbone]\nimage_size = 64\n[data]\nsynthetic_images = 48\n'
@@ -110,24 +123,19 @@ def test_killed_suite_resumes_without_redoing_finished_trials(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.time() + 240
-    complete_before = []
+    complete_before = 0
+    db = run_dir / "optuna.db"
     try:
         while time.time() < deadline and proc.poll() is None:
             time.sleep(0.2)
-            if not (run_dir / "optuna.db").exists():
-                continue
-            try:
-                study = _study(run_dir, "feature_extraction")
-            except KeyError:
-                continue
-            complete_before = [t for t in study.trials if t.state == TrialState.COMPLETE]
-            if len(complete_before) >= 2:
+            complete_before = _complete_trials_read_only(db)
+            if complete_before >= 2:
                 proc.send_signal(signal.SIGKILL)
                 break
     finally:
         proc.kill()
         proc.wait()
-    assert 2 <= len(complete_before) < 8, proc.stderr.read().decode()[-2000:]
+    assert 2 <= complete_before < 8, proc.stderr.read().decode()[-2000:]
     study = _study(run_dir, "feature_extraction")
     snapshot = {t.number: t.datetime_complete for t in study.trials if t.state == TrialState.COMPLETE}
 
