@@ -17,6 +17,7 @@ trial whose loss became NaN is marked failed and the study goes on.
 from __future__ import annotations
 
 import itertools
+import warnings
 import json
 import time
 from pathlib import Path
@@ -205,6 +206,10 @@ def run_search(method_name: str, profile: Profile, dataset: str, data: ImageSet,
     catch = (TrainingDiverged,)
 
     jobs = max(1, parallel_trials or profile.search.parallel_trials)
+    if jobs > 1 and profile.search.sampler == "grid":
+        # Optuna's threads can pop the same enqueued grid point twice; grid trials run one by one
+        warnings.warn("--parallel-trials applies to the tpe sampler; the grid runs one trial at a time")
+        jobs = 1
     keep_best = lambda study, trial: _prune_states(study, state_dir)  # noqa: E731 (after each trial)
     if profile.search.sampler == "grid":
         trials = study.get_trials(deepcopy=False)

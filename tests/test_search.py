@@ -156,14 +156,13 @@ def test_killed_suite_resumes_without_redoing_finished_trials(tmp_path):
     assert record["search"]["n_trials"] == len(study.trials)
 
 
-def test_parallel_trials_complete_the_grid_and_keep_one_state(tmp_path, data):
-    profile = _profile(tmp_path, "[train]\nmax_epochs = 1\n[search]\nlr = [0.001, 0.01]\nbeta1 = [0.9]\n"
-                                 "repeats = 2\nparallel_trials = 2\n")
+def test_parallel_trials_complete_the_study_and_keep_one_state(tmp_path, data):
+    profile = _profile(tmp_path, "[train]\nmax_epochs = 1\n[search]\nsampler = 'tpe'\nn_trials = 4\n"
+                                 "lr = [0.001, 0.01]\nbeta1 = [0.9]\nparallel_trials = 2\n")
     out = tmp_path / "out"
     record = run_search("feature_extraction", profile, "synthetic", data, 0, out, tmp_path, device="cpu",
                         progress=False)
     trials = record["search"]["trials"]
     assert len(trials) == 4 and all(t["state"] == "COMPLETE" for t in trials)
-    assert sorted((t["params"]["lr"], t["params"]["repeat"]) for t in trials) == \
-        [(0.001, 0), (0.001, 1), (0.01, 0), (0.01, 1)]
+    assert {t["params"]["lr"] for t in trials} <= {0.001, 0.01}
     assert not (out / "trials").exists() and (out / "trained_state.pt").is_file()
