@@ -4,11 +4,12 @@
 # and reports/latest.
 # Usage: ./run_all.sh [--profile smoke|quick|paper|FILE] [--dataset busi|synthetic] [--data-root P]
 #                     [--methods a,b,...] [--device auto|cpu|cuda] [--reports DIR] [--run-dir DIR]
+#                     [--workers N|auto]   (studies at once; auto: 2 on a CPU, 1 on a GPU)
 # Without BUSI at hand (--data-root, $BUSI_ROOT, datasets/busi, ../shared/datasets/busi) it runs on
 # synthetic data, and every page of the report says so. --run-dir resumes an interrupted run.
 set -euo pipefail
 cd "$(dirname "$0")"
-profile=quick dataset="" data_root="${BUSI_ROOT:-}" methods="" device=auto reports=reports run_dir=""
+profile=quick dataset="" data_root="${BUSI_ROOT:-}" methods="" device=auto reports=reports run_dir="" workers=auto
 while [ $# -gt 0 ]; do
   case "$1" in
     --profile) profile="$2"; shift 2 ;;
@@ -18,6 +19,7 @@ while [ $# -gt 0 ]; do
     --device) device="$2"; shift 2 ;;
     --reports) reports="$2"; shift 2 ;;
     --run-dir) run_dir="$2"; shift 2 ;;
+    --workers) workers="$2"; shift 2 ;;
     -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
     *) echo "run_all.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -43,7 +45,7 @@ fi
 started=$(date +%s)
 echo "== 1/3 search, select, test: $run_dir"
 "$PY" -m benchmark suite --profile "$profile" --dataset "$dataset" ${data_root:+--data-root "$data_root"} \
-  ${methods:+--methods "$methods"} --device "$device" --run-dir "$run_dir"
+  ${methods:+--methods "$methods"} --device "$device" --run-dir "$run_dir" --workers "$workers"
 echo "== 2/3 cost of every method"
 "$PY" -m benchmark bench --profile "$profile" ${methods:+--methods "$methods"} --device "$device" \
   --out "$run_dir" --steps 5

@@ -44,6 +44,13 @@ def _cmd_run(args) -> int:
     return 0
 
 
+def _workers_arg(text: str) -> str:
+    """``--workers``: checked before a run folder is made."""
+    if text != "auto" and not (text.isdigit() and int(text) >= 1):
+        raise argparse.ArgumentTypeError(f"{text!r}: give a number of studies at a time (1 or more) or auto")
+    return text
+
+
 def _cmd_suite(args) -> int:
     from pathlib import Path
 
@@ -60,7 +67,7 @@ def _cmd_suite(args) -> int:
         point_latest(reports, run_dir)
     frame = run_suite(profile, args.dataset, run_dir, methods, data_root=args.data_root,
                       device=args.device, progress=not args.no_progress, storage=args.storage,
-                      parallel_trials=args.parallel_trials)
+                      parallel_trials=args.parallel_trials, workers=args.workers)
     if not frame.empty:
         from .leaderboard import write_leaderboard
 
@@ -115,6 +122,7 @@ def _cmd_bench(args) -> int:
 
         profile = load_profile(args.profile)
         args.backbone, args.image_size = profile.backbone.name, profile.backbone.image_size
+        args.inference_precision = args.inference_precision or profile.train.inference_precision
     return run_bench(args)
 
 
@@ -189,6 +197,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Optuna storage URL (default: SQLite optuna.db in the run folder)")
     p.add_argument("--parallel-trials", type=int, default=None,
                    help="trials at once on one device (default: the profile's; for a GPU)")
+    p.add_argument("--workers", default="1", type=_workers_arg,
+                   help="studies at once, each in its own process with a share of the threads: a number, or "
+                        "auto (2 on a CPU, 1 on a GPU; what run_all.sh uses); default 1")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_suite)
     return parser

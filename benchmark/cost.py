@@ -4,12 +4,13 @@
 
 - training throughput: images/s of one optimiser step of the suite's trainer (the same
   preprocessing, batch augmentation, autocast, weighted loss, backward and Adam step on the
-  method's trainable parameters as ``benchmark.trainer.train``, via its ``_Inputs``), median
+  method's trainable parameters as ``benchmark.trainer.train``, via its ``TrainingInputs``), median
   over timed steps after a warm-up; for a method whose frozen prefix the trainer caches, also
   the throughput of a step on cached prefix outputs (the suffix only), which is what the
   trainer runs in every epoch after the first;
-- inference throughput (``predict_scores`` at batch 128 on the CPU, 512 on CUDA) and
-  per-image latency (batch 1), medians;
+- inference throughput (``predict_scores`` at batch 128 on the CPU, 512 on CUDA, in the
+  profile's inference precision: bf16 where the hardware has it, see
+  ``benchmark.trainer.inference_dtype``) and per-image latency (batch 1), medians;
 - peak memory while training: on CUDA ``torch.cuda.max_memory_allocated`` after
   ``reset_peak_memory_stats``; on the CPU the peak resident memory of a fresh process that
   measures this one method alone (multiprocessing "spawn"), so methods do not inherit each
@@ -48,7 +49,7 @@ if TYPE_CHECKING:  # torch and the suite load on first use: `petl-bench --help` 
     import numpy as np
     import torch
 
-    from .trainer import _Inputs
+    from .trainer import TrainingInputs
 
 COLUMNS = [
     "method", "backbone", "image_size", "device", "batch_size",
@@ -60,7 +61,7 @@ COLUMNS = [
 EXTRA_COLUMNS = [
     "frozen_prefix_modules", "cached_train_gflops_per_image", "peak_dtype",
     "machine_peak_float32_gflops_per_s", "memory_measure", "weights", "threads", "steps",
-    "warmup", "infer_batch_size", "error",
+    "warmup", "infer_batch_size", "inference_dtype", "error",
 ]
 FLOP_BATCH = 2  # images per FLOP count (the counts are per image; linear in the batch)
 
@@ -134,14 +135,14 @@ def machine_peaks(device="cpu", seconds: float = 2.0) -> dict[str, float]:
 class TrainStep:
     """One optimiser step as ``benchmark.trainer.train`` runs it, callable repeatedly.
 
-    ``inputs`` is the trainer's own ``_Inputs`` (augmented images through the whole model,
+    ``inputs`` is the trainer's own ``TrainingInputs`` (augmented images through the whole model,
     or, with ``cached=True`` and a frozen prefix, cached prefix outputs through the suffix).
     Calling it draws a random batch, runs forward (autocast), the class-weighted loss,
     backward and Adam's step, and returns the loss.
     """
 
     model: torch.nn.Module
-    inputs: _Inputs
+    inputs: TrainingInputs
     bn_stats: str
     optimizer: torch.optim.Optimizer
     labels: torch.Tensor
@@ -159,12 +160,12 @@ class TrainStep:
         import torch
         import torch.nn.functional as F
 
-        from .trainer import _autocast
+        from .trainer import training_autocast
 
         n = batch_size or self.batch_size
         idx = torch.randperm(len(self.labels), generator=self.order_generator)[:n].to(self.device)
         # the body of the trainer's inner loop (benchmark.trainer.train)
-        with _autocast(self.device):
+        with training_autocast(self.device):
             logits = self.inputs.train_logits(idx, self.generator, self.order_generator).squeeze(1).float()
         target = self.labels[idx]
         loss = (F.binary_cross_entropy_with_logits(logits, target, reduction="none")
@@ -179,7 +180,7 @@ class TrainStep:
 def make_train_step(backbone, bn_stats: str, images: np.ndarray, labels: np.ndarray, device,
                     batch_size: int = 24, cached: bool = False, views: int = 1, augment: bool = True,
                     lr: float = 1e-3, beta1: float = 0.9, seed: int = 0,
-                    eval_batch_size: int = 128) -> TrainStep:
+                    eval_batch_size: int = 128, inference_precision: str = "auto") -> TrainStep:
     """A :class:`TrainStep` on ``images`` (uint8 N x H x W), the model moved and set up as the
     trainer does (channels_last, training mode with the method's batch-norm policy).
 
@@ -191,14 +192,14 @@ def make_train_step(backbone, bn_stats: str, images: np.ndarray, labels: np.ndar
 
     from .model import set_train_mode
     from .profiles import TrainSection
-    from .trainer import Preprocess, _Inputs, class_weights
+    from .trainer import Preprocess, TrainingInputs, class_weights
 
     dev = _as_device(device)
     model = backbone.model.to(dev).to(memory_format=torch.channels_last)
     prep = Preprocess(backbone.mean, backbone.std).to(dev)
     config = TrainSection(batch_size=batch_size, augment=augment, eval_batch_size=eval_batch_size,
-                          cached_views=views if cached else 0)
-    inputs = _Inputs(backbone, bn_stats, images, images[:batch_size], config, dev, prep)
+                          cached_views=views if cached else 0, inference_precision=inference_precision)
+    inputs = TrainingInputs(backbone, bn_stats, images, images[:batch_size], config, dev, prep)
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ValueError("the method left no parameter trainable")
@@ -272,7 +273,7 @@ def measure_method(method: str, backbone: str = "efficientnet_lite0", image_size
                    weights: str | None = None, peak_gflops: float | None = None,
                    isolate: bool | None = None, infer_batch_size: int | None = None,
                    infer_steps: int = 3, latency_repeats: int = 20, peak_seconds: float = 1.0,
-                   seed: int = 0) -> dict:
+                   seed: int = 0, inference_precision: str = "auto") -> dict:
     """Measure one method's cost (see the module docstring); returns one row as a dict.
 
     weights: None for the backbone's pretrained weights, "random" (same cost, nothing
@@ -294,7 +295,7 @@ def measure_method(method: str, backbone: str = "efficientnet_lite0", image_size
     kwargs = dict(method=method, backbone=backbone, image_size=image_size, device=str(dev),
                   batch_size=batch_size, steps=steps, warmup=warmup, weights=weights,
                   infer_batch_size=infer_batch_size, infer_steps=infer_steps,
-                  latency_repeats=latency_repeats, seed=seed)
+                  latency_repeats=latency_repeats, seed=seed, inference_precision=inference_precision)
     if isolate:
         context = multiprocessing.get_context("spawn")
         try:
@@ -324,13 +325,13 @@ def _measure_in_child(kwargs: dict, threads: int) -> dict:
 
 def _measure(method: str, backbone: str, image_size: int, device: str, batch_size: int, steps: int,
              warmup: int, weights, infer_batch_size, infer_steps: int, latency_repeats: int,
-             seed: int) -> dict:
+             seed: int, inference_precision: str = "auto") -> dict:
     import numpy as np
     import torch
 
     from . import prefix_cache
     from .model import build_model, count_parameters, set_train_mode
-    from .trainer import _autocast, predict_scores
+    from .trainer import inference_autocast, inference_dtype, predict_scores
 
     dev = torch.device(device)
     torch.manual_seed(seed)
@@ -356,7 +357,7 @@ def _measure(method: str, backbone: str, image_size: int, device: str, batch_siz
     unit = images[:FLOP_BATCH]
 
     def forward():
-        with torch.no_grad(), _autocast(dev):
+        with torch.no_grad(), inference_autocast(dev, inference_precision):
             model(prep(prep.to_unit(torch.as_tensor(unit).to(dev))))
 
     model.eval()
@@ -369,7 +370,7 @@ def _measure(method: str, backbone: str, image_size: int, device: str, batch_siz
     cached_rate = cached_flops = math.nan
     if prefix_length > 0:
         cached = make_train_step(adapter, m.bn_stats, images, labels, dev, batch_size, cached=True,
-                                 views=1, seed=seed)
+                                 views=1, seed=seed, inference_precision=inference_precision)
         if cached.cached:
             cached_rate = batch_size / _median_seconds(cached, dev, steps, warmup)
             cached_flops = _count_flops(lambda: cached(FLOP_BATCH)) / FLOP_BATCH
@@ -378,10 +379,10 @@ def _measure(method: str, backbone: str, image_size: int, device: str, batch_siz
     # inference and latency through the suite's predict_scores
     infer_bs = infer_batch_size or (512 if dev.type == "cuda" else 128)
     infer_images = rng.integers(0, 256, (infer_bs, image_size, image_size), dtype=np.uint8)
-    infer_seconds = _median_seconds(lambda: predict_scores(adapter, infer_images, dev, infer_bs),
-                                    dev, infer_steps, 1)
-    latency = _median_seconds(lambda: predict_scores(adapter, infer_images[:1], dev, 1),
-                              dev, latency_repeats, 2)
+    infer_seconds = _median_seconds(
+        lambda: predict_scores(adapter, infer_images, dev, infer_bs, inference_precision), dev, infer_steps, 1)
+    latency = _median_seconds(
+        lambda: predict_scores(adapter, infer_images[:1], dev, 1, inference_precision), dev, latency_repeats, 2)
     return {
         "method": method, "backbone": backbone, "image_size": image_size, "device": str(dev),
         "batch_size": batch_size,
@@ -400,6 +401,7 @@ def _measure(method: str, backbone: str, image_size: int, device: str, batch_siz
         "weights": adapter.weights.source,
         "threads": torch.get_num_threads(),
         "steps": steps, "warmup": warmup, "infer_batch_size": infer_bs,
+        "inference_dtype": str(inference_dtype(dev, inference_precision)).removeprefix("torch."),
     }
 
 
@@ -414,7 +416,7 @@ def bench(methods: list[str], backbone: str = "efficientnet_lite0", image_size: 
           device="auto", out_path=".", batch_size: int = 24, steps: int = 10, warmup: int = 2,
           weights: str | None = None, peak_seconds: float = 2.0, isolate: bool | None = None,
           infer_batch_size: int | None = None, infer_steps: int = 3, latency_repeats: int = 20,
-          log: Callable[[str], None] | None = None):
+          log: Callable[[str], None] | None = None, inference_precision: str = "auto"):
     """Measure every method in ``methods``; write ``cost.csv`` (atomically, after each method).
 
     The machine's peak is measured once, first. A method that fails gets a row with its
@@ -440,7 +442,8 @@ def bench(methods: list[str], backbone: str = "efficientnet_lite0", image_size: 
         try:
             row = measure_method(method, backbone, image_size, dev, batch_size, steps, warmup, weights,
                                  peak_gflops=peak, isolate=isolate, infer_batch_size=infer_batch_size,
-                                 infer_steps=infer_steps, latency_repeats=latency_repeats)
+                                 infer_steps=infer_steps, latency_repeats=latency_repeats,
+                                 inference_precision=inference_precision)
             row["error"] = ""
         except Exception as exc:  # noqa: BLE001 - recorded, the other methods still run
             row = {"method": method, "backbone": backbone, "image_size": image_size, "device": str(dev),
@@ -507,6 +510,9 @@ def add_bench_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--out", default=".", help="folder for cost.csv (default: .)")
     p.add_argument("--weights", default=None,
                    help="'random' (same cost, nothing loaded) or a state-dict file (default: pretrained)")
+    p.add_argument("--inference-precision", choices=("auto", "float32", "bfloat16"), default=None,
+                   help="forward passes without gradients (default: the profile's, else auto: bf16 "
+                        "on CUDA and on CPUs with native bf16)")
     p.add_argument("--baseline", action="store_true",
                    help="also time the suite's trainer against a plain ImageFolder/DataLoader loop")
     p.add_argument("--dataset", choices=("auto", "busi", "synthetic"), default="auto",
@@ -532,10 +538,12 @@ def run_bench(args) -> int:
           f"{args.batch_size}, {args.steps} timed steps after {args.warmup}, on {dev}", flush=True)
     frame = bench(methods, args.backbone, args.image_size, dev, args.out, batch_size=args.batch_size,
                   steps=args.steps, warmup=args.warmup, weights=args.weights,
-                  log=lambda line: print(line, file=sys.stderr, flush=True))
+                  log=lambda line: print(line, file=sys.stderr, flush=True),
+                  inference_precision=args.inference_precision or "auto")
     print(_peak_line(dev, frame.attrs["peaks"]))
     print(format_table(frame))
-    print("cached img/s: a training step on cached frozen-prefix outputs (what the trainer runs "
+    dtypes = ", ".join(sorted(set(frame["inference_dtype"].dropna().astype(str))))
+    print(f"infer img/s and latency computed in {dtypes}; cached img/s: a training step on cached frozen-prefix outputs (what the trainer runs "
           "for that method); peak MB: " + (
               "torch.cuda.max_memory_allocated" if dev.type == "cuda"
               else "peak RSS of a process measuring that method alone (interpreter and torch included)"))
@@ -546,6 +554,7 @@ def run_bench(args) -> int:
         with resolve_image_folder(args.dataset, args.data_root, args.image_size) as (folder, label, cache):
             print(f"\nbaseline comparison on {label}", flush=True)
             result = compare(args.backbone, args.image_size, folder, dev, weights=args.weights,
+                             profile=getattr(args, "profile", None) or "quick",
                              baseline_epochs=args.baseline_epochs, max_batches=args.baseline_max_batches,
                              cache_dir=cache)
         print(format_comparison(result))

@@ -41,6 +41,13 @@ from .stats import (
 )
 
 __all__ = [
+    "default_n_bootstrap",
+    "fmt_int",
+    "fmt_number",
+    "leaderboard_table",
+    "paired_bootstrap_resamples",
+    "run_protocol",
+    "synthetic_banner",
     "load_runs",
     "leaderboard",
     "significance",
@@ -78,23 +85,14 @@ _NAN = float("nan")
 
 
 # ------------------------------------------------------------------------------ loading
-def _num(value) -> float:
-    """A JSON number, or NaN for null/missing."""
+def _number(value, cast=float, missing=_NAN):
+    """A JSON number as ``cast``, or ``missing`` for null, absent or not a number."""
     if value is None:
-        return _NAN
+        return missing
     try:
-        return float(value)
+        return cast(value)
     except (TypeError, ValueError):
-        return _NAN
-
-
-def _int_or_none(value):
-    if value is None:
-        return None
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
+        return missing
 
 
 def _scalar(value):
@@ -116,28 +114,29 @@ def _run_row(run_dir: Path, folder: Path, record: dict) -> dict:
     return {
         "method": str(config.get("method") or folder.parent.name),
         "split_seed": int(config["split_seed"]),
-        "lr": _num(config.get("lr")),
-        "beta1": _num(config.get("beta1")),
-        **{k: _num(metrics.get(k)) for m in _METRICS for k in (m, f"{m}_std")},
-        "threshold": _num(metrics.get("threshold")),
-        "n": _int_or_none(metrics.get("n")),
-        "n_positive": _int_or_none(metrics.get("n_positive")),
-        "n_bootstrap": _int_or_none(metrics.get("n_bootstrap")),
-        "trainable_parameters": _int_or_none(params.get("trainable")),
-        "trainable_parameters_without_head": _int_or_none(params.get("trainable_without_head")),
-        "head_parameters": _int_or_none(params.get("head")),
-        "total_parameters": _int_or_none(params.get("total")),
-        "seconds_per_epoch": _num(training.get("seconds_per_epoch")),
-        "epochs_run": _int_or_none(training.get("epochs_run")),
-        "train_seconds": _num(training.get("train_seconds")),
+        "lr": _number(config.get("lr")),
+        "beta1": _number(config.get("beta1")),
+        **{k: _number(metrics.get(k)) for m in _METRICS for k in (m, f"{m}_std")},
+        "threshold": _number(metrics.get("threshold")),
+        "n": _number(metrics.get("n"), int, None),
+        "n_positive": _number(metrics.get("n_positive"), int, None),
+        "n_bootstrap": _number(metrics.get("n_bootstrap"), int, None),
+        "trainable_parameters": _number(params.get("trainable"), int, None),
+        "trainable_parameters_without_head": _number(params.get("trainable_without_head"), int, None),
+        "head_parameters": _number(params.get("head"), int, None),
+        "total_parameters": _number(params.get("total"), int, None),
+        "seconds_per_epoch": _number(training.get("seconds_per_epoch")),
+        "epochs_run": _number(training.get("epochs_run"), int, None),
+        "train_seconds": _number(training.get("train_seconds")),
         "dataset": dataset.get("name"),
         "synthetic": bool(dataset.get("synthetic", False)),
         "dataset_checksum": dataset.get("checksum"),
-        "n_images": _int_or_none(dataset.get("n_images")),
+        "n_images": _number(dataset.get("n_images"), int, None),
         "description": method.get("description"),
         "citation": method.get("citation"),
         "search_sampler": search.get("sampler"),
-        "search_n_trials": _int_or_none(search.get("n_trials")),
+        "search_n_trials": _number(search.get("n_trials"), int, None),
+        "concurrent_studies": _number(search.get("concurrent_studies"), int, 1),
         "search_selected_trial": _scalar(search.get("selected_trial")),
         "run_path": folder.relative_to(run_dir).as_posix(),
     }
@@ -344,11 +343,23 @@ def _suite(run_dir: Path) -> dict:
         return {}
 
 
-def _default_n_bootstrap(run_dir: Path, runs: pd.DataFrame) -> int:
+def default_n_bootstrap(run_dir: Path, runs: pd.DataFrame) -> int:
+    """The run's bootstrap count: its profile's, else the largest its runs used, else 1000."""
     n = ((_suite(run_dir).get("profile") or {}).get("evaluation") or {}).get("n_bootstrap")
     if n is None and "n_bootstrap" in runs and runs["n_bootstrap"].notna().any():
         n = runs["n_bootstrap"].dropna().max()
     return int(n) if n is not None else DEFAULT_N_BOOTSTRAP
+
+
+def paired_bootstrap_resamples(n_pairs: int, n_bootstrap: int) -> int:
+    """Resamples B of the pairwise paired-bootstrap test over ``n_pairs`` pairs.
+
+    Its p-value cannot fall below 2 / (B + 1), so with Holm's correction over m pairs no
+    difference could pass unless 2m / (B + 1) < alpha. B is chosen so that this smallest
+    attainable adjusted p is a tenth of alpha (B >= 20 m / alpha), and is at least 10,000 and
+    at least ``n_bootstrap``.
+    """
+    return max(int(n_bootstrap), 10_000, math.ceil(20 * max(n_pairs, 1) / ALPHA))
 
 
 def _row(a, b, test, seed, auc_a, auc_b, difference, statistic=_NAN, ci_low=_NAN, ci_high=_NAN, p=_NAN):
@@ -375,8 +386,10 @@ def significance(run_dir, runs: pd.DataFrame | None = None, n_bootstrap: int | N
     ``paired_splits_ttest``; p is NaN with fewer than two splits; ``split_seed`` is empty
     (``<NA>``) and ``auc_a``/``auc_b`` are means over those splits.
 
-    ``n_bootstrap`` defaults to the profile's (``suite.json``), else the runs', else 1000.
-    Bootstrap seeds are the split seeds, so reruns give identical numbers. ``p_holm`` is the
+    ``n_bootstrap`` defaults to the profile's (``suite.json``), else the runs', else 1000; the
+    bootstrap Wilcoxon test uses it as the paper did. The paired bootstrap draws
+    :func:`paired_bootstrap_resamples` resamples, enough for its p-value to pass Holm's
+    correction over all pairs. Bootstrap seeds are the split seeds, so reruns give identical numbers. ``p_holm`` is the
     Holm (1979) adjusted p over all pairs within one (test, split seed) family;
     ``significant`` is ``p_holm < 0.05`` (False where p is NaN).
     """
@@ -384,9 +397,10 @@ def significance(run_dir, runs: pd.DataFrame | None = None, n_bootstrap: int | N
     if runs is None:
         runs = load_runs(run_dir)
     if n_bootstrap is None:
-        n_bootstrap = _default_n_bootstrap(run_dir, runs)
+        n_bootstrap = default_n_bootstrap(run_dir, runs)
     order = method_order(runs)
     pairs = list(combinations(order, 2))
+    paired_b = paired_bootstrap_resamples(len(pairs), n_bootstrap)
     rows = []
     for seed in sorted(runs["split_seed"].unique()):
         seed = int(seed)
@@ -407,7 +421,7 @@ def significance(run_dir, runs: pd.DataFrame | None = None, n_bootstrap: int | N
             sa, sb, auc_a, auc_b = scores[a], scores[b], aucs[a], aucs[b]
             z, p = delong_test(y, sa, sb)
             rows.append(_row(a, b, "delong", seed, auc_a, auc_b, auc_a - auc_b, statistic=z, p=p))
-            boot = paired_bootstrap_auc_difference(y, sa, sb, n_bootstrap=n_bootstrap, seed=seed,
+            boot = paired_bootstrap_auc_difference(y, sa, sb, n_bootstrap=paired_b, seed=seed,
                                                    confidence=confidence)
             rows.append(_row(a, b, "paired_bootstrap", seed, auc_a, auc_b, boot["difference"],
                              ci_low=boot["ci_low"], ci_high=boot["ci_high"], p=boot["p"]))
@@ -504,16 +518,18 @@ def summary_sentences(significance_df: pd.DataFrame, tests=None, only_significan
 
 
 # ------------------------------------------------------------------------------ rendering
-def _fmt(x, digits: int = 3) -> str:
+def fmt_number(x, digits: int = 3) -> str:
+    """A number for a report table: fixed ``digits``, or an em dash for missing."""
     return "—" if x is None or pd.isna(x) else f"{x:.{digits}f}"
 
 
-def _fmt_int(x) -> str:
+def fmt_int(x) -> str:
+    """A count for a report table, with thousands separators, or an em dash for missing."""
     return "—" if x is None or pd.isna(x) else f"{int(x):,}"
 
 
 def _pm(mean, spread) -> str:
-    return f"{_fmt(mean)} ± {_fmt(spread)}"
+    return f"{fmt_number(mean)} ± {fmt_number(spread)}"
 
 
 _TABLE_HEADER = ["method", "AUC ± spread (bootstrap sd)", "accuracy", "sensitivity", "specificity",
@@ -521,23 +537,25 @@ _TABLE_HEADER = ["method", "AUC ± spread (bootstrap sd)", "accuracy", "sensitiv
 _COST_COLUMNS = {"train_images_per_s": "train img/s", "infer_images_per_s": "infer img/s"}
 
 
-def _table_rows(lb: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
+def leaderboard_table(lb: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
+    """The leaderboard as shown (header, rows of text cells): the Markdown, the HTML and the report."""
     header = list(_TABLE_HEADER)
     cost = [c for c in _COST_COLUMNS if c in lb.columns]
     header[-1:-1] = [_COST_COLUMNS[c] for c in cost]
     rows = []
     for _, r in lb.iterrows():
-        row = [str(r["method"]), f"{_pm(r['auc_mean'], r['auc_spread'])} ({_fmt(r['auc_bootstrap_std'])})",
+        row = [str(r["method"]), f"{_pm(r['auc_mean'], r['auc_spread'])} ({fmt_number(r['auc_bootstrap_std'])})",
                _pm(r["accuracy_mean"], r["accuracy_spread"]), _pm(r["sensitivity_mean"], r["sensitivity_spread"]),
-               _pm(r["specificity_mean"], r["specificity_spread"]), _fmt_int(r["trainable_parameters"]),
-               _fmt(r["seconds_per_epoch"])]
-        row += [_fmt(r[c], 1) for c in cost]
+               _pm(r["specificity_mean"], r["specificity_spread"]), fmt_int(r["trainable_parameters"]),
+               fmt_number(r["seconds_per_epoch"])]
+        row += [fmt_number(r[c], 1) for c in cost]
         row.append(str(int(r["rank"])))
         rows.append(row)
     return header, rows
 
 
-def _protocol(run_dir: Path, runs: pd.DataFrame, n_bootstrap: int) -> dict:
+def run_protocol(run_dir: Path, runs: pd.DataFrame, n_bootstrap: int) -> dict:
+    """What the pages say about the run: profile, backbone, data, splits, bootstrap, synthetic or not."""
     suite = _suite(run_dir)
     profile = suite.get("profile") or {}
     backbone = profile.get("backbone") or {}
@@ -553,12 +571,15 @@ def _protocol(run_dir: Path, runs: pd.DataFrame, n_bootstrap: int) -> dict:
         "n_images": sorted({int(n) for n in runs["n_images"].dropna()}),
         "split_seeds": sorted(int(s) for s in runs["split_seed"].unique()),
         "n_bootstrap": n_bootstrap,
+        "paired_resamples": paired_bootstrap_resamples(math.comb(runs["method"].nunique(), 2), n_bootstrap),
+        "concurrent_studies": int(runs["concurrent_studies"].max()) if "concurrent_studies" in runs else 1,
         "synthetic": bool(runs["synthetic"].any()),
         "mixed": bool(runs["synthetic"].any() and not runs["synthetic"].all()),
     }
 
 
-def _banner(proto: dict) -> str | None:
+def synthetic_banner(proto: dict) -> str | None:
+    """The warning every page opens with when any run used synthetic data; None otherwise."""
     if not proto["synthetic"]:
         return None
     mixed = " (some runs)" if proto["mixed"] else ""
@@ -574,6 +595,10 @@ def _notes(proto: dict, lb: pd.DataFrame) -> list[str]:
         "sensitivity and specificity (mean ± spread) are taken at the ROC point closest to (0, 1). "
         "A spread of — means a single split.",
     ]
+    if proto["concurrent_studies"] > 1:
+        notes.append(f"s/epoch is the wall time per epoch each run recorded; up to {proto['concurrent_studies']} "
+                     "studies ran at once (petl-bench suite --workers), each on its share of the machine. The cost "
+                     "columns (petl-bench bench) measure every method alone.")
     if lb["n_splits"].nunique() > 1:
         notes.append("Methods were evaluated on different numbers of split seeds (see leaderboard.csv, "
                      "n_splits); their means are not directly comparable.")
@@ -586,11 +611,11 @@ def _md_escape(text: str) -> str:
 
 def _markdown(proto: dict, lb: pd.DataFrame, sig: pd.DataFrame) -> str:
     lines = []
-    banner = _banner(proto)
+    banner = synthetic_banner(proto)
     if banner:
         lines += [f"**{banner}**", ""]
     lines += [f"# Leaderboard: {proto['dataset']}, profile {proto['profile']}", ""]
-    header, rows = _table_rows(lb)
+    header, rows = leaderboard_table(lb)
     lines.append("| " + " | ".join(header) + " |")
     lines.append("|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|")
     lines += ["| " + " | ".join(_md_escape(c) for c in row) + " |" for row in rows]
@@ -626,8 +651,10 @@ def _protocol_items(proto: dict) -> list[tuple[str, str]]:
     across = (f"the Wilcoxon signed-rank test over {n_splits} split seeds cannot fall below "
               f"2/2^{n_splits} = {2 / 2 ** n_splits:.4f} (exact, two-sided; below 0.05 only from 6 splits on)"
               if n_splits >= 2 else "the tests over split seeds need at least 2 splits and were not computed")
-    items.append(("resolution", f"the paired-bootstrap p-value cannot fall below 2/(B+1) = {2 / (b + 1):.4f} with "
-                                f"B = {b} resamples; {across}"))
+    pb = proto["paired_resamples"]
+    items.append(("resolution", f"the paired-bootstrap test draws B = {pb:,} resamples, so its p-value cannot fall "
+                                f"below 2/(B+1) = {2 / (pb + 1):.5f}; the bootstrap Wilcoxon test and the bootstrap "
+                                f"standard deviations use B = {b:,}; {across}"))
     if len(proto["checksums"]) > 1:
         items.append(("WARNING", "the runs used different data (several checksums)"))
     return items
@@ -659,8 +686,8 @@ def _significance_table(sig: pd.DataFrame) -> str:
     for _, r in sig.iterrows():
         ci = "" if pd.isna(r["ci_low"]) else f"{r['ci_low']:+.3f} to {r['ci_high']:+.3f}"
         rows.append([r["test"], "all" if pd.isna(r["split_seed"]) else str(int(r["split_seed"])), r["method_a"],
-                     r["method_b"], _fmt(r["auc_a"]), _fmt(r["auc_b"]), _fmt(r["difference"]),
-                     _fmt(r["statistic"], 2), ci, _fmt_p(r["p"]).lstrip("="), _fmt_p(r["p_holm"]).lstrip("="),
+                     r["method_b"], fmt_number(r["auc_a"]), fmt_number(r["auc_b"]), fmt_number(r["difference"]),
+                     fmt_number(r["statistic"], 2), ci, _fmt_p(r["p"]).lstrip("="), _fmt_p(r["p_holm"]).lstrip("="),
                      "yes" if r["significant"] else "no"])
     return _html_table(header, rows)
 
@@ -670,11 +697,11 @@ def _html(proto: dict, lb: pd.DataFrame, sig: pd.DataFrame, figures: dict, runs:
     parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
              f"<title>Leaderboard: {esc(proto['dataset'])}, profile {esc(proto['profile'])}</title>",
              f"<style>{_CSS}</style></head><body>"]
-    banner = _banner(proto)
+    banner = synthetic_banner(proto)
     if banner:
         parts.append(f'<div class="banner" role="alert">{esc(banner)}</div>')
     parts.append(f"<h1>Leaderboard: {esc(proto['dataset'])}, profile {esc(proto['profile'])}</h1>")
-    parts.append(_html_table(*_table_rows(lb)))
+    parts.append(_html_table(*leaderboard_table(lb)))
     parts += [f'<p class="note">{esc(n)}</p>' for n in _notes(proto, lb)]
 
     parts.append("<h2>Which differences survive Holm correction</h2>")
@@ -730,10 +757,10 @@ def write_leaderboard(run_dir, n_bootstrap: int | None = None) -> dict[str, Path
     run_dir = Path(run_dir)
     runs = load_runs(run_dir)
     if n_bootstrap is None:
-        n_bootstrap = _default_n_bootstrap(run_dir, runs)
+        n_bootstrap = default_n_bootstrap(run_dir, runs)
     lb = leaderboard(runs, cost=_read_cost(run_dir))
     sig = significance(run_dir, runs, n_bootstrap=n_bootstrap)
-    proto = _protocol(run_dir, runs, n_bootstrap)
+    proto = run_protocol(run_dir, runs, n_bootstrap)
     written = {"leaderboard.csv": write_csv_atomic(run_dir / "leaderboard.csv", lb),
                "significance.csv": write_csv_atomic(run_dir / "significance.csv", sig)}
     fig_dir = run_dir / "figures"

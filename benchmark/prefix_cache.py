@@ -48,18 +48,24 @@ def split_model(backbone: BackboneAdapter, length: int) -> tuple[nn.Sequential, 
 
 
 def _key(backbone: BackboneAdapter, length: int, images: np.ndarray, views: int, seed: int,
-         augment: bool, device: torch.device) -> tuple:
+         augment: bool, device: torch.device, compute_dtype: torch.dtype) -> tuple:
     digest = hashlib.sha256(np.ascontiguousarray(images).data).hexdigest()
     return (backbone.name, backbone.weights.detail, backbone.weights.sha256, backbone.image_size,
-            length, digest, views, seed, augment, str(device))
+            length, digest, views, seed, augment, str(device), str(compute_dtype))
 
 
 @torch.no_grad()  # not inference_mode: the outputs feed a backward pass
 def prefix_features(backbone: BackboneAdapter, length: int, images: np.ndarray, views: int,
                     seed: int, augment: bool, device: torch.device, preprocess, batch_size: int = 128,
-                    dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """Prefix outputs, ``views x N x ...``: view v of image i is augmented with a seeded draw."""
-    key = _key(backbone, length, images, views, seed, augment, device)
+                    dtype: torch.dtype = torch.float32, precision: str = "float32") -> torch.Tensor:
+    """Prefix outputs, ``views x N x ...``: view v of image i is augmented with a seeded draw.
+
+    The prefix computes in ``precision`` (see ``benchmark.trainer.inference_dtype``); the
+    outputs are stored as ``dtype``.
+    """
+    from .trainer import inference_autocast, inference_dtype
+
+    key = _key(backbone, length, images, views, seed, augment, device, inference_dtype(device, precision))
     if key in _CACHE:
         _CACHE.move_to_end(key)
         return _CACHE[key]
@@ -74,7 +80,8 @@ def prefix_features(backbone: BackboneAdapter, length: int, images: np.ndarray, 
             unit = preprocess.to_unit(x_all[start:start + batch_size].to(device))
             if augment:
                 unit = augment_batch(unit, generator)
-            chunks.append(prefix(preprocess(unit)).to(dtype))
+            with inference_autocast(device, precision):
+                chunks.append(prefix(preprocess(unit)).to(dtype))
         out.append(torch.cat(chunks))
     features = torch.stack(out)
     _CACHE[key] = features

@@ -43,6 +43,8 @@ class TrainSection:
     eval_batch_size: int = 128
     cached_views: int = 8         # frozen-prefix caching: augmented views per image (0: off)
     cache_budget_mb: int = 2048   # largest cache of prefix outputs
+    inference_precision: str = "auto"  # forward passes without gradients: auto, float32 or bfloat16
+    channels_last: bool = True    # NHWC activations (faster for these networks on CPU and GPU)
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,7 @@ class Profile:
 _SECTIONS = {"backbone": BackboneSection, "data": DataSection, "train": TrainSection,
              "search": SearchSection, "evaluation": EvaluationSection}
 _CHOICES = {("search", "sampler"): ("grid", "tpe"),
+            ("train", "inference_precision"): ("auto", "float32", "bfloat16"),
             ("search", "pruner"): ("none", "median", "hyperband")}
 
 

@@ -41,15 +41,15 @@ from .leaderboard import (
     SUITE_FILE,
     TEST_LABELS,
     TESTS,
-    _banner,
-    _default_n_bootstrap,
-    _fmt,
-    _fmt_int,
-    _protocol,
-    _table_rows,
+    default_n_bootstrap,
+    fmt_int,
+    fmt_number,
+    leaderboard_table,
     load_runs,
+    run_protocol,
     split_predictions,
     summary_sentences,
+    synthetic_banner,
     write_leaderboard,
 )
 
@@ -70,7 +70,8 @@ ANALYSIS_ITEMS = (  # (csv in analysis/, png in figures/, caption)
     ("activation_rate_change.csv", "activation_rate_change.png",
      "Change of the activation rates against the frozen pretrained backbone, per method and block"),
     ("drs_deviation.csv", "drs_deviation.png",
-     "Deviation of the learned DRS scaling factors from 1 (identity), per block"),
+     "Deviation of the learned DRS parameters from the identity, per block: the scales S and D "
+     "from 1, the shifts S_b and D_b from 0"),
 )
 
 COST_COMMAND = "petl-bench bench --backbone {backbone} --image-size {image_size} --methods {methods} --out {run_dir}"
@@ -315,7 +316,7 @@ def _summary(lb: pd.DataFrame, sig: pd.DataFrame | None) -> str:
     spread = "" if pd.isna(best["auc_spread"]) else f" ± {best['auc_spread']:.3f} (standard deviation over splits)"
     text = (f"<b>{_esc(best['method'])}</b> has the highest mean test AUC, <b>{best['auc_mean']:.3f}</b>{spread}"
             f" on {n_splits} split seed{'s' if n_splits != 1 else ''} (bootstrap standard deviation "
-            f"{_fmt(best['auc_bootstrap_std'])}), with {_fmt_int(best['trainable_parameters'])} trainable parameters.")
+            f"{fmt_number(best['auc_bootstrap_std'])}), with {fmt_int(best['trainable_parameters'])} trainable parameters.")
     if len(ties) > 1:
         text += f" It ties with {_esc(', '.join(ties[1:]))}."
     if sig is None or sig.empty:
@@ -402,7 +403,7 @@ def _cost_section(run_dir: Path, order: list[str], proto_backbone: tuple[str, st
         for c in cols:
             _, digits, scale = COST_COLUMNS[c]
             v = pd.to_numeric(pd.Series([r[c]]), errors="coerce").iloc[0]
-            row.append("—" if pd.isna(v) else _fmt_int(v) if digits is None else f"{v * scale:,.{digits}f}")
+            row.append("—" if pd.isna(v) else fmt_int(v) if digits is None else f"{v * scale:,.{digits}f}")
         rows.append(row)
     if context:
         parts.append(f'<p class="note">{_esc("; ".join(context))}.</p>')
@@ -678,14 +679,14 @@ def write_report(run_dir, rebuild: bool = False) -> Path:
         sig["significant"] = sig["significant"].astype(str).str.lower().eq("true")
     order = list(lb["method"])
     records = _records(run_dir, runs)
-    proto = _protocol(run_dir, runs, _default_n_bootstrap(run_dir, runs))
+    proto = run_protocol(run_dir, runs, default_n_bootstrap(run_dir, runs))
     findings, analysis_notes = _analysis(run_dir)
 
     title = f"PETL benchmark: {proto['dataset']}, profile {proto['profile']}"
     parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
              '<meta name="viewport" content="width=device-width, initial-scale=1">',
              f"<title>{_esc(title)}</title><style>{_CSS}</style></head><body>"]
-    banner = _banner(proto)
+    banner = synthetic_banner(proto)
     if banner:
         parts.append(f'<div class="banner" id="synthetic-banner" role="alert">{_esc(banner)}</div>')
     n_methods, seeds = len(lb), proto["split_seeds"]
@@ -702,7 +703,7 @@ def write_report(run_dir, rebuild: bool = False) -> Path:
                                               ("gallery-section", "Gallery"), ("protocol", "Protocol")))
         + "</nav></header>")
 
-    header, rows = _table_rows(lb)
+    header, rows = leaderboard_table(lb)
     parts.append('<section id="leaderboard-section"><h2>Leaderboard</h2><div class="wide">')
     parts.append(_table(header, rows, table_id="leaderboard",
                         row_classes=["best" if int(r) == 1 else "" for r in lb["rank"]]))

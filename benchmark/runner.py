@@ -127,7 +127,8 @@ def record_run(out_dir: Path, trained: TrainedModel, data: ImageSet, split: dict
                extra: dict | None = None) -> dict:
     """Test the trained model once and write the run's files atomically (results.json last)."""
     backbone, method, te = trained.backbone, trained.method, split["test"]
-    scores = predict_scores(backbone, data.images[te], device, profile.train.eval_batch_size)
+    scores = predict_scores(backbone, data.images[te], device, profile.train.eval_batch_size,
+                            profile.train.inference_precision, profile.train.channels_last)
     metrics = evaluate_scores(data.labels[te], scores, n_bootstrap=profile.evaluation.n_bootstrap,
                               seed=trained.config["split_seed"])
     record = {

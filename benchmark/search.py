@@ -170,11 +170,14 @@ def finished_search(out_dir: Path, name: str) -> dict | None:
 
 def run_search(method_name: str, profile: Profile, dataset: str, data: ImageSet, split_seed: int,
                out_dir: Path, run_dir: Path, storage: str | None = None, device: str = "auto",
-               progress: bool = True, weights: str | None = None, parallel_trials: int | None = None) -> dict:
+               progress: bool = True, weights: str | None = None, parallel_trials: int | None = None,
+               concurrent_studies: int = 1) -> dict:
     """Search, select on validation, test the selected model once, and record the run.
 
     ``parallel_trials`` (default: the profile's) trials run at once in threads: on a GPU a
     small model leaves the card mostly idle, so several trials share it.
+    ``concurrent_studies`` is recorded: how many studies shared the machine with this one
+    (``petl-bench suite --workers``), which its recorded times depend on.
     """
     method = get_method(method_name)
     name = study_name(method_name, profile.backbone.name, split_seed)
@@ -234,6 +237,7 @@ def run_search(method_name: str, profile: Profile, dataset: str, data: ImageSet,
     search = {"study_name": name, "storage": _redact(url), "sampler": profile.search.sampler,
               "pruner": profile.search.pruner, "n_trials": len(study.trials),
               "interrupted_trials_redone": interrupted, "selected_trial": selected.number,
+              "concurrent_studies": int(concurrent_studies),
               "selection": "best validation accuracy; ties: lower validation loss, then earlier trial",
               "trials": [{"number": t.number, "state": t.state.name, "params": t.params, "value": t.value,
                           "val_loss": t.user_attrs.get("val_loss"),

@@ -15,11 +15,17 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import multiprocessing
 import os
+import signal
+import sys
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
+import optuna
 import pandas as pd
+import torch
 from tqdm.auto import tqdm
 
 from .data.split import stratified_group_split
@@ -27,7 +33,7 @@ from .io import write_atomic, write_csv_atomic, write_json_atomic
 from .profiles import Profile
 from .registry import get_method, list_methods
 from .runner import RESULTS_FILE, RunSpec, load_data
-from .search import SearchFailed, run_search
+from .search import SearchFailed, default_storage, finished_search, run_search, study_name
 
 
 def new_run_dir(reports: Path, profile: Profile) -> Path:
@@ -55,10 +61,21 @@ def resolve_methods(names: str | None) -> list[str]:
 
 def run_suite(profile: Profile, dataset: str, run_dir: Path, methods: list[str], data_root=None,
               device: str = "auto", progress: bool = True, storage: str | None = None,
-              parallel_trials: int | None = None) -> pd.DataFrame:
+              parallel_trials: int | None = None, workers: int | str = 1) -> pd.DataFrame:
+    """Search, select and test every method on every split seed; returns :func:`summarise`.
+
+    ``workers`` > 1 (or "auto", see :func:`resolve_workers`) runs that many studies at once, each in its own process with an equal
+    share of torch's threads. On a small CPU that keeps the cores busier than one study with
+    all the threads: the many small operations of a training step of these networks do not
+    parallelise well. Each study is seeded on its own, so its result does not depend on which
+    worker runs it, but it can differ in the last digits from a run with another number of
+    threads per process (floating-point sums in another order).
+    """
+    workers = resolve_workers(workers, device)
     run_dir.mkdir(parents=True, exist_ok=True)
     write_json_atomic(run_dir / "suite.json", {"profile": profile.as_dict(), "dataset": dataset,
-                                               "data_root": data_root, "methods": methods})
+                                               "data_root": data_root, "methods": methods,
+                                               "workers": int(workers)})
     first = RunSpec(method=methods[0], dataset=dataset, profile=profile, data_root=data_root)
     data, load_seconds = load_data(first)
     if data.synthetic:
@@ -67,20 +84,103 @@ def run_suite(profile: Profile, dataset: str, run_dir: Path, methods: list[str],
           f"({len(data.excluded)} excluded), loaded in {load_seconds:.1f} s")
     jobs = [(m, s) for m in methods for s in profile.evaluation.split_seeds]
     save_test_images(run_dir, data, profile.evaluation.split_seeds)
-    failures = []
-    bar = tqdm(jobs, desc="suite", unit="study", disable=not progress)
-    for method, seed in bar:
-        bar.set_postfix(method=method, seed=seed)
-        try:
-            run_search(method, profile, dataset, data, seed, run_dir / "runs" / method / f"seed-{seed}",
-                       run_dir, storage=storage, device=device, progress=progress,
-                       parallel_trials=parallel_trials)
-        except SearchFailed as exc:
-            print(f"WARNING: {exc}")
-            failures.append({"method": method, "split_seed": seed, "error": str(exc)})
+    common = dict(profile=profile, dataset=dataset, data=data, run_dir=run_dir, storage=storage, device=device,
+                  parallel_trials=parallel_trials)
+    pending = [(m, s) for m, s in jobs if finished_search(
+        run_dir / "runs" / m / f"seed-{s}", study_name(m, profile.backbone.name, s)) is None]
+    workers = max(1, min(workers, len(pending)))
+    if workers == 1:
+        failures = []
+        bar = tqdm(jobs, desc="suite", unit="study", disable=not progress)
+        for method, seed in bar:
+            bar.set_postfix(method=method, seed=seed)
+            failures += _run_study(method, seed, progress=progress, **common)
+    else:
+        failures = _run_studies_in_workers(pending, workers, common)
     if failures:
         write_json_atomic(run_dir / "failures.json", failures)
     return summarise(run_dir)
+
+
+def resolve_workers(workers: str | int, device: str = "auto") -> int:
+    """``--workers``: a count, or "auto": 2 on a CPU with at least 2 threads, else 1."""
+    if str(workers) == "auto":
+        from .trainer import resolve_device
+
+        return 2 if resolve_device(device).type == "cpu" and torch.get_num_threads() >= 2 else 1
+    try:
+        n = int(workers)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise ValueError(f"--workers {workers}: give a number of studies at a time (1 or more) or auto")
+    return n
+
+
+def _run_study(method: str, seed: int, profile: Profile, dataset: str, data, run_dir: Path, storage, device,
+               parallel_trials, progress: bool, concurrent_studies: int = 1) -> list[dict]:
+    """One study; a search in which no trial completed is returned as a failure, not raised."""
+    try:
+        run_search(method, profile, dataset, data, seed, run_dir / "runs" / method / f"seed-{seed}",
+                   run_dir, storage=storage, device=device, progress=progress, parallel_trials=parallel_trials,
+                   concurrent_studies=concurrent_studies)
+    except SearchFailed as exc:
+        print(f"WARNING: {exc}", flush=True)
+        return [{"method": method, "split_seed": seed, "error": str(exc)}]
+    return []
+
+
+_WORKER_DATA = None  # the data set, sent once to each worker process
+
+
+def _init_worker(threads: int, data) -> None:
+    """A study worker: its share of the threads and the data set. On Linux it dies with the
+    suite's process, so a killed suite leaves no orphan training (a rerun redoes the trials it
+    left running)."""
+    global _WORKER_DATA
+    _WORKER_DATA = data
+    torch.set_num_threads(threads)
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+
+
+def _run_study_in_worker(method: str, seed: int, **common) -> list[dict]:
+    return _run_study(method, seed, data=_WORKER_DATA, progress=False, **common)
+
+
+def _run_studies_in_workers(jobs: list[tuple[str, int]], workers: int, common: dict) -> list[dict]:
+    """The studies in ``workers`` spawned processes, torch's threads shared out among them."""
+    url = common["storage"] or default_storage(common["run_dir"])
+    if not url.startswith("journal"):  # create the schema once, before the workers race to
+        optuna.storages.RDBStorage(url)
+    threads = max(1, torch.get_num_threads() // workers)
+    print(f"suite: {len(jobs)} studies in {workers} worker processes, {threads} thread(s) each", flush=True)
+    shared = {k: v for k, v in common.items() if k != "data"}
+    failures: list[dict] = []
+    context = multiprocessing.get_context("spawn")
+    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
+                               initargs=(threads, common["data"]))
+    try:
+        futures = {pool.submit(_run_study_in_worker, m, s, concurrent_studies=workers, **shared): (m, s)
+                   for m, s in jobs}
+        for done, future in enumerate(as_completed(futures), start=1):
+            method, seed = futures[future]
+            failures += future.result()
+            print(f"suite: [{done}/{len(jobs)}] {method}, split seed {seed} finished", flush=True)
+    except BaseException:
+        # an error in one study, or Ctrl-C: keep what failed so far and stop; the workers die with
+        # this process, and a rerun of the same command redoes only the trials left running
+        if failures:
+            write_json_atomic(common["run_dir"] / "failures.json", failures)
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+    return failures
 
 
 TEST_IMAGES_FILE = "test_images.npz"

@@ -1,6 +1,7 @@
 """benchmark.leaderboard and benchmark.figures on a fake run folder (no training)."""
 from __future__ import annotations
 
+import json
 import warnings
 from itertools import combinations
 from pathlib import Path
@@ -14,6 +15,7 @@ from benchmark.leaderboard import (
     TESTS,
     leaderboard,
     load_runs,
+    paired_bootstrap_resamples,
     significance,
     summary_sentences,
     write_leaderboard,
@@ -177,6 +179,9 @@ def test_significance_finds_the_better_method(run_dir, sig):
     assert good_vs_random["significant"].all() and (good_vs_random["difference"] > 0.2).all()
     rr = delong[delong.method_a.str.startswith("random") & delong.method_b.str.startswith("random")]
     assert len(rr) == 2 and not rr["significant"].any()
+    # the paired bootstrap draws enough resamples for its p-value to pass Holm's correction
+    boot = sig[(sig.test == "paired_bootstrap") & (sig.method_a == "good") & sig.method_b.str.startswith("random")]
+    assert len(boot) == 4 and boot["significant"].all()
     # per-split AUCs are those of the predictions
     r = delong[(delong.method_a == "good") & (delong.split_seed == 1)].iloc[0]
     p = _predictions(run_dir, "good", 1)
@@ -279,3 +284,23 @@ def test_partial_suite_compares_on_common_splits(tmp_path):
     assert len(seed1) == 1 and {seed1.iloc[0].method_a, seed1.iloc[0].method_b} == {"good", "random_a"}
     across = sig[sig.test == "paired_splits_ttest"].set_index(["method_a", "method_b"])
     assert np.isnan(across.loc[("good", "weak"), "p"]) and not np.isnan(across.loc[("good", "random_a"), "p"])
+
+
+@pytest.mark.parametrize("n_pairs, n_bootstrap", [(1, 1000), (66, 1000), (66, 50_000), (300, 200)])
+def test_paired_bootstrap_resamples_let_holm_pass(n_pairs, n_bootstrap):
+    b = paired_bootstrap_resamples(n_pairs, n_bootstrap)
+    assert b >= max(10_000, n_bootstrap)
+    smallest_holm_p = n_pairs * 2 / (b + 1)  # Holm multiplies the smallest p by the number of pairs
+    assert smallest_holm_p <= 0.05 / 10
+
+
+def test_leaderboard_says_when_studies_shared_the_machine(tmp_path):
+    run_dir = make_run_folder(tmp_path, methods=("good", "weak"), seeds=(0,))
+    write_leaderboard(run_dir, n_bootstrap=50)
+    assert "studies ran at once" not in (run_dir / "leaderboard.md").read_text()
+    path = run_dir / "runs" / "good" / "seed-0" / "results.json"
+    record = json.loads(path.read_text())
+    record["search"] = {"concurrent_studies": 2}
+    write_json_atomic(path, record)
+    write_leaderboard(run_dir, n_bootstrap=50)
+    assert "up to 2 studies ran at once" in (run_dir / "leaderboard.md").read_text()

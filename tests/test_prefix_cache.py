@@ -67,11 +67,12 @@ def test_training_uses_the_cache_and_matches_uncached_validation(tiny_data, smok
     for views in (0, 4):
         torch.manual_seed(0)
         backbone, m, _ = build_model("feature_extraction", "efficientnet_lite0", 64)
-        config = dataclasses.replace(smoke_profile.train, cached_views=views, max_epochs=2)
+        config = dataclasses.replace(smoke_profile.train, cached_views=views, max_epochs=2,
+                                     inference_precision="float32")
         r = train(backbone, m.bn_stats, d.images[:32], d.labels[:32], d.images[32:], d.labels[32:], config,
                   lr=1e-3, beta1=0.9, device=CPU, seed=0, progress=False)
         results[views] = (r, backbone)
-    assert results[0][0].inputs == {"frozen_prefix_cached": False}
+    assert results[0][0].inputs == {"frozen_prefix_cached": False, "inference_dtype": "float32"}
     assert results[4][0].inputs["frozen_prefix_cached"] and results[4][0].inputs["cached_views"] == 4
     # the validation score of the kept model, recomputed through the whole network
     r, backbone = results[4]
@@ -86,4 +87,17 @@ def test_cache_respects_its_memory_budget(tiny_data, smoke_profile):
     config = dataclasses.replace(smoke_profile.train, cache_budget_mb=0, max_epochs=1)
     r = train(backbone, m.bn_stats, d.images[:32], d.labels[:32], d.images[32:], d.labels[32:], config,
               lr=1e-3, beta1=0.9, device=CPU, seed=0, progress=False)
-    assert r.inputs == {"frozen_prefix_cached": False}
+    assert r.inputs["frozen_prefix_cached"] is False
+
+
+def test_cache_keeps_float32_and_bf16_prefixes_apart():
+    adapter, n = _prefix_length("feature_extraction")
+    prep = Preprocess(adapter.mean, adapter.std)
+    images = np.random.default_rng(2).integers(0, 255, (6, 64, 64), dtype=np.uint8)
+    prefix_cache.clear()
+    common = dict(views=1, seed=0, augment=False, device=CPU, preprocess=prep)
+    fp32 = prefix_cache.prefix_features(adapter, n, images, precision="float32", **common)
+    bf16 = prefix_cache.prefix_features(adapter, n, images, precision="bfloat16", **common)
+    assert fp32 is not bf16 and bf16.dtype == torch.float32  # computed in bf16, stored as float32
+    assert not torch.equal(fp32, bf16)
+    assert torch.allclose(fp32, bf16, rtol=0.05, atol=0.05)

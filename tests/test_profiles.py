@@ -24,6 +24,7 @@ def test_profile_from_a_user_file(tmp_path):
     ("[train]\nmax_epoch = 3\n", r"unknown key\(s\) \['max_epoch'\] in \[train\]"),
     ("[train]\nmax_epochs = 'x'\n", r"\[train\] max_epochs must be a non-negative integer"),
     ("[search]\nsampler = 'random'\n", r"sampler must be one of"),
+    ("[train]\ninference_precision = 'half'\n", r"\[train\] inference_precision must be one of"),
     ("[trian]\n", r"unknown key\(s\) \['trian'\]"),
     ("[train\n", r"not valid TOML"),
 ])

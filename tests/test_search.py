@@ -166,3 +166,49 @@ def test_parallel_trials_complete_the_study_and_keep_one_state(tmp_path, data):
     assert len(trials) == 4 and all(t["state"] == "COMPLETE" for t in trials)
     assert {t["params"]["lr"] for t in trials} <= {0.001, 0.01}
     assert not (out / "trials").exists() and (out / "trained_state.pt").is_file()
+
+
+def test_suite_runs_studies_in_worker_processes(tmp_path, capsys):
+    from benchmark.cli import main
+
+    profile = tmp_path / "workers.toml"
+    profile.write_text('name = "workers"\n[backbone]\nimage_size = 64\n[data]\nsynthetic_images = 48\n'
+                       '[train]\nmax_epochs = 1\n[search]\nlr = [0.001]\nbeta1 = [0.9]\nrepeats = 2\n'
+                       '[evaluation]\nsplit_seeds = [0, 1]\nn_bootstrap = 50\n')
+    run_dir = tmp_path / "run"
+    argv = ["suite", "--profile", str(profile), "--dataset", "synthetic", "--methods", "feature_extraction,bitfit",
+            "--run-dir", str(run_dir), "--no-progress", "--device", "cpu", "--workers", "2"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "4 studies in 2 worker processes" in out and "[4/4]" in out
+    for method in ("feature_extraction", "bitfit"):
+        for seed in (0, 1):
+            record = json.loads((run_dir / f"runs/{method}/seed-{seed}/results.json").read_text())
+            assert record["config"]["split_seed"] == seed and record["search"]["n_trials"] == 2
+            assert record["search"]["concurrent_studies"] == 2
+            assert len([t for t in _study(run_dir, method, seed).trials if t.state == TrialState.COMPLETE]) == 2
+    # a rerun finds every study finished and starts no worker
+    assert main(argv) == 0
+    assert "worker processes" not in capsys.readouterr().out
+
+
+def test_workers_option():
+    import torch
+
+    from benchmark.suite import resolve_workers
+
+    assert resolve_workers("3") == 3 and resolve_workers(1) == 1
+    assert resolve_workers("auto", "cpu") == (2 if torch.get_num_threads() >= 2 else 1)
+    for bad in ("0", "-1", "two"):
+        with pytest.raises(ValueError, match=f"--workers {bad}"):
+            resolve_workers(bad)
+
+
+def test_bad_workers_stop_the_command_before_a_run_folder_is_made(tmp_path, capsys):
+    from benchmark.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["suite", "--profile", "smoke", "--dataset", "synthetic", "--reports", str(tmp_path / "reports"),
+              "--workers", "0"])
+    assert exit_info.value.code == 2 and "--workers" in capsys.readouterr().err
+    assert not (tmp_path / "reports").exists()

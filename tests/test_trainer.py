@@ -1,4 +1,5 @@
 import dataclasses
+import sys
 
 import numpy as np
 import pytest
@@ -6,7 +7,14 @@ import torch
 
 from benchmark.augment import AugmentConfig, augment_batch
 from benchmark.model import build_model
-from benchmark.trainer import TrainingDiverged, class_weights, predict_scores, resolve_device, train
+from benchmark.trainer import (
+    TrainingDiverged,
+    class_weights,
+    inference_dtype,
+    predict_scores,
+    resolve_device,
+    train,
+)
 
 CPU = torch.device("cpu")
 
@@ -41,7 +49,7 @@ def test_best_validation_weights_are_kept(tiny_data, smoke_profile):
     backbone, result = _train(tiny_data, smoke_profile, max_epochs=4, patience=10)
     best = max(result.history, key=lambda h: (h["val_accuracy"], -h["val_loss"]))
     assert result.best_epoch == best["epoch"]
-    scores = predict_scores(backbone, tiny_data.images[32:], CPU)
+    scores = predict_scores(backbone, tiny_data.images[32:], CPU, precision=smoke_profile.train.inference_precision)
     assert np.mean((scores >= 0.5) == (tiny_data.labels[32:] == 1)) == pytest.approx(best["val_accuracy"])
 
 
@@ -103,3 +111,35 @@ def test_device_resolution():
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="CUDA is not available"):
             resolve_device("cuda")
+
+
+def test_inference_precision_choices():
+    assert inference_dtype(CPU, "float32") == torch.float32
+    assert inference_dtype(CPU, "bfloat16") == torch.bfloat16
+    assert inference_dtype(torch.device("cuda"), "auto") == torch.bfloat16  # decided without a GPU
+    flags = set()
+    if sys.platform.startswith("linux"):
+        with open("/proc/cpuinfo") as f:
+            flags = set(next((line for line in f if line.startswith("flags")), "").split())
+    native = bool(flags & {"avx512_bf16", "amx_bf16"}) and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    assert inference_dtype(CPU, "auto") == (torch.bfloat16 if native else torch.float32)
+    with pytest.raises(ValueError, match="auto, float32, bfloat16"):
+        inference_dtype(CPU, "half")
+
+
+def test_bf16_inference_ranks_like_float32(tiny_data):
+    from scipy.stats import spearmanr
+
+    torch.manual_seed(0)
+    backbone, _, _ = build_model("feature_extraction", "efficientnet_lite0", 64)
+    fp32 = predict_scores(backbone, tiny_data.images, CPU, precision="float32")
+    bf16 = predict_scores(backbone, tiny_data.images, CPU, precision="bfloat16")
+    assert not np.array_equal(fp32, bf16)  # it did compute in bf16
+    assert np.abs(fp32 - bf16).max() < 0.02
+    assert spearmanr(fp32, bf16).statistic > 0.98
+
+
+@pytest.mark.parametrize("precision", ["float32", "bfloat16", "auto"])
+def test_training_records_its_inference_dtype(tiny_data, smoke_profile, precision):
+    _, result = _train(tiny_data, smoke_profile, max_epochs=1, inference_precision=precision)
+    assert result.inputs["inference_dtype"] == str(inference_dtype(CPU, precision)).removeprefix("torch.")
