@@ -9,8 +9,8 @@
   the throughput of a step on cached prefix outputs (the suffix only), which is what the
   trainer runs in every epoch after the first;
 - inference throughput (``predict_scores`` at batch 128 on the CPU, 512 on CUDA, in the
-  profile's inference precision: bf16 where the hardware has it, see
-  ``benchmark.trainer.inference_dtype``) and per-image latency (batch 1), medians;
+  profile's inference precision, see ``benchmark.trainer.inference_dtype``) and per-image
+  latency (batch 1), medians;
 - peak memory while training: on CUDA ``torch.cuda.max_memory_allocated`` after
   ``reset_peak_memory_stats``; on the CPU the peak resident memory of a fresh process that
   measures this one method alone (multiprocessing "spawn"), so methods do not inherit each
@@ -512,7 +512,7 @@ def add_bench_parser(subparsers) -> argparse.ArgumentParser:
                    help="'random' (same cost, nothing loaded) or a state-dict file (default: pretrained)")
     p.add_argument("--inference-precision", choices=("auto", "float32", "bfloat16"), default=None,
                    help="forward passes without gradients (default: the profile's, else auto: bf16 "
-                        "on CUDA and on CPUs with native bf16)")
+                        "on CUDA, float32 on the CPU)")
     p.add_argument("--baseline", action="store_true",
                    help="also time the suite's trainer against a plain ImageFolder/DataLoader loop")
     p.add_argument("--dataset", choices=("auto", "busi", "synthetic"), default="auto",

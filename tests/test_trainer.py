@@ -1,5 +1,4 @@
 import dataclasses
-import sys
 
 import numpy as np
 import pytest
@@ -117,12 +116,7 @@ def test_inference_precision_choices():
     assert inference_dtype(CPU, "float32") == torch.float32
     assert inference_dtype(CPU, "bfloat16") == torch.bfloat16
     assert inference_dtype(torch.device("cuda"), "auto") == torch.bfloat16  # decided without a GPU
-    flags = set()
-    if sys.platform.startswith("linux"):
-        with open("/proc/cpuinfo") as f:
-            flags = set(next((line for line in f if line.startswith("flags")), "").split())
-    native = bool(flags & {"avx512_bf16", "amx_bf16"}) and torch.ops.mkldnn._is_mkldnn_bf16_supported()
-    assert inference_dtype(CPU, "auto") == (torch.bfloat16 if native else torch.float32)
+    assert inference_dtype(CPU, "auto") == torch.float32  # as the CPU trains: results, not speed
     with pytest.raises(ValueError, match="auto, float32, bfloat16"):
         inference_dtype(CPU, "half")
 
