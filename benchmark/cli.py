@@ -45,9 +45,13 @@ def _cmd_run(args) -> int:
 
 
 def _workers_arg(text: str) -> str:
-    """``--workers``: checked before a run folder is made."""
-    if text != "auto" and not (text.isdigit() and int(text) >= 1):
-        raise argparse.ArgumentTypeError(f"{text!r}: give a number of studies at a time (1 or more) or auto")
+    """``--workers``, checked by ``suite.resolve_workers`` before a run folder is made."""
+    from .suite import resolve_workers
+
+    try:
+        resolve_workers(text, "cpu")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
     return text
 
 

@@ -91,7 +91,7 @@ def run_suite(profile: Profile, dataset: str, run_dir: Path, methods: list[str],
     workers = max(1, min(workers, len(pending)))
     if workers == 1:
         failures = []
-        bar = tqdm(jobs, desc="suite", unit="study", disable=not progress)
+        bar = tqdm(pending, desc="suite", unit="study", disable=not progress)
         for method, seed in bar:
             bar.set_postfix(method=method, seed=seed)
             failures += _run_study(method, seed, progress=progress, **common)

@@ -1,0 +1,47 @@
+"""Re-score every run of a run folder in float32 and in bf16: what bf16 evaluation would change.
+
+Usage: .venv/bin/python scripts/rescore_precision.py RUN_DIR
+
+For each finished run it rebuilds the trained model (``trained_state.pt``), scores the saved
+test images (``test_images.npz``) with ``predict_scores`` in float32 and in bfloat16, and prints
+both AUCs and the largest score difference. This is the measurement behind
+``[train] inference_precision = "auto"`` being float32 on the CPU.
+"""
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from benchmark.analysis import _load_trained, _Run
+from benchmark.metrics import roc_auc
+from benchmark.suite import load_test_images
+from benchmark.trainer import predict_scores
+
+
+def rescore(run_dir: Path) -> pd.DataFrame:
+    rows = []
+    cpu = torch.device("cpu")
+    for path in sorted(run_dir.glob("runs/*/seed-*/results.json")):
+        record = json.loads(path.read_text())
+        images, labels, _ = load_test_images(run_dir, record["config"]["split_seed"])
+        backbone, _ = _load_trained(_Run(record["config"]["method"], path.parent, record))
+        fp32 = predict_scores(backbone, images, cpu, precision="float32")
+        bf16 = predict_scores(backbone, images, cpu, precision="bfloat16")
+        rows.append({"method": record["config"]["method"], "split": record["config"]["split_seed"],
+                     "auc_float32": roc_auc(labels, fp32), "auc_bfloat16": roc_auc(labels, bf16),
+                     "max_abs_score_difference": float(np.abs(fp32 - bf16).max())})
+    frame = pd.DataFrame(rows)
+    frame["auc_difference"] = frame["auc_bfloat16"] - frame["auc_float32"]
+    return frame
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2 or not (Path(sys.argv[1]) / "runs").is_dir():
+        sys.exit("usage: scripts/rescore_precision.py RUN_DIR (a run folder with runs/ and test_images.npz)")
+    table = rescore(Path(sys.argv[1]))
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    diff = table["auc_difference"].abs()
+    print(f"largest |AUC difference| {diff.max():.4f} ({table.loc[diff.idxmax(), 'method']}), mean {diff.mean():.4f}")
