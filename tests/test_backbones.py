@@ -141,3 +141,30 @@ def test_random_weights_only_when_asked_and_recorded():
 def test_unknown_backbone_lists_the_supported():
     with pytest.raises(ValueError, match="resnet101"):
         create_backbone("vgg16")
+
+
+def test_pretrained_checkpoint_is_read_once_and_never_changed_by_training():
+    from benchmark import backbones
+
+    first = create_backbone("efficientnet_lite0", image_size=64)
+    stem = first.model.conv_stem.weight.detach().clone()
+    with torch.no_grad():
+        first.model.conv_stem.weight.add_(1.0)  # what training does to a fine-tuned model
+    hits = backbones._lite_package_weights.cache_info().hits
+    second = create_backbone("efficientnet_lite0", image_size=64)
+    assert backbones._lite_package_weights.cache_info().hits == hits + 1
+    assert torch.equal(second.model.conv_stem.weight, stem)
+
+
+def test_weights_file_is_read_again_when_it_changes(tmp_path):
+    path = tmp_path / "resnet18.pth"
+    source = timm.create_model("resnet18")
+    torch.save(source.state_dict(), path)
+    a = create_backbone("resnet18", weights=path, image_size=64)
+    b = create_backbone("resnet18", weights=path, image_size=64)
+    assert torch.equal(a.model.conv1.weight, b.model.conv1.weight) and a.weights.sha256 == b.weights.sha256
+    with torch.no_grad():
+        source.conv1.weight.mul_(2.0)
+    torch.save(source.state_dict(), path)
+    c = create_backbone("resnet18", weights=path, image_size=64)
+    assert torch.equal(c.model.conv1.weight, source.conv1.weight) and c.weights.sha256 != a.weights.sha256

@@ -9,7 +9,7 @@ from torch import nn
 from benchmark.backbones import create_structure
 from benchmark.model import apply_method, count_parameters, set_train_mode
 from benchmark.registry import get_method
-from methods.ssf import SSF
+from methods.ssf import SSF, add_ssf_layers
 
 FAMILIES = ("resnet18", "efficientnet_lite0")
 METHODS = ("lora", "bitfit", "ssf", "bn_tuning")
@@ -154,3 +154,89 @@ def test_forward_backward_at_another_size(method, backbone):
     grads = [p.grad.abs().sum() for n, p in model.named_parameters() if p.requires_grad
              and id(p) not in {id(q) for q in adapter.head().parameters()}]
     assert sum(grads) > 0
+
+
+def _ssf_network(backbone, fold, seed=1):
+    """A structure with SSF layers (folded or not) whose parameters are random, not identity."""
+    torch.manual_seed(0)
+    adapter = create_structure(backbone, image_size=64)
+    adapter.model.requires_grad_(False)
+    layers = add_ssf_layers(adapter.model, fold=fold)
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for layer in layers:
+            layer.scale.copy_(1 + 0.1 * torch.randn(layer.scale.shape, generator=generator))
+            layer.shift.copy_(0.1 * torch.randn(layer.shift.shape, generator=generator))
+    for layer in layers:
+        layer.requires_grad_(True)
+    return adapter.model, layers
+
+
+def _output_and_grads(model, layers, bn_stats):
+    set_train_mode(model, bn_stats)
+    out = model(torch.randn(4, 3, 64, 64, generator=torch.Generator().manual_seed(2)))
+    out.sum().backward()
+    return out.detach(), torch.cat([torch.cat([m.scale.grad, m.shift.grad]) for m in layers])
+
+
+@pytest.mark.parametrize("backbone", FAMILIES)
+@pytest.mark.parametrize("bn_stats", ("frozen", "train"))
+def test_folded_ssf_computes_the_unfolded_network(backbone, bn_stats):
+    folded, folded_layers = _ssf_network(backbone, fold=True)
+    plain, plain_layers = _ssf_network(backbone, fold=False)
+    # the check that runs when the layers are added leaves buffers and modes as they were
+    assert all(torch.equal(a, b) for a, b in zip(folded.state_dict().values(), plain.state_dict().values()))
+    assert [m.training for m in folded.modules()] == [m.training for m in plain.modules()]
+    # every batch-norm follows its convolution in these families: all layers fold
+    assert all(m.folded_into for m in folded_layers) and not any(m.folded_into for m in plain_layers)
+    out_f, grad_f = _output_and_grads(folded, folded_layers, bn_stats)
+    out_p, grad_p = _output_and_grads(plain, plain_layers, bn_stats)
+    assert torch.allclose(out_f, out_p, rtol=1e-4, atol=1e-5), (out_f - out_p).abs().max()
+    assert torch.allclose(grad_f, grad_p, rtol=1e-3, atol=1e-5 * grad_p.abs().max()), \
+        (grad_f - grad_p).abs().max()
+
+
+@pytest.mark.parametrize("backbone", FAMILIES)
+def test_ssf_starts_at_identity_after_the_folding_check(backbone):
+    adapter = create_structure(backbone, image_size=64)
+    layers = add_ssf_layers(adapter.model)  # the check draws random SSF parameters, then restores them
+    assert all(bool(m.folded_into) for m in layers)
+    assert all(torch.equal(m.scale, torch.ones_like(m.scale)) and torch.equal(m.shift, torch.zeros_like(m.shift))
+               for m in layers)
+    assert adapter.model.training
+
+
+class _ConvFeedsTwo(nn.Module):
+    """A convolution whose output feeds its batch-norm and a shortcut: its SSF cannot fold."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1, bias=False)
+        self.bn = nn.BatchNorm2d(8)
+        self.head = nn.Conv2d(8, 1, 1)
+
+    def forward(self, x):
+        y = self.conv(x)
+        return self.head(self.bn(y) + y)
+
+
+def test_ssf_folds_only_where_the_convolution_feeds_the_batch_norm_alone():
+    torch.manual_seed(0)
+    model = _ConvFeedsTwo()
+    with torch.no_grad():
+        model.bn.running_mean.uniform_(-1, 1)
+        model.bn.running_var.uniform_(0.5, 2)
+    reference = _ConvFeedsTwo()
+    reference.load_state_dict(model.state_dict())
+    layers = add_ssf_layers(model)
+    plain = add_ssf_layers(reference, fold=False)
+    # the numerical check rejects folding the convolution's SSF; each batch-norm folds its own
+    assert [bool(m.folded_into) for m in layers] == [False, True, False]
+    with torch.no_grad():
+        for a, b in zip(layers, plain):
+            for p, q in ((a.scale, b.scale), (a.shift, b.shift)):
+                p.copy_(torch.rand_like(p) + 0.5)
+                q.copy_(p)
+    model.eval(), reference.eval()
+    x = torch.randn(2, 3, 16, 16)
+    assert torch.allclose(model(x), reference(x), atol=1e-5)

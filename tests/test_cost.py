@@ -115,13 +115,20 @@ def test_baseline_epoch_and_suite_epoch_run(tmp_path):
                                               tmp_path / "images", CPU, max_batches=2, weights="random")
     assert seconds > 0 and math.isfinite(seconds)
     result = baseline.compare("efficientnet_lite0", 32, tmp_path / "images", CPU, weights="random",
-                              trial_epochs=2, max_batches=1, cache_dir=tmp_path / "cache")
+                              trial_epochs=2, trials=2, max_batches=1, cache_dir=tmp_path / "cache")
     e, t = result["epoch"], result["trial"]
     assert e["suite_first_seconds"] > 0 and e["suite_later_seconds"] > 0 and e["baseline_seconds"] > 0
+    # several epochs on each side, compared by their medians
+    assert len(e["suite_epochs"]) == 4 and len(e["baseline_epochs"]) == 2
+    assert e["suite_later_seconds"] == pytest.approx(sorted(e["suite_epochs"][1:])[1])
+    assert e["baseline_seconds"] == pytest.approx(sum(e["baseline_epochs"]) / 2)
     assert t["suite_prefix_cached"] and t["baseline_extrapolated"] and t["ratio"] > 0
     assert t["baseline_seconds"] == pytest.approx(2 * t["baseline_epoch_seconds"])
+    # a study's worth of trials: the first is the one that builds the cache
+    assert len(t["suite_trial_seconds"]) == 2 and t["suite_trial_seconds"][0] == t["suite_seconds"]
+    assert t["ratio_per_trial"] == pytest.approx(t["baseline_seconds"] / (sum(t["suite_trial_seconds"]) / 2))
     text = baseline.format_comparison(result)
-    assert "baseline / suite" in text and "extrapolated" in text
+    assert "baseline / suite" in text and "extrapolated" in text and "per trial of the study" in text
 
 
 def test_baseline_image_folder_resolution(tmp_path):
