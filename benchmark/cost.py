@@ -47,6 +47,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
+from .profiles import INFERENCE_PRECISIONS
+
 if TYPE_CHECKING:  # torch and the suite load on first use: `petl-bench --help` stays quick
     import numpy as np
     import torch
@@ -88,9 +90,9 @@ def _sync(device: torch.device) -> None:
 
 def compute_dtype(device) -> torch.dtype:
     """The dtype the trainer's matrix products run in: bf16 under CUDA autocast, else float32."""
-    import torch
+    from .trainer import inference_dtype
 
-    return torch.bfloat16 if _as_device(device).type == "cuda" else torch.float32
+    return inference_dtype(_as_device(device), "auto")
 
 
 def machine_peak_gflops(device="cpu", seconds: float = 2.0, dtype: torch.dtype | None = None,
@@ -529,7 +531,7 @@ def add_bench_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--out", default=".", help="folder for cost.csv (default: .)")
     p.add_argument("--weights", default=None,
                    help="'random' (same cost, nothing loaded) or a state-dict file (default: pretrained)")
-    p.add_argument("--inference-precision", choices=("auto", "float32", "bfloat16"), default=None,
+    p.add_argument("--inference-precision", choices=INFERENCE_PRECISIONS, default=None,
                    help="forward passes without gradients (default: the profile's, else auto: bf16 "
                         "on CUDA, float32 on the CPU)")
     p.add_argument("--baseline", action="store_true",
@@ -572,8 +574,16 @@ def run_bench(args) -> int:
 
         with resolve_image_folder(args.dataset, args.data_root, args.image_size) as (folder, label, cache):
             print(f"\nbaseline comparison on {label}", flush=True)
+            import dataclasses
+
+            from .profiles import load_profile
+
+            profile = load_profile(getattr(args, "profile", None) or "quick")
+            if args.inference_precision:  # --inference-precision applies to the suite's side too
+                profile = dataclasses.replace(profile, train=dataclasses.replace(
+                    profile.train, inference_precision=args.inference_precision))
             result = compare(args.backbone, args.image_size, folder, dev, weights=args.weights,
-                             profile=getattr(args, "profile", None) or "quick",
+                             profile=profile,
                              baseline_epochs=args.baseline_epochs, max_batches=args.baseline_max_batches,
                              cache_dir=cache)
         print(format_comparison(result))

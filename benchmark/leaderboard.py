@@ -36,7 +36,7 @@ from .stats import (
     bootstrap_wilcoxon_test,
     delong_test,
     holm_correction,
-    paired_bootstrap_auc_difference,
+    paired_bootstrap_auc_differences,
     paired_split_test,
 )
 
@@ -154,7 +154,8 @@ def load_runs(run_dir) -> pd.DataFrame:
     n_bootstrap, trainable_parameters, trainable_parameters_without_head, head_parameters,
     total_parameters, seconds_per_epoch, epochs_run, train_seconds, dataset, synthetic,
     dataset_checksum, n_images, description, citation, search_sampler, search_n_trials,
-    search_selected_trial, run_path`` (the run's folder relative to ``run_dir``). Null
+    search_selected_trial, concurrent_studies, run_path`` (the run's folder relative to
+    ``run_dir``; ``concurrent_studies``: studies that shared the machine, 1 if not recorded). Null
     standard deviations become NaN. Rows are sorted by method, then split seed.
 
     A seed folder without ``results.json`` (a run in progress or killed) is skipped with a
@@ -415,14 +416,14 @@ def significance(run_dir, runs: pd.DataFrame | None = None, n_bootstrap: int | N
             if not math.isclose(aucs[m], stored[m], rel_tol=0, abs_tol=1e-9):
                 warnings.warn(f"{m}, split seed {seed}: AUC from {PREDICTIONS_FILE} ({aucs[m]:.6f}) differs from "
                               f"{RESULTS_FILE} ({stored[m]:.6f})", stacklevel=2)
-        for a, b in pairs:
-            if a not in present or b not in present:
-                continue
+        seed_pairs = [(a, b) for a, b in pairs if a in present and b in present]
+        boots = paired_bootstrap_auc_differences(y, {m: scores[m] for m in methods}, seed_pairs,
+                                                 n_bootstrap=paired_b, seed=seed, confidence=confidence)
+        for a, b in seed_pairs:
             sa, sb, auc_a, auc_b = scores[a], scores[b], aucs[a], aucs[b]
             z, p = delong_test(y, sa, sb)
             rows.append(_row(a, b, "delong", seed, auc_a, auc_b, auc_a - auc_b, statistic=z, p=p))
-            boot = paired_bootstrap_auc_difference(y, sa, sb, n_bootstrap=paired_b, seed=seed,
-                                                   confidence=confidence)
+            boot = boots[(a, b)]
             rows.append(_row(a, b, "paired_bootstrap", seed, auc_a, auc_b, boot["difference"],
                              ci_low=boot["ci_low"], ci_high=boot["ci_high"], p=boot["p"]))
             u, p = bootstrap_wilcoxon_test(y, sa, sb, n_bootstrap=n_bootstrap, seed=seed)

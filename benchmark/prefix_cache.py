@@ -6,8 +6,8 @@ the same function in every epoch and every trial: their batch norms are in eval 
 nothing in them learns. So each training image is augmented into ``views`` fixed views,
 the prefix runs once per view, and training draws one cached view per image per epoch;
 validation images run through the prefix once, unaugmented. The cache is kept in memory
-across the trials of a process (keyed by backbone, weights, input size, prefix, data and
-split), so a search pays for the prefix once.
+across the trials of a process (keyed by backbone, weights, input size, prefix, images,
+views, augmentation seed, device and compute dtype), so a search pays for the prefix once.
 
 The price: augmentation draws from ``views`` fixed views per image instead of a fresh one
 every epoch. Profiles set ``views``; ``views = 0`` switches caching off.
@@ -57,11 +57,11 @@ def _key(backbone: BackboneAdapter, length: int, images: np.ndarray, views: int,
 @torch.no_grad()  # not inference_mode: the outputs feed a backward pass
 def prefix_features(backbone: BackboneAdapter, length: int, images: np.ndarray, views: int,
                     seed: int, augment: bool, device: torch.device, preprocess, batch_size: int = 128,
-                    dtype: torch.dtype = torch.float32, precision: str = "float32") -> torch.Tensor:
+                    precision: str = "auto") -> torch.Tensor:
     """Prefix outputs, ``views x N x ...``: view v of image i is augmented with a seeded draw.
 
     The prefix computes in ``precision`` (see ``benchmark.trainer.inference_dtype``); the
-    outputs are stored as ``dtype``.
+    outputs are stored in float32, which the trained suffix takes.
     """
     from .trainer import inference_autocast, inference_dtype
 
@@ -81,7 +81,7 @@ def prefix_features(backbone: BackboneAdapter, length: int, images: np.ndarray, 
             if augment:
                 unit = augment_batch(unit, generator)
             with inference_autocast(device, precision):
-                chunks.append(prefix(preprocess(unit)).to(dtype))
+                chunks.append(prefix(preprocess(unit)).float())
         out.append(torch.cat(chunks))
     features = torch.stack(out)
     _CACHE[key] = features

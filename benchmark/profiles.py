@@ -79,10 +79,12 @@ class Profile:
         return asdict(self)
 
 
+INFERENCE_PRECISIONS = ("auto", "float32", "bfloat16")  # [train] inference_precision, bench --inference-precision
+
 _SECTIONS = {"backbone": BackboneSection, "data": DataSection, "train": TrainSection,
              "search": SearchSection, "evaluation": EvaluationSection}
 _CHOICES = {("search", "sampler"): ("grid", "tpe"),
-            ("train", "inference_precision"): ("auto", "float32", "bfloat16"),
+            ("train", "inference_precision"): INFERENCE_PRECISIONS,
             ("search", "pruner"): ("none", "median", "hyperband")}
 
 

@@ -153,24 +153,41 @@ def paired_bootstrap_auc_difference(
       Davison & Hinkley (1997, eq. 4.11) so that it is never exactly 0. Identical scorers
       give a difference of 0 in every resample and ``p = 1``.
     """
-    y, (a, b) = _check_binary_scores(y_true, scores_a, scores_b, names=("scores_a", "scores_b"))
+    return paired_bootstrap_auc_differences(y_true, {"a": scores_a, "b": scores_b}, [("a", "b")],
+                                            n_bootstrap, seed, confidence)[("a", "b")]
+
+
+def paired_bootstrap_auc_differences(y_true, scores: dict, pairs, n_bootstrap: int = 2000, seed=0,
+                                     confidence: float = 0.95) -> dict:
+    """:func:`paired_bootstrap_auc_difference` for many pairs of scorers: ``{(a, b): result}``.
+
+    The resamples depend only on ``y_true``, ``n_bootstrap`` and ``seed``, so every scorer's
+    bootstrap AUCs are computed once, on the shared resamples, and each pair's result is the
+    one the pairwise function gives.
+    """
+    names = list(scores)
+    y, vectors = _check_binary_scores(y_true, *(scores[n] for n in names), names=names)
     _require_both_classes(y, "paired_bootstrap_auc_difference")
     n_bootstrap = _check_n_bootstrap(n_bootstrap)
     if n_bootstrap < 1:
         raise ValueError("paired_bootstrap_auc_difference needs n_bootstrap >= 1")
     if not (0.0 < confidence < 1.0):
         raise ValueError(f"confidence must lie strictly between 0 and 1, got {confidence}")
-    difference = roc_auc(y, a) - roc_auc(y, b)
-    aucs = _bootstrap_auc_matrix(y, [a, b], n_bootstrap, seed)
-    d = aucs[:, 0] - aucs[:, 1]
-    # AUC differences are multiples of 1/(2 m n); round away float noise before comparing to 0.
-    d_cmp = np.round(d, 12)
+    column = {n: i for i, n in enumerate(names)}
+    aucs = _bootstrap_auc_matrix(y, vectors, n_bootstrap, seed)
     alpha = 1.0 - confidence
-    lo, hi = np.quantile(d, [alpha / 2.0, 1.0 - alpha / 2.0])
-    below = int((d_cmp <= 0).sum())
-    above = int((d_cmp >= 0).sum())
-    p = min(1.0, 2.0 * (min(below, above) + 1) / (n_bootstrap + 1))
-    return {"difference": float(difference), "ci_low": float(lo), "ci_high": float(hi), "p": float(p)}
+    out = {}
+    for a, b in pairs:
+        difference = roc_auc(y, vectors[column[a]]) - roc_auc(y, vectors[column[b]])
+        d = aucs[:, column[a]] - aucs[:, column[b]]
+        # AUC differences are multiples of 1/(2 m n); round away float noise before comparing to 0.
+        d_cmp = np.round(d, 12)
+        lo, hi = np.quantile(d, [alpha / 2.0, 1.0 - alpha / 2.0])
+        below = int((d_cmp <= 0).sum())
+        above = int((d_cmp >= 0).sum())
+        p = min(1.0, 2.0 * (min(below, above) + 1) / (n_bootstrap + 1))
+        out[(a, b)] = {"difference": float(difference), "ci_low": float(lo), "ci_high": float(hi), "p": float(p)}
+    return out
 
 
 def bootstrap_wilcoxon_test(y_true, scores_a, scores_b, n_bootstrap: int = 1000, seed=0) -> tuple[float, float]:

@@ -89,16 +89,18 @@ def run_suite(profile: Profile, dataset: str, run_dir: Path, methods: list[str],
     pending = [(m, s) for m, s in jobs if finished_search(
         run_dir / "runs" / m / f"seed-{s}", study_name(m, profile.backbone.name, s)) is None]
     workers = max(1, min(workers, len(pending)))
-    if workers == 1:
-        failures = []
-        bar = tqdm(pending, desc="suite", unit="study", disable=not progress)
-        for method, seed in bar:
-            bar.set_postfix(method=method, seed=seed)
-            failures += _run_study(method, seed, progress=progress, **common)
-    else:
-        failures = _run_studies_in_workers(pending, workers, common)
-    if failures:
-        write_json_atomic(run_dir / "failures.json", failures)
+    failures: list[dict] = []  # studies in which no trial completed; kept even if a later one raises
+    try:
+        if workers == 1:
+            bar = tqdm(pending, desc="suite", unit="study", disable=not progress)
+            for method, seed in bar:
+                bar.set_postfix(method=method, seed=seed)
+                failures += _run_study(method, seed, progress=progress, **common)
+        else:
+            _run_studies_in_workers(pending, workers, common, failures)
+    finally:
+        if failures:
+            write_json_atomic(run_dir / "failures.json", failures)
     return summarise(run_dir)
 
 
@@ -153,15 +155,15 @@ def _run_study_in_worker(method: str, seed: int, **common) -> list[dict]:
     return _run_study(method, seed, data=_WORKER_DATA, progress=False, **common)
 
 
-def _run_studies_in_workers(jobs: list[tuple[str, int]], workers: int, common: dict) -> list[dict]:
-    """The studies in ``workers`` spawned processes, torch's threads shared out among them."""
+def _run_studies_in_workers(jobs: list[tuple[str, int]], workers: int, common: dict, failures: list) -> None:
+    """The studies in ``workers`` spawned processes, torch's threads shared out among them;
+    ``failures`` gets the studies in which no trial completed, as they finish."""
     url = common["storage"] or default_storage(common["run_dir"])
     if not url.startswith("journal"):  # create the schema once, before the workers race to
         optuna.storages.RDBStorage(url)
     threads = max(1, torch.get_num_threads() // workers)
     print(f"suite: {len(jobs)} studies in {workers} worker processes, {threads} thread(s) each", flush=True)
     shared = {k: v for k, v in common.items() if k != "data"}
-    failures: list[dict] = []
     context = multiprocessing.get_context("spawn")
     pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
                                initargs=(threads, common["data"]))
@@ -173,14 +175,13 @@ def _run_studies_in_workers(jobs: list[tuple[str, int]], workers: int, common: d
             failures += future.result()
             print(f"suite: [{done}/{len(jobs)}] {method}, split seed {seed} finished", flush=True)
     except BaseException:
-        # an error in one study, or Ctrl-C: keep what failed so far and stop; the workers die with
-        # this process, and a rerun of the same command redoes only the trials left running
-        if failures:
-            write_json_atomic(common["run_dir"] / "failures.json", failures)
+        # an error in one study, or Ctrl-C: stop the other studies now (a pool would wait for
+        # them at exit); a rerun of the same command redoes only the trials they left running
+        for process in list((getattr(pool, "_processes", None) or {}).values()):
+            process.kill()
         pool.shutdown(wait=False, cancel_futures=True)
         raise
     pool.shutdown(wait=True)
-    return failures
 
 
 TEST_IMAGES_FILE = "test_images.npz"

@@ -24,7 +24,7 @@ from . import prefix_cache
 from .augment import augment_batch
 from .backbones import BackboneAdapter
 from .model import set_train_mode
-from .profiles import TrainSection
+from .profiles import INFERENCE_PRECISIONS, TrainSection
 
 
 class TrainingDiverged(RuntimeError):
@@ -92,7 +92,6 @@ def class_weights(labels: np.ndarray) -> torch.Tensor:
     return torch.tensor(len(labels) / (2.0 * counts), dtype=torch.float32)
 
 
-INFERENCE_PRECISIONS = ("auto", "float32", "bfloat16")
 
 
 def inference_dtype(device: torch.device, precision: str = "auto") -> torch.dtype:
@@ -122,15 +121,14 @@ def inference_autocast(device: torch.device, precision: str = "auto"):
 
 
 def training_autocast(device: torch.device):
-    """bf16 autocast on CUDA (the loss is computed in float32); nothing elsewhere."""
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+    """bf16 autocast on CUDA (the loss is computed in float32); nothing elsewhere: the dtype
+    "auto" evaluates in (:func:`inference_dtype`)."""
+    return inference_autocast(device, "auto")
 
 
 @torch.inference_mode()
 def predict_scores(backbone: BackboneAdapter, images: np.ndarray | torch.Tensor,
-                   device: torch.device, batch_size: int = 128, precision: str = "float32",
+                   device: torch.device, batch_size: int = 128, precision: str = "auto",
                    channels_last: bool = True) -> np.ndarray:
     """Malignancy scores (sigmoid of the logit) for uint8 images N x H x W.
 

@@ -2,7 +2,8 @@
 # The GPU check of the cost issue in one go (the issue asks for under 8 minutes on one H100):
 #   1. cost of every method on ResNet101 at 224 px (training and inference images/s, memory),
 #   2. cost of every method on the quick profile's EfficientNet-Lite0 at 112 px,
-#   3. a short search (6 TPE trials of DRS, quick profile, 5 epochs) with its trials run one
+#   3. a short search (6 TPE trials of DRS, EfficientNet-Lite0 at 112 px, 5 epochs, 647 synthetic
+#      images: as many as BUSI has) with its trials run one
 #      after another, then 3 at a time on the same GPU: wall times of both.
 # Usage: scripts/gpu_check.sh [--device cuda] [--out DIR] [--methods a,b] [--weights random|PATH]
 # ResNet101 uses random weights unless --weights names a file: the cost is the same and nothing
@@ -16,7 +17,7 @@ while [ $# -gt 0 ]; do
     --out) out="$2"; shift 2 ;;
     --methods) methods="$2"; shift 2 ;;
     --weights) weights="$2"; shift 2 ;;
-    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
     *) echo "gpu_check.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -36,9 +37,9 @@ started=$(date +%s)
   --out "$out/bench-quick" | tee -a "$timings"
 echo "bench: $(( $(date +%s) - started )) s" | tee -a "$timings"
 
-profile="$out/grid.toml"
+profile="$out/search.toml"
 cat > "$profile" <<TOML
-name = "gpu-grid"
+name = "gpu-search"
 description = "GPU check: 6 TPE trials of one method, EfficientNet-Lite0 at 112 px, 5 epochs."
 [backbone]
 name = "efficientnet_lite0"
@@ -57,7 +58,7 @@ synthetic_images = 647
 split_seeds = [0]
 TOML
 for parallel in 1 3; do
-  run_dir="$out/grid-parallel-$parallel"
+  run_dir="$out/search-parallel-$parallel"
   rm -rf "$run_dir"
   t0=$(date +%s%N)
   "$PY" -m benchmark suite --profile "$profile" --dataset synthetic --methods drs \

@@ -17,23 +17,31 @@ import torch
 
 from benchmark.analysis import _load_trained, _Run
 from benchmark.metrics import roc_auc
+from benchmark.runner import STATE_FILE
 from benchmark.suite import load_test_images
 from benchmark.trainer import predict_scores
 
 
 def rescore(run_dir: Path) -> pd.DataFrame:
-    rows = []
+    rows, test_sets = [], {}
     cpu = torch.device("cpu")
     for path in sorted(run_dir.glob("runs/*/seed-*/results.json")):
+        if not (path.parent / STATE_FILE).is_file():
+            print(f"skipping {path.parent}: no {STATE_FILE}", file=sys.stderr)
+            continue
         record = json.loads(path.read_text())
-        images, labels, _ = load_test_images(run_dir, record["config"]["split_seed"])
+        seed = record["config"]["split_seed"]
+        if seed not in test_sets:
+            test_sets[seed] = load_test_images(run_dir, seed)
+        images, labels, _ = test_sets[seed]
         backbone, _ = _load_trained(_Run(record["config"]["method"], path.parent, record))
         fp32 = predict_scores(backbone, images, cpu, precision="float32")
         bf16 = predict_scores(backbone, images, cpu, precision="bfloat16")
         rows.append({"method": record["config"]["method"], "split": record["config"]["split_seed"],
                      "auc_float32": roc_auc(labels, fp32), "auc_bfloat16": roc_auc(labels, bf16),
                      "max_abs_score_difference": float(np.abs(fp32 - bf16).max())})
-    frame = pd.DataFrame(rows)
+    frame = pd.DataFrame(rows, columns=["method", "split", "auc_float32", "auc_bfloat16",
+                                        "max_abs_score_difference"])
     frame["auc_difference"] = frame["auc_bfloat16"] - frame["auc_float32"]
     return frame
 
@@ -42,6 +50,8 @@ if __name__ == "__main__":
     if len(sys.argv) != 2 or not (Path(sys.argv[1]) / "runs").is_dir():
         sys.exit("usage: scripts/rescore_precision.py RUN_DIR (a run folder with runs/ and test_images.npz)")
     table = rescore(Path(sys.argv[1]))
+    if table.empty:
+        sys.exit(f"{sys.argv[1]}: no finished run with a {STATE_FILE} to re-score")
     print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     diff = table["auc_difference"].abs()
     print(f"largest |AUC difference| {diff.max():.4f} ({table.loc[diff.idxmax(), 'method']}), mean {diff.mean():.4f}")

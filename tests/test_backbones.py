@@ -150,9 +150,9 @@ def test_pretrained_checkpoint_is_read_once_and_never_changed_by_training():
     stem = first.model.conv_stem.weight.detach().clone()
     with torch.no_grad():
         first.model.conv_stem.weight.add_(1.0)  # what training does to a fine-tuned model
-    hits = backbones._lite_package_weights.cache_info().hits
+    hits = backbones._read_state_dict.cache_info().hits
     second = create_backbone("efficientnet_lite0", image_size=64)
-    assert backbones._lite_package_weights.cache_info().hits == hits + 1
+    assert backbones._read_state_dict.cache_info().hits == hits + 1
     assert torch.equal(second.model.conv_stem.weight, stem)
 
 
@@ -160,8 +160,12 @@ def test_weights_file_is_read_again_when_it_changes(tmp_path):
     path = tmp_path / "resnet18.pth"
     source = timm.create_model("resnet18")
     torch.save(source.state_dict(), path)
+    from benchmark import backbones
+
     a = create_backbone("resnet18", weights=path, image_size=64)
+    hits = backbones._read_state_dict.cache_info().hits
     b = create_backbone("resnet18", weights=path, image_size=64)
+    assert backbones._read_state_dict.cache_info().hits == hits + 1  # read once
     assert torch.equal(a.model.conv1.weight, b.model.conv1.weight) and a.weights.sha256 == b.weights.sha256
     with torch.no_grad():
         source.conv1.weight.mul_(2.0)

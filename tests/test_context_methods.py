@@ -161,6 +161,10 @@ def _ssf_network(backbone, fold, seed=1):
     torch.manual_seed(0)
     adapter = create_structure(backbone, image_size=64)
     adapter.model.requires_grad_(False)
+    with torch.no_grad():  # batch-norms far from identity, as pretrained ones are
+        for bn in (m for m in adapter.model.modules() if isinstance(m, BNS)):
+            bn.weight.uniform_(0.5, 1.5), bn.bias.uniform_(-0.5, 0.5)
+            bn.running_mean.uniform_(-0.5, 0.5), bn.running_var.uniform_(0.5, 2.0)
     layers = add_ssf_layers(adapter.model, fold=fold)
     adapter.model.double()  # float64: folding changes the function by rounding alone
     generator = torch.Generator().manual_seed(seed)

@@ -212,3 +212,26 @@ def test_bad_workers_stop_the_command_before_a_run_folder_is_made(tmp_path, caps
               "--workers", "0"])
     assert exit_info.value.code == 2 and "--workers" in capsys.readouterr().err
     assert not (tmp_path / "reports").exists()
+
+
+def test_suite_keeps_failed_studies_when_a_later_study_raises(tmp_path, monkeypatch):
+    from benchmark import suite
+    from benchmark.search import SearchFailed
+
+    calls = []
+
+    def fake_search(method, *args, **kwargs):
+        calls.append(method)
+        if len(calls) == 1:
+            raise SearchFailed(f"{method}: no trial completed")
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(suite, "run_search", fake_search)
+    profile = _profile(tmp_path, "split_seeds = [0]\n")  # into its [evaluation]
+    with pytest.raises(RuntimeError, match="out of memory"):
+        suite.run_suite(profile, "synthetic", tmp_path / "run", ["feature_extraction", "bitfit"],
+                        progress=False, workers=1)
+    failures = json.loads((tmp_path / "run" / "failures.json").read_text())
+    assert calls == ["feature_extraction", "bitfit"]
+    assert failures == [{"method": "feature_extraction", "split_seed": 0,
+                         "error": "feature_extraction: no trial completed"}]

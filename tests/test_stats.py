@@ -14,6 +14,7 @@ from benchmark.stats import (
     delong_variance,
     holm_correction,
     paired_bootstrap_auc_difference,
+    paired_bootstrap_auc_differences,
     paired_split_test,
 )
 
@@ -329,3 +330,18 @@ def test_holm_properties_random():
 def test_holm_rejects_out_of_range():
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         holm_correction([0.1, 1.2])
+
+
+def test_many_pairs_at_once_equal_each_pair_alone():
+    """The leaderboard bootstraps every scorer once per split; each pair must come out as the
+    pairwise function gives it (same resamples, same columns)."""
+    rng = np.random.default_rng(3)
+    y = np.r_[np.zeros(40, int), np.ones(25, int)]
+    scores = {name: y * shift + rng.normal(size=y.size) for name, shift in (("a", 1.5), ("b", 0.5), ("c", 0.0))}
+    pairs = [("a", "b"), ("a", "c"), ("c", "b")]
+    together = paired_bootstrap_auc_differences(y, scores, pairs, n_bootstrap=700, seed=5)
+    assert list(together) == pairs
+    for a, b in pairs:
+        alone = paired_bootstrap_auc_difference(y, scores[a], scores[b], n_bootstrap=700, seed=5)
+        assert together[(a, b)] == alone
+    assert together[("a", "c")]["difference"] > 0 > together[("c", "b")]["difference"]
