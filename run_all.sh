@@ -5,11 +5,14 @@
 # Usage: ./run_all.sh [--profile smoke|quick|paper|FILE] [--dataset busi|synthetic] [--data-root P]
 #                     [--methods a,b,...] [--device auto|cpu|cuda] [--reports DIR] [--run-dir DIR]
 #                     [--workers N|auto]   (studies at once; auto: 2 on a CPU, 1 on a GPU)
+#                     [--external NAME]... (also score these data sets once: external validation)
+#                     [--storage URL --artifacts DIR]  (share the search with other hosts; see README)
 # Without BUSI at hand (--data-root, $BUSI_ROOT, datasets/busi, ../shared/datasets/busi) it runs on
 # synthetic data, and every page of the report says so. --run-dir resumes an interrupted run.
 set -euo pipefail
 cd "$(dirname "$0")"
 profile=quick dataset="" data_root="${BUSI_ROOT:-}" methods="" device=auto reports=reports run_dir="" workers=auto
+storage="" artifacts="" external=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --profile) profile="$2"; shift 2 ;;
@@ -20,7 +23,10 @@ while [ $# -gt 0 ]; do
     --reports) reports="$2"; shift 2 ;;
     --run-dir) run_dir="$2"; shift 2 ;;
     --workers) workers="$2"; shift 2 ;;
-    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+    --external) external+=(--external "$2"); shift 2 ;;
+    --storage) storage="$2"; shift 2 ;;
+    --artifacts) artifacts="$2"; shift 2 ;;
+    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
     *) echo "run_all.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -45,7 +51,8 @@ fi
 started=$(date +%s)
 echo "== 1/3 search, select, test: $run_dir"
 "$PY" -m benchmark suite --profile "$profile" --dataset "$dataset" ${data_root:+--data-root "$data_root"} \
-  ${methods:+--methods "$methods"} --device "$device" --run-dir "$run_dir" --workers "$workers"
+  ${methods:+--methods "$methods"} --device "$device" --run-dir "$run_dir" --workers "$workers" \
+  ${storage:+--storage "$storage"} ${artifacts:+--artifacts "$artifacts"} "${external[@]}"
 echo "== 2/3 cost of every method"
 "$PY" -m benchmark bench --profile "$profile" ${methods:+--methods "$methods"} --device "$device" \
   --out "$run_dir" --steps 5

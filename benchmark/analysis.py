@@ -1,6 +1,7 @@
 """What the methods do to the backbone's representations (Byra 2021, section 3.5, figures 5-7).
 
-For the runs of one split seed of a run folder (``runs/<method>/seed-<k>/``):
+For the runs of one fold of a run folder (``runs/<method>/repeat-<r>/fold-<f>/``, by default
+repeat 0, fold 0, and that fold's test images):
 
 - **Activation rate** A_l (eq. 5): for each residual block l, the fraction of positive elements
   of the block's output, over the split's test images, for every method's trained model, and
@@ -38,7 +39,7 @@ import torch
 import torch.nn.functional as F
 
 from .io import write_csv_atomic, write_text_atomic
-from .runner import RESULTS_FILE, STATE_FILE
+from .runfolder import RESULTS_FILE, STATE_FILE
 
 __all__ = ["activation_rates", "activation_rate_change", "drs_deviation", "write_analysis", "describe_findings",
            "natural_photographs", "block_sign_counts", "NATURAL_PHOTOS", "PRETRAINED_NATURAL",
@@ -209,15 +210,16 @@ class _Run:
         return self.record["config"]
 
 
-def _runs(run_dir: Path, split_seed: int) -> list[_Run]:
-    """Finished runs of the split seed that saved a trained state (others skipped, with a warning)."""
+def _runs(run_dir: Path, repeat: int = 0, fold: int = 0) -> list[_Run]:
+    """Finished runs of the fold that saved a trained state (others skipped, with a warning)."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise FileNotFoundError(f"run folder {run_dir} does not exist")
     runs = []
-    for folder in sorted((run_dir / "runs").glob(f"*/seed-{split_seed}")):
+    for folder in sorted((run_dir / "runs").glob(f"*/repeat-{repeat}/fold-{fold}")):
         if not (folder / RESULTS_FILE).is_file():
-            warnings.warn(f"analysis: skipping {folder}: no {RESULTS_FILE} (run unfinished)", stacklevel=3)
+            if not (folder / "failed.json").is_file():
+                warnings.warn(f"analysis: skipping {folder}: no {RESULTS_FILE} (run unfinished)", stacklevel=3)
             continue
         record = json.loads((folder / RESULTS_FILE).read_text())
         if not (folder / STATE_FILE).is_file():
@@ -226,7 +228,7 @@ def _runs(run_dir: Path, split_seed: int) -> list[_Run]:
             continue
         runs.append(_Run(str(record["config"]["method"]), folder, record))
     if not runs:
-        raise FileNotFoundError(f"no finished run with a {STATE_FILE} for split seed {split_seed} in "
+        raise FileNotFoundError(f"no finished run with a {STATE_FILE} for repeat {repeat}, fold {fold} in "
                                 f"{run_dir / 'runs'}")
     keys = {(r.config["backbone"], int(r.config["image_size"]), r.config.get("weights")) for r in runs}
     if runs[0].config.get("weights") == "random" and len({r.config.get("train_seed") for r in runs}) > 1:
@@ -289,23 +291,39 @@ def _synthetic(runs: list[_Run]) -> bool:
 
 
 # ------------------------------------------------------------------------------- analysis
-def _analyse(run_dir, split_seed: int, rates: bool, change: bool, deviation: bool,
+def _fold_test_images(run_dir: Path, repeat: int, fold: int) -> np.ndarray:
+    """The fold's test images: its ids in ``predictions.csv`` (training data set), looked up in
+    ``test_images.npz``."""
+    from .runfolder import internal_dataset, load_predictions, test_images
+
+    pred = load_predictions(run_dir)
+    rows = pred[(pred["dataset"] == internal_dataset(run_dir, pred)) & (pred["repeat"] == repeat)
+                & (pred["fold"] == fold)]
+    ids = list(dict.fromkeys(rows["image_id"]))
+    if not ids:
+        raise FileNotFoundError(f"{run_dir / 'predictions.csv'} has no test image of repeat {repeat}, fold {fold}")
+    images, found = test_images(run_dir, ids)
+    if len(found) < len(ids):
+        raise FileNotFoundError(f"{run_dir / 'test_images.npz'} lacks {len(ids) - len(found)} of the "
+                                f"{len(ids)} test images of repeat {repeat}, fold {fold}")
+    return images
+
+
+def _analyse(run_dir, repeat: int, fold: int, rates: bool, change: bool, deviation: bool,
              batch_size: int = BATCH_SIZE) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """The three tables (those asked for; the others come back empty), each model loaded once."""
-    from .suite import load_test_images
-
     run_dir = Path(run_dir)
-    runs = _runs(run_dir, split_seed)
+    runs = _runs(run_dir, repeat, fold)
     config = runs[0].config
     rate_rows, change_rows, dev_rows = [], [], []
     forward = rates or change
     if forward:
-        images, _, _ = load_test_images(run_dir, split_seed)
+        images = _fold_test_images(run_dir, repeat, fold)
         size = int(config["image_size"])
         if images.shape[1:] != (size, size):
-            raise ValueError(f"test images of split {split_seed} are {images.shape[1:]}, the runs' models take "
-                             f"{size} x {size}")
-        test_label = f"test images, split {split_seed} (n={len(images)})"
+            raise ValueError(f"test images of repeat {repeat}, fold {fold} are {images.shape[1:]}, the runs' models "
+                             f"take {size} x {size}")
+        test_label = f"test images, repeat {repeat}, fold {fold} (n={len(images)})"
 
     reference = _build(REFERENCE_METHOD, config)  # the pretrained backbone, unchanged
     reference.model.eval()
@@ -370,45 +388,45 @@ def _deviation_rows(run: _Run, drs_layers, state: dict, names: list[str]) -> lis
     return rows
 
 
-def activation_rates(run_dir, split_seed: int = 0) -> pd.DataFrame:
-    """A_l per block for every method's model on the split's test images, and for the pretrained
+def activation_rates(run_dir, repeat: int = 0, fold: int = 0) -> pd.DataFrame:
+    """A_l per block for every method's model on the fold's test images, and for the pretrained
     backbone on natural photographs (model ``"pretrained (natural photographs)"``).
 
     Columns: model, block (0-based), block_name, rate, images (which images), where (where in the
     block the output is read). If the run has no ``feature_extraction`` model, the pretrained
     backbone on the test images is added as ``"pretrained (test images)"``.
     """
-    return _analyse(run_dir, split_seed, rates=True, change=False, deviation=False)[0]
+    return _analyse(run_dir, repeat, fold, rates=True, change=False, deviation=False)[0]
 
 
-def activation_rate_change(run_dir, split_seed: int = 0) -> pd.DataFrame:
+def activation_rate_change(run_dir, repeat: int = 0, fold: int = 0) -> pd.DataFrame:
     """For every method whose model holds DRS layers, per block, the fraction of block-output
     elements whose sign differs from the pretrained backbone's (the feature-extraction model's
     backbone) on the same test images. Columns: method, block, block_name, changed_fraction;
     no rows when the run has no DRS method."""
-    return _analyse(run_dir, split_seed, rates=False, change=True, deviation=False)[1]
+    return _analyse(run_dir, repeat, fold, rates=False, change=True, deviation=False)[1]
 
 
-def drs_deviation(run_dir, split_seed: int = 0) -> pd.DataFrame:
+def drs_deviation(run_dir, repeat: int = 0, fold: int = 0) -> pd.DataFrame:
     """Per DRS method, block and parameter (S_m, S_b, D_m, D_b, those the method has), the mean and
     largest absolute difference of the trained values from the identity (1, 0, 1, 0).
 
     Read from ``trained_state.pt`` (no forward pass). Columns: method, block, block_name,
     parameter, mean_abs_deviation, max_abs_deviation; no rows when the run has no DRS method.
     """
-    return _analyse(run_dir, split_seed, rates=False, change=False, deviation=True)[2]
+    return _analyse(run_dir, repeat, fold, rates=False, change=False, deviation=True)[2]
 
 
 # ------------------------------------------------------------------------------- figures
 def _colors(run_dir: Path, methods: list[str]) -> dict:
     """The leaderboard's colours (same method -> same colour as in the other figures)."""
     from .figures import method_colors
-    from .leaderboard import load_runs, method_order
+    from .leaderboard import load_run
 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            order = method_order(load_runs(run_dir))
+            order = list(load_run(run_dir).order)
     except Exception:  # noqa: BLE001 - colours only
         order = []
     order += [m for m in methods if m not in order]
@@ -455,7 +473,7 @@ def _ordered(methods, colors) -> list[str]:
     return sorted(set(methods), key=lambda m: (rank.get(m, len(rank)), m))
 
 
-def _rates_figure(rates: pd.DataFrame, colors: dict, family: str, synthetic: bool, split_seed: int, what: str,
+def _rates_figure(rates: pd.DataFrame, colors: dict, family: str, synthetic: bool, fold_label: str, what: str,
                   path) -> Path:
     from .figures import _new_figure, _save, _style, _synthetic_note
 
@@ -480,7 +498,7 @@ def _rates_figure(rates: pd.DataFrame, colors: dict, family: str, synthetic: boo
         ax.set_ylabel("Activation rate $A_l$ (fraction > 0)")
         ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize="small", title="model",
                   title_fontsize="small", frameon=False)
-        ax.set_title(f"Activation rate per block ({what}), test images of split {split_seed}"
+        ax.set_title(f"Activation rate per block ({what}), test images of {fold_label}"
                      f"{_synthetic_note(synthetic)}", fontweight="bold")
         images = nat["images"].iloc[0] if not nat.empty else ""
         test = rates.loc[rates["model"] != PRETRAINED_NATURAL, "images"].iloc[0]
@@ -494,7 +512,7 @@ def _rates_figure(rates: pd.DataFrame, colors: dict, family: str, synthetic: boo
         return _save(fig, path)
 
 
-def _change_figure(change: pd.DataFrame, colors: dict, family: str, synthetic: bool, split_seed: int, what: str,
+def _change_figure(change: pd.DataFrame, colors: dict, family: str, synthetic: bool, fold_label: str, what: str,
                    path) -> Path:
     from .figures import _new_figure, _save, _style, _synthetic_note
 
@@ -514,7 +532,7 @@ def _change_figure(change: pd.DataFrame, colors: dict, family: str, synthetic: b
         ax.set_ylabel("Elements whose sign changed (%)")
         ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize="small", title="DRS method",
                   title_fontsize="small", frameon=False)
-        ax.set_title(f"Activation rate change against the pretrained backbone ({what}), split {split_seed}"
+        ax.set_title(f"Activation rate change against the pretrained backbone ({what}), {fold_label}"
                      f"{_synthetic_note(synthetic)}", fontweight="bold")
         where = "after its final ReLU" if family == "resnet" else "(no final activation in EfficientNet-Lite)"
         _caption(fig, [f"Share of the elements of each block's output {where} that are positive in one "
@@ -580,7 +598,7 @@ def _deviation_figure(dev: pd.DataFrame, colors: dict, family: str, synthetic: b
 
 
 # ------------------------------------------------------------------------------- writing
-def write_analysis(run_dir, split_seed: int = 0) -> dict:
+def write_analysis(run_dir, repeat: int = 0, fold: int = 0) -> dict:
     """Compute the three tables and write them with their figures and notes.
 
     Writes (atomically) ``analysis/activation_rates.csv``, ``analysis/activation_rate_change.csv``,
@@ -595,8 +613,9 @@ def write_analysis(run_dir, split_seed: int = 0) -> dict:
     run_dir = Path(run_dir)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        runs = _runs(run_dir, split_seed)
-        rates, change, dev = _analyse(run_dir, split_seed, rates=True, change=True, deviation=True)
+        runs = _runs(run_dir, repeat, fold)
+        rates, change, dev = _analyse(run_dir, repeat, fold, rates=True, change=True, deviation=True)
+    fold_label = f"repeat {repeat}, fold {fold}"
     skipped = sorted({str(w.message).removeprefix("analysis: ") for w in caught
                       if str(w.message).startswith("analysis:")})
     for w in caught:  # hand them on to the caller
@@ -614,27 +633,27 @@ def write_analysis(run_dir, split_seed: int = 0) -> dict:
     colors = _colors(run_dir, list(rates["model"].unique()))
     what = f"{runs[0].config['backbone']}, {int(runs[0].config['image_size'])} px"
     block_names = list(rates.drop_duplicates("block").sort_values("block")["block_name"])
-    written["figures/activation_rates.png"] = _rates_figure(rates, colors, family, synthetic, split_seed, what,
+    written["figures/activation_rates.png"] = _rates_figure(rates, colors, family, synthetic, fold_label, what,
                                                             figs / "activation_rates.png")
-    none = f"not written: no method with DRS layers among the runs of split seed {split_seed}"
+    none = f"not written: no method with DRS layers among the runs of {fold_label}"
     written["figures/activation_rate_change.png"] = none if change.empty else _change_figure(
-        change, colors, family, synthetic, split_seed, what, figs / "activation_rate_change.png")
+        change, colors, family, synthetic, fold_label, what, figs / "activation_rate_change.png")
     written["figures/drs_deviation.png"] = none if dev.empty else _deviation_figure(
         dev, colors, family, synthetic, block_names, what, figs / "drs_deviation.png")
     findings = _findings(rates, change, dev, family, synthetic)
-    notes = _notes(rates, family, split_seed, skipped, findings, synthetic,
+    notes = _notes(rates, family, fold_label, skipped, findings, synthetic,
                    random_weights=runs[0].config.get("weights") == "random")
     written["analysis/notes.md"] = write_text_atomic(out / "notes.md", notes)
     return written
 
 
-def _notes(rates, family, split_seed, skipped, findings, synthetic, random_weights=False) -> str:
+def _notes(rates, family, fold_label, skipped, findings, synthetic, random_weights=False) -> str:
     nat = rates.loc[rates["model"] == PRETRAINED_NATURAL, "images"]
     test = rates.loc[rates["model"] != PRETRAINED_NATURAL, "images"]
     lines = ["# Representation analysis (Byra 2021, section 3.5)", ""]
     if synthetic:
         lines += ["**SYNTHETIC DATA - not BUSI: these numbers say nothing about breast ultrasound.**", ""]
-    lines += [f"- Split seed {split_seed}; model images: {test.iloc[0] if len(test) else '-'} "
+    lines += [f"- Models of {fold_label}; model images: {test.iloc[0] if len(test) else '-'} "
               "(grayscale copied to 3 channels, normalised as in training).",
               f"- Natural-photograph reference (pretrained backbone; the paper used ImageNet validation images): "
               f"{nat.iloc[0] if len(nat) else '-'}; centre square crop, resized to the profile's size, RGB, "
@@ -713,7 +732,7 @@ def _findings(rates: pd.DataFrame, change: pd.DataFrame, dev: pd.DataFrame, fami
     return out
 
 
-def describe_findings(run_dir, split_seed: int = 0) -> list[str]:
+def describe_findings(run_dir, repeat: int = 0, fold: int = 0) -> list[str]:
     """Plain sentences from ``analysis/*.csv`` (computed in memory, not written, when missing)."""
     run_dir = Path(run_dir)
     out = run_dir / "analysis"
@@ -721,11 +740,11 @@ def describe_findings(run_dir, split_seed: int = 0) -> list[str]:
     if all(f.is_file() for f in files):
         rates, change, dev = (pd.read_csv(f) for f in files)
     else:
-        rates, change, dev = _analyse(run_dir, split_seed, rates=True, change=True, deviation=True)
+        rates, change, dev = _analyse(run_dir, repeat, fold, rates=True, change=True, deviation=True)
     where = set(rates["where"]) if not rates.empty else set()
     family = "resnet" if where == {WHERE["resnet"]} else "efficientnet_lite" if where else "resnet"
     synthetic = False
-    for path in sorted((run_dir / "runs").glob(f"*/seed-*/{RESULTS_FILE}")):
+    for path in sorted((run_dir / "runs").glob(f"*/repeat-*/fold-*/{RESULTS_FILE}")):
         try:
             synthetic |= bool((json.loads(path.read_text()).get("dataset") or {}).get("synthetic"))
         except json.JSONDecodeError:

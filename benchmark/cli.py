@@ -9,17 +9,65 @@ from . import __version__
 
 
 def _cmd_methods(args) -> int:
+    from .profiles import load_profile
     from .registry import list_methods
+    from .search import describe_space, first_point
 
     methods = list_methods()
+    profile = load_profile(args.profile)
     if args.json:
         print(json.dumps([{"name": m.name, "description": m.description, "citation": m.citation,
                            "components": list(m.components), "bn_running_stats": m.bn_stats,
-                           "search_space": sorted(m.search_space)} for m in methods], indent=2))
+                           "lr_range": list(m.lr), "search_space": describe_space(profile, m),
+                           "first_trial": first_point(profile, m) if profile.search.sampler == "tpe" else None}
+                          for m in methods], indent=2))
         return 0
     width = max(len(m.name) for m in methods)
     for m in methods:
         print(f"{m.name:<{width}}  {m.description}")
+        if args.verbose:
+            pad = " " * (width + 2)
+            print(f"{pad}search space ({profile.name}, {profile.search.sampler}): {describe_space(profile, m)}")
+            if profile.search.sampler == "tpe":
+                print(f"{pad}first trial: {first_point(profile, m)}")
+    return 0
+
+
+def _cmd_datasets(args) -> int:
+    from .data.registry import failed_plugins, list_datasets
+
+    rows = []
+    for spec in list_datasets():
+        found = spec.locate()
+        if not spec.needs_root:
+            where = "generated"
+        elif found.root is not None:
+            where = f"found: {found.root}"
+        else:
+            where = "not found" + ("" if found.tried else " (give --data-root)")
+        rows.append((spec, found, where))
+    if args.json:
+        print(json.dumps([{**spec.info(), "root": str(found.root) if found.root else None,
+                           "root_source": found.source,
+                           "tried": [{"path": str(p), "how": how, "why": why} for p, how, why in found.tried]}
+                          for spec, found, _ in rows], indent=2, ensure_ascii=False))
+        return 0
+    width = max(len(spec.name) for spec, _, _ in rows)
+    where_width = max(len(where) for _, _, where in rows)
+    for spec, found, where in rows:
+        print(f"{spec.name:<{width}}  {where:<{where_width}}  {spec.description}")
+        if args.verbose:
+            pad = " " * (width + 2)
+            print(f"{pad}licence: {spec.licence}")
+            print(f"{pad}citation: {spec.citation}")
+            if spec.root_env:
+                print(f"{pad}environment variable: {spec.root_env}")
+            if found.root is not None:
+                print(f"{pad}found through: {found.source}")
+            for path, how, why in found.tried:
+                print(f"{pad}tried {path} ({how}): {why}")
+    for name, error in failed_plugins().items():
+        print(f"plugin {name!r} (entry point group petl_bench.datasets) failed to load: {error}")
     return 0
 
 
@@ -29,10 +77,12 @@ def _cmd_run(args) -> int:
 
     profile = load_profile(args.profile)
     params = dict(_parse_param(p) for p in args.param)
-    spec = RunSpec(method=args.method, dataset=args.dataset, profile=profile, split_seed=args.seed,
+    spec = RunSpec(method=args.method, dataset=args.dataset, profile=profile, repeat=args.repeat, fold=args.fold,
                    train_seed=args.train_seed, data_root=args.data_root, weights=args.weights,
                    lr=args.lr, beta1=args.beta1, params=params)
-    record = run(spec, args.out, device=args.device, progress=not args.no_progress, force=args.force)
+    external = _external_sets(args.external, profile)
+    record = run(spec, args.out, device=args.device, progress=not args.no_progress, force=args.force,
+                 external=external)
     m = record["metrics"]
     synthetic = " (SYNTHETIC DATA)" if record["dataset"]["synthetic"] else ""
     print(f"{record['config']['method']} on {record['dataset']['name']}{synthetic}: "
@@ -41,7 +91,16 @@ def _cmd_run(args) -> int:
           f"{record['parameters']['trainable']:,} trainable parameters; "
           f"{record['training']['epochs_run']} epochs; data load {record['dataset']['load_seconds']:.1f} s; "
           f"wall {record['wall_seconds']:.1f} s -> {args.out}")
+    for name, ext in record.get("external", {}).items():
+        print(f"external {name}: AUC {ext['auc']:.3f} on {ext['n_images']} images")
     return 0
+
+
+def _external_sets(names: list[str], profile) -> dict:
+    from .data import load_dataset
+
+    return {name: load_dataset(name, profile.backbone.image_size, synthetic_images=profile.data.synthetic_images,
+                               synthetic_seed=profile.data.synthetic_seed + 1) for name in names}
 
 
 def _workers_arg(text: str) -> str:
@@ -71,7 +130,8 @@ def _cmd_suite(args) -> int:
         point_latest(reports, run_dir)
     frame = run_suite(profile, args.dataset, run_dir, methods, data_root=args.data_root,
                       device=args.device, progress=not args.no_progress, storage=args.storage,
-                      parallel_trials=args.parallel_trials, workers=args.workers)
+                      parallel_trials=args.parallel_trials, workers=args.workers, external=args.external,
+                      artifacts=args.artifacts, heartbeat=args.heartbeat)
     if not frame.empty:
         from .leaderboard import write_leaderboard
 
@@ -147,17 +207,28 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("methods", help="list the registered transfer methods")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--verbose", "-v", action="store_true", help="also each method's search space")
+    p.add_argument("--profile", default="quick", help="the profile whose search spaces --verbose shows")
     p.set_defaults(func=_cmd_methods)
+
+    p = sub.add_parser("datasets", help="list the registered data sets and whether each is found here")
+    p.add_argument("--verbose", "-v", action="store_true", help="add licence, citation and the places tried")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=_cmd_datasets)
 
     from .data import DATASETS
 
     p = sub.add_parser("run", help="train and test one method on one split")
     p.add_argument("--method", required=True, help="a registered method (see `petl-bench methods`)")
     p.add_argument("--dataset", choices=DATASETS, default="busi")
-    p.add_argument("--data-root", default=None, help="BUSI folder (default: $BUSI_ROOT, else datasets/busi)")
+    p.add_argument("--data-root", default=None, help="the data set's folder (default: its environment variable, datasets/<name>, ../shared/datasets/<dir>; see `petl-bench datasets`)")
     p.add_argument("--profile", default="smoke", help="smoke, quick, paper, or the path of a TOML profile")
-    p.add_argument("--seed", type=int, default=0, help="split seed (also the training seed by default)")
-    p.add_argument("--train-seed", type=int, default=None, help="training seed (default: --seed)")
+    p.add_argument("--repeat", type=int, default=0,
+                   help="which repeat of the profile's scheme: the index of its split seed (default 0)")
+    p.add_argument("--fold", type=int, default=0, help="which fold of a kfold profile (default 0)")
+    p.add_argument("--train-seed", type=int, default=None, help="training seed (default: one of the fold's)")
+    p.add_argument("--external", action="append", default=[], metavar="NAME",
+                   help="also score this data set once (external validation); repeatable")
     p.add_argument("--weights", default=None,
                    help="backbone weights: a state-dict file, or 'random' (default: the profile's / pretrained)")
     p.add_argument("--lr", type=float, default=None, help="learning rate (default: the profile's)")
@@ -189,16 +260,28 @@ def build_parser() -> argparse.ArgumentParser:
                    help="take --backbone and --image-size from this profile (smoke, quick, paper, or a file)")
     p.set_defaults(func=_cmd_bench)
 
-    p = sub.add_parser("suite", help="every method (or --methods) on every split seed of a profile")
+    p = sub.add_parser("suite", help="every method (or --methods) on every fold of a profile")
+    p.add_argument("--external", action="append", default=[], metavar="NAME",
+                   help="a data set every selected model also scores once (external validation), besides the "
+                        "profile's [evaluation] external; repeatable (see `petl-bench datasets`)")
     p.add_argument("--profile", default="quick", help="smoke, quick, paper, or the path of a TOML profile")
     p.add_argument("--dataset", choices=DATASETS, default="busi")
-    p.add_argument("--data-root", default=None, help="BUSI folder (default: $BUSI_ROOT, else datasets/busi)")
+    p.add_argument("--data-root", default=None, help="the data set's folder (default: its environment variable, datasets/<name>, ../shared/datasets/<dir>; see `petl-bench datasets`)")
     p.add_argument("--methods", default=None, help="comma-separated method names (default: all)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
     p.add_argument("--reports", default="reports", help="folder for run folders (default: reports)")
     p.add_argument("--run-dir", default=None, help="resume or write this run folder instead of a new one")
     p.add_argument("--storage", default=None,
-                   help="Optuna storage URL (default: SQLite optuna.db in the run folder)")
+                   help="Optuna storage URL, SQLAlchemy's form, e.g. postgresql+psycopg://USER@HOST:PORT/DB "
+                        "(psycopg 3: pip install -e \".[postgres]\"): several suite processes, on this machine or "
+                        "others, given the same URL and --artifacts share the search (default: SQLite optuna.db in "
+                        "the run folder)")
+    p.add_argument("--artifacts", default=None,
+                   help="folder for the trials' trained states (Optuna's artifact store); hosts that share a "
+                        "--storage must see the same folder (default: RUN_DIR/artifacts)")
+    p.add_argument("--heartbeat", type=int, default=60,
+                   help="seconds between a running trial's heartbeats on shared storage; a trial silent for 3 "
+                        "intervals (its host died) is failed and run again by another process (default 60)")
     p.add_argument("--parallel-trials", type=int, default=None,
                    help="trials at once on one device (default: the profile's; for a GPU)")
     p.add_argument("--workers", default="1", type=_workers_arg,

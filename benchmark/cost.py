@@ -139,10 +139,11 @@ def machine_peaks(device="cpu", seconds: float = 2.0) -> dict[str, float]:
 class TrainStep:
     """One optimiser step as ``benchmark.trainer.train`` runs it, callable repeatedly.
 
-    ``inputs`` is the trainer's own ``TrainingInputs`` (augmented images through the whole model,
-    or, with ``cached=True`` and a frozen prefix, cached prefix outputs through the suffix).
-    Calling it draws a random batch, runs forward (autocast), the class-weighted loss,
-    backward and Adam's step, and returns the loss.
+    ``inputs`` is the trainer's own ``TrainingInputs``, its epoch started on view 0 (that
+    augmented view of the images through the whole model, or, with ``cached=True`` and a frozen
+    prefix, the prefix's outputs on it through the suffix). Calling it draws a random batch,
+    runs forward (autocast), the class-weighted loss, backward and Adam's step, and returns the
+    loss. The augmentation (once per epoch in the trainer) is not part of a step.
     """
 
     model: torch.nn.Module
@@ -153,7 +154,6 @@ class TrainStep:
     weights: torch.Tensor
     batch_size: int
     device: torch.device
-    generator: torch.Generator
     order_generator: torch.Generator
 
     @property
@@ -170,7 +170,7 @@ class TrainStep:
         idx = torch.randperm(len(self.labels), generator=self.order_generator)[:n].to(self.device)
         # the body of the trainer's inner loop (benchmark.trainer.train)
         with training_autocast(self.device):
-            logits = self.inputs.train_logits(idx, self.generator, self.order_generator).squeeze(1).float()
+            logits = self.inputs.train_logits(idx).squeeze(1).float()
         target = self.labels[idx]
         loss = (F.binary_cross_entropy_with_logits(logits, target, reduction="none")
                 * self.weights[target.long()]).mean()
@@ -188,8 +188,9 @@ def make_train_step(backbone, bn_stats: str, images: np.ndarray, labels: np.ndar
     """A :class:`TrainStep` on ``images`` (uint8 N x H x W), the model moved and set up as the
     trainer does (channels_last, training mode with the method's batch-norm policy).
 
-    ``cached=True`` builds the trainer's frozen-prefix cache (``views`` augmented views per
-    image) when the method has a frozen prefix; ``TrainStep.cached`` says whether it did.
+    ``cached=True`` uses the trainer's frozen-prefix cache when the method has a frozen prefix
+    (``TrainStep.cached`` says whether it did); ``views`` is the epochs (one view each) its
+    memory budget is checked for. Only view 0 is computed, here, not in the timed steps.
     """
     import numpy as np
     import torch
@@ -202,8 +203,9 @@ def make_train_step(backbone, bn_stats: str, images: np.ndarray, labels: np.ndar
     model = backbone.model.to(dev).to(memory_format=torch.channels_last)
     prep = Preprocess(backbone.mean, backbone.std).to(dev)
     config = TrainSection(batch_size=batch_size, augment=augment, eval_batch_size=eval_batch_size,
-                          cached_views=views if cached else 0, inference_precision=inference_precision)
-    inputs = TrainingInputs(backbone, bn_stats, images, images[:batch_size], config, dev, prep)
+                          max_epochs=views, cache_prefix=cached, inference_precision=inference_precision)
+    inputs = TrainingInputs(backbone, bn_stats, images, images[:batch_size], config, dev, prep, augment_seed=seed)
+    inputs.start_epoch(0)  # one epoch's view: the augmentation runs once per epoch, not per step
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ValueError("the method left no parameter trainable")
@@ -211,8 +213,7 @@ def make_train_step(backbone, bn_stats: str, images: np.ndarray, labels: np.ndar
     set_train_mode(model, bn_stats)
     return TrainStep(model, inputs, bn_stats, optimizer,
                      torch.as_tensor(labels, dtype=torch.float32).to(dev),
-                     class_weights(np.asarray(labels)).to(dev), batch_size, dev,
-                     torch.Generator(device=dev).manual_seed(seed), torch.Generator().manual_seed(seed))
+                     class_weights(np.asarray(labels)).to(dev), batch_size, dev, torch.Generator().manual_seed(seed))
 
 
 def _median_seconds(fn: Callable[[], object], device: torch.device, repeats: int, warmup: int) -> float:

@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from .io import write_atomic
-from .leaderboard import ALPHA, TEST_LABELS, method_order, split_predictions
+from .leaderboard import ALPHA, TEST_LABELS
 
 __all__ = ["roc_figure", "auc_vs_parameters_figure", "pvalue_matrix_figure", "method_colors", "DPI"]
 
@@ -69,33 +69,42 @@ def _roc_points(y: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return np.r_[0.0, fp / fp[-1]], np.r_[0.0, tp / tp[-1]]
 
 
-def roc_figure(run_dir, runs: pd.DataFrame, path, max_panels: int = 3) -> Path:
-    """ROC curves of every method on the test set, one panel per split seed (the first ``max_panels``).
+def roc_figure(data, path, max_panels: int = 3) -> Path:
+    """ROC curves of every ranked method's pooled out-of-fold scores, one panel per repeat
+    (the first ``max_panels``). ``data`` is a :class:`benchmark.leaderboard.RunData`.
 
-    Legend entries give each method's test AUC on that split, best first.
+    Legend entries give each method's pooled AUC in that repeat, best first.
     """
+    from .leaderboard import pooled_scores
     from .metrics import roc_auc
 
-    order = method_order(runs)
+    order = list(data.order)
+    if not order:
+        raise ValueError("roc_figure needs at least one ranked method")
     colors = method_colors(order)
-    seeds = sorted(int(s) for s in runs["split_seed"].unique())
-    shown = seeds[:max_panels]
-    synthetic = bool(runs["synthetic"].any()) if "synthetic" in runs else False
+    images, columns, matrix = pooled_scores(data)
+    y_all = images["label"].to_numpy()
+    repeats = sorted({r for _, r in columns})
+    shown = repeats[:max_panels]
+    synthetic = bool(data.runs["synthetic"].any()) if len(data.runs) else data.internal == "synthetic"
     shared = len(order) > 5  # many curves: one legend beside the panels, hiding none of them
     with _style():
         fig = _new_figure(5.0 * len(shown) + (3.6 if shared else 0.0), 5.6)
         fig.set_layout_engine("constrained")
         axes = fig.subplots(1, len(shown), squeeze=False)[0]
-        per_split = {m: [] for m in order}
-        for ax, seed in zip(axes, shown):
-            present = set(runs.loc[runs["split_seed"] == seed, "method"])
-            methods = [m for m in order if m in present]
-            _, y, scores = split_predictions(run_dir, runs, seed, methods)
-            aucs = {m: roc_auc(y, scores[m]) for m in methods}
+        per_repeat = {m: [] for m in order}
+        for ax, repeat in zip(axes, shown):
+            curves = {}
+            for j, (m, r) in enumerate(columns):
+                if r != repeat:
+                    continue
+                keep = np.isfinite(matrix[:, j])
+                curves[m] = (y_all[keep], matrix[keep, j])
+            aucs = {m: roc_auc(*curves[m]) for m in curves}
             for m in order:
-                per_split[m].append(aucs.get(m, float("nan")))
-            for m in sorted(methods, key=lambda m: (-aucs[m], m)):
-                fpr, tpr = _roc_points(y, scores[m])
+                per_repeat[m].append(aucs.get(m, float("nan")))
+            for m in sorted(curves, key=lambda m: (-aucs[m], m)):
+                fpr, tpr = _roc_points(*curves[m])
                 ax.plot(fpr, tpr, color=colors[m], lw=1.8, ls=_LINESTYLES[order.index(m) // 10 % 4],
                         label=f"{m} ({aucs[m]:.3f})")
             ax.plot([0, 1], [0, 1], color="0.55", lw=1, ls=":", label="chance (0.500)")
@@ -104,21 +113,23 @@ def roc_figure(run_dir, runs: pd.DataFrame, path, max_panels: int = 3) -> Path:
             ax.set_aspect("equal")
             ax.set_xlabel("False positive rate, 1 − specificity (fraction)")
             ax.set_ylabel("True positive rate, sensitivity (fraction)")
-            ax.set_title(f"Split seed {seed}: {y.size} test images, {int(y.sum())} malignant")
+            y = next(iter(curves.values()))[0]
+            ax.set_title(f"Repeat {repeat}: {y.size} images, {int(y.sum())} malignant")
             if not shared:
-                ax.legend(loc="lower right", title="method (test AUC)", fontsize="small", title_fontsize="small",
+                ax.legend(loc="lower right", title="method (pooled AUC)", fontsize="small", title_fontsize="small",
                           frameon=True, framealpha=0.9)
         if shared:
             handles = [Line2D([], [], color=colors[m], lw=2, ls=_LINESTYLES[i // 10 % 4]) for i, m in enumerate(order)]
-            labels = [f"{m}: " + " / ".join("—" if math.isnan(a) else f"{a:.3f}" for a in per_split[m])
+            labels = [f"{m}: " + " / ".join("—" if math.isnan(a) else f"{a:.3f}" for a in per_repeat[m])
                       for m in order]
             handles.append(Line2D([], [], color="0.55", lw=1, ls=":"))
             labels.append("chance: 0.500")
-            title = "method: test AUC" + (f", split {' / '.join(map(str, shown))}" if len(shown) > 1 else "")
+            title = "method: pooled AUC" + (f", repeat {' / '.join(map(str, shown))}" if len(shown) > 1 else "")
             fig.legend(handles, labels, loc="outside right center", title=title, fontsize="small",
                        title_fontsize="small", frameon=False)
-        more = f" (first {len(shown)} of {len(seeds)} split seeds)" if len(seeds) > len(shown) else ""
-        fig.suptitle(f"ROC curves on the test set{more}{_synthetic_note(synthetic)}", fontweight="bold")
+        more = f" (first {len(shown)} of {len(repeats)} repeats)" if len(repeats) > len(shown) else ""
+        fig.suptitle(f"ROC curves of the pooled out-of-fold scores{more}{_synthetic_note(synthetic)}",
+                     fontweight="bold")
         return _save(fig, path)
 
 
@@ -161,44 +172,43 @@ def _place_labels(fig: Figure, ax, xs, ys, names, colors) -> None:
 
 
 def auc_vs_parameters_figure(leaderboard_df: pd.DataFrame, path, synthetic: bool = False) -> Path:
-    """Mean test AUC (error bars: standard deviation over split seeds) against trainable parameters.
+    """Pooled out-of-fold AUC (error bars: its 95% cluster-bootstrap interval) against trainable parameters.
 
     The x axis is logarithmic; each point is labelled with its method's name.
     """
-    lb = leaderboard_df.dropna(subset=["auc_mean"])
+    lb = leaderboard_df.dropna(subset=["auc"])
     lb = lb[lb["trainable_parameters"].notna()]
     if lb.empty:
         raise ValueError("auc_vs_parameters_figure needs methods with an AUC and a trainable-parameter count")
     order = list(leaderboard_df["method"])
     colors = method_colors(order)
     x = lb["trainable_parameters"].astype(float).clip(lower=1).to_numpy()
-    y = lb["auc_mean"].to_numpy(dtype=float)
-    err = lb["auc_spread"].to_numpy(dtype=float)
+    y = lb["auc"].to_numpy(dtype=float)
+    lo = lb["auc_ci_low"].to_numpy(dtype=float) if "auc_ci_low" in lb else np.full_like(y, np.nan)
+    hi = lb["auc_ci_high"].to_numpy(dtype=float) if "auc_ci_high" in lb else np.full_like(y, np.nan)
+    err = np.vstack([y - lo, hi - y])  # asymmetric; NaN where no interval
     names = list(lb["method"])
     with _style():
         fig = _new_figure(8.0, 5.6)
         ax = fig.subplots()
-        for xi, yi, ei, m in zip(x, y, err, names):
-            ax.errorbar(xi, yi, yerr=None if math.isnan(ei) else ei, fmt="o", ms=8, color=colors[m],
+        for xi, yi, ei, m in zip(x, y, err.T, names):
+            ax.errorbar(xi, yi, yerr=None if np.isnan(ei).any() else ei.reshape(2, 1), fmt="o", ms=8, color=colors[m],
                         ecolor=colors[m], elinewidth=1.5, capsize=4, mec="white", mew=0.8, zorder=3)
         ax.set_xscale("log")
         lo, hi = x.min(), x.max()
         ax.set_xlim(lo / 4, hi * 4)
-        top = np.nanmax(y + np.nan_to_num(err))
-        bottom = np.nanmin(y - np.nan_to_num(err))
+        top = np.nanmax(y + np.nan_to_num(err[1]))
+        bottom = np.nanmin(y - np.nan_to_num(err[0]))
         pad = max(0.03, 0.12 * (top - bottom))
         ax.set_ylim(max(0.0, bottom - pad), top + pad)
         ax.axhline(0.5, color="0.55", lw=1, ls=":", zorder=1)
         ax.set_xlabel("Trainable parameters (count, log scale)")
-        n_splits = sorted(set(int(n) for n in lb["n_splits"])) if "n_splits" in lb else []
-        splits = f"{n_splits[0]} split seed{'s' if n_splits[0] != 1 else ''}" if len(n_splits) == 1 else \
-            "split seeds"
-        ax.set_ylabel(f"Test AUC (mean over {splits})")
+        ax.set_ylabel("Pooled out-of-fold test AUC")
         ax.set_title(f"Test AUC against trainable parameters{_synthetic_note(synthetic)}", fontweight="bold")
         fig.tight_layout()
         handles = [Line2D([], [], color="0.3", marker="o", ls="none", ms=7)]
-        labels = ["mean AUC ± SD over split seeds" if np.isfinite(err).any() else
-                  "mean AUC (one split seed: no error bars)"]
+        labels = ["pooled AUC, 95% cluster-bootstrap CI" if np.isfinite(err).any() else
+                  "pooled AUC (no interval)"]
         if ax.get_ylim()[0] < 0.5:
             handles.append(Line2D([], [], color="0.55", lw=1, ls=":"))
             labels.append("chance (AUC 0.5)")
@@ -215,22 +225,22 @@ def _fmt_cell(p: float) -> str:
     return text + ("*" if p < ALPHA else "")
 
 
-def pvalue_matrix_figure(significance_df: pd.DataFrame, path, test: str = "delong", synthetic: bool = False,
-                         max_panels: int = 3) -> Path:
-    """Method x method heatmap of Holm-adjusted p-values of ``test``, one panel per split seed.
+def pvalue_matrix_figure(significance_df: pd.DataFrame, path, test: str = "cluster_bootstrap",
+                         synthetic: bool = False, max_panels: int = 3) -> Path:
+    """Method x method heatmap of Holm-adjusted p-values of ``test``, one panel per Holm family.
 
     The matrix is symmetric, so only its lower triangle is drawn (row method vs column method).
     Colour is log10(p) on a diverging scale centred at p = 0.05 (red: significant, blue: not),
     cells are annotated with the adjusted p (``*`` below 0.05), and the 0.05 level is marked on
-    the colour bar. Across-split tests get a single panel; per-split tests one panel for each of
-    the first ``max_panels`` split seeds (side by side up to 6 methods, stacked beyond).
+    the colour bar. A family is a data set (training set first, then external ones) and, for
+    per-repeat tests, a repeat; the first ``max_panels`` families are drawn (side by side up to
+    6 methods, stacked beyond).
     """
     sig = significance_df[significance_df["test"] == test]
     if sig.empty:
         raise ValueError(f"no rows of test {test!r} in the significance table")
     methods = list(dict.fromkeys(m for pair in zip(sig["method_a"], sig["method_b"]) for m in pair))
-    seeds = list(dict.fromkeys(sig["split_seed"].tolist()))
-    seeds = sorted(seeds, key=lambda s: (pd.isna(s), 0 if pd.isna(s) else int(s)))
+    seeds = list(dict.fromkeys(zip(sig["dataset"], sig["repeat"].astype(object).where(sig["repeat"].notna(), None))))
     shown = seeds[:max_panels]
     n = len(methods)
     floor = -4.0  # log10 p shown down to 1e-4; smaller values take the darkest colour
@@ -245,7 +255,9 @@ def pvalue_matrix_figure(significance_df: pd.DataFrame, path, test: str = "delon
         fig.set_layout_engine("constrained")
         axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
         for k, (ax, seed) in enumerate(zip(axes, shown)):
-            part = sig[sig["split_seed"].isna()] if pd.isna(seed) else sig[sig["split_seed"] == seed]
+            dataset, repeat = seed
+            part = sig[(sig["dataset"] == dataset) & (sig["repeat"].isna() if repeat is None else
+                                                      (sig["repeat"] == repeat))]
             mat = np.full((n, n), np.nan)
             for r in part.itertuples():
                 i, j = methods.index(r.method_a), methods.index(r.method_b)
@@ -260,7 +272,7 @@ def pvalue_matrix_figure(significance_df: pd.DataFrame, path, test: str = "delon
                         mask=~lower, square=True, linewidths=0.8, linecolor="white",
                         xticklabels=methods[:-1], yticklabels=methods[1:],
                         annot_kws={"fontsize": 10 if n <= 5 else (9 if n <= 8 else 8)})
-            missing = lower & np.isnan(mat)  # a pair without a result on this split
+            missing = lower & np.isnan(mat)  # a pair without a result in this family
             for i, j in zip(*np.nonzero(missing)):
                 ax.add_patch(mpl.patches.Rectangle((j, i), 1, 1, color="0.9", lw=0))
                 ax.text(j + 0.5, i + 0.5, "n/a", ha="center", va="center", fontsize=8, color="0.4")
@@ -274,7 +286,7 @@ def pvalue_matrix_figure(significance_df: pd.DataFrame, path, test: str = "delon
                 ax.set_ylabel("method")
             else:  # same order as the first panel of the row
                 ax.set_yticklabels([])
-            ax.set_title("across split seeds" if pd.isna(seed) else f"split seed {int(seed)}", fontweight="bold",
+            ax.set_title(str(dataset) + ("" if repeat is None else f", repeat {int(repeat)}"), fontweight="bold",
                          pad=8)
         for ax in axes[len(shown):]:
             ax.set_visible(False)
@@ -287,7 +299,7 @@ def pvalue_matrix_figure(significance_df: pd.DataFrame, path, test: str = "delon
         cbar.set_ticklabels(["≤0.0001", "0.001", "0.01", f"{ALPHA} (α)", "0.1", "0.5", "1"])
         cbar.ax.axhline(math.log10(ALPHA), color="black", lw=2)
         cbar.set_label("Holm-adjusted p (log scale)")  # short: a long label outgrows a short bar
-        more = f" (first {len(shown)} of {len(seeds)} splits)" if len(seeds) > len(shown) else ""
+        more = f" (first {len(shown)} of {len(seeds)} families)" if len(seeds) > len(shown) else ""
         fig.suptitle(f"{TEST_LABELS.get(test, test)}: Holm-adjusted p-values, * = p < {ALPHA}{more}"
                      f"{_synthetic_note(synthetic)}", fontweight="bold")
         return _save(fig, path)

@@ -1,29 +1,33 @@
-"""Leaderboard, pairwise significance and the report of one run folder, from disk alone.
+"""Leaderboard and pairwise significance of one run folder, from ``predictions.csv`` alone.
 
-Everything here reads only what the trainer wrote (``suite.json``, ``runs/<method>/seed-<k>/
-results.json`` and ``predictions.csv``, optionally ``cost.csv``), so a report can be rebuilt
-at any time, also while a suite is still running (unfinished runs are skipped with a warning).
+Everything here reads only what the training side wrote (:mod:`benchmark.runfolder`:
+``suite.json``, ``predictions.csv``, ``studies.csv``, ``runs/*/repeat-*/fold-*/results.json``,
+optionally ``cost.csv``), so a report can be rebuilt at any time, on any machine.
 
-* :func:`load_runs` - one row per finished (method, split seed) run;
-* :func:`leaderboard` - one row per method: means and spreads over split seeds, cost, rank;
-* :func:`significance` - every pair of methods, every test, Holm-corrected per family;
-* :func:`summary_sentences` - the significance results in plain words;
-* :func:`write_leaderboard` - writes ``leaderboard.csv``, ``leaderboard.md``,
-  ``leaderboard.html``, ``significance.csv`` and ``figures/*.png`` into the run folder.
+* :func:`load_run` - the run folder's tables, validated, with each method's status;
+* :func:`leaderboard` - one row per method: pooled out-of-fold AUC with duplicate-aware and
+  image-level bootstrap intervals, per-fold AUCs, operating points, rank with its interval,
+  cost, status; methods without a working configuration at the bottom, unranked;
+* :func:`significance` - every pair of ranked methods, every test, Holm-corrected per family;
+* :func:`summary_sentences` - the differences that survive Holm correction, in words;
+* :func:`write_leaderboard` - ``leaderboard.csv|md|html``, ``significance.csv``, ``figures/*.png``
+  (the pages are rendered by :mod:`benchmark.leaderboard_pages`, the figures by
+  :mod:`benchmark.figures`).
 
-Statistics come from :mod:`benchmark.metrics` and :mod:`benchmark.stats`; nothing is
-re-implemented here. Bootstrap seeds are the split seeds themselves, as in the runner's
-:func:`benchmark.metrics.evaluate_scores` call, so the paired bootstrap of a split draws the
-same resamples that gave each method's bootstrap standard deviation, and rebuilding a report
-gives identical numbers.
+The statistic ranked is the **pooled out-of-fold AUC**: in each repeat of k-fold
+cross-validation every image is scored once, by the model that did not see it; the AUC of
+those scores (one per image) is averaged over repeats. Its uncertainty comes from a stratified
+bootstrap of duplicate *groups* (:func:`benchmark.stats.cluster_bootstrap_aucs`), the same
+resamples for every method (paired) and every repeat, so the intervals, the paired
+differences and the rank intervals all come from one set of draws. Statistics come from
+:mod:`benchmark.metrics` and :mod:`benchmark.stats`; nothing is re-implemented here.
+Bootstrap seeds are fixed (:data:`BOOTSTRAP_SEED`), so rebuilding gives identical numbers.
 """
 from __future__ import annotations
 
-import base64
-import html
-import json
 import math
 import warnings
+from dataclasses import dataclass, field
 from itertools import combinations
 from pathlib import Path
 
@@ -31,329 +35,100 @@ import numpy as np
 import pandas as pd
 
 from .io import write_csv_atomic, write_text_atomic
-from .metrics import roc_auc
+from .metrics import corner_operating_point, roc_auc
+from .runfolder import (
+    COST_FILE,
+    FAILED_FILE,
+    OK,
+    PREDICTIONS_FILE,
+    RESULTS_FILE,
+    STUDIES_FILE,
+    SUITE_FILE,
+    external_datasets,
+    external_scores,
+    internal_dataset,
+    load_predictions,
+    load_runs,
+    load_studies,
+    read_cost,
+    read_suite,
+    refresh_tables,
+    score_table,
+)
 from .stats import (
     bootstrap_wilcoxon_test,
+    cluster_bootstrap_aucs,
     delong_test,
     holm_correction,
-    paired_bootstrap_auc_differences,
-    paired_split_test,
+    nadeau_bengio_ttest,
+    paired_differences,
+    percentile_interval,
+    rank_intervals,
 )
 
 __all__ = [
-    "default_n_bootstrap",
-    "fmt_int",
-    "fmt_number",
-    "leaderboard_table",
-    "paired_bootstrap_resamples",
-    "run_protocol",
-    "synthetic_banner",
-    "load_runs",
-    "leaderboard",
-    "significance",
-    "summary_sentences",
+    "ALPHA", "CONFIDENCE", "PRIMARY_TEST", "TESTS", "TEST_LABELS", "SIGNIFICANCE_COLUMNS", "RunData",
+    "load_run", "load_predictions", "load_studies", "load_runs", "external_scores", "method_status",
+    "fold_aucs", "bootstrap_draws", "leaderboard", "significance", "summary_sentences", "method_order",
+    "pooled_scores", "default_n_bootstrap", "paired_bootstrap_resamples", "nadeau_bengio_sizes", "fmt_p",
     "write_leaderboard",
-    "method_order",
-    "split_predictions",
-    "TESTS",
-    "ALPHA",
+    "RESULTS_FILE", "PREDICTIONS_FILE", "COST_FILE", "SUITE_FILE", "STUDIES_FILE", "FAILED_FILE",
 ]
 
-# The runner's file names (benchmark.runner; not imported from there to keep torch out of reporting).
-RESULTS_FILE, PREDICTIONS_FILE, COST_FILE, SUITE_FILE = "results.json", "predictions.csv", "cost.csv", "suite.json"
-
 ALPHA = 0.05
+CONFIDENCE = 0.95
 DEFAULT_N_BOOTSTRAP = 1000
+BOOTSTRAP_SEED = 0
+NO_WORKING = "no working configuration found"
 
-# Test names in significance tables, in reporting order (DeLong is the primary test).
-TESTS = ("delong", "paired_bootstrap", "bootstrap_wilcoxon", "paired_splits_wilcoxon", "paired_splits_ttest")
-PER_SPLIT_TESTS = TESTS[:3]
-ACROSS_SPLIT_TESTS = TESTS[3:]
+# Test names in significance tables, in reporting order; the first is the primary test.
+TESTS = ("cluster_bootstrap", "delong", "nadeau_bengio", "bootstrap_wilcoxon")
+PRIMARY_TEST = TESTS[0]
 TEST_LABELS = {
-    "delong": "DeLong",
-    "paired_bootstrap": "paired bootstrap",
+    "cluster_bootstrap": "paired cluster bootstrap",
+    "delong": "DeLong (assumes independent images)",
+    "nadeau_bengio": "corrected resampled t-test over folds (Nadeau & Bengio)",
     "bootstrap_wilcoxon": "bootstrap Wilcoxon rank-sum (Byra 2021)",
-    "paired_splits_wilcoxon": "Wilcoxon signed-rank over splits",
-    "paired_splits_ttest": "paired t-test over splits",
 }
-
-SIGNIFICANCE_COLUMNS = ["method_a", "method_b", "test", "split_seed", "auc_a", "auc_b", "difference",
+SIGNIFICANCE_COLUMNS = ["dataset", "method_a", "method_b", "test", "repeat", "auc_a", "auc_b", "difference",
                         "statistic", "ci_low", "ci_high", "p", "p_holm", "significant"]
-
-_METRICS = ("auc", "accuracy", "sensitivity", "specificity")
 _NAN = float("nan")
 
 
 # ------------------------------------------------------------------------------ loading
-def _number(value, cast=float, missing=_NAN):
-    """A JSON number as ``cast``, or ``missing`` for null, absent or not a number."""
-    if value is None:
-        return missing
-    try:
-        return cast(value)
-    except (TypeError, ValueError):
-        return missing
+@dataclass
+class RunData:
+    """A run folder's tables, validated (see :func:`load_run`)."""
+
+    run_dir: Path
+    suite: dict
+    predictions: pd.DataFrame
+    studies: pd.DataFrame
+    runs: pd.DataFrame
+    cost: pd.DataFrame | None
+    n_bootstrap: int
+    internal: str
+    externals: list[str]
+    status: pd.DataFrame                      # method, status, ranked
+    order: list[str] = field(default_factory=list)  # ranked methods, best first
+    cache: dict = field(default_factory=dict, repr=False)
+
+    def rows(self, dataset: str | None = None) -> pd.DataFrame:
+        """Prediction rows of one data set (default: the training one)."""
+        return self.predictions[self.predictions["dataset"] == (dataset or self.internal)]
+
+    def paired_resamples(self) -> int:
+        return paired_bootstrap_resamples(math.comb(len(self.order), 2), self.n_bootstrap)
 
 
-def _scalar(value):
-    """A JSON value fit for one table cell (dicts and lists as compact JSON)."""
-    if isinstance(value, (dict, list)):
-        return json.dumps(value, sort_keys=True)
-    return value
-
-
-def _run_row(run_dir: Path, folder: Path, record: dict) -> dict:
-    path = folder / RESULTS_FILE
-    config, metrics = record.get("config") or {}, record.get("metrics") or {}
-    for section, key in (("config", "split_seed"), ("metrics", "auc")):
-        if (record.get(section) or {}).get(key) is None:
-            raise ValueError(f"{path}: results.json has no {section}.{key}; is it a results file of petl-bench?")
-    params, training = record.get("parameters") or {}, record.get("training") or {}
-    dataset, method = record.get("dataset") or {}, record.get("method") or {}
-    search = record.get("search") or {}
-    return {
-        "method": str(config.get("method") or folder.parent.name),
-        "split_seed": int(config["split_seed"]),
-        "lr": _number(config.get("lr")),
-        "beta1": _number(config.get("beta1")),
-        **{k: _number(metrics.get(k)) for m in _METRICS for k in (m, f"{m}_std")},
-        "threshold": _number(metrics.get("threshold")),
-        "n": _number(metrics.get("n"), int, None),
-        "n_positive": _number(metrics.get("n_positive"), int, None),
-        "n_bootstrap": _number(metrics.get("n_bootstrap"), int, None),
-        "trainable_parameters": _number(params.get("trainable"), int, None),
-        "trainable_parameters_without_head": _number(params.get("trainable_without_head"), int, None),
-        "head_parameters": _number(params.get("head"), int, None),
-        "total_parameters": _number(params.get("total"), int, None),
-        "seconds_per_epoch": _number(training.get("seconds_per_epoch")),
-        "epochs_run": _number(training.get("epochs_run"), int, None),
-        "train_seconds": _number(training.get("train_seconds")),
-        "dataset": dataset.get("name"),
-        "synthetic": bool(dataset.get("synthetic", False)),
-        "dataset_checksum": dataset.get("checksum"),
-        "n_images": _number(dataset.get("n_images"), int, None),
-        "description": method.get("description"),
-        "citation": method.get("citation"),
-        "search_sampler": search.get("sampler"),
-        "search_n_trials": _number(search.get("n_trials"), int, None),
-        "concurrent_studies": _number(search.get("concurrent_studies"), int, 1),
-        "search_selected_trial": _scalar(search.get("selected_trial")),
-        "run_path": folder.relative_to(run_dir).as_posix(),
-    }
-
-
-_INT_COLUMNS = ("n", "n_positive", "n_bootstrap", "trainable_parameters", "trainable_parameters_without_head",
-                "head_parameters", "total_parameters", "epochs_run", "n_images", "search_n_trials")
-
-
-def load_runs(run_dir) -> pd.DataFrame:
-    """One row per finished run, ``runs/<method>/seed-<k>/results.json`` flattened.
-
-    Columns: ``method, split_seed, lr, beta1, auc, auc_std, accuracy, accuracy_std,
-    sensitivity, sensitivity_std, specificity, specificity_std, threshold, n, n_positive,
-    n_bootstrap, trainable_parameters, trainable_parameters_without_head, head_parameters,
-    total_parameters, seconds_per_epoch, epochs_run, train_seconds, dataset, synthetic,
-    dataset_checksum, n_images, description, citation, search_sampler, search_n_trials,
-    search_selected_trial, concurrent_studies, run_path`` (the run's folder relative to
-    ``run_dir``; ``concurrent_studies``: studies that shared the machine, 1 if not recorded). Null
-    standard deviations become NaN. Rows are sorted by method, then split seed.
-
-    A seed folder without ``results.json`` (a run in progress or killed) is skipped with a
-    warning. Raises ``FileNotFoundError`` naming the folder when it holds no finished run.
-    """
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise FileNotFoundError(f"run folder {run_dir} does not exist")
-    rows = []
-    for folder in sorted((run_dir / "runs").glob("*/seed-*")):
-        if not folder.is_dir():
-            continue
-        path = folder / RESULTS_FILE
-        if not path.is_file():
-            warnings.warn(f"skipping {folder}: no {RESULTS_FILE} (run in progress or unfinished)", stacklevel=2)
-            continue
-        try:
-            record = json.loads(path.read_text())
-        except json.JSONDecodeError as exc:
-            warnings.warn(f"skipping {folder}: {RESULTS_FILE} is not valid JSON ({exc})", stacklevel=2)
-            continue
-        rows.append(_run_row(run_dir, folder, record))
-    if not rows:
-        raise FileNotFoundError(
-            f"no finished run in {run_dir}: expected {run_dir / 'runs' / '<method>' / 'seed-<k>' / RESULTS_FILE}"
-        )
-    runs = pd.DataFrame(rows)
-    dup = runs[runs.duplicated(["method", "split_seed"], keep=False)]
-    if not dup.empty:
-        first = dup.iloc[0]
-        paths = ", ".join(dup[(dup.method == first.method) & (dup.split_seed == first.split_seed)].run_path)
-        raise ValueError(f"{run_dir}: method {first.method!r}, split seed {first.split_seed} has more than one "
-                         f"finished run ({paths})")
-    for col in _INT_COLUMNS:
-        runs[col] = runs[col].astype("Int64")
-    return runs.sort_values(["method", "split_seed"], kind="stable").reset_index(drop=True)
-
-
-def method_order(runs: pd.DataFrame) -> list[str]:
-    """Methods by mean AUC over their split seeds, best first (ties by name)."""
-    means = runs.groupby("method")["auc"].mean()
-    return sorted(means.index, key=lambda m: (-means[m], m))
-
-
-# ---------------------------------------------------------------------------- leaderboard
-def _spread(values: pd.Series) -> float:
-    """Sample standard deviation (ddof=1) over split seeds; NaN for one split."""
-    v = values.dropna().to_numpy(dtype=float)
-    return float(np.std(v, ddof=1)) if v.size >= 2 else _NAN
-
-
-def _mean(values: pd.Series) -> float:
-    v = values.dropna().to_numpy(dtype=float)
-    return float(v.mean()) if v.size else _NAN
-
-
-def _first_int(values: pd.Series, method: str, what: str):
-    v = values.dropna()
-    if v.empty:
-        return pd.NA
-    if v.nunique() > 1:
-        warnings.warn(f"{method}: {what} differs between split seeds ({sorted(v.unique())}); reporting the first",
-                      stacklevel=3)
-    return int(v.iloc[0])
-
-
-def leaderboard(runs: pd.DataFrame, cost: pd.DataFrame | None = None) -> pd.DataFrame:
-    """One row per method, from :func:`load_runs`'s frame, best first.
-
-    Columns: ``method``; ``auc_mean`` and ``auc_spread`` (mean and sample standard deviation,
-    ddof=1, of the test-set AUC over split seeds; the spread is NaN for one split);
-    ``auc_bootstrap_std`` (mean over splits of the bootstrap standard deviation of the AUC:
-    the ± figure of Byra 2021); ``accuracy_mean``, ``accuracy_spread``, ``sensitivity_*``,
-    ``specificity_*`` likewise; ``trainable_parameters`` and
-    ``trainable_parameters_without_head``; ``seconds_per_epoch`` (mean); ``n_splits`` and
-    ``split_seeds`` (space separated); ``rank`` (by mean AUC, 1 = best, ties share the
-    better rank). If ``cost`` (a frame with a ``method`` column, e.g. ``cost.csv``) is given,
-    its other columns are appended.
-    """
-    if runs.empty:
-        raise ValueError("leaderboard needs at least one finished run")
-    rows = []
-    for method, df in runs.groupby("method", sort=True):
-        df = df.sort_values("split_seed")
-        row = {"method": method}
-        for m in _METRICS:
-            row[f"{m}_mean"] = _mean(df[m])
-            row[f"{m}_spread"] = _spread(df[m])
-            if m == "auc":
-                row["auc_bootstrap_std"] = _mean(df["auc_std"])
-        row["trainable_parameters"] = _first_int(df["trainable_parameters"], method, "trainable parameters")
-        row["trainable_parameters_without_head"] = _first_int(
-            df["trainable_parameters_without_head"], method, "trainable parameters without head")
-        row["seconds_per_epoch"] = _mean(df["seconds_per_epoch"])
-        row["n_splits"] = len(df)
-        row["split_seeds"] = " ".join(str(s) for s in df["split_seed"])
-        rows.append(row)
-    table = pd.DataFrame(rows)
-    table["rank"] = table["auc_mean"].rank(ascending=False, method="min").astype(int)
-    for col in ("trainable_parameters", "trainable_parameters_without_head"):
-        table[col] = table[col].astype("Int64")
-    table = table.sort_values(["rank", "method"], kind="stable").reset_index(drop=True)
-    if cost is not None and not cost.empty:
-        if "method" not in cost.columns:
-            raise ValueError("cost table has no 'method' column")
-        extra = cost.drop_duplicates("method", keep="last")
-        extra = extra[["method"] + [c for c in extra.columns if c != "method" and c not in table.columns]]
-        table = table.merge(extra, on="method", how="left")
-    return table
-
-
-def _read_cost(run_dir: Path) -> pd.DataFrame | None:
-    path = run_dir / COST_FILE
-    if not path.is_file():
-        return None
-    try:
-        cost = pd.read_csv(path)
-    except Exception as exc:  # a malformed optional file must not stop the report
-        warnings.warn(f"ignoring {path}: {exc}", stacklevel=2)
-        return None
-    if "method" not in cost.columns:
-        warnings.warn(f"ignoring {path}: no 'method' column", stacklevel=2)
-        return None
-    return cost
-
-
-# --------------------------------------------------------------------------- predictions
-def split_predictions(run_dir, runs: pd.DataFrame, split_seed: int, methods=None):
-    """Test predictions of one split seed, aligned by image id.
-
-    Returns ``(image_ids, labels, {method: scores})`` with image ids sorted, for the given
-    ``methods`` (default: every method with a finished run on this split, best first).
-    Raises ``ValueError`` when two methods were scored on different test images, or on the
-    same images with different labels, and ``FileNotFoundError`` for a missing predictions file.
-    """
-    run_dir = Path(run_dir)
-    at = runs[runs["split_seed"] == split_seed].set_index("method")
-    if methods is None:
-        methods = [m for m in method_order(runs) if m in at.index]
-    ids = labels = None
-    ref = None
-    scores = {}
-    for method in methods:
-        if method not in at.index:
-            raise ValueError(f"no finished run of {method!r} on split seed {split_seed} in {run_dir}")
-        path = run_dir / at.loc[method, "run_path"] / PREDICTIONS_FILE
-        if not path.is_file():
-            raise FileNotFoundError(f"{path} is missing although {RESULTS_FILE} is there")
-        pred = pd.read_csv(path, dtype={"image_id": str})
-        missing = {"image_id", "label", "score"} - set(pred.columns)
-        if missing:
-            raise ValueError(f"{path}: missing column(s) {sorted(missing)}; expected image_id,label,score")
-        if pred["image_id"].duplicated().any():
-            dup = pred.loc[pred["image_id"].duplicated(), "image_id"].iloc[0]
-            raise ValueError(f"{path}: image id {dup!r} appears more than once")
-        pred = pred.set_index("image_id").sort_index()
-        if ref is None:
-            ref, ids, labels = method, pred.index, pred["label"].to_numpy()
-        else:
-            if not pred.index.equals(ids):
-                only_here = pred.index.difference(ids)
-                only_ref = ids.difference(pred.index)
-                example = list(only_here[:2]) + list(only_ref[:2])
-                raise ValueError(
-                    f"split seed {split_seed}: {method!r} and {ref!r} were scored on different test images "
-                    f"({len(pred)} vs {len(ids)} images; {len(only_here)} only in {method!r}, {len(only_ref)} only "
-                    f"in {ref!r}, e.g. {example}); paired tests need the same test set - were the runs made with "
-                    f"different data or split settings?")
-            if not np.array_equal(pred["label"].to_numpy(), labels):
-                bad = pred.index[pred["label"].to_numpy() != labels][0]
-                raise ValueError(f"split seed {split_seed}: {method!r} and {ref!r} give image {bad!r} "
-                                 f"different labels")
-        scores[method] = pred["score"].to_numpy(dtype=float)
-    return np.asarray(ids), np.asarray(labels), scores
-
-
-# --------------------------------------------------------------------------- significance
-def _suite(run_dir: Path) -> dict:
-    path = run_dir / SUITE_FILE
-    if not path.is_file():
-        return {}
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError:
-        warnings.warn(f"ignoring {path}: not valid JSON", stacklevel=2)
-        return {}
-
-
-def default_n_bootstrap(run_dir: Path, runs: pd.DataFrame) -> int:
-    """The run's bootstrap count: its profile's, else the largest its runs used, else 1000."""
-    n = ((_suite(run_dir).get("profile") or {}).get("evaluation") or {}).get("n_bootstrap")
-    if n is None and "n_bootstrap" in runs and runs["n_bootstrap"].notna().any():
-        n = runs["n_bootstrap"].dropna().max()
+def default_n_bootstrap(run_dir) -> int:
+    """The profile's ``evaluation.n_bootstrap`` (``suite.json``), else 1000."""
+    n = ((read_suite(run_dir).get("profile") or {}).get("evaluation") or {}).get("n_bootstrap")
     return int(n) if n is not None else DEFAULT_N_BOOTSTRAP
 
 
 def paired_bootstrap_resamples(n_pairs: int, n_bootstrap: int) -> int:
-    """Resamples B of the pairwise paired-bootstrap test over ``n_pairs`` pairs.
+    """Resamples B of the paired bootstrap over ``n_pairs`` pairs.
 
     Its p-value cannot fall below 2 / (B + 1), so with Holm's correction over m pairs no
     difference could pass unless 2m / (B + 1) < alpha. B is chosen so that this smallest
@@ -363,420 +138,534 @@ def paired_bootstrap_resamples(n_pairs: int, n_bootstrap: int) -> int:
     return max(int(n_bootstrap), 10_000, math.ceil(20 * max(n_pairs, 1) / ALPHA))
 
 
-def _row(a, b, test, seed, auc_a, auc_b, difference, statistic=_NAN, ci_low=_NAN, ci_high=_NAN, p=_NAN):
-    return {"method_a": a, "method_b": b, "test": test, "split_seed": seed, "auc_a": auc_a, "auc_b": auc_b,
-            "difference": difference, "statistic": statistic, "ci_low": ci_low, "ci_high": ci_high, "p": p}
+def method_status(predictions: pd.DataFrame, studies: pd.DataFrame, internal: str) -> pd.DataFrame:
+    """Each method's status: ``method, status, ranked``, in order of first appearance.
+
+    ``"ok"`` (ranked) when every study of the method in ``studies.csv`` is ok and it has
+    out-of-fold predictions for every (repeat, fold) any method has; ``"no working
+    configuration found: <reason>"`` when a study's status is not ok (the reasons of its
+    failed studies) or it has no predictions; ``"incomplete: ..."`` when folds are missing
+    (a suite still running). Only ranked methods enter the leaderboard's ranks and the
+    significance tests.
+    """
+    inner = predictions[predictions["dataset"] == internal]
+    methods = list(dict.fromkeys(list(studies["method"]) + list(inner["method"])))
+    expected = set(map(tuple, inner[["repeat", "fold"]].drop_duplicates().to_numpy().tolist()))
+    rows = []
+    for m in methods:
+        failed = studies[(studies["method"] == m) & (studies["status"] != OK)]
+        have = set(map(tuple, inner.loc[inner["method"] == m, ["repeat", "fold"]].drop_duplicates()
+                       .to_numpy().tolist()))
+        if not failed.empty:
+            reasons = [str(r).strip() or str(s) for r, s in zip(failed["reason"].fillna(""), failed["status"])]
+            n_studies = int((studies["method"] == m).sum())
+            status = f"{NO_WORKING}: {'; '.join(dict.fromkeys(reasons))} ({len(failed)} of {n_studies} studies)"
+        elif not have:
+            status = f"{NO_WORKING}: no predictions in {PREDICTIONS_FILE}"
+        elif have != expected:
+            status = f"incomplete: predictions for {len(have)} of {len(expected)} folds"
+        else:
+            status = OK
+        rows.append({"method": m, "status": status, "ranked": status == OK})
+    return pd.DataFrame(rows, columns=["method", "status", "ranked"])
 
 
-def significance(run_dir, runs: pd.DataFrame | None = None, n_bootstrap: int | None = None,
-                 confidence: float = 0.95) -> pd.DataFrame:
-    """Every unordered pair of methods under every test, Holm-corrected per (test, split seed).
+def _pooled_aucs(frame: pd.DataFrame) -> pd.Series:
+    """AUC of the pooled scores of each (method, repeat) (NaN where a class is missing)."""
+    def auc(g):
+        return roc_auc(g["label"], g["score"]) if g["label"].nunique() == 2 else _NAN
+    return frame.groupby(["method", "repeat"])[["label", "score"]].apply(auc)
 
-    Pairs are ordered by the leaderboard (``method_a`` has the higher mean AUC). Per split
-    seed, on the test images both methods were scored on (aligned by ``image_id``; different
-    test sets raise ``ValueError``):
 
-    * ``delong`` - :func:`benchmark.stats.delong_test`; ``statistic`` = z;
-    * ``paired_bootstrap`` - :func:`benchmark.stats.paired_bootstrap_auc_difference`:
-      ``difference``, percentile ``ci_low``/``ci_high`` at ``confidence``, p;
-    * ``bootstrap_wilcoxon`` - :func:`benchmark.stats.bootstrap_wilcoxon_test` (the paper's
-      test; anti-conservative, for comparability only); ``statistic`` = U.
+def method_order(data: RunData) -> list[str]:
+    """Ranked methods by pooled out-of-fold AUC (mean over repeats), best first (ties by name)."""
+    return list(data.order)
 
-    Across split seeds (the seeds both methods finished), on per-split AUCs
-    (:func:`benchmark.stats.paired_split_test`): ``paired_splits_wilcoxon`` (signed-rank) and
-    ``paired_splits_ttest``; p is NaN with fewer than two splits; ``split_seed`` is empty
-    (``<NA>``) and ``auc_a``/``auc_b`` are means over those splits.
 
-    ``n_bootstrap`` defaults to the profile's (``suite.json``), else the runs', else 1000; the
-    bootstrap Wilcoxon test uses it as the paper did. The paired bootstrap draws
-    :func:`paired_bootstrap_resamples` resamples, enough for its p-value to pass Holm's
-    correction over all pairs. Bootstrap seeds are the split seeds, so reruns give identical numbers. ``p_holm`` is the
-    Holm (1979) adjusted p over all pairs within one (test, split seed) family;
-    ``significant`` is ``p_holm < 0.05`` (False where p is NaN).
+def load_run(run_dir, n_bootstrap: int | None = None) -> RunData:
+    """Read and validate a run folder (:mod:`benchmark.runfolder`) and rank its working methods.
+
+    ``n_bootstrap`` defaults to the profile's (``suite.json``), else 1000; it sets the
+    bootstrap of the paper's Wilcoxon test and the least number of paired resamples
+    (:func:`paired_bootstrap_resamples`). A ranked method must have been scored on the same
+    images with the same labels as every other in each repeat (``ValueError`` otherwise).
     """
     run_dir = Path(run_dir)
-    if runs is None:
-        runs = load_runs(run_dir)
-    if n_bootstrap is None:
-        n_bootstrap = default_n_bootstrap(run_dir, runs)
-    order = method_order(runs)
-    pairs = list(combinations(order, 2))
-    paired_b = paired_bootstrap_resamples(len(pairs), n_bootstrap)
-    rows = []
-    for seed in sorted(runs["split_seed"].unique()):
-        seed = int(seed)
-        present = set(runs.loc[runs["split_seed"] == seed, "method"])
-        methods = [m for m in order if m in present]
-        if len(methods) < 2:
-            continue
-        _, y, scores = split_predictions(run_dir, runs, seed, methods)
-        aucs = {m: roc_auc(y, scores[m]) for m in methods}
-        stored = runs[runs["split_seed"] == seed].set_index("method")["auc"]
+    if not run_dir.is_dir():
+        raise FileNotFoundError(f"run folder {run_dir} does not exist")
+    predictions = load_predictions(run_dir)
+    studies = load_studies(run_dir)
+    internal = internal_dataset(run_dir, predictions)
+    status = method_status(predictions, studies, internal)
+    data = RunData(run_dir=run_dir, suite=read_suite(run_dir), predictions=predictions, studies=studies,
+                   runs=load_runs(run_dir), cost=read_cost(run_dir),
+                   n_bootstrap=int(n_bootstrap if n_bootstrap is not None else default_n_bootstrap(run_dir)),
+                   internal=internal, externals=external_datasets(run_dir, predictions), status=status)
+    ranked = list(status.loc[status["ranked"], "method"])
+    _check_same_images(data, ranked)
+    if ranked:
+        means = _pooled_aucs(data.rows()[data.rows()["method"].isin(ranked)]).groupby(level="method").mean()
+        data.order = sorted(ranked, key=lambda m: (-np.nan_to_num(means[m], nan=-1.0), m))
+    return data
+
+
+def _check_same_images(data: RunData, methods: list[str]) -> None:
+    inner = data.rows()
+    for repeat, part in inner[inner["method"].isin(methods)].groupby("repeat"):
+        ref = None
         for m in methods:
-            if not math.isclose(aucs[m], stored[m], rel_tol=0, abs_tol=1e-9):
-                warnings.warn(f"{m}, split seed {seed}: AUC from {PREDICTIONS_FILE} ({aucs[m]:.6f}) differs from "
-                              f"{RESULTS_FILE} ({stored[m]:.6f})", stacklevel=2)
-        seed_pairs = [(a, b) for a, b in pairs if a in present and b in present]
-        boots = paired_bootstrap_auc_differences(y, {m: scores[m] for m in methods}, seed_pairs,
-                                                 n_bootstrap=paired_b, seed=seed, confidence=confidence)
-        for a, b in seed_pairs:
-            sa, sb, auc_a, auc_b = scores[a], scores[b], aucs[a], aucs[b]
-            z, p = delong_test(y, sa, sb)
-            rows.append(_row(a, b, "delong", seed, auc_a, auc_b, auc_a - auc_b, statistic=z, p=p))
-            boot = boots[(a, b)]
-            rows.append(_row(a, b, "paired_bootstrap", seed, auc_a, auc_b, boot["difference"],
-                             ci_low=boot["ci_low"], ci_high=boot["ci_high"], p=boot["p"]))
-            u, p = bootstrap_wilcoxon_test(y, sa, sb, n_bootstrap=n_bootstrap, seed=seed)
-            rows.append(_row(a, b, "bootstrap_wilcoxon", seed, auc_a, auc_b, auc_a - auc_b, statistic=u, p=p))
-    per_split = runs.pivot(index="split_seed", columns="method", values="auc")
-    for a, b in pairs:
-        both = per_split[[a, b]].dropna()
-        if both.empty:
+            ids = set(part.loc[part["method"] == m, "image_id"])
+            if ref is None:
+                ref, first = ids, m
+            elif ids != ref:
+                only_here, only_ref = sorted(ids - ref), sorted(ref - ids)
+                raise ValueError(
+                    f"{data.run_dir / PREDICTIONS_FILE}: repeat {repeat}: {m!r} and {first!r} were scored on different "
+                    f"images ({len(only_here)} only in {m!r}, {len(only_ref)} only in {first!r}, e.g. "
+                    f"{(only_here + only_ref)[:3]}); paired comparisons need the same images - were the methods run "
+                    "with different data or partitions?")
+
+
+# ---------------------------------------------------------------------------- statistics
+def pooled_scores(data: RunData, dataset: str | None = None):
+    """``(images, columns, matrix)`` of :func:`benchmark.runfolder.score_table` for the ranked methods.
+
+    For the training data set: the out-of-fold scores of each (method, repeat). For an
+    external data set: :func:`benchmark.runfolder.external_scores` (the mean of a repeat's
+    fold models per image).
+    """
+    dataset = dataset or data.internal
+    key = ("scores", dataset)
+    if key not in data.cache:
+        if dataset == data.internal:
+            frame = data.rows()
+        else:
+            frame = external_scores(data.predictions, dataset)
+        data.cache[key] = score_table(frame, data.order)
+    return data.cache[key]
+
+
+@dataclass
+class Draws:
+    """Bootstrap AUCs of the ranked methods on one data set (see :func:`bootstrap_draws`)."""
+
+    methods: list[str]
+    observed: dict          # method -> AUC (mean over repeats of the pooled AUC)
+    per_repeat: dict        # (method, repeat) -> pooled AUC
+    draws: np.ndarray       # (B, len(methods)), same resamples for every method
+    n_images: int
+    n_groups: int
+
+
+def bootstrap_draws(data: RunData, dataset: str | None = None, image_level: bool = False) -> Draws:
+    """Paired bootstrap of every ranked method's pooled AUC (mean over repeats) on one data set.
+
+    Resamples duplicate groups (:func:`benchmark.stats.cluster_bootstrap_aucs`; with
+    ``image_level=True`` every image is its own group, the naive image bootstrap, for
+    comparison). One set of ``data.paired_resamples()`` group draws serves every method and
+    every repeat: in each resample a method's statistic is the mean over its repeats of the
+    AUC of its pooled scores under the resample's weights. Cached on ``data``.
+    """
+    dataset = dataset or data.internal
+    key = ("draws", dataset, image_level)
+    if key in data.cache:
+        return data.cache[key]
+    images, columns, matrix = pooled_scores(data, dataset)
+    y = images["label"].to_numpy()
+    groups = np.arange(len(images)) if image_level else images["group"].to_numpy()
+    per_repeat = {}
+    for j, col in enumerate(columns):
+        s = matrix[:, j]
+        keep = np.isfinite(s)
+        per_repeat[col] = roc_auc(y[keep], s[keep]) if len(np.unique(y[keep])) == 2 else _NAN
+    scores = {col: matrix[:, j] for j, col in enumerate(columns)}
+    raw = cluster_bootstrap_aucs(y, scores, groups, data.paired_resamples(), seed=BOOTSTRAP_SEED,
+                                 allow_missing=bool(np.isnan(matrix).any())) if columns else np.empty((0, 0))
+    draws = np.empty((raw.shape[0], len(data.order)))
+    observed = {}
+    for k, m in enumerate(data.order):
+        cols = [j for j, c in enumerate(columns) if c[0] == m]
+        if not cols:  # not scored on this data set: no statistic, no comparison
+            observed[m], draws[:, k] = _NAN, _NAN
             continue
-        res = paired_split_test(both[a].to_numpy(), both[b].to_numpy())
-        mean_a, mean_b = float(both[a].mean()), float(both[b].mean())
-        rows.append(_row(a, b, "paired_splits_wilcoxon", pd.NA, mean_a, mean_b, res["mean_difference"],
-                         p=res["wilcoxon_p"]))
-        rows.append(_row(a, b, "paired_splits_ttest", pd.NA, mean_a, mean_b, res["mean_difference"],
-                         p=res["ttest_p"]))
+        observed[m] = float(np.mean([per_repeat[columns[j]] for j in cols]))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN resamples stay NaN
+            draws[:, k] = np.nanmean(raw[:, cols], axis=1)
+    result = Draws(list(data.order), observed, per_repeat, draws, len(images), int(images["group"].nunique()))
+    data.cache[key] = result
+    return result
+
+
+def fold_aucs(data: RunData) -> pd.DataFrame:
+    """AUC of every (method, repeat, fold) on its test fold: ``method, repeat, fold, auc, n_test``.
+
+    NaN where a test fold holds one class only.
+    """
+    inner = data.rows()
+    rows = []
+    for (m, r, f), g in inner.groupby(["method", "repeat", "fold"], sort=True):
+        auc = roc_auc(g["label"], g["score"]) if g["label"].nunique() == 2 else _NAN
+        rows.append({"method": m, "repeat": int(r), "fold": int(f), "auc": auc, "n_test": len(g)})
+    return pd.DataFrame(rows, columns=["method", "repeat", "fold", "auc", "n_test"])
+
+
+def _threshold_metrics(frame: pd.DataFrame) -> dict:
+    """Pooled accuracy, sensitivity, specificity at each fold's validation threshold, mean over repeats."""
+    out = {"accuracy": [], "sensitivity": [], "specificity": []}
+    for _, g in frame.groupby("repeat"):
+        called = g["score"].to_numpy() >= g["threshold"].to_numpy()
+        y = g["label"].to_numpy() == 1
+        out["accuracy"].append(float((called == y).mean()))
+        out["sensitivity"].append(float(called[y].mean()) if y.any() else _NAN)
+        out["specificity"].append(float((~called[~y]).mean()) if (~y).any() else _NAN)
+    return {k: float(np.mean(v)) if v else _NAN for k, v in out.items()}
+
+
+def _corner_metrics(frame: pd.DataFrame) -> dict:
+    """The ROC point closest to (0, 1) of each repeat's pooled scores, mean over repeats."""
+    points = [corner_operating_point(g["label"], g["score"]) for _, g in frame.groupby("repeat")
+              if g["label"].nunique() == 2]
+    return {f"{k}_corner": float(np.mean([p[k] for p in points])) if points else _NAN
+            for k in ("accuracy", "sensitivity", "specificity")}
+
+
+def _first_int(values: pd.Series, method: str, what: str):
+    v = values.dropna()
+    if v.empty:
+        return pd.NA
+    if v.nunique() > 1:
+        warnings.warn(f"{method}: {what} differs between folds ({sorted(v.unique())}); reporting the first",
+                      stacklevel=3)
+    return int(v.iloc[0])
+
+
+LEADERBOARD_COLUMNS = [
+    "method", "rank", "rank_low", "rank_high", "rank_interval", "status", "auc", "auc_ci_low", "auc_ci_high",
+    "auc_se", "auc_ci_low_image", "auc_ci_high_image", "auc_fold_mean", "auc_fold_sd", "accuracy", "sensitivity",
+    "specificity", "accuracy_corner", "sensitivity_corner", "specificity_corner", "trainable_parameters",
+    "trainable_parameters_without_head", "seconds_per_epoch", "n_repeats", "n_folds", "n_images", "n_groups"]
+
+
+def leaderboard(data) -> pd.DataFrame:
+    """One row per method: ranked methods best first, then the others (rank empty), by name.
+
+    ``data`` is a :class:`RunData` or a run folder. Columns (:data:`LEADERBOARD_COLUMNS`,
+    then external and cost columns):
+
+    * ``auc``: AUC of the pooled out-of-fold scores of a repeat, mean over repeats (the
+      ranked statistic); ``auc_ci_low``/``auc_ci_high``: 95% percentile interval of the
+      duplicate-aware (cluster) bootstrap, ``auc_se`` its standard deviation;
+      ``auc_ci_low_image``/``auc_ci_high_image``: the naive image-level bootstrap interval,
+      for comparison (narrower when duplicates are present);
+    * ``auc_fold_mean``, ``auc_fold_sd``: mean and SD (ddof=1) of the per-fold test AUCs;
+    * ``accuracy``, ``sensitivity``, ``specificity``: pooled over a repeat's folds, each image
+      called at the threshold its fold chose on validation data (``threshold`` column of
+      ``predictions.csv``), mean over repeats;
+    * ``*_corner``: at the ROC point of the pooled scores closest to (0, 1), chosen on the test
+      scores themselves - optimistic, for comparison with Byra (2021) only;
+    * ``rank`` (1 = highest ``auc``, ties share the better rank), ``rank_low``/``rank_high`` and
+      ``rank_interval`` (``"1-4"``): 95% bootstrap interval of the rank
+      (:func:`benchmark.stats.rank_intervals`);
+    * ``trainable_parameters``, ``seconds_per_epoch`` (mean over folds) from ``results.json``;
+    * ``status``: ``"ok"``, or why the method is unranked (:func:`method_status`);
+    * per external data set NAME: ``external_NAME_auc`` (mean over repeats of the AUC of the
+      fold-averaged scores, :func:`benchmark.runfolder.external_scores`), its cluster-bootstrap
+      ``external_NAME_ci_low``/``_ci_high``, and ``external_NAME_drop`` = ``auc`` minus it;
+    * the columns of ``cost.csv``, when present.
+    """
+    data = data if isinstance(data, RunData) else load_run(data)
+    rows = []
+    if data.order:
+        boot, naive = bootstrap_draws(data), bootstrap_draws(data, image_level=True)
+        ranks = rank_intervals(boot.observed, boot.draws, boot.methods, CONFIDENCE).set_index("method")
+        folds = fold_aucs(data)
+        rows = [_ranked_row(data, m, boot, naive, ranks.loc[m], folds) for m in data.order]
+    rows.sort(key=lambda r: (r["rank"], r["method"]))
+    unranked = data.status[~data.status["ranked"]].sort_values("method", kind="stable")
+    rows += [{"method": r.method, "status": r.status} for r in unranked.itertuples()]
+    table = pd.DataFrame(rows, columns=LEADERBOARD_COLUMNS)
+    _add_run_facts(table, data)
+    for name in data.externals:
+        _add_external(table, data, name)
+    for col in ("rank", "rank_low", "rank_high", "n_repeats", "n_folds", "n_images", "n_groups",
+                "trainable_parameters", "trainable_parameters_without_head"):
+        table[col] = table[col].astype("Int64")
+    if data.cost is not None and not data.cost.empty:
+        extra = data.cost.drop_duplicates("method", keep="last")
+        extra = extra[["method"] + [c for c in extra.columns if c != "method" and c not in table.columns]]
+        table = table.merge(extra, on="method", how="left")
+    return table
+
+
+def _ranked_row(data: RunData, m: str, boot: Draws, naive: Draws, rank: pd.Series, folds: pd.DataFrame) -> dict:
+    frame = data.rows()[data.rows()["method"] == m]
+    k = boot.methods.index(m)
+    lo, hi = percentile_interval(boot.draws[:, k], CONFIDENCE)
+    lo_i, hi_i = percentile_interval(naive.draws[:, k], CONFIDENCE)
+    per_fold = folds.loc[folds["method"] == m, "auc"].dropna().to_numpy()
+    low, high = int(rank["rank_low"]), int(rank["rank_high"])
+    return {
+        "method": m, "rank": int(rank["rank"]), "rank_low": low, "rank_high": high, "rank_interval": f"{low}-{high}",
+        "status": OK, "auc": boot.observed[m], "auc_ci_low": lo, "auc_ci_high": hi,
+        "auc_se": float(np.nanstd(boot.draws[:, k], ddof=1)) if len(boot.draws) > 1 else _NAN,
+        "auc_ci_low_image": lo_i, "auc_ci_high_image": hi_i,
+        "auc_fold_mean": float(per_fold.mean()) if per_fold.size else _NAN,
+        "auc_fold_sd": float(np.std(per_fold, ddof=1)) if per_fold.size > 1 else _NAN,
+        **_threshold_metrics(frame), **_corner_metrics(frame),
+        "n_repeats": int(frame["repeat"].nunique()), "n_folds": len(frame[["repeat", "fold"]].drop_duplicates()),
+        "n_images": int(frame["image_id"].nunique()), "n_groups": int(frame["group"].nunique()),
+    }
+
+
+def _add_run_facts(table: pd.DataFrame, data: RunData) -> None:
+    runs = data.runs
+    for i, m in enumerate(table["method"]):
+        per = runs[runs["method"] == m]
+        if per.empty:
+            continue
+        table.loc[i, "trainable_parameters"] = _first_int(per["trainable_parameters"], m, "trainable parameters")
+        table.loc[i, "trainable_parameters_without_head"] = _first_int(
+            per["trainable_parameters_without_head"], m, "trainable parameters without head")
+        spe = per["seconds_per_epoch"].dropna()
+        table.loc[i, "seconds_per_epoch"] = float(spe.mean()) if len(spe) else _NAN
+
+
+def _add_external(table: pd.DataFrame, data: RunData, name: str) -> None:
+    prefix = f"external_{name}"
+    for col in ("auc", "ci_low", "ci_high", "drop"):
+        table[f"{prefix}_{col}"] = _NAN
+    if not data.order:
+        return
+    boot = bootstrap_draws(data, name)
+    for i, m in enumerate(table["method"]):
+        if m not in boot.observed:
+            continue
+        lo, hi = percentile_interval(boot.draws[:, boot.methods.index(m)], CONFIDENCE)
+        table.loc[i, [f"{prefix}_auc", f"{prefix}_ci_low", f"{prefix}_ci_high", f"{prefix}_drop"]] = [
+            boot.observed[m], lo, hi, table.loc[i, "auc"] - boot.observed[m]]
+
+
+# --------------------------------------------------------------------------- significance
+def _row(dataset, a, b, test, repeat, auc_a, auc_b, difference, statistic=_NAN, ci_low=_NAN, ci_high=_NAN, p=_NAN):
+    return {"dataset": dataset, "method_a": a, "method_b": b, "test": test, "repeat": repeat, "auc_a": auc_a,
+            "auc_b": auc_b, "difference": difference, "statistic": statistic, "ci_low": ci_low, "ci_high": ci_high,
+            "p": p}
+
+
+def nadeau_bengio_sizes(data: RunData) -> tuple[float, float, str]:
+    """``(n_train, n_test, source)`` for :func:`benchmark.stats.nadeau_bengio_ttest`.
+
+    ``n_test``: mean test images per fold (rows of ``predictions.csv``). ``n_train``: mean
+    training images per fold as ``results.json`` records them (``dataset.split_sizes.train``),
+    else approximated by the images outside the test fold, ``N - n_test`` (= (k-1)/k N for
+    k folds; it counts the validation images as training images, which makes the correction a
+    little smaller).
+    """
+    folds = fold_aucs(data)
+    ranked = folds[folds["method"].isin(data.order)]
+    n_test = float(ranked["n_test"].mean())
+    recorded = data.runs.loc[data.runs["method"].isin(data.order), "n_train"].dropna()
+    if len(recorded):
+        return float(recorded.astype(float).mean()), n_test, "recorded training images per fold (results.json)"
+    n = float(data.rows()["image_id"].nunique())
+    return n - n_test, n_test, "approximated as the images outside the test fold, N - n_test = (k-1)/k N " \
+                               "(validation images included)"
+
+
+def significance(data, confidence: float = CONFIDENCE) -> pd.DataFrame:
+    """Every unordered pair of ranked methods under every test, Holm-corrected per family.
+
+    ``data`` is a :class:`RunData` or a run folder. ``method_a`` is the one ranked higher.
+    Columns :data:`SIGNIFICANCE_COLUMNS`; ``dataset`` is the training data set, or an external
+    one (paired comparisons on its images). Tests:
+
+    * ``cluster_bootstrap`` (primary): paired bootstrap of duplicate groups of the pooled AUC
+      (mean over repeats) difference (:func:`bootstrap_draws`,
+      :func:`benchmark.stats.paired_differences`): ``difference``, percentile ``ci_low``/
+      ``ci_high``, two-sided p; ``repeat`` empty;
+    * ``delong``: DeLong's test on the pooled scores of each repeat (``repeat`` set;
+      ``statistic`` = z). It assumes independent images, which duplicates violate;
+    * ``nadeau_bengio`` (training data set): corrected resampled t-test on the per-fold AUC
+      differences over all repeats and folds (:func:`benchmark.stats.nadeau_bengio_ttest`,
+      sizes from :func:`nadeau_bengio_sizes`); ``auc_a``/``auc_b`` mean per-fold AUCs,
+      ``statistic`` = t; NaN p with fewer than two folds;
+    * ``bootstrap_wilcoxon`` (training data set): the paper's test on each repeat's pooled
+      scores, ``n_bootstrap`` resamples per method (anti-conservative; for comparability only).
+
+    ``p_holm``: Holm (1979) adjusted p over all pairs of one (dataset, test, repeat) family;
+    ``significant``: ``p_holm < 0.05``. Unranked methods appear in no row.
+    """
+    data = data if isinstance(data, RunData) else load_run(data)
+    pairs = list(combinations(data.order, 2))
+    rows = []
+    for dataset in ([data.internal] + data.externals) if pairs else []:
+        rows += _cluster_rows(data, dataset, pairs, confidence)
+        rows += _per_repeat_rows(data, dataset, pairs)
+        if dataset == data.internal:
+            rows += _nadeau_bengio_rows(data, pairs)
     if not rows:
         frame = pd.DataFrame({c: pd.Series(dtype=object) for c in SIGNIFICANCE_COLUMNS})
-        frame["split_seed"] = frame["split_seed"].astype("Int64")
+        frame["repeat"] = frame["repeat"].astype("Int64")
         return frame
     frame = pd.DataFrame(rows)
-    frame["split_seed"] = frame["split_seed"].astype("Int64")
+    frame["repeat"] = frame["repeat"].astype("Int64")
     for col in ("auc_a", "auc_b", "difference", "statistic", "ci_low", "ci_high", "p"):
         frame[col] = frame[col].astype(float)
     frame["p_holm"] = np.nan
-    for _, idx in frame.groupby(["test", "split_seed"], dropna=False, sort=False).groups.items():
+    for _, idx in frame.groupby(["dataset", "test", "repeat"], dropna=False, sort=False).groups.items():
         frame.loc[idx, "p_holm"] = holm_correction(frame.loc[idx, "p"].to_numpy(dtype=float))
     frame["significant"] = (frame["p_holm"] < ALPHA).fillna(False).astype(bool)
-    # reporting order: test, then split seed (across-split rows last), then pair order
-    frame["_test"] = frame["test"].map({t: i for i, t in enumerate(TESTS)})
-    frame["_seed"] = frame["split_seed"].fillna(10**9).astype(int)
-    frame = frame.sort_values(["_test", "_seed"], kind="stable").drop(columns=["_test", "_seed"])
+    datasets = {d: i for i, d in enumerate([data.internal] + data.externals)}
+    frame["_d"] = frame["dataset"].map(datasets)
+    frame["_t"] = frame["test"].map({t: i for i, t in enumerate(TESTS)})
+    frame["_r"] = frame["repeat"].fillna(-1).astype(int)
+    frame = frame.sort_values(["_d", "_t", "_r"], kind="stable")
     return frame[SIGNIFICANCE_COLUMNS].reset_index(drop=True)
 
 
+def _cluster_rows(data: RunData, dataset: str, pairs, confidence: float) -> list[dict]:
+    boot = bootstrap_draws(data, dataset)
+    res = paired_differences(boot.observed, boot.draws, boot.methods, pairs, confidence)
+    return [_row(dataset, a, b, "cluster_bootstrap", pd.NA, boot.observed[a], boot.observed[b], r["difference"],
+                 ci_low=r["ci_low"], ci_high=r["ci_high"], p=r["p"]) for (a, b), r in res.items()]
+
+
+def _per_repeat_rows(data: RunData, dataset: str, pairs) -> list[dict]:
+    images, columns, matrix = pooled_scores(data, dataset)
+    y = images["label"].to_numpy()
+    col = {c: j for j, c in enumerate(columns)}
+    rows = []
+    for repeat in sorted({r for _, r in columns}):
+        for a, b in pairs:
+            if (a, repeat) not in col or (b, repeat) not in col:
+                continue
+            sa, sb = matrix[:, col[(a, repeat)]], matrix[:, col[(b, repeat)]]
+            keep = np.isfinite(sa) & np.isfinite(sb)
+            ya, sa, sb = y[keep], sa[keep], sb[keep]
+            if len(np.unique(ya)) < 2:
+                continue
+            auc_a, auc_b = roc_auc(ya, sa), roc_auc(ya, sb)
+            try:
+                z, p = delong_test(ya, sa, sb)
+            except ValueError:  # fewer than two images of a class
+                z, p = _NAN, _NAN
+            rows.append(_row(dataset, a, b, "delong", repeat, auc_a, auc_b, auc_a - auc_b, statistic=z, p=p))
+            if dataset == data.internal:
+                u, p = bootstrap_wilcoxon_test(ya, sa, sb, n_bootstrap=data.n_bootstrap, seed=repeat)
+                rows.append(_row(dataset, a, b, "bootstrap_wilcoxon", repeat, auc_a, auc_b, auc_a - auc_b,
+                                 statistic=u, p=p))
+    return rows
+
+
+def _nadeau_bengio_rows(data: RunData, pairs) -> list[dict]:
+    folds = fold_aucs(data).set_index(["method", "repeat", "fold"])["auc"]
+    n_train, n_test, _ = nadeau_bengio_sizes(data)
+    rows = []
+    for a, b in pairs:
+        both = pd.concat([folds.loc[a], folds.loc[b]], axis=1, keys=["a", "b"], join="inner").dropna()
+        res = nadeau_bengio_ttest((both["a"] - both["b"]).to_numpy(), n_train, n_test)
+        rows.append(_row(data.internal, a, b, "nadeau_bengio", pd.NA, float(both["a"].mean()),
+                         float(both["b"].mean()), res["mean_difference"], statistic=res["t"], p=res["p"]))
+    return rows
+
+
 # ----------------------------------------------------------------------------- sentences
-def _fmt_p(p) -> str:
+def fmt_p(p) -> str:
     """``=0.034``, ``<0.001`` or ``=n/a``, to follow a ``p``."""
-    if p is None or (isinstance(p, float) and math.isnan(p)) or pd.isna(p):
+    if p is None or pd.isna(p):
         return "=n/a"
     return "<0.001" if p < 0.001 else f"={p:.3f}"
 
 
-def _where(seed) -> str:
-    return "across splits" if pd.isna(seed) else f"split {int(seed)}"
+def _where(r) -> str:
+    return str(r["dataset"]) + ("" if pd.isna(r["repeat"]) else f", repeat {int(r['repeat'])}")
 
 
 def _sentence(r) -> str:
     verdict = "significant" if r["significant"] else "not significant"
-    head = f"{r['method_a']} vs {r['method_b']} ({_where(r['split_seed'])}): "
-    holm = f"Holm p{_fmt_p(r['p_holm'])}: {verdict}"
+    head = f"{r['method_a']} vs {r['method_b']} ({_where(r)}): "
+    holm = f"Holm p{fmt_p(r['p_holm'])}: {verdict}"
     test = r["test"]
+    if test == "cluster_bootstrap":
+        return (f"{head}AUC {r['auc_a']:.3f} vs {r['auc_b']:.3f}, difference {r['difference']:+.3f} (95% CI "
+                f"{r['ci_low']:+.3f} to {r['ci_high']:+.3f}), paired cluster bootstrap p{fmt_p(r['p'])}, {holm}")
     if test == "delong":
-        return f"{head}AUC {r['auc_a']:.3f} vs {r['auc_b']:.3f}, DeLong p{_fmt_p(r['p'])}, {holm}"
-    if test == "paired_bootstrap":
-        return (f"{head}AUC difference {r['difference']:+.3f} (95% CI {r['ci_low']:+.3f} to {r['ci_high']:+.3f}), "
-                f"paired bootstrap p{_fmt_p(r['p'])}, {holm}")
-    if test == "bootstrap_wilcoxon":
-        return (f"{head}AUC {r['auc_a']:.3f} vs {r['auc_b']:.3f}, bootstrap Wilcoxon rank-sum "
-                f"p{_fmt_p(r['p'])}, {holm}")
-    label = "Wilcoxon signed-rank" if test == "paired_splits_wilcoxon" else "paired t-test"
-    return f"{head}mean AUC {r['auc_a']:.3f} vs {r['auc_b']:.3f}, {label} p{_fmt_p(r['p'])}, {holm}"
+        return f"{head}AUC {r['auc_a']:.3f} vs {r['auc_b']:.3f}, DeLong p{fmt_p(r['p'])}, {holm}"
+    if test == "nadeau_bengio":
+        return (f"{head}mean fold AUC {r['auc_a']:.3f} vs {r['auc_b']:.3f}, corrected t-test "
+                f"p{fmt_p(r['p'])}, {holm}")
+    return (f"{head}AUC {r['auc_a']:.3f} vs {r['auc_b']:.3f}, bootstrap Wilcoxon rank-sum p{fmt_p(r['p'])}, "
+            f"{holm}")
 
 
-def summary_sentences(significance_df: pd.DataFrame, tests=None, only_significant: bool = True) -> list[str]:
-    """The significance table in plain statements, DeLong first.
+def summary_sentences(significance_df: pd.DataFrame, tests=(PRIMARY_TEST,), only_significant: bool = True) -> list[str]:
+    """The significance table in plain statements; by default only the primary test.
 
-    For each test (default: all in :data:`TESTS` that occur): one sentence per pair that is
-    significant after Holm correction, e.g. ``"drs vs feature_extraction (split 0): AUC
-    0.910 vs 0.880, DeLong p=0.004, Holm p=0.030: significant"``; when none is, one sentence
-    saying so. ``only_significant=False`` lists every comparison with its verdict.
+    One sentence per pair whose difference survives Holm correction, e.g. ``"drs vs
+    feature_extraction (busi): AUC 0.910 vs 0.880, difference +0.030 (95% CI +0.010 to
+    +0.050), paired cluster bootstrap p=0.002, Holm p=0.030: significant"``; when none does,
+    one sentence per test saying so. ``only_significant=False`` lists every comparison with
+    its verdict. The table holds ranked methods only, so no sentence is about a method without
+    a working configuration.
     """
     df = significance_df
     if df is None or df.empty:
-        return ["No pairwise comparison: fewer than two methods have finished runs on a common split."]
-    tests = [t for t in (tests or TESTS) if (df["test"] == t).any()]
+        return ["No pairwise comparison: fewer than two methods have a working configuration."]
     out = []
-    for test in tests:
+    for test in [t for t in (tests or TESTS) if (df["test"] == t).any()]:
         part = df[df["test"] == test]
         label = TEST_LABELS.get(test, test)
         if part["p"].isna().all():
-            out.append(f"{label}: not computed (needs at least 2 split seeds per pair).")
+            out.append(f"{label}: not computed (needs at least 2 folds).")
             continue
         shown = part if not only_significant else part[part["significant"]]
         if shown.empty:
-            seeds = sorted(int(s) for s in part["split_seed"].dropna().unique())
-            where = f" on split seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}" if seeds else \
-                " across splits"
+            where = ", ".join(dict.fromkeys(part["dataset"]))
             out.append(f"{label}: no difference survives Holm correction "
-                       f"(0 of {int(part['p'].notna().sum())} comparisons{where}).")
+                       f"(0 of {int(part['p'].notna().sum())} comparisons on {where}).")
             continue
         out.extend(_sentence(r) for _, r in shown.iterrows())
     return out
 
 
-# ------------------------------------------------------------------------------ rendering
-def fmt_number(x, digits: int = 3) -> str:
-    """A number for a report table: fixed ``digits``, or an em dash for missing."""
-    return "—" if x is None or pd.isna(x) else f"{x:.{digits}f}"
-
-
-def fmt_int(x) -> str:
-    """A count for a report table, with thousands separators, or an em dash for missing."""
-    return "—" if x is None or pd.isna(x) else f"{int(x):,}"
-
-
-def _pm(mean, spread) -> str:
-    return f"{fmt_number(mean)} ± {fmt_number(spread)}"
-
-
-_TABLE_HEADER = ["method", "AUC ± spread (bootstrap sd)", "accuracy", "sensitivity", "specificity",
-                 "trainable params", "s/epoch", "rank"]
-_COST_COLUMNS = {"train_images_per_s": "train img/s", "infer_images_per_s": "infer img/s"}
-
-
-def leaderboard_table(lb: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
-    """The leaderboard as shown (header, rows of text cells): the Markdown, the HTML and the report."""
-    header = list(_TABLE_HEADER)
-    cost = [c for c in _COST_COLUMNS if c in lb.columns]
-    header[-1:-1] = [_COST_COLUMNS[c] for c in cost]
-    rows = []
-    for _, r in lb.iterrows():
-        row = [str(r["method"]), f"{_pm(r['auc_mean'], r['auc_spread'])} ({fmt_number(r['auc_bootstrap_std'])})",
-               _pm(r["accuracy_mean"], r["accuracy_spread"]), _pm(r["sensitivity_mean"], r["sensitivity_spread"]),
-               _pm(r["specificity_mean"], r["specificity_spread"]), fmt_int(r["trainable_parameters"]),
-               fmt_number(r["seconds_per_epoch"])]
-        row += [fmt_number(r[c], 1) for c in cost]
-        row.append(str(int(r["rank"])))
-        rows.append(row)
-    return header, rows
-
-
-def run_protocol(run_dir: Path, runs: pd.DataFrame, n_bootstrap: int) -> dict:
-    """What the pages say about the run: profile, backbone, data, splits, bootstrap, synthetic or not."""
-    suite = _suite(run_dir)
-    profile = suite.get("profile") or {}
-    backbone = profile.get("backbone") or {}
-    checksums = sorted({c for c in runs["dataset_checksum"].dropna()})
-    datasets = sorted({d for d in runs["dataset"].dropna()})
-    return {
-        "profile": profile.get("name", "unknown"),
-        "profile_description": profile.get("description"),
-        "backbone": f"{backbone.get('name', 'unknown')}, {backbone.get('image_size', '?')} px"
-        if backbone else "unknown",
-        "dataset": ", ".join(datasets) or suite.get("dataset") or "unknown",
-        "checksums": checksums,
-        "n_images": sorted({int(n) for n in runs["n_images"].dropna()}),
-        "split_seeds": sorted(int(s) for s in runs["split_seed"].unique()),
-        "n_bootstrap": n_bootstrap,
-        "paired_resamples": paired_bootstrap_resamples(math.comb(runs["method"].nunique(), 2), n_bootstrap),
-        "concurrent_studies": int(runs["concurrent_studies"].max()) if "concurrent_studies" in runs else 1,
-        "synthetic": bool(runs["synthetic"].any()),
-        "mixed": bool(runs["synthetic"].any() and not runs["synthetic"].all()),
-    }
-
-
-def synthetic_banner(proto: dict) -> str | None:
-    """The warning every page opens with when any run used synthetic data; None otherwise."""
-    if not proto["synthetic"]:
-        return None
-    mixed = " (some runs)" if proto["mixed"] else ""
-    return (f"SYNTHETIC DATA{mixed}: these results are on generated synthetic images, not on real "
-            "ultrasound; they are a wiring check and say nothing about BUSI.")
-
-
-def _notes(proto: dict, lb: pd.DataFrame) -> list[str]:
-    seeds = ", ".join(map(str, proto["split_seeds"]))
-    notes = [
-        f"AUC ± spread: mean ± standard deviation of the test-set AUC over split seeds ({seeds}); in parentheses "
-        "the mean bootstrap standard deviation of the test-set AUC (the ± figure of Byra 2021). Accuracy, "
-        "sensitivity and specificity (mean ± spread) are taken at the ROC point closest to (0, 1). "
-        "A spread of — means a single split.",
-    ]
-    if proto["concurrent_studies"] > 1:
-        notes.append(f"s/epoch is the wall time per epoch each run recorded; up to {proto['concurrent_studies']} "
-                     "studies ran at once (petl-bench suite --workers), each on its share of the machine. The cost "
-                     "columns (petl-bench bench) measure every method alone.")
-    if lb["n_splits"].nunique() > 1:
-        notes.append("Methods were evaluated on different numbers of split seeds (see leaderboard.csv, "
-                     "n_splits); their means are not directly comparable.")
-    return notes
-
-
-def _md_escape(text: str) -> str:
-    return str(text).replace("|", "\\|")
-
-
-def _markdown(proto: dict, lb: pd.DataFrame, sig: pd.DataFrame) -> str:
-    lines = []
-    banner = synthetic_banner(proto)
-    if banner:
-        lines += [f"**{banner}**", ""]
-    lines += [f"# Leaderboard: {proto['dataset']}, profile {proto['profile']}", ""]
-    header, rows = leaderboard_table(lb)
-    lines.append("| " + " | ".join(header) + " |")
-    lines.append("|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|")
-    lines += ["| " + " | ".join(_md_escape(c) for c in row) + " |" for row in rows]
-    lines.append("")
-    lines += _notes(proto, lb)
-    lines += ["", "## Which differences survive Holm correction", ""]
-    if sig.empty:
-        lines.append(summary_sentences(sig)[0])
-    for test in [t for t in TESTS if (sig["test"] == t).any()]:
-        lines += [f"### {TEST_LABELS[test]}{' (primary)' if test == 'delong' else ''}", ""]
-        lines += [f"- {s}" for s in summary_sentences(sig, tests=[test])]
-        lines.append("")
-    lines += ["", "## Protocol", ""]
-    lines += [f"- {k}: {v}" for k, v in _protocol_items(proto)]
-    lines.append("")
-    return "\n".join(lines)
-
-
-def _protocol_items(proto: dict) -> list[tuple[str, str]]:
-    items = [("profile", proto["profile"] + (f" ({proto['profile_description']})"
-                                             if proto["profile_description"] else "")),
-             ("backbone", proto["backbone"]),
-             ("dataset", proto["dataset"] + (" (synthetic)" if proto["synthetic"] and "synthetic" not in
-                                             proto["dataset"] else "")),
-             ("data checksum", ", ".join(proto["checksums"]) or "unknown"),
-             ("images", ", ".join(map(str, proto["n_images"])) or "unknown"),
-             ("split seeds", ", ".join(map(str, proto["split_seeds"]))),
-             ("bootstrap resamples", str(proto["n_bootstrap"])),
-             ("tests", "DeLong (primary), paired bootstrap, bootstrap Wilcoxon rank-sum (Byra 2021; "
-                       "anti-conservative, reported for comparability), Wilcoxon signed-rank and paired t-test "
-                       f"over split seeds; Holm correction over all pairs per test and split, alpha {ALPHA}")]
-    n_splits, b = len(proto["split_seeds"]), proto["n_bootstrap"]
-    across = (f"the Wilcoxon signed-rank test over {n_splits} split seeds cannot fall below "
-              f"2/2^{n_splits} = {2 / 2 ** n_splits:.4f} (exact, two-sided; below 0.05 only from 6 splits on)"
-              if n_splits >= 2 else "the tests over split seeds need at least 2 splits and were not computed")
-    pb = proto["paired_resamples"]
-    items.append(("resolution", f"the paired-bootstrap test draws B = {pb:,} resamples, so its p-value cannot fall "
-                                f"below 2/(B+1) = {2 / (pb + 1):.5f}; the bootstrap Wilcoxon test and the bootstrap "
-                                f"standard deviations use B = {b:,}; {across}"))
-    if len(proto["checksums"]) > 1:
-        items.append(("WARNING", "the runs used different data (several checksums)"))
-    return items
-
-
-_CSS = """
-body{font-family:system-ui,-apple-system,"Segoe UI",Helvetica,Arial,sans-serif;margin:2em auto;max-width:1200px;
-color:#222;line-height:1.45;padding:0 1em}
-.banner{background:#b00020;color:#fff;font-weight:bold;font-size:1.3em;padding:.8em 1em;border-radius:4px}
-table{border-collapse:collapse;margin:1em 0;font-size:.92em}
-th,td{border:1px solid #ccc;padding:.3em .6em;text-align:right}
-th{background:#f0f0f0}td:first-child,th:first-child{text-align:left}
-img{max-width:100%;border:1px solid #ddd;margin:.5em 0}
-.note{color:#555;font-size:.9em}li{margin:.2em 0}table.text td,table.text th{text-align:left;vertical-align:top}
-"""
-
-
-def _html_table(header: list[str], rows: list[list[str]], css_class: str | None = None) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows)
-    cls = f' class="{css_class}"' if css_class else ""
-    return f"<table{cls}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def _significance_table(sig: pd.DataFrame) -> str:
-    header = ["test", "split", "method A", "method B", "AUC A", "AUC B", "difference", "statistic", "95% CI",
-              "p", "Holm p", "significant"]
-    rows = []
-    for _, r in sig.iterrows():
-        ci = "" if pd.isna(r["ci_low"]) else f"{r['ci_low']:+.3f} to {r['ci_high']:+.3f}"
-        rows.append([r["test"], "all" if pd.isna(r["split_seed"]) else str(int(r["split_seed"])), r["method_a"],
-                     r["method_b"], fmt_number(r["auc_a"]), fmt_number(r["auc_b"]), fmt_number(r["difference"]),
-                     fmt_number(r["statistic"], 2), ci, _fmt_p(r["p"]).lstrip("="), _fmt_p(r["p_holm"]).lstrip("="),
-                     "yes" if r["significant"] else "no"])
-    return _html_table(header, rows)
-
-
-def _html(proto: dict, lb: pd.DataFrame, sig: pd.DataFrame, figures: dict, runs: pd.DataFrame) -> str:
-    esc = html.escape
-    parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-             f"<title>Leaderboard: {esc(proto['dataset'])}, profile {esc(proto['profile'])}</title>",
-             f"<style>{_CSS}</style></head><body>"]
-    banner = synthetic_banner(proto)
-    if banner:
-        parts.append(f'<div class="banner" role="alert">{esc(banner)}</div>')
-    parts.append(f"<h1>Leaderboard: {esc(proto['dataset'])}, profile {esc(proto['profile'])}</h1>")
-    parts.append(_html_table(*leaderboard_table(lb)))
-    parts += [f'<p class="note">{esc(n)}</p>' for n in _notes(proto, lb)]
-
-    parts.append("<h2>Which differences survive Holm correction</h2>")
-    if sig.empty:
-        parts.append(f"<p>{esc(summary_sentences(sig)[0])}</p>")
-    else:
-        parts.append(
-            "<p>Each test below compares every pair of methods on the same test images of one split "
-            f"(or, for the tests over splits, on the per-split AUCs). Within each test and split the p-values of "
-            f"all pairs are adjusted with Holm's method; a difference is called significant when the adjusted p is "
-            f"below {ALPHA}. The DeLong test is the primary one. The bootstrap Wilcoxon test of Byra (2021) is "
-            "shown for comparability only: its p-value shrinks as more bootstrap resamples are drawn, whatever "
-            "the data, so it overstates significance.</p>")
-        for test in [t for t in TESTS if (sig["test"] == t).any()]:
-            sentences = summary_sentences(sig, tests=[test])
-            parts.append(f"<h3>{esc(TEST_LABELS[test])}{' (primary)' if test == 'delong' else ''}</h3>")
-            parts.append("<ul>" + "".join(f"<li>{esc(s)}</li>" for s in sentences) + "</ul>")
-    parts.append("<h2>Figures</h2>")
-    for caption, path in figures.items():
-        data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
-        parts.append(f'<figure><img alt="{esc(caption)}" src="data:image/png;base64,{data}">'
-                     f"<figcaption class=\"note\">{esc(caption)}</figcaption></figure>")
-    parts.append("<h2>Protocol</h2><ul>")
-    parts += [f"<li><b>{esc(k)}</b>: {esc(v)}</li>" for k, v in _protocol_items(proto)]
-    parts.append("</ul><h3>Methods</h3>")
-    methods = runs.drop_duplicates("method").set_index("method")
-    rows = []
-    for m in lb["method"]:
-        per = runs[runs["method"] == m].sort_values("split_seed")
-        hp = "; ".join(f"seed {int(r.split_seed)}: lr {r.lr:g}, beta1 {r.beta1:g}" for r in per.itertuples())
-        rows.append([m, str(methods.loc[m, "description"] or ""), str(methods.loc[m, "citation"] or ""), hp])
-    parts.append(_html_table(["method", "description", "citation", "hyper-parameters"], rows, "text"))
-    if not sig.empty:
-        parts.append("<details><summary>All pairwise tests (significance.csv)</summary>")
-        parts.append(_significance_table(sig))
-        parts.append("</details>")
-    parts.append("</body></html>")
-    return "\n".join(parts) + "\n"
-
-
 def write_leaderboard(run_dir, n_bootstrap: int | None = None) -> dict[str, Path]:
-    """Rebuild the report of a run folder from disk.
+    """Rebuild the leaderboard of a run folder from disk.
 
-    Writes (atomically) into ``run_dir``: ``leaderboard.csv`` (:func:`leaderboard`, plus the
-    columns of ``cost.csv`` when present), ``significance.csv`` (:func:`significance`),
-    ``figures/roc.png``, ``figures/auc_vs_parameters.png``, ``figures/pvalues_delong.png``
-    (with at least two methods), ``leaderboard.md`` and ``leaderboard.html`` (self-contained:
-    figures embedded). If any run used synthetic data, the first line of the Markdown and the
-    first element of the HTML page say so. Returns ``{name: path}`` of the files written.
+    Writes (atomically) into ``run_dir``: ``leaderboard.csv`` (:func:`leaderboard`),
+    ``significance.csv`` (:func:`significance`), ``figures/roc.png`` (pooled out-of-fold
+    scores), ``figures/auc_vs_parameters.png``, ``figures/pvalues_cluster_bootstrap.png`` (with
+    at least two ranked methods), ``leaderboard.md`` and ``leaderboard.html`` (self-contained).
+    If any run used synthetic data, the first line of the Markdown and the first element of
+    the HTML page say so. ``predictions.csv`` and ``studies.csv`` are collected again first when
+    they are older than the studies' own files (:func:`benchmark.runfolder.refresh_tables`).
+    Returns ``{name: path}`` of the files written.
     """
     from . import figures as fig  # matplotlib only when a report is written
+    from .leaderboard_pages import html_page, markdown_page, run_protocol
 
     run_dir = Path(run_dir)
-    runs = load_runs(run_dir)
-    if n_bootstrap is None:
-        n_bootstrap = default_n_bootstrap(run_dir, runs)
-    lb = leaderboard(runs, cost=_read_cost(run_dir))
-    sig = significance(run_dir, runs, n_bootstrap=n_bootstrap)
-    proto = run_protocol(run_dir, runs, n_bootstrap)
+    refresh_tables(run_dir)
+    data = load_run(run_dir, n_bootstrap)
+    lb = leaderboard(data)
+    sig = significance(data)
+    proto = run_protocol(data)
     written = {"leaderboard.csv": write_csv_atomic(run_dir / "leaderboard.csv", lb),
                "significance.csv": write_csv_atomic(run_dir / "significance.csv", sig)}
     fig_dir = run_dir / "figures"
     figures = {}
-    figures["ROC curves of every method, per split seed (AUC in the legend)"] = fig.roc_figure(
-        run_dir, runs, fig_dir / "roc.png")
-    figures["Test AUC against trainable parameters (error bars: standard deviation over split seeds)"] = \
-        fig.auc_vs_parameters_figure(lb, fig_dir / "auc_vs_parameters.png", synthetic=proto["synthetic"])
-    if (sig["test"] == "delong").any():
-        figures["Holm-adjusted DeLong p-values for every pair of methods, per split seed"] = \
-            fig.pvalue_matrix_figure(sig, fig_dir / "pvalues_delong.png", test="delong",
+    if data.order:
+        figures["ROC curves of the pooled out-of-fold scores of every ranked method (AUC in the legend)"] = \
+            fig.roc_figure(data, fig_dir / "roc.png")
+        figures["Pooled out-of-fold AUC against trainable parameters (error bars: 95% cluster-bootstrap CI)"] = \
+            fig.auc_vs_parameters_figure(lb, fig_dir / "auc_vs_parameters.png", synthetic=proto["synthetic"])
+    if (sig["test"] == PRIMARY_TEST).any():
+        figures["Holm-adjusted p-values of the paired cluster bootstrap for every pair of methods"] = \
+            fig.pvalue_matrix_figure(sig, fig_dir / f"pvalues_{PRIMARY_TEST}.png", test=PRIMARY_TEST,
                                      synthetic=proto["synthetic"])
     for path in figures.values():
         written[f"figures/{Path(path).name}"] = Path(path)
-    written["leaderboard.md"] = write_text_atomic(run_dir / "leaderboard.md", _markdown(proto, lb, sig))
+    written["leaderboard.md"] = write_text_atomic(run_dir / "leaderboard.md", markdown_page(proto, lb, sig))
     written["leaderboard.html"] = write_text_atomic(run_dir / "leaderboard.html",
-                                                    _html(proto, lb, sig, figures, runs))
+                                                    html_page(proto, lb, sig, figures, data))
     return written

@@ -41,8 +41,8 @@ class TrainSection:
     lr_decay_factor: float = 0.9
     augment: bool = True
     eval_batch_size: int = 128
-    cached_views: int = 8         # frozen-prefix caching: augmented views per image (0: off)
-    cache_budget_mb: int = 2048   # largest cache of prefix outputs
+    cache_prefix: bool = True     # frozen-prefix caching (what a method trains on is the same either way)
+    cache_budget_mb: int = 512    # memory for cached prefix outputs, all entries together (one view per epoch)
     inference_precision: str = "auto"  # forward passes without gradients: auto, float32 or bfloat16
     channels_last: bool = True    # NHWC activations (faster for these networks on CPU and GPU)
 
@@ -50,18 +50,24 @@ class TrainSection:
 @dataclass(frozen=True)
 class SearchSection:
     sampler: str = "grid"         # "grid" (the paper's) or "tpe"
-    lr: tuple[float, ...] = (1e-3, 1e-2, 1e-1)
-    beta1: tuple[float, ...] = (0.85, 0.9, 0.95)
+    lr: tuple[float, ...] = (1e-3, 1e-2, 1e-1)   # grid: the learning rates
+    beta1: tuple[float, ...] = (0.85, 0.9, 0.95)  # grid: every value; tpe: searched if more than one
     repeats: int = 3              # grid: each setting trained this many times
     n_trials: int = 9             # tpe: trial budget
+    startup_trials: int = 1       # tpe: trials before the model takes over (the first: the method's default)
+    lr_range: tuple[float, ...] = ()  # tpe: [low, high] for every method instead of each method's own
+    selection: str = "auc"        # validation metric for early stopping and selection: auc or accuracy
     pruner: str = "none"          # "none", "median" or "hyperband"
     parallel_trials: int = 1      # trials run at once (threads; for a GPU)
 
 
 @dataclass(frozen=True)
 class EvaluationSection:
-    split_seeds: tuple[int, ...] = (0,)
+    scheme: str = "holdout"       # "kfold" (k folds, every image tested once) or "holdout" (the paper's split)
+    folds: int = 5                # kfold: k
+    split_seeds: tuple[int, ...] = (0,)  # one repeat per seed (kfold: a partition; holdout: a split)
     n_bootstrap: int = 1000
+    external: tuple[str, ...] = ()  # data sets every selected model also scores (external validation)
 
 
 @dataclass(frozen=True)
@@ -78,14 +84,31 @@ class Profile:
     def as_dict(self) -> dict:
         return asdict(self)
 
+    def training_dict(self) -> dict:
+        """What decides a study's trials and their selection (a changed value: a new study);
+        leaves out what only changes reporting or speed (bootstrap size, external sets,
+        parallel trials, frozen-prefix caching and its budget, the evaluation batch, names)."""
+        d = self.as_dict()
+        for key in ("name", "description", "source"):
+            d.pop(key)
+        d["search"].pop("parallel_trials")
+        for key in ("cache_prefix", "cache_budget_mb", "eval_batch_size"):  # speed only: the same training
+            d["train"].pop(key)
+        for key in ("n_bootstrap", "external"):
+            d["evaluation"].pop(key)
+        return d
+
 
 INFERENCE_PRECISIONS = ("auto", "float32", "bfloat16")  # [train] inference_precision, bench --inference-precision
+SELECTION_METRICS = ("auc", "accuracy")  # [search] selection
 
 _SECTIONS = {"backbone": BackboneSection, "data": DataSection, "train": TrainSection,
              "search": SearchSection, "evaluation": EvaluationSection}
 _CHOICES = {("search", "sampler"): ("grid", "tpe"),
             ("train", "inference_precision"): INFERENCE_PRECISIONS,
-            ("search", "pruner"): ("none", "median", "hyperband")}
+            ("search", "pruner"): ("none", "median", "hyperband"),
+            ("search", "selection"): SELECTION_METRICS,
+            ("evaluation", "scheme"): ("kfold", "holdout")}
 
 
 def builtin_profiles() -> list[str]:
@@ -135,7 +158,7 @@ def _section(cls, values: dict, section: str, path: Path):
         expected = getattr(defaults, key)
         where = f"{path}: [{section}] {key}"
         if isinstance(expected, tuple):
-            if not isinstance(value, list) or not value:
+            if not isinstance(value, list) or (not value and expected):
                 raise ProfileError(f"{where} must be a non-empty list")
             value = tuple(value)
         elif isinstance(expected, bool):
@@ -152,4 +175,10 @@ def _section(cls, values: dict, section: str, path: Path):
         if choices and value not in choices:
             raise ProfileError(f"{where} must be one of {choices}, got {value!r}")
         out[key] = value
+    if section == "search" and out.get("lr_range") and (
+            len(out["lr_range"]) != 2 or not 0 < out["lr_range"][0] < out["lr_range"][1]):
+        raise ProfileError(f"{path}: [search] lr_range must be [low, high] with 0 < low < high, "
+                           f"got {list(out['lr_range'])}")
+    if section == "evaluation" and out.get("scheme") == "kfold" and out.get("folds", 5) < 2:
+        raise ProfileError(f"{path}: [evaluation] folds must be at least 2 for the kfold scheme")
     return cls(**out)

@@ -10,7 +10,11 @@ adapters, ...) and sets ``requires_grad`` on exactly the parameters it trains::
         pass  # the head is already trainable
 
 Keyword arguments of ``fn`` are the method's own hyper-parameters; their defaults are
-used unless a search space (``{name: optuna distribution}``) supplies others.
+used unless a search space (``{name: optuna distribution}``) supplies others. ``lr`` is the
+method's learning-rate prior, ``(low, high)``, searched on a log scale (default
+``DEFAULT_LR``, right for a new head or a few scaling parameters; a whole pretrained network
+wants far smaller rates). The first trial of a search tries the geometric centre of the
+range with the method's defaults.
 Methods are combined by :func:`compose`, which applies them in order.
 
 Other packages register methods through the entry-point group ``petl_bench.methods``:
@@ -27,6 +31,7 @@ from typing import Any, Callable
 
 ENTRY_POINT_GROUP = "petl_bench.methods"
 BN_POLICIES = ("frozen", "train")
+DEFAULT_LR = (1e-4, 1e-2)  # Adam learning rates for a new head or a few scaling parameters
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,12 @@ class Method:
     search_space: dict[str, Any] = field(default_factory=dict)
     bn_stats: str = "frozen"
     components: tuple[str, ...] = ()
+    lr: tuple[float, float] = DEFAULT_LR
+
+    @property
+    def default_lr(self) -> float:
+        """The geometric centre of the learning-rate range: the first trial's rate."""
+        return float((self.lr[0] * self.lr[1]) ** 0.5)
 
     def defaults(self) -> dict[str, Any]:
         """The method's own hyper-parameters with their default values."""
@@ -57,18 +68,20 @@ _discovered = False
 
 
 def register_method(fn: Callable | None = None, *, name: str | None = None, description: str,
-                    citation: str, search_space: dict | None = None, bn_stats: str = "frozen"):
+                    citation: str, search_space: dict | None = None, bn_stats: str = "frozen",
+                    lr: tuple[float, float] = DEFAULT_LR):
     """Register ``fn`` as a method (usable as ``@register_method(...)``)."""
 
     def decorator(f: Callable) -> Callable:
         method_name = name or f.__name__
-        _check_new(method_name, description, citation, bn_stats)
+        _check_new(method_name, description, citation, bn_stats, lr)
         unknown = set(search_space or {}) - set(inspect.signature(f).parameters)
         if unknown:
             raise ValueError(f"method {method_name!r}: search space names {sorted(unknown)} are not "
                              f"keyword arguments of {f.__name__}()")
         _REGISTRY[method_name] = Method(method_name, f, description, citation,
-                                        dict(search_space or {}), bn_stats, (method_name,))
+                                        dict(search_space or {}), bn_stats, (method_name,),
+                                        (float(lr[0]), float(lr[1])))
         return f
 
     return decorator(fn) if fn is not None else decorator
@@ -76,7 +89,10 @@ def register_method(fn: Callable | None = None, *, name: str | None = None, desc
 
 def compose(name: str, *parts: str, description: str, citation: str,
             bn_stats: str | None = None) -> Method:
-    """Register a method that applies the registered methods ``parts`` in order."""
+    """Register a method that applies the registered methods ``parts`` in order.
+
+    Its learning-rate range is the most cautious of its parts' (the smallest low and high):
+    DRS with full fine-tuning takes full fine-tuning's rates."""
     methods = [_REGISTRY[p] if p in _REGISTRY else _missing(p) for p in parts]
     space: dict[str, Any] = {}
     for m in methods:
@@ -92,16 +108,19 @@ def compose(name: str, *parts: str, description: str, citation: str,
         + [inspect.Parameter(k, inspect.Parameter.KEYWORD_ONLY, default=v)
            for m in methods for k, v in m.defaults().items()])
     policy = bn_stats or ("train" if any(m.bn_stats == "train" for m in methods) else "frozen")
-    _check_new(name, description, citation, policy)
+    lr = (min(m.lr[0] for m in methods), min(m.lr[1] for m in methods))
+    _check_new(name, description, citation, policy, lr)
     components = tuple(c for m in methods for c in m.components)
-    method = Method(name, apply, description, citation, space, policy, components)
+    method = Method(name, apply, description, citation, space, policy, components, lr)
     _REGISTRY[name] = method
     return method
 
 
-def _check_new(name: str, description: str, citation: str, bn_stats: str) -> None:
+def _check_new(name: str, description: str, citation: str, bn_stats: str, lr) -> None:
     if name in _REGISTRY:
         raise ValueError(f"a method named {name!r} is already registered")
+    if len(lr) != 2 or not 0 < lr[0] < lr[1]:
+        raise ValueError(f"method {name!r}: lr must be (low, high) with 0 < low < high, got {lr!r}")
     if not description or not citation:
         raise ValueError(f"method {name!r} must declare a description and a citation")
     if bn_stats not in BN_POLICIES:

@@ -9,12 +9,14 @@ JavaScript. Sections, in order:
 1. for synthetic data, a banner (the first element of ``<body>``): the results say nothing about BUSI;
 2. title and a one-paragraph summary (best method, its AUC, what survives Holm correction);
 3. the leaderboard (``<table id="leaderboard">``, one ``<tr>`` per method in ``<tbody>``);
-4. significance: the DeLong p-value matrix and the differences that survive Holm correction;
-5. ROC curves; 6. AUC against trainable parameters;
+4. significance: the primary test's (paired cluster bootstrap) p-value matrix and the
+   differences that survive Holm correction;
+5. ROC curves of the pooled out-of-fold scores; 6. AUC against trainable parameters;
 7. cost (``cost.csv`` of ``petl-bench bench``), when present;
 8. analysis figures and findings (:mod:`benchmark.analysis`), when present or computable;
-9. a gallery of test images of one split with every method's score, misclassified ones first;
-10. protocol and provenance (profile, splits, commit, package versions, device, data checksum).
+9. a gallery of test images (repeat 0, every fold's test images) with every method's out-of-fold
+   score, misclassified ones first;
+10. protocol and provenance (profile, folds, commit, package versions, device, data checksum).
 
 Optional inputs that are missing give a short "not computed: run ..." note instead of a section.
 """
@@ -25,7 +27,6 @@ import html
 import importlib
 import io
 import json
-import math
 import warnings
 from pathlib import Path
 
@@ -35,22 +36,31 @@ import pandas as pd
 from .io import write_text_atomic
 from .leaderboard import (
     ALPHA,
+    PRIMARY_TEST,
+    TEST_LABELS,
+    TESTS,
+    RunData,
+    load_run,
+    summary_sentences,
+    write_leaderboard,
+)
+from .leaderboard_pages import (
+    fmt_int,
+    leaderboard_notes,
+    leaderboard_table,
+    method_rows,
+    protocol_items,
+    run_protocol,
+    synthetic_banner,
+)
+from .runfolder import (
     COST_FILE,
     PREDICTIONS_FILE,
     RESULTS_FILE,
+    STUDIES_FILE,
     SUITE_FILE,
-    TEST_LABELS,
-    TESTS,
-    default_n_bootstrap,
-    fmt_int,
-    fmt_number,
-    leaderboard_table,
-    load_runs,
-    run_protocol,
-    split_predictions,
-    summary_sentences,
-    synthetic_banner,
-    write_leaderboard,
+    refresh_tables,
+    test_images,
 )
 
 __all__ = ["write_report", "gallery_order", "REPORT_FILE", "GALLERY_SIZE"]
@@ -58,11 +68,12 @@ __all__ = ["write_report", "gallery_order", "REPORT_FILE", "GALLERY_SIZE"]
 REPORT_FILE = "index.html"
 GALLERY_SIZE = 24          # images shown in the gallery at most
 THUMBNAIL_PX = 112         # longest side of a gallery thumbnail
-GALLERY_SPLIT_SEED = 0     # the split whose test images the gallery shows (else the first one run)
+GALLERY_REPEAT = 0         # the repeat whose out-of-fold scores the gallery shows (else the first one run)
 FIGURE_SCALE = 0.72        # CSS px per figure pixel: 150-dpi figures at about their printed size
 
 LEADERBOARD_FILES = ("leaderboard.csv", "significance.csv")
-LEADERBOARD_FIGURES = ("roc.png", "auc_vs_parameters.png")       # pvalues_delong.png needs two methods
+LEADERBOARD_FIGURES = ("roc.png", "auc_vs_parameters.png")       # need a ranked method
+PVALUE_FIGURE = f"pvalues_{PRIMARY_TEST}.png"                     # needs two ranked methods
 ANALYSIS_DIR = "analysis"
 ANALYSIS_ITEMS = (  # (csv in analysis/, png in figures/, caption)
     ("activation_rates.csv", "activation_rates.png",
@@ -164,14 +175,15 @@ def _is_stale(target: Path, sources: list[Path]) -> bool:
 
 
 # ------------------------------------------------------------------------ inputs on disk
-def _ensure_leaderboard(run_dir: Path, runs: pd.DataFrame, force: bool) -> None:
+def _ensure_leaderboard(run_dir: Path, data: RunData, force: bool) -> None:
     """Run :func:`write_leaderboard` when its outputs are missing or older than their inputs."""
-    outputs = [run_dir / f for f in LEADERBOARD_FILES] + [run_dir / "figures" / f for f in LEADERBOARD_FIGURES]
-    if runs["method"].nunique() >= 2:
-        outputs.append(run_dir / "figures" / "pvalues_delong.png")
-    sources = [run_dir / COST_FILE]
-    for rel in runs["run_path"]:
-        sources += [run_dir / rel / RESULTS_FILE, run_dir / rel / PREDICTIONS_FILE]
+    outputs = [run_dir / f for f in LEADERBOARD_FILES]
+    if data.order:
+        outputs += [run_dir / "figures" / f for f in LEADERBOARD_FIGURES]
+    if len(data.order) >= 2:
+        outputs.append(run_dir / "figures" / PVALUE_FIGURE)
+    sources = [run_dir / f for f in (COST_FILE, PREDICTIONS_FILE, STUDIES_FILE, SUITE_FILE)]
+    sources += [run_dir / rel / RESULTS_FILE for rel in data.runs["run_path"]]
     if force or any(_is_stale(o, sources) for o in outputs):
         write_leaderboard(run_dir)
 
@@ -203,16 +215,17 @@ def _analysis(run_dir: Path) -> tuple[list[str], list[str]]:
     return findings, notes
 
 
-def _records(run_dir: Path, runs: pd.DataFrame) -> dict[tuple[str, int], dict]:
-    return {(r.method, int(r.split_seed)): _read_json(run_dir / r.run_path / RESULTS_FILE)
-            for r in runs.itertuples()}
+def _records(run_dir: Path, data: RunData) -> dict[tuple[str, int, int], dict]:
+    return {(r.method, int(r.repeat), int(r.fold)): _read_json(run_dir / r.run_path / RESULTS_FILE)
+            for r in data.runs.itertuples()}
 
 
 # --------------------------------------------------------------------------------- gallery
-def gallery_order(labels: np.ndarray, scores: dict[str, np.ndarray], thresholds: dict[str, float]):
+def gallery_order(labels: np.ndarray, scores: dict[str, np.ndarray], thresholds: dict):
     """Images ordered for the gallery: misclassified by the majority of methods first.
 
-    A method calls an image malignant when its score >= its own threshold. Returns
+    A method calls an image malignant when its score >= its threshold (a number, or one per
+    image: the threshold of the fold that scored it). Returns
     ``(order, wrong, majority)``: indices sorted by (misclassified by a strict majority first,
     then more methods wrong, then original order); ``wrong[i]`` counts the methods that got
     image ``i`` wrong; ``majority[i]`` is whether more than half of them did.
@@ -220,7 +233,7 @@ def gallery_order(labels: np.ndarray, scores: dict[str, np.ndarray], thresholds:
     labels = np.asarray(labels).astype(int)
     wrong = np.zeros(labels.size, dtype=int)
     for m, s in scores.items():
-        predicted = (np.asarray(s, dtype=float) >= thresholds[m]).astype(int)
+        predicted = (np.asarray(s, dtype=float) >= np.asarray(thresholds[m], dtype=float)).astype(int)
         wrong += predicted != labels
     majority = wrong * 2 > len(scores)
     order = sorted(range(labels.size), key=lambda i: (not majority[i], -wrong[i], i))
@@ -250,87 +263,95 @@ def _label_name(label: int) -> str:
     return "malignant" if int(label) == 1 else "benign"
 
 
-def _gallery(run_dir: Path, runs: pd.DataFrame, order: list[str], records: dict) -> str:
-    from .suite import load_test_images
-
-    seeds = sorted(int(s) for s in runs["split_seed"].unique())
-    seed = GALLERY_SPLIT_SEED if GALLERY_SPLIT_SEED in seeds else seeds[0]
-    methods = [m for m in order if (m, seed) in records]
+def _gallery(run_dir: Path, data: RunData) -> str:
+    methods = list(data.order)
+    if not methods:
+        return '<p class="missing">No method has a working configuration; no gallery.</p>'
+    inner = data.rows()
+    inner = inner[inner["method"].isin(methods)]
+    repeats = sorted(int(r) for r in inner["repeat"].unique())
+    repeat = GALLERY_REPEAT if GALLERY_REPEAT in repeats else repeats[0]
+    part = inner[inner["repeat"] == repeat]
+    scores = part.pivot(index="image_id", columns="method", values="score")
+    thresholds = part.pivot(index="image_id", columns="method", values="threshold")
+    truth = part.drop_duplicates("image_id").set_index("image_id")["label"]
     try:
-        images, labels, ids = load_test_images(run_dir, seed)
-    except (FileNotFoundError, KeyError) as exc:
+        images, ids = test_images(run_dir, list(scores.index))
+    except FileNotFoundError as exc:
         return _code_note("The gallery", f"petl-bench suite --run-dir {run_dir}") + \
             f'<p class="note">({_esc(exc)})</p>'
-    pred_ids, pred_labels, scores = split_predictions(run_dir, runs, seed, methods)
-    position = {str(i): k for k, i in enumerate(pred_ids)}
-    keep = [k for k, i in enumerate(ids) if str(i) in position]
-    if len(keep) < len(ids) or len(keep) < len(pred_ids):
-        warnings.warn(f"gallery: test images of split {seed} and predictions differ "
-                      f"({len(ids)} saved, {len(pred_ids)} predicted, {len(keep)} in both)", stacklevel=2)
-    if not keep:
+    if not ids:
         return '<p class="missing">No saved test image matches the predictions; gallery not shown.</p>'
-    rows = [position[str(ids[k])] for k in keep]
-    y = np.asarray(pred_labels)[rows]
-    if not np.array_equal(y, np.asarray(labels)[keep]):
-        warnings.warn(f"gallery: labels of {run_dir / 'test_images.npz'} differ from the predictions' labels",
-                      stacklevel=2)
-    s = {m: np.asarray(scores[m])[rows] for m in methods}
-    thresholds = {m: float((records[(m, seed)].get("metrics") or {}).get("threshold", 0.5)) for m in methods}
-    ranked, wrong, majority = gallery_order(y, s, thresholds)
+    if len(ids) < len(scores):
+        warnings.warn(f"gallery: {len(scores) - len(ids)} of the {len(scores)} images of repeat {repeat} are not in "
+                      f"{run_dir / 'test_images.npz'}; showing the others", stacklevel=2)
+    y = truth.loc[ids].to_numpy().astype(int)
+    s = {m: scores.loc[ids, m].to_numpy(dtype=float) for m in methods}
+    t = {m: thresholds.loc[ids, m].to_numpy(dtype=float) for m in methods}
+    ranked, wrong, majority = gallery_order(y, s, t)
     shown = ranked[:GALLERY_SIZE]
     n_major = int(majority.sum())
-    intro = (f"<p>Test images of split seed {seed} ({len(keep)} images, {int(y.sum())} malignant). Each method "
-             f"calls an image malignant when its score is at least its own threshold (the ROC point closest to "
-             f"(0, 1), from results.json); wrong calls are marked. {n_major} image{'s are' if n_major != 1 else ' is'}"
-             f" misclassified by the majority of the {len(methods)} methods; they come first"
-             f"{', then the others' if len(shown) > n_major else ''}. Showing {len(shown)} of {len(keep)}.</p>")
+    intro = (f"<p>Test images of repeat {repeat} ({len(ids)} images, {int(y.sum())} malignant), each with every "
+             "method's out-of-fold score (from the model of the fold that held the image out). A method calls an "
+             "image malignant when its score reaches the threshold that fold chose on its validation data; wrong "
+             f"calls are marked. {n_major} image{'s are' if n_major != 1 else ' is'} misclassified by the majority of "
+             f"the {len(methods)} methods; they come first{', then the others' if len(shown) > n_major else ''}. "
+             f"Showing {len(shown)} of {len(ids)}.</p>")
     cards = []
     for i in shown:
-        k = keep[i]
         label = int(y[i])
         lines = []
         for m in methods:
             score = float(s[m][i])
-            bad = (score >= thresholds[m]) != bool(label)
+            bad = (score >= t[m][i]) != bool(label)
             lines.append(f'<tr class="{"bad" if bad else "ok"}"><td class="m" title="{_esc(m)}">{_esc(m)}</td>'
                          f'<td>{score:.3f}</td><td class="mark">{"✗" if bad else "✓"}</td></tr>')
         badge = (f'<span class="badge wrong">wrong by {wrong[i]}/{len(methods)}</span>' if wrong[i] else
                  '<span class="badge right">all correct</span>')
         cards.append(
-            f'<div class="card{" misclassified" if majority[i] else ""}" data-image-id="{_esc(ids[k])}" '
+            f'<div class="card{" misclassified" if majority[i] else ""}" data-image-id="{_esc(ids[i])}" '
             f'data-misclassified="{"true" if majority[i] else "false"}">'
-            f'<img class="thumb" alt="test image {_esc(ids[k])}" src="{_data_uri(_thumbnail(images[k]))}">'
-            f'<div class="id" title="{_esc(ids[k])}">{_esc(ids[k])}</div>'
+            f'<img class="thumb" alt="test image {_esc(ids[i])}" src="{_data_uri(_thumbnail(images[i]))}">'
+            f'<div class="id" title="{_esc(ids[i])}">{_esc(ids[i])}</div>'
             f'<div><span class="badge {_label_name(label)}">true: {_label_name(label)}</span> {badge}</div>'
             f'<table class="scores"><tbody>{"".join(lines)}</tbody></table></div>')
-    thr = ", ".join(f"{m} {thresholds[m]:.3f}" for m in methods)
+    per_fold = part.drop_duplicates(["method", "fold"]).pivot(index="method", columns="fold", values="threshold")
+    thr = "; ".join(f"{m} " + ", ".join(f"{per_fold.loc[m, f]:.3f}" for f in per_fold.columns) for m in methods)
     return intro + f'<div class="gallery" id="gallery">{"".join(cards)}</div>' + \
-        f'<p class="note">Thresholds (score ≥ threshold = malignant): {_esc(thr)}.</p>'
+        f'<p class="note">Validation thresholds per fold (score ≥ threshold = malignant): {_esc(thr)}.</p>'
 
 
 # ------------------------------------------------------------------------------- sections
 def _summary(lb: pd.DataFrame, sig: pd.DataFrame | None) -> str:
-    best = lb.iloc[0]
-    n_splits = int(best["n_splits"])
-    ties = list(lb.loc[lb["rank"] == 1, "method"])
-    spread = "" if pd.isna(best["auc_spread"]) else f" ± {best['auc_spread']:.3f} (standard deviation over splits)"
-    text = (f"<b>{_esc(best['method'])}</b> has the highest mean test AUC, <b>{best['auc_mean']:.3f}</b>{spread}"
-            f" on {n_splits} split seed{'s' if n_splits != 1 else ''} (bootstrap standard deviation "
-            f"{fmt_number(best['auc_bootstrap_std'])}), with {fmt_int(best['trainable_parameters'])} trainable parameters.")
-    if len(ties) > 1:
-        text += f" It ties with {_esc(', '.join(ties[1:]))}."
+    ranked = lb[lb["rank"].notna()]
+    unranked = lb[lb["rank"].isna()]
+    if ranked.empty:
+        text = "No method found a working configuration."
+    else:
+        best = ranked.iloc[0]
+        ties = list(ranked.loc[ranked["rank"] == 1, "method"])
+        text = (f"<b>{_esc(best['method'])}</b> has the highest pooled out-of-fold test AUC, "
+                f"<b>{best['auc']:.3f}</b> (95% CI {best['auc_ci_low']:.3f} to {best['auc_ci_high']:.3f}, duplicate-"
+                f"aware bootstrap; rank interval {_esc(best['rank_interval'])}), with "
+                f"{fmt_int(best['trainable_parameters'])} trainable parameters.")
+        if len(ties) > 1:
+            text += f" It ties with {_esc(', '.join(ties[1:]))}."
+    if not unranked.empty:
+        text += (f" Unranked ({len(unranked)}): {_esc(', '.join(unranked['method']))} (no working configuration; "
+                 "see the status column).")
     if sig is None or sig.empty:
         return f"<p class=\"summary\">{text} {_esc(summary_sentences(pd.DataFrame())[0])}</p>"
-    delong = sig[sig["test"] == "delong"]
-    if not delong.empty:
-        n_sig, n_all = int(delong["significant"].sum()), int(delong["p"].notna().sum())
+    primary = sig[sig["test"] == PRIMARY_TEST]
+    if not primary.empty:
+        n_sig, n_all = int(primary["significant"].sum()), int(primary["p"].notna().sum())
+        label = TEST_LABELS[PRIMARY_TEST]
         if n_sig == 0:
-            sentence = summary_sentences(sig, tests=["delong"])[0].split(": ", 1)[-1]
-            text += f" Under the primary DeLong test, {_esc(sentence)}"
+            sentence = summary_sentences(sig)[0].split(": ", 1)[-1]
+            text += f" Under the primary {_esc(label)}, {_esc(sentence)}"
         else:
-            listed = summary_sentences(sig, tests=["delong"])
+            listed = summary_sentences(sig)
             more = f"; and {len(listed) - 3} more (below)" if len(listed) > 3 else ""
-            text += (f" Under the primary DeLong test, {n_sig} of {n_all} pairwise differences survive Holm "
+            text += (f" Under the primary {_esc(label)}, {n_sig} of {n_all} pairwise differences survive Holm "
                      f"correction: {_esc('; '.join(listed[:3]))}{more}.")
     others = []
     for test in TESTS[1:]:
@@ -346,21 +367,24 @@ def _summary(lb: pd.DataFrame, sig: pd.DataFrame | None) -> str:
 
 def _significance_section(run_dir: Path, sig: pd.DataFrame | None) -> str:
     parts = ['<section id="significance"><h2>Significance</h2>']
-    matrix = run_dir / "figures" / "pvalues_delong.png"
+    matrix = run_dir / "figures" / PVALUE_FIGURE
     if sig is None or sig.empty:
         parts.append(f"<p>{_esc(summary_sentences(pd.DataFrame())[0])}</p></section>")
         return "".join(parts)
     parts.append(
-        "<p>Every pair of methods is compared on the same test images of each split (the tests over splits use "
-        f"the per-split AUCs). Within each test and split, p-values are Holm-adjusted over all pairs; a difference "
-        f"is significant when the adjusted p is below {ALPHA}. DeLong is the primary test. The bootstrap Wilcoxon "
-        "test of Byra (2021) is shown for comparability only: its p-value shrinks with the number of bootstrap "
-        "resamples whatever the data, so it overstates significance. All tests: <code>significance.csv</code>.</p>")
+        "<p>Every pair of ranked methods is compared on the same images. Within each data set, test and repeat, "
+        f"p-values are Holm-adjusted over all pairs; a difference is significant when the adjusted p is below "
+        f"{ALPHA}. The primary test is the paired bootstrap of duplicate groups of the pooled out-of-fold AUC. "
+        "DeLong's test treats duplicated images as independent, the corrected t-test uses the per-fold AUCs, and "
+        "the bootstrap Wilcoxon test of Byra (2021) is shown for comparability only: its p-value shrinks with the "
+        "number of bootstrap resamples whatever the data. Methods without a working configuration are in no "
+        "comparison. All tests: <code>significance.csv</code>.</p>")
     if matrix.is_file():
-        parts.append(_figure(matrix, "Holm-adjusted DeLong p-values for every pair of methods, per split seed"))
+        parts.append(_figure(matrix, f"Holm-adjusted p-values of the {TEST_LABELS[PRIMARY_TEST]} for every pair "
+                                     "of methods"))
     parts.append("<h3>Differences that survive Holm correction</h3><dl class=\"tests\">")
     for test in [t for t in TESTS if (sig["test"] == t).any()]:
-        parts.append(f"<dt>{_esc(TEST_LABELS[test])}{' (primary)' if test == 'delong' else ''}</dt>")
+        parts.append(f"<dt>{_esc(TEST_LABELS[test])}{' (primary)' if test == PRIMARY_TEST else ''}</dt>")
         parts.append("<dd><ul>" + "".join(f"<li>{_esc(s)}</li>" for s in summary_sentences(sig, tests=[test]))
                      + "</ul></dd>")
     parts.append("</dl></section>")
@@ -473,16 +497,17 @@ def _kv(items: list[tuple[str, str]], raw: bool = False) -> str:
                                                  for k, v in items) + "</tbody></table>"
 
 
-def _protocol_section(run_dir: Path, runs: pd.DataFrame, lb: pd.DataFrame, records: dict, n_bootstrap: int) -> str:
-    suite = _read_json(run_dir / SUITE_FILE)
-    first = next(iter(records.values()))
+def _protocol_section(run_dir: Path, data: RunData, lb: pd.DataFrame, records: dict, proto: dict) -> str:
+    suite = data.suite
+    first = next(iter(records.values()), {})
     profile = suite.get("profile") or first.get("profile") or {}
     backbone, train = profile.get("backbone") or {}, profile.get("train") or {}
-    search, evaluation = profile.get("search") or {}, profile.get("evaluation") or {}
+    search = profile.get("search") or {}
     weights = _unique(_weights_text((r.get("backbone") or {}).get("weights")) for r in records.values())
     trials = _unique(((r.get("search") or {}).get("n_trials")) for r in records.values())
     grid = ", ".join(f"{k} {v}" for k, v in search.items() if isinstance(v, list))
-    proto = [
+    shared = dict(protocol_items(proto))
+    items = [
         ("profile", f"{profile.get('name', 'unknown')}" + (f" — {profile['description']}"
                                                            if profile.get("description") else "")),
         ("backbone", f"{backbone.get('name', 'unknown')}"),
@@ -493,21 +518,20 @@ def _protocol_section(run_dir: Path, runs: pd.DataFrame, lb: pd.DataFrame, recor
         ("search", f"{search.get('sampler', '?')} sampler, at most {search.get('n_trials', '?')} trials per study"
                    + (f" (trials run: {', '.join(str(t) for t in trials if t is not None)})" if any(trials) else "")
                    + (f"; search space: {grid}" if grid else "")),
-        ("split seeds", ", ".join(str(s) for s in evaluation.get("split_seeds") or
-                                  sorted(int(s) for s in runs["split_seed"].unique()))),
-        ("bootstrap resamples", str(evaluation.get("n_bootstrap", n_bootstrap))),
-    ]
-    # splits
-    split_rows, excluded = [], {}
-    for seed in sorted(int(s) for s in runs["split_seed"].unique()):
-        recs = [records[k] for k in records if k[1] == seed]
+    ] + [(k, shared[k]) for k in ("evaluation", "images", "external data sets", "bootstrap resamples", "tests")]
+    # folds: sizes as the studies recorded them, test images as predictions.csv holds them
+    fold_rows, excluded = [], {}
+    inner = data.rows()
+    for (repeat, fold), part in inner.drop_duplicates(["repeat", "fold", "image_id"]).groupby(["repeat", "fold"]):
+        recs = [records[k] for k in records if k[1:] == (repeat, fold)]
         ds = (recs[0].get("dataset") or {}) if recs else {}
         sizes, malignant = ds.get("split_sizes") or {}, ds.get("split_malignant") or {}
         if any((r.get("dataset") or {}).get("split_sizes") != sizes for r in recs):
-            warnings.warn(f"split seed {seed}: methods report different split sizes", stacklevel=2)
-        split_rows.append([str(seed)] + [
-            f"{sizes[k]}" + (f" ({malignant[k]} malignant)" if k in malignant else "") if k in sizes else "—"
-            for k in ("train", "val", "test")])
+            warnings.warn(f"repeat {repeat}, fold {fold}: methods report different split sizes", stacklevel=2)
+        cells = [f"{sizes[k]}" + (f" ({malignant[k]} malignant)" if k in malignant else "") if k in sizes else "—"
+                 for k in ("train", "val")]
+        cells.append(f"{len(part)} ({int(part['label'].sum())} malignant, {part['group'].nunique()} groups)")
+        fold_rows.append([str(repeat), str(fold)] + cells)
         for r in recs:
             for e in (r.get("dataset") or {}).get("excluded") or []:
                 key = e.get("id") if isinstance(e, dict) else str(e)
@@ -552,25 +576,19 @@ def _protocol_section(run_dir: Path, runs: pd.DataFrame, lb: pd.DataFrame, recor
         ("run folder", f"<code>{_esc(run_dir)}</code>"),
     ]
     parts = ['<section id="protocol"><h2>Protocol and provenance</h2><div class="cols"><div>',
-             "<h3>Protocol</h3>", _kv(proto), "</div><div><h3>Provenance</h3>", _kv(prov, raw=True), "</div></div>",
-             "<h3>Splits</h3>",
-             _table(["split seed", "train", "validation", "test"], split_rows, css_class="num")]
+             "<h3>Protocol</h3>", _kv(items), "</div><div><h3>Provenance</h3>", _kv(prov, raw=True), "</div></div>",
+             "<h3>Folds</h3>",
+             _table(["repeat", "fold", "train", "validation", "test"], fold_rows, css_class="num")]
     if excluded:
-        items = "".join(f"<li><code>{_esc(k)}</code>{': ' + _esc(v) if v else ''}</li>" for k, v in excluded.items())
+        items_html = "".join(f"<li><code>{_esc(k)}</code>{': ' + _esc(v) if v else ''}</li>"
+                             for k, v in excluded.items())
         parts.append(f"<p>{len(excluded)} image{'s' if len(excluded) != 1 else ''} excluded from the data set:</p>"
-                     f'<ul class="excluded">{items}</ul>')
+                     f'<ul class="excluded">{items_html}</ul>')
     else:
         parts.append("<p>No image was excluded from the data set.</p>")
-    # methods
-    rows = []
-    for m in lb["method"]:
-        per = runs[runs["method"] == m].sort_values("split_seed")
-        desc = per["description"].dropna()
-        cite = per["citation"].dropna()
-        hp = "; ".join(f"seed {int(r.split_seed)}: lr {r.lr:g}, β1 {r.beta1:g}" for r in per.itertuples())
-        rows.append([m, desc.iloc[0] if len(desc) else "", cite.iloc[0] if len(cite) else "", hp])
-    parts += ["<h3>Methods</h3>", _table(["method", "description", "citation", "selected hyper-parameters"], rows,
-                                         css_class="text"), "</section>"]
+    parts += ["<h3>Methods</h3>", _table(["method", "description", "citation", "selected hyper-parameters (per "
+                                          "repeat r and fold f)"], method_rows(data, lb), css_class="text"),
+              "</section>"]
     return "".join(parts)
 
 
@@ -604,6 +622,7 @@ table.num td,table.num th{text-align:right}table.num td:first-child,table.num th
 #leaderboard td,#leaderboard th{text-align:right;white-space:nowrap}
 #leaderboard td:first-child,#leaderboard th:first-child{text-align:left;font-weight:600}
 #leaderboard tr.best{background:#eaf5ee}
+#leaderboard tr.unranked{color:var(--muted)}#leaderboard td:last-child{text-align:left;white-space:normal}
 table.text td{text-align:left}
 table.kv th{text-align:left;font-weight:600;color:var(--muted);white-space:nowrap;background:none}
 table.compact th,table.compact td{padding:5px 7px}
@@ -662,24 +681,26 @@ def write_report(run_dir, rebuild: bool = False) -> Path:
     """Write ``RUN_DIR/index.html``, the self-contained report of a run folder, and return its path.
 
     Calls :func:`benchmark.leaderboard.write_leaderboard` first when ``leaderboard.csv``,
-    ``significance.csv`` or its figures are missing or older than the runs or ``cost.csv``
+    ``significance.csv`` or its figures are missing or older than ``predictions.csv``,
+    ``studies.csv``, the run records or ``cost.csv``
     (always, with ``rebuild=True``), and :func:`benchmark.analysis.write_analysis` when the
     analysis CSVs are missing and that module exists (a failure there becomes a note on the
     page). Includes ``cost.csv`` and the analysis figures when present, a "not computed" note
     otherwise. The page is written atomically.
     """
     run_dir = Path(run_dir)
+    refresh_tables(run_dir)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # unfinished runs were already reported by write_leaderboard
-        runs = load_runs(run_dir)
-    _ensure_leaderboard(run_dir, runs, force=rebuild)
+        warnings.simplefilter("ignore")  # unfinished studies were already reported by write_leaderboard
+        data = load_run(run_dir)
+    _ensure_leaderboard(run_dir, data, force=rebuild)
     lb = pd.read_csv(run_dir / "leaderboard.csv")
     sig = _read_csv(run_dir / "significance.csv")
     if sig is not None and not sig.empty:
         sig["significant"] = sig["significant"].astype(str).str.lower().eq("true")
     order = list(lb["method"])
-    records = _records(run_dir, runs)
-    proto = run_protocol(run_dir, runs, default_n_bootstrap(run_dir, runs))
+    records = _records(run_dir, data)
+    proto = run_protocol(data)
     findings, analysis_notes = _analysis(run_dir)
 
     title = f"PETL benchmark: {proto['dataset']}, profile {proto['profile']}"
@@ -689,12 +710,13 @@ def write_report(run_dir, rebuild: bool = False) -> Path:
     banner = synthetic_banner(proto)
     if banner:
         parts.append(f'<div class="banner" id="synthetic-banner" role="alert">{_esc(banner)}</div>')
-    n_methods, seeds = len(lb), proto["split_seeds"]
+    n_methods, repeats = len(lb), proto["repeats"]
+    scheme = (f"{proto['folds']}-fold cross-validation" if proto["scheme"] == "kfold" else "holdout splits") + \
+        f", {len(repeats)} repeat{'s' if len(repeats) != 1 else ''}"
     parts.append(
         f"<header><h1>{_esc(title)}</h1><p class=\"subtitle\">Parameter-efficient transfer learning for breast "
         f"ultrasound classification (benign vs malignant), after Byra (2021). {n_methods} method"
-        f"{'s' if n_methods != 1 else ''}, {_esc(proto['backbone'])}, split seed{'s' if len(seeds) != 1 else ''} "
-        f"{_esc(', '.join(map(str, seeds)))}.</p>")
+        f"{'s' if n_methods != 1 else ''}, {_esc(proto['backbone'])}, {_esc(scheme)}.</p>")
     parts.append(_summary(lb, sig))
     parts.append('<nav class="toc">' + "".join(
         f'<a href="#{a}">{t}</a>' for a, t in (("leaderboard-section", "Leaderboard"), ("significance", "Significance"),
@@ -706,40 +728,32 @@ def write_report(run_dir, rebuild: bool = False) -> Path:
     header, rows = leaderboard_table(lb)
     parts.append('<section id="leaderboard-section"><h2>Leaderboard</h2><div class="wide">')
     parts.append(_table(header, rows, table_id="leaderboard",
-                        row_classes=["best" if int(r) == 1 else "" for r in lb["rank"]]))
+                        row_classes=["best" if r == 1 else "unranked" if pd.isna(r) else "" for r in lb["rank"]]))
     parts.append("</div>")
-    parts.append(
-        f'<p class="note">AUC ± spread: mean ± standard deviation of the test-set AUC over split seeds '
-        f"({_esc(', '.join(map(str, seeds)))}; — for a single split); in parentheses the mean bootstrap standard "
-        "deviation of the test-set AUC (the ± figure of Byra 2021). Accuracy, sensitivity and specificity are "
-        "taken at the ROC point closest to (0, 1). Rank by mean AUC.</p>")
-    if lb["n_splits"].nunique() > 1:
-        parts.append('<p class="missing">Methods were evaluated on different numbers of split seeds; their means '
-                     "are not directly comparable.</p>")
+    parts += [f'<p class="note">{_esc(n)}</p>' for n in leaderboard_notes(proto)]
     parts.append("</section>")
     parts.append(_significance_section(run_dir, sig))
     fig_dir = run_dir / "figures"
     for anchor, heading, name, caption in (
-            ("roc", "ROC curves", "roc.png", "ROC curves of every method on the test set, per split seed "
-                                             "(test AUC in the legend)"),
+            ("roc", "ROC curves", "roc.png", "ROC curves of the pooled out-of-fold scores of every ranked method, "
+                                             "per repeat (AUC in the legend)"),
             ("auc-parameters", "AUC against trainable parameters", "auc_vs_parameters.png",
-             "Mean test AUC against the number of trainable parameters (log scale; error bars: standard "
-             "deviation over split seeds)")):
+             "Pooled out-of-fold AUC against the number of trainable parameters (log scale; error bars: 95% "
+             "cluster-bootstrap interval)")):
         parts.append(f'<section id="{anchor}"><h2>{heading}</h2>')
         path = fig_dir / name
         parts.append(_figure(path, caption) if path.is_file() else
                      _code_note(heading, f"petl-bench report {run_dir}"))
         parts.append("</section>")
-    suite_backbone = ((_read_json(run_dir / SUITE_FILE).get("profile") or {}).get("backbone") or {})
+    suite_backbone = ((data.suite.get("profile") or {}).get("backbone") or {})
     parts.append(_cost_section(run_dir, order, (suite_backbone.get("name", "BACKBONE"),
                                                 suite_backbone.get("image_size", "SIZE"))))
     parts.append(_analysis_section(run_dir, findings, analysis_notes))
     parts.append('<section id="gallery-section"><h2>Test images</h2>')
-    parts.append(_gallery(run_dir, runs, order, records))
+    parts.append(_gallery(run_dir, data))
     parts.append("</section>")
-    parts.append(_protocol_section(run_dir, runs, lb, records, proto["n_bootstrap"]))
+    parts.append(_protocol_section(run_dir, data, lb, records, proto))
     parts.append(f"<footer>Rebuild this page with <code>{_esc(REPORT_COMMAND.format(run_dir=run_dir))}</code>; "
                  "every number on it comes from the run folder.</footer>")
     parts.append("</body></html>")
     return write_text_atomic(run_dir / REPORT_FILE, "\n".join(parts) + "\n")
-

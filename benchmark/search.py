@@ -1,63 +1,141 @@
-"""Hyper-parameter search with Optuna: one study per (method, backbone, split seed).
+"""Hyper-parameter search with Optuna: one study per (method, backbone, repeat, fold).
 
 - ``grid`` (the paper's protocol, Byra 2021 section 3.4): every learning rate x beta1 of the
   profile, each trained ``repeats`` times with different training seeds; the method's own
-  hyper-parameters keep their defaults.
-- ``tpe``: Optuna's TPE sampler over the same learning rates and beta1 values and the
-  method's own search space, ``n_trials`` trials, optionally pruned (median or Hyperband)
-  on validation accuracy per epoch.
+  hyper-parameters keep their defaults. The same grid for every method, as in the paper.
+- ``tpe``: Optuna's TPE sampler over the method's own space (:func:`search_space`): its
+  learning-rate range on a log scale (``register_method(lr=...)``, or the profile's
+  ``lr_range``), beta1 where the profile lists more than one, and the method's own
+  hyper-parameters. The first trial is the method's default point (the centre of its
+  learning-rate range), the next ``startup_trials - 1`` random, the rest TPE's. Each study
+  has its own sampler seed (from its name), so methods and folds get their own draws; a
+  resumed study reseeds past the trials it has, so it continues instead of repeating them.
+  Median pruning compares a trial's validation metric with the completed trials' at the same
+  epoch, once two trials have completed, after the third epoch.
 
-Selection uses validation data only (best validation accuracy, ties to the lower validation
-loss, then the earlier trial); the selected model alone is tested, once. Studies live in
-Optuna storage: SQLite under the run folder by default, or any storage URL (a shared
-PostgreSQL study, say; ``optuna-dashboard`` reads either). Re-running resumes: finished
-trials are kept, a trial that a killed run left "running" is marked failed and redone, and a
-trial whose loss became NaN is marked failed and the study goes on.
+Selection uses validation data only: the profile's metric (validation AUC by default; the
+paper's accuracy in the ``paper`` profile), ties to the lower validation loss, then the earlier
+trial. A trial whose loss became NaN ("diverged") or whose model collapsed (constant validation
+scores, or a loss that never left the class-prior loss; see ``benchmark.trainer``) is marked
+failed with the reason and never selected. When no trial of a study completes, the study ends
+as "no working configuration found": ``failed.json`` with the reason, no model, no test.
+
+A study's name carries a fingerprint of everything that decides its trials (the profile's
+training, search and evaluation settings, the method's space, the data's checksum), so a
+changed profile makes a new study and never returns an old result. Studies live in Optuna
+storage: SQLite under the run folder by default, or any storage URL. Re-running resumes.
+
+Many processes, on one machine or several, can share a study (``--storage
+postgresql+psycopg://...``): the process that creates a study puts all its trials in the
+study's queue (the grid's points; the TPE study's first point and ``n_trials - 1`` open
+slots, whose parameters TPE proposes when a process takes one), and every process takes
+trials only from that queue, which the storage hands out atomically. So no trial is trained
+twice and a study never gets more trials than one process would have run. Trained states go to
+Optuna's artifact store (``--artifacts``, a folder all hosts mount; by default the run
+folder's ``artifacts/``), so any host can test the selected model. On shared storage a running
+trial sends a heartbeat; a trial whose host died (no heartbeat for three intervals) is failed
+and queued again with the same parameters for another host. Each process then waits until its
+studies are complete and tests and records them, so every host ends with the complete results.
 """
 from __future__ import annotations
 
+import hashlib
 import itertools
-import warnings
 import json
+import os
+import socket
+import tempfile
+import threading
 import time
+import warnings
+import zlib
 from pathlib import Path
 
 import optuna
 import torch
+from optuna.artifacts import FileSystemArtifactStore, download_artifact, upload_artifact
+from optuna.artifacts.exceptions import ArtifactNotFound
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState
 
 from .data import ImageSet
-from .data.split import stratified_group_split
+from .io import write_json_atomic
 from .model import build_model, count_parameters
 from .profiles import Profile
+from .records import FAILED_FILE, PREDICTIONS_FILE, RESULTS_FILE
 from .registry import Method, get_method
-from .runner import RESULTS_FILE, TrainedModel, record_run, train_model
-from .trainer import TrainingDiverged, TrainResult, resolve_device, trained_state
+from .runfolder import STATE_FILE
+from .runner import Fold, TrainedModel, default_train_seed, record_run, train_model
+from .trainer import TrainingCollapsed, TrainResult, TrialFailed, resolve_device, trained_state
 
 STUDY_DB = "optuna.db"
-FAILURE_ATTR = "failure"          # set on trials that failed on their own (diverged)
+ARTIFACTS_DIR = "artifacts"       # trained states of trials (Optuna's artifact store), by default in the run folder
+STATE_ARTIFACT_ATTR = "state_artifact"
+WORKER_ATTR = "worker"            # host:pid of the process that ran a trial
+DEFAULT_HEARTBEAT = 60            # seconds between a running trial's heartbeats on shared storage
+FAILURE_ATTR = "failure"          # set on trials that failed on their own (diverged, collapsed)
 INTERRUPTED_ATTR = "interrupted"  # set on trials a killed run left behind
-
-
-class SearchFailed(RuntimeError):
-    """No trial of a study completed (all diverged or were pruned)."""
+NO_WORKING_CONFIGURATION = "no_working_configuration"
+PRUNE_AFTER_TRIALS, PRUNE_WARMUP_EPOCHS = 2, 3
 
 
 def default_storage(run_dir: Path) -> str:
     return f"sqlite:///{(Path(run_dir) / STUDY_DB).resolve()}"
 
 
-def study_name(method: str, backbone: str, split_seed: int) -> str:
-    return f"{method}.{backbone}.split-{split_seed}"
-
-
 def search_space(profile: Profile, method: Method) -> dict:
-    space = {"lr": CategoricalDistribution(list(profile.search.lr)),
-             "beta1": CategoricalDistribution(list(profile.search.beta1))}
-    if profile.search.sampler == "tpe":
-        space.update(method.search_space)
+    """The distributions a study samples: the paper's grid, or the method's own TPE space."""
+    s = profile.search
+    if s.sampler == "grid":
+        return {"lr": CategoricalDistribution(list(s.lr)), "beta1": CategoricalDistribution(list(s.beta1))}
+    low, high = s.lr_range or method.lr
+    space = {"lr": FloatDistribution(low, high, log=True)}
+    if len(s.beta1) > 1:
+        space["beta1"] = CategoricalDistribution(list(s.beta1))
+    space.update(method.search_space)
     return space
+
+
+def first_point(profile: Profile, method: Method) -> dict:
+    """The first trial of a TPE study: the centre of the learning-rate range, defaults elsewhere."""
+    space, defaults = search_space(profile, method), method.defaults()
+    low, high = space["lr"].low, space["lr"].high
+    point = {"lr": float(f"{(low * high) ** 0.5:.3g}")}
+    if "beta1" in space:
+        point["beta1"] = profile.train.beta1 if profile.train.beta1 in space["beta1"].choices \
+            else space["beta1"].choices[len(space["beta1"].choices) // 2]
+    for name, dist in space.items():
+        if name in ("lr", "beta1") or name not in defaults:
+            continue
+        value = defaults[name]
+        if isinstance(dist, CategoricalDistribution):
+            if value in dist.choices:
+                point[name] = value
+        elif dist.low <= value <= dist.high:
+            point[name] = value
+    return point
+
+
+def describe_space(profile: Profile, method: Method) -> str:
+    """One line: the space a study of ``method`` searches under ``profile``."""
+    parts = []
+    for name, dist in search_space(profile, method).items():
+        if isinstance(dist, CategoricalDistribution):
+            parts.append(f"{name} in {list(dist.choices)}")
+        else:
+            parts.append(f"{name} in [{dist.low:g}, {dist.high:g}]{' (log)' if dist.log else ''}")
+    return "; ".join(parts)
+
+
+def study_fingerprint(profile: Profile, method: Method, data_checksum: str) -> str:
+    """Short hash of what decides a study's trials: a change makes a new study."""
+    what = {"profile": profile.training_dict(), "space": describe_space(profile, method),
+            "method_lr": list(method.lr), "bn_stats": method.bn_stats, "data": data_checksum}
+    return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:10]
+
+
+def study_name(method: str, backbone: str, repeat: int, fold: int, fingerprint: str) -> str:
+    return f"{method}.{backbone}.repeat-{repeat}.fold-{fold}.{fingerprint}"
 
 
 def grid_points(profile: Profile) -> list[dict]:
@@ -76,27 +154,40 @@ def _suggest(trial: optuna.Trial, name: str, dist):
     raise TypeError(f"search space entry {name!r}: unsupported distribution {type(dist).__name__}")
 
 
-def _sampler_and_pruner(profile: Profile, split_seed: int):
+def _sampler_and_pruner(profile: Profile, name: str, n_finished: int):
     s = profile.search
-    sampler = optuna.samplers.TPESampler(seed=split_seed, n_startup_trials=min(3, s.n_trials)) \
-        if s.sampler == "tpe" else optuna.samplers.RandomSampler(seed=split_seed)  # grid: enqueued
+    seed = (zlib.crc32(name.encode()) + 7919 * n_finished) % 2**31  # own draws; a resume continues
+    sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=max(1, s.startup_trials)) \
+        if s.sampler == "tpe" else optuna.samplers.RandomSampler(seed=seed)  # grid: enqueued
     pruner = {"none": optuna.pruners.NopPruner(),
-              "median": optuna.pruners.MedianPruner(n_startup_trials=1, n_warmup_steps=2),
+              "median": optuna.pruners.MedianPruner(n_startup_trials=PRUNE_AFTER_TRIALS,
+                                                    n_warmup_steps=PRUNE_WARMUP_EPOCHS),
               "hyperband": optuna.pruners.HyperbandPruner(min_resource=2,
                                                           max_resource=profile.train.max_epochs)}[s.pruner]
     return sampler, pruner
 
 
-def _mark_interrupted(study: optuna.Study, own_storage: bool) -> int:
-    """Trials left 'running' by a killed run: failed, to be redone. Returns how many."""
-    if not own_storage:
-        # shared storage: other machines may be running trials; only stale heartbeats fail
+def _fail_stale_trials(study: optuna.Study) -> None:
+    """Fail trials whose heartbeat stopped (their host died); the storage queues them again."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)
+
+
+def _mark_interrupted(study: optuna.Study, shared: bool) -> int:
+    """Trials left 'running' by a killed run: failed and queued again with the same parameters.
+
+    On shared storage other processes may be running trials: there only trials whose heartbeat
+    stopped are failed (and queued again by the storage's retry callback). Returns how many
+    trials this process queued again."""
+    if shared:
+        _fail_stale_trials(study)
         return 0
     storage, count = study._storage, 0
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         storage.set_trial_user_attr(t._trial_id, INTERRUPTED_ATTR, True)
         storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+        study.enqueue_trial(t.system_attrs.get("fixed_params") or t.params)
         count += 1
     return count
 
@@ -112,172 +203,290 @@ def _selection_key(t: optuna.trial.FrozenTrial):
 
 
 class _Objective:
-    def __init__(self, method: Method, profile: Profile, data: ImageSet, split: dict, base_config: dict,
-                 device: torch.device, state_dir: Path, progress: bool):
-        self.method, self.profile, self.data, self.split = method, profile, data, split
-        self.base, self.device, self.state_dir, self.progress = base_config, device, state_dir, progress
+    def __init__(self, method: Method, profile: Profile, data: ImageSet, fold: Fold, base_config: dict,
+                 device: torch.device, artifacts: FileSystemArtifactStore, progress: bool):
+        self.method, self.profile, self.data, self.fold = method, profile, data, fold
+        self.base, self.device, self.artifacts, self.progress = base_config, device, artifacts, progress
         self.space = search_space(profile, method)
 
     def __call__(self, trial: optuna.Trial) -> float:
+        trial.set_user_attr(WORKER_ATTR, f"{socket.gethostname()}:{os.getpid()}")
         params = {name: _suggest(trial, name, dist) for name, dist in self.space.items()}
+        index = trial.number
         if self.profile.search.sampler == "grid":
-            repeat = trial.suggest_categorical("repeat", list(range(self.profile.search.repeats)))
-            train_seed = 1000 * self.base["split_seed"] + repeat
-        else:
-            train_seed = 1000 * self.base["split_seed"] + trial.number
-        config = {**self.base, "lr": params.pop("lr"), "beta1": params.pop("beta1"),
-                  "train_seed": train_seed, "method_params": params}
+            index = trial.suggest_categorical("repeat", list(range(self.profile.search.repeats)))
+        config = {**self.base, "lr": params.pop("lr"), "beta1": params.pop("beta1", self.profile.train.beta1),
+                  "train_seed": default_train_seed(self.fold.split_seed, self.fold.fold, index),
+                  "method_params": params}
 
-        def on_epoch(epoch: int, val_accuracy: float) -> None:
-            trial.report(val_accuracy, epoch)
+        def on_epoch(epoch: int, metric: float) -> None:
+            trial.report(metric, epoch)
             if trial.should_prune():
-                raise optuna.TrialPruned(f"pruned at epoch {epoch} (validation accuracy {val_accuracy:.3f})")
+                raise optuna.TrialPruned(f"pruned at epoch {epoch} (validation "
+                                         f"{self.profile.search.selection} {metric:.3f})")
 
         try:
-            trained = train_model(self.profile, config, self.data, self.split, self.device,
+            trained = train_model(self.profile, config, self.data, self.fold.split, self.device,
                                   progress=self.progress, on_epoch=on_epoch)
-        except TrainingDiverged as exc:
+            if trained.result.collapse:
+                raise TrainingCollapsed(trained.result.collapse)
+        except TrialFailed as exc:
             trial.set_user_attr(FAILURE_ATTR, str(exc))
             raise
+        except optuna.TrialPruned:
+            raise
+        except (Exception, KeyboardInterrupt):
+            # Ctrl-C, or an error outside the trial's own failures: Optuna marks the trial failed and
+            # re-raises. Queue its parameters again, so that a rerun redoes it (as a killed run's trial).
+            trial.set_user_attr(INTERRUPTED_ATTR, True)
+            trial.study.enqueue_trial(dict(trial.params))
+            raise
         result = trained.result
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        from .io import write_atomic
-
         state = {k: v.cpu() for k, v in trained_state(trained.backbone.model).items()}
-        write_atomic(self.state_dir / f"trial-{trial.number}.pt", lambda p: torch.save(state, p))
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / f"trial-{trial.number}.pt"
+            torch.save(state, path)
+            artifact = upload_artifact(artifact_store=self.artifacts, file_path=str(path), study_or_trial=trial)
+        trial.set_user_attr(STATE_ARTIFACT_ATTR, artifact)
         trial.set_user_attr("config", json.loads(json.dumps(trained.config)))
         trial.set_user_attr("training", json.loads(json.dumps(result.as_dict())))
         trial.set_user_attr("val_loss", result.best_val_loss)
-        return result.best_val_accuracy
-
-
-def _keep_only(state_dir: Path, keep: set[int]) -> None:
-    for path in state_dir.glob("trial-*.pt"):
-        if int(path.stem.split("-")[1]) not in keep:
-            path.unlink(missing_ok=True)
+        trial.set_user_attr("val_auc", result.best_val_auc)
+        return result.best_val_metric
 
 
 def finished_search(out_dir: Path, name: str) -> dict | None:
-    path = Path(out_dir) / RESULTS_FILE
-    if not path.is_file():
-        return None
+    """The record of a finished study of this name in ``out_dir`` (results.json or failed.json)."""
+    for file in (RESULTS_FILE, FAILED_FILE):
+        path = Path(out_dir) / file
+        if not path.is_file():
+            continue
+        try:
+            record = json.loads(path.read_text())
+        except json.JSONDecodeError:
+            continue
+        if record.get("search", {}).get("study_name") == name:
+            return record
+    return None
+
+
+def _trial_rows(study: optuna.Study) -> list[dict]:
+    return [{"number": t.number, "state": t.state.name, "params": t.params, "value": t.value,
+             "val_auc": t.user_attrs.get("val_auc"), "val_loss": t.user_attrs.get("val_loss"),
+             "epochs": t.user_attrs.get("training", {}).get("epochs_run"), "worker": t.user_attrs.get(WORKER_ATTR),
+             "failure": t.user_attrs.get(FAILURE_ATTR)} for t in study.trials]
+
+
+def _no_working_configuration(study: optuna.Study) -> str:
+    trials = study.trials
+    failures = [t.user_attrs.get(FAILURE_ATTR, "") for t in trials if t.state == TrialState.FAIL]
+    collapsed = sum(f.startswith("collapsed") for f in failures)
+    diverged = sum(f.startswith("diverged") for f in failures)
+    pruned = sum(t.state == TrialState.PRUNED for t in trials)
+    example = next((f for f in failures if f), "")
+    return (f"{len(trials)} trial(s): {collapsed} collapsed, {diverged} diverged, "
+            f"{pruned} pruned" + (f" (e.g. {example})" if example else ""))
+
+
+class NoSlotLeft(Exception):
+    """The study's queue is empty: the process takes no more of its trials."""
+
+
+class _QueueStudy(optuna.Study):
+    """A study whose trials come only from its queue: asking for a trial pops a waiting one
+    (atomically, in the storage) or raises :class:`NoSlotLeft`; it never creates a new one."""
+
+    _pop_lock = threading.Lock()  # SQLite ignores SELECT ... FOR UPDATE: this process's threads take turns
+
+    def _pop_waiting_trial_id(self) -> int:
+        with self._pop_lock:
+            trial_id = super()._pop_waiting_trial_id()
+        if trial_id is None:
+            raise NoSlotLeft
+        return trial_id
+
+
+def trial_slots(profile: Profile, method: Method) -> list[dict]:
+    """The fixed parameters of every trial a study runs: the grid's points, or the TPE study's
+    first point and open slots ({}: the sampler proposes every parameter when a process takes it)."""
+    if profile.search.sampler == "grid":
+        return grid_points(profile)
+    return [first_point(profile, method)] + [{} for _ in range(max(profile.search.n_trials - 1, 0))]
+
+
+def open_storage(url: str, heartbeat: int | None = DEFAULT_HEARTBEAT):
+    """Optuna storage for a URL. With ``heartbeat`` (seconds; for storage that several processes
+    share) a running trial sends heartbeats, and a trial whose heartbeat stopped for three
+    intervals (its host died) is failed and queued again with the same parameters."""
+    if url.startswith("journal") or heartbeat is None:
+        return url
     try:
-        record = json.loads(path.read_text())
-    except json.JSONDecodeError:
-        return None
-    return record if record.get("search", {}).get("study_name") == name else None
+        with warnings.catch_warnings():  # heartbeats and their retry callback are "experimental" in Optuna
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.storages.RDBStorage(
+                url, heartbeat_interval=heartbeat, grace_period=3 * heartbeat,
+                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3))
+    except ModuleNotFoundError as exc:
+        raise ValueError(f"--storage {_redact(url)}: the database driver is missing ({exc.name}); for PostgreSQL "
+                         "install it with `pip install -e \".[postgres]\"` (psycopg 3) and write the URL as "
+                         "postgresql+psycopg://USER@HOST:PORT/DATABASE") from exc
+    except Exception as exc:  # noqa: BLE001 (sqlalchemy's errors: a bad URL, a server not reached)
+        raise ValueError(f"--storage {_redact(url)}: cannot open it ({type(exc).__name__}: {exc}); storage URLs "
+                         "are SQLAlchemy's, e.g. postgresql+psycopg://USER@HOST:PORT/DATABASE") from exc
 
 
-def run_search(method_name: str, profile: Profile, dataset: str, data: ImageSet, split_seed: int,
+def _open_study(name: str, storage, profile: Profile, method: Method, shared: bool) -> tuple[optuna.Study, int]:
+    """Create or load the study; its creator fills its queue. Returns (study, interrupted trials redone)."""
+    try:
+        optuna.create_study(study_name=name, storage=storage, direction="maximize")
+        created = True
+    except optuna.exceptions.DuplicatedStudyError:
+        created = False
+    probe = optuna.load_study(study_name=name, storage=storage)
+    finished = sum(t.state.is_finished() for t in probe.get_trials(deepcopy=False))
+    sampler, pruner = _sampler_and_pruner(profile, name, finished)
+    study = _QueueStudy(study_name=name, storage=storage, sampler=sampler, pruner=pruner)
+    if created:
+        for params in trial_slots(profile, method):
+            study.enqueue_trial(params)
+    return study, _mark_interrupted(study, shared)
+
+
+def _target(profile: Profile, method: Method) -> int:
+    return len(trial_slots(profile, method))
+
+
+def _finished(study: optuna.Study, target: int) -> bool:
+    trials = study.get_trials(deepcopy=False)
+    if any(t.state in (TrialState.WAITING, TrialState.RUNNING) for t in trials):
+        return False
+    return sum(_counts_as_done(t) for t in trials) >= target
+
+
+def run_search(method_name: str, profile: Profile, dataset: str, data: ImageSet, fold: Fold,
                out_dir: Path, run_dir: Path, storage: str | None = None, device: str = "auto",
                progress: bool = True, weights: str | None = None, parallel_trials: int | None = None,
-               concurrent_studies: int = 1) -> dict:
-    """Search, select on validation, test the selected model once, and record the run.
+               concurrent_studies: int = 1, external: dict | None = None, artifacts: str | Path | None = None,
+               wait: bool = True, heartbeat: int = DEFAULT_HEARTBEAT, poll_seconds: float = 2.0) -> dict | None:
+    """Search on the fold's train/validation images, select on validation, test the selected model
+    once (and score each external set once), and record the run; or record why no trial worked.
 
-    ``parallel_trials`` (default: the profile's) trials run at once in threads: on a GPU a
-    small model leaves the card mostly idle, so several trials share it.
-    ``concurrent_studies`` is recorded: how many studies shared the machine with this one
-    (``petl-bench suite --workers``), which its recorded times depend on.
+    Returns the record (``results.json``'s, or ``failed.json``'s whose ``status`` is
+    ``no_working_configuration``). With ``wait=False`` it returns None instead of waiting when
+    the queue is empty but other processes still run trials of the study (shared storage).
+    ``parallel_trials`` (default: the profile's) trials run at once in threads, for a GPU.
+    ``concurrent_studies`` is recorded: how many studies shared the machine with this one.
+    ``artifacts``: where trained states go (default ``run_dir/artifacts``).
     """
     method = get_method(method_name)
-    name = study_name(method_name, profile.backbone.name, split_seed)
+    name = study_name(method_name, profile.backbone.name, fold.repeat, fold.fold,
+                      study_fingerprint(profile, method, data.checksum))
     out_dir = Path(out_dir)
     if (done := finished_search(out_dir, name)) is not None:
         return done
     started = time.perf_counter()
     dev = resolve_device(device)
-    split = stratified_group_split(data.labels, data.groups, seed=split_seed)
-    own_storage = storage is None
-    url = default_storage(run_dir) if own_storage else storage
-    if own_storage:
-        Path(run_dir).mkdir(parents=True, exist_ok=True)
-        storage_obj = url
-    else:
-        storage_obj = optuna.storages.RDBStorage(url, heartbeat_interval=60, grace_period=180) \
-            if not url.startswith("journal") else url
-    sampler, pruner = _sampler_and_pruner(profile, split_seed)
+    shared = storage is not None
+    url = storage if shared else default_storage(run_dir)
+    Path(run_dir).mkdir(parents=True, exist_ok=True)
+    artifacts_dir = Path(artifacts) if artifacts is not None else Path(run_dir) / ARTIFACTS_DIR
+    artifacts_dir.mkdir(parents=True, exist_ok=True)
+    store = FileSystemArtifactStore(str(artifacts_dir))
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(study_name=name, storage=storage_obj, direction="maximize",
-                                sampler=sampler, pruner=pruner, load_if_exists=True)
-    interrupted = _mark_interrupted(study, own_storage)
+    study, interrupted = _open_study(name, open_storage(url, heartbeat if shared else None), profile, method,
+                                     shared)
     base = {"method": method_name, "dataset": dataset, "profile": profile.name,
             "backbone": profile.backbone.name, "image_size": profile.backbone.image_size,
             "weights": weights if weights is not None else profile.backbone.weights,
-            "split_seed": split_seed}
-    state_dir = out_dir / "trials"
-    objective = _Objective(method, profile, data, split, base, dev, state_dir, progress)
-    catch = (TrainingDiverged,)
-
+            "scheme": profile.evaluation.scheme, "repeat": fold.repeat, "fold": fold.fold,
+            "split_seed": fold.split_seed, "augment_seed": fold.augment_seed}
+    objective = _Objective(method, profile, data, fold, base, dev, store, progress)
     jobs = max(1, parallel_trials or profile.search.parallel_trials)
     if jobs > 1 and profile.search.sampler == "grid":
-        # Optuna's threads can pop the same enqueued grid point twice; grid trials run one by one
         warnings.warn("--parallel-trials applies to the tpe sampler; the grid runs one trial at a time")
         jobs = 1
-    keep_best = lambda study, trial: _prune_states(study, state_dir)  # noqa: E731 (after each trial)
-    if profile.search.sampler == "grid":
-        trials = study.get_trials(deepcopy=False)
-        todo = [p for p in grid_points(profile)
-                if not any(_counts_as_done(t) and _same_point(t.params, p) for t in trials)]
-        for point in todo:
-            if not any(t.state == TrialState.WAITING and _same_point(t.params, point) for t in trials):
-                study.enqueue_trial(point)
-        if todo:
-            study.optimize(objective, n_trials=len(todo), n_jobs=jobs, catch=catch, callbacks=[keep_best])
-    else:
-        left = profile.search.n_trials - sum(_counts_as_done(t) for t in study.get_trials(deepcopy=False))
-        if left > 0:
-            study.optimize(objective, n_trials=left, n_jobs=jobs, catch=catch, callbacks=[keep_best])
+    keep_best = lambda study, trial: _prune_states(study, store)  # noqa: E731 (after each trial)
+    target = _target(profile, method)
+    while True:
+        try:
+            study.optimize(objective, n_jobs=jobs, catch=(TrialFailed,), callbacks=[keep_best])
+        except NoSlotLeft:
+            pass
+        if _finished(study, target):
+            break
+        if not shared and not any(t.state == TrialState.WAITING for t in study.get_trials(deepcopy=False)):
+            raise RuntimeError(f"{name}: study incomplete with an empty queue; delete the run folder's "
+                               f"{STUDY_DB} entry of this study (or the run folder) and run again")
+        if not wait:
+            return None
+        _fail_stale_trials(study)  # a dead host's trial: failed and queued again
+        time.sleep(poll_seconds)
 
-    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    if not complete:
-        raise SearchFailed(f"{name}: no trial completed ({len(study.trials)} trials: every one diverged "
-                           "or was pruned); try smaller learning rates in the profile's [search] lr")
-    selected = max(complete, key=_selection_key)
-    trained = _restore(selected, profile, state_dir)
     search = {"study_name": name, "storage": _redact(url), "sampler": profile.search.sampler,
               "pruner": profile.search.pruner, "n_trials": len(study.trials),
-              "interrupted_trials_redone": interrupted, "selected_trial": selected.number,
-              "concurrent_studies": int(concurrent_studies),
-              "selection": "best validation accuracy; ties: lower validation loss, then earlier trial",
-              "trials": [{"number": t.number, "state": t.state.name, "params": t.params, "value": t.value,
-                          "val_loss": t.user_attrs.get("val_loss"),
-                          "epochs": t.user_attrs.get("training", {}).get("epochs_run"),
-                          "failure": t.user_attrs.get(FAILURE_ATTR)} for t in study.trials]}
-    record = record_run(out_dir, trained, data, split, profile, dev, started, extra={"search": search})
-    _keep_only(state_dir, set())
-    if state_dir.is_dir() and not any(state_dir.iterdir()):
-        state_dir.rmdir()
+              "space": describe_space(profile, method), "selection_metric": profile.search.selection,
+              "interrupted_trials_redone": interrupted, "concurrent_studies": int(concurrent_studies),
+              "artifacts": str(artifacts_dir),
+              "n_collapsed": sum((t.user_attrs.get(FAILURE_ATTR) or "").startswith("collapsed") for t in study.trials),
+              "n_failed": sum(t.state == TrialState.FAIL for t in study.trials),
+              "selection": f"best validation {profile.search.selection}; ties: lower validation loss, then "
+                           "earlier trial; failed (diverged, collapsed) and pruned trials are never selected",
+              "trials": _trial_rows(study)}
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if not complete:
+        reason = _no_working_configuration(study)
+        print(f"WARNING: {name}: no working configuration found: {reason}", flush=True)
+        record = {"status": NO_WORKING_CONFIGURATION, "reason": reason, "method": method_name,
+                  "repeat": fold.repeat, "fold": fold.fold, "config": base, "search": search,
+                  "wall_seconds": time.perf_counter() - started}
+        for stale in (RESULTS_FILE, PREDICTIONS_FILE, STATE_FILE):  # an earlier study's run (results.json first)
+            (out_dir / stale).unlink(missing_ok=True)
+        write_json_atomic(out_dir / FAILED_FILE, record)
+        return record
+    selected = max(complete, key=_selection_key)
+    search["selected_trial"] = selected.number
+    trained = _restore(selected, profile, store)
+    record = record_run(out_dir, trained, data, fold, profile, dev, started, extra={"search": search},
+                        external=external)
+    (out_dir / FAILED_FILE).unlink(missing_ok=True)
     return record
 
 
-def _same_point(params: dict, point: dict) -> bool:
-    return all(params.get(k) == v for k, v in point.items())
-
-
-def _prune_states(study: optuna.Study, state_dir: Path) -> None:
-    """Keep the state files of the best complete trial and of trials still running."""
+def _prune_states(study: optuna.Study, store: FileSystemArtifactStore) -> None:
+    """Remove the trained states of complete trials that are not (or no longer) the best."""
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    running = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
-    if complete:
-        _keep_only(state_dir, {max(complete, key=_selection_key).number} | running)
+    if not complete:
+        return
+    best = max(complete, key=_selection_key).number
+    for t in complete:
+        artifact = t.user_attrs.get(STATE_ARTIFACT_ATTR)
+        if t.number != best and artifact:
+            try:
+                store.remove(artifact)
+            except (ArtifactNotFound, FileNotFoundError):
+                pass  # removed already (by this or another process)
 
 
-def _restore(trial: optuna.trial.FrozenTrial, profile: Profile, state_dir: Path) -> TrainedModel:
+def _restore(trial: optuna.trial.FrozenTrial, profile: Profile, store: FileSystemArtifactStore) -> TrainedModel:
     config = trial.user_attrs["config"]
-    path = state_dir / f"trial-{trial.number}.pt"
-    if not path.is_file():
-        raise SearchFailed(f"the selected trial's weights {path} are missing; delete the run's study "
-                           "(or the run folder) and search again")
+    artifact = trial.user_attrs.get(STATE_ARTIFACT_ATTR)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "state.pt"
+        try:
+            download_artifact(artifact_store=store, file_path=str(path), artifact_id=artifact)
+        except (ArtifactNotFound, FileNotFoundError) as exc:
+            raise FileNotFoundError(
+                f"the selected trial {trial.number}'s trained state (artifact {artifact}) is not in the artifact "
+                f"store {store._directory if hasattr(store, '_directory') else store}; give every host the same "
+                "--artifacts folder, or delete the study and search again") from exc
+        state = torch.load(path, map_location="cpu", weights_only=True)
     torch.manual_seed(config["train_seed"])
     backbone, method, _ = build_model(config["method"], profile.backbone.name, profile.backbone.image_size,
                                       config["weights"], config["method_params"])
-    missing = backbone.model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True),
-                                             strict=False)
+    missing = backbone.model.load_state_dict(state, strict=False)
     if missing.unexpected_keys:
-        raise SearchFailed(f"{path} does not fit the model: unexpected {missing.unexpected_keys[:3]}")
-    t = trial.user_attrs["training"]
-    result = TrainResult(t["best_epoch"], t["best_val_accuracy"], t["best_val_loss"], t["epochs_run"],
-                         t["stopped_early"], t["train_seconds"], t["history"], t.get("inputs", {}))
+        raise ValueError(f"artifact {artifact} does not fit the model: unexpected {missing.unexpected_keys[:3]}")
+    result = TrainResult.from_dict(trial.user_attrs["training"])
     return TrainedModel(backbone, method, config, count_parameters(backbone), result)
 
 

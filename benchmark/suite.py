@@ -1,12 +1,16 @@
-"""The whole suite for one profile: every method on every split seed, into one run folder.
+"""The whole suite for one profile: every method on every fold of every repeat, into one run folder.
 
 Layout of a run folder (``reports/<timestamp>-<profile>/``)::
 
-    suite.json                      what was asked (profile, dataset, methods), written first
+    suite.json                      what was asked (profile, dataset, methods, external sets), written first
     optuna.db                       the Optuna studies (unless --storage names another)
-    runs/<method>/seed-<k>/         one selected-and-tested run each (see benchmark.search)
-    summary.csv                     one row per (method, split seed), rebuilt from runs/
-    failures.json                   searches in which no trial completed, if any
+    runs/<method>/repeat-<r>/fold-<f>/  one study each: the selected-and-tested run (results.json,
+                                    predictions.csv, trained_state.pt), or failed.json (see benchmark.search)
+    predictions.csv, studies.csv    the tidy tables of benchmark.records, rebuilt from runs/
+    test_images.npz                 the data set's images and each repeat's folds, for the report
+    external.json                   each external data set: size, checksum, duplicates of training images
+    summary.csv                     one row per (method, repeat, fold), rebuilt from runs/
+    failures.json                   studies that found no working configuration, if any
 
 Re-running the same command on the same folder resumes: finished studies are not rerun and
 finished trials of an interrupted study are kept.
@@ -28,12 +32,15 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from .data.split import stratified_group_split
+from .data import load_dataset
 from .io import write_atomic, write_csv_atomic, write_json_atomic
 from .profiles import Profile
+from .records import RESULTS_FILE, collect
+from .runfolder import TEST_IMAGES_FILE
 from .registry import get_method, list_methods
-from .runner import RESULTS_FILE, RunSpec, load_data
-from .search import SearchFailed, default_storage, finished_search, run_search, study_name
+from .runner import Fold, RunSpec, evaluation_splits, load_data
+from .search import DEFAULT_HEARTBEAT, default_storage, finished_search, open_storage, run_search, \
+    study_fingerprint, study_name
 
 
 def new_run_dir(reports: Path, profile: Profile) -> Path:
@@ -61,47 +68,113 @@ def resolve_methods(names: str | None) -> list[str]:
 
 def run_suite(profile: Profile, dataset: str, run_dir: Path, methods: list[str], data_root=None,
               device: str = "auto", progress: bool = True, storage: str | None = None,
-              parallel_trials: int | None = None, workers: int | str = 1) -> pd.DataFrame:
-    """Search, select and test every method on every split seed; returns :func:`summarise`.
+              parallel_trials: int | None = None, workers: int | str = 1,
+              external: list[str] | tuple[str, ...] = (), artifacts: str | Path | None = None,
+              heartbeat: int = DEFAULT_HEARTBEAT) -> pd.DataFrame:
+    """Search, select and test every method on every fold; returns :func:`summarise`.
 
-    ``workers`` > 1 (or "auto", see :func:`resolve_workers`) runs that many studies at once, each in its own process with an equal
-    share of torch's threads. On a small CPU that keeps the cores busier than one study with
-    all the threads: the many small operations of a training step of these networks do not
-    parallelise well. Each study is seeded on its own, so its result does not depend on which
-    worker runs it, but it can differ in the last digits from a run with another number of
-    threads per process (floating-point sums in another order).
+    ``external`` names data sets (besides the profile's ``[evaluation] external``) that every
+    selected model scores once after selection; nothing about them influences training,
+    search or selection. ``workers`` > 1 (or "auto", see :func:`resolve_workers`) runs that many
+    studies at once, each in its own process with an equal share of torch's threads. On a small
+    CPU that keeps the cores busier than one study with all the threads. Each study is seeded on
+    its own, so its result does not depend on which worker runs it, but it can differ in the last
+    digits from a run with another number of threads per process.
+
+    Several suite processes, on one machine or many, can share one search: give each the same
+    ``storage`` URL (PostgreSQL) and ``artifacts`` folder (trained states; default the run
+    folder's ``artifacts/``). Each takes trials from the studies' queues (see
+    ``benchmark.search``): a first pass over the studies takes what is queued without waiting,
+    a second waits for the trials other processes still run, then tests and records every
+    study, so each process ends with the complete results in its own run folder.
     """
     workers = resolve_workers(workers, device)
+    external = list(dict.fromkeys([*profile.evaluation.external, *external]))
     run_dir.mkdir(parents=True, exist_ok=True)
     write_json_atomic(run_dir / "suite.json", {"profile": profile.as_dict(), "dataset": dataset,
                                                "data_root": data_root, "methods": methods,
-                                               "workers": int(workers)})
+                                               "workers": int(workers), "external": external})
     first = RunSpec(method=methods[0], dataset=dataset, profile=profile, data_root=data_root)
     data, load_seconds = load_data(first)
     if data.synthetic:
         print("NOTE: SYNTHETIC DATA - these results say nothing about BUSI.")
     print(f"data: {data.name}, {len(data)} images at {profile.backbone.image_size} px "
           f"({len(data.excluded)} excluded), loaded in {load_seconds:.1f} s")
-    jobs = [(m, s) for m in methods for s in profile.evaluation.split_seeds]
-    save_test_images(run_dir, data, profile.evaluation.split_seeds)
+    external_sets = load_external(run_dir, profile, data, external)
+    folds = evaluation_splits(profile, data)
+    save_test_images(run_dir, data, folds)
     common = dict(profile=profile, dataset=dataset, data=data, run_dir=run_dir, storage=storage, device=device,
-                  parallel_trials=parallel_trials)
-    pending = [(m, s) for m, s in jobs if finished_search(
-        run_dir / "runs" / m / f"seed-{s}", study_name(m, profile.backbone.name, s)) is None]
+                  parallel_trials=parallel_trials, external=external_sets, artifacts=artifacts,
+                  heartbeat=heartbeat)
+    pending = [(m, f) for m in methods for f in folds if finished_search(
+        run_dir / "runs" / m / f.folder,
+        study_name(m, profile.backbone.name, f.repeat, f.fold,
+                   study_fingerprint(profile, get_method(m), data.checksum))) is None]
     workers = max(1, min(workers, len(pending)))
-    failures: list[dict] = []  # studies in which no trial completed; kept even if a later one raises
     try:
-        if workers == 1:
-            bar = tqdm(pending, desc="suite", unit="study", disable=not progress)
-            for method, seed in bar:
-                bar.set_postfix(method=method, seed=seed)
-                failures += _run_study(method, seed, progress=progress, **common)
-        else:
-            _run_studies_in_workers(pending, workers, common, failures)
+        for wait in (False, True):  # first take what is queued, then wait for other processes' trials
+            if workers == 1:
+                left = []
+                bar = tqdm(pending, desc="suite", unit="study", disable=not progress)
+                for method, fold in bar:
+                    bar.set_postfix(method=method, repeat=fold.repeat, fold=fold.fold)
+                    if _run_study(method, fold, progress=progress, wait=wait, **common) is None:
+                        left.append((method, fold))
+            else:
+                left = _run_studies_in_workers(pending, workers, common, wait)
+            if left:
+                print(f"suite: {len(left)} studies have trials running elsewhere; waiting for them", flush=True)
+            pending = left
+        if external_sets:
+            _score_finished_runs(run_dir, profile, methods, folds, external_sets, device)
     finally:
-        if failures:
-            write_json_atomic(run_dir / "failures.json", failures)
+        _, studies = collect(run_dir)  # whatever finished, also when a study raised
+        failed = studies[studies["status"] != "ok"]
+        if not failed.empty:
+            write_json_atomic(run_dir / "failures.json", failed.to_dict(orient="records"))
+        else:
+            (run_dir / "failures.json").unlink(missing_ok=True)
     return summarise(run_dir)
+
+
+def _score_finished_runs(run_dir: Path, profile: Profile, methods, folds, external_sets: dict, device) -> None:
+    """Finished runs that have not scored an external set yet (a run folder resumed with a new
+    ``--external``) score it now, from their saved models."""
+    from .runner import score_external
+    from .trainer import resolve_device
+
+    dev = resolve_device(device)
+    for method in methods:
+        for fold in folds:
+            folder = run_dir / "runs" / method / fold.folder
+            if (folder / RESULTS_FILE).is_file() and (folder / "trained_state.pt").is_file():
+                scored = score_external(folder, profile, external_sets, dev)
+                if scored:
+                    print(f"external: {method}, repeat {fold.repeat}, fold {fold.fold} scored {', '.join(scored)}",
+                          flush=True)
+
+
+def load_external(run_dir: Path, profile: Profile, data, names) -> dict:
+    """The external data sets at the profile's image size, and ``external.json``: their size,
+    checksum, licence, and how many of their images duplicate an image of the training set."""
+    from .data import cross_duplicates, dataset_info
+
+    sets, info = {}, {}
+    for name in names:
+        if name == data.name:
+            raise ValueError(f"--external {name}: the external data set must differ from the training "
+                             f"data set ({data.name})")
+        ext = load_dataset(name, profile.backbone.image_size, synthetic_images=profile.data.synthetic_images,
+                           synthetic_seed=profile.data.synthetic_seed + 1, include_normal=False)
+        pairs = cross_duplicates(data, ext)
+        sets[name] = ext
+        info[name] = {**dataset_info(name), "n_images": len(ext), "n_malignant": int(ext.labels.sum()),
+                      "checksum": ext.checksum, "n_excluded": len(ext.excluded),
+                      "duplicates_of_training_images": len(pairs),
+                      "duplicate_pairs": [list(p) for p in pairs[:50]]}
+        print(f"external: {name}, {len(ext)} images; {len(pairs)} duplicate(s) of {data.name} images")
+    write_json_atomic(run_dir / "external.json", info)
+    return sets
 
 
 def resolve_workers(workers: str | int, device: str = "auto") -> int:
@@ -119,24 +192,22 @@ def resolve_workers(workers: str | int, device: str = "auto") -> int:
     return n
 
 
-def _run_study(method: str, seed: int, profile: Profile, dataset: str, data, run_dir: Path, storage, device,
-               parallel_trials, progress: bool, concurrent_studies: int = 1) -> list[dict]:
-    """One study; a search in which no trial completed is returned as a failure, not raised."""
-    try:
-        run_search(method, profile, dataset, data, seed, run_dir / "runs" / method / f"seed-{seed}",
-                   run_dir, storage=storage, device=device, progress=progress, parallel_trials=parallel_trials,
-                   concurrent_studies=concurrent_studies)
-    except SearchFailed as exc:
-        print(f"WARNING: {exc}", flush=True)
-        return [{"method": method, "split_seed": seed, "error": str(exc)}]
-    return []
+def _run_study(method: str, fold: Fold, profile: Profile, dataset: str, data, run_dir: Path, storage, device,
+               parallel_trials, progress: bool, external: dict, artifacts, heartbeat: int, wait: bool = True,
+               concurrent_studies: int = 1) -> dict | None:
+    """One study; its record (results.json's, or failed.json's when no trial worked), or None
+    when ``wait`` is False and other processes still run its trials."""
+    return run_search(method, profile, dataset, data, fold, run_dir / "runs" / method / fold.folder,
+                      run_dir, storage=storage, device=device, progress=progress, parallel_trials=parallel_trials,
+                      concurrent_studies=concurrent_studies, external=external, artifacts=artifacts,
+                      wait=wait, heartbeat=heartbeat)
 
 
-_WORKER_DATA = None  # the data set, sent once to each worker process
+_WORKER_DATA = None  # the data sets, sent once to each worker process
 
 
 def _init_worker(threads: int, data) -> None:
-    """A study worker: its share of the threads and the data set. On Linux it dies with the
+    """A study worker: its share of the threads and the data sets. On Linux it dies with the
     suite's process, so a killed suite leaves no orphan training (a rerun redoes the trials it
     left running)."""
     global _WORKER_DATA
@@ -151,29 +222,38 @@ def _init_worker(threads: int, data) -> None:
             pass
 
 
-def _run_study_in_worker(method: str, seed: int, **common) -> list[dict]:
-    return _run_study(method, seed, data=_WORKER_DATA, progress=False, **common)
+def _run_study_in_worker(method: str, fold: Fold, **common) -> str | None:
+    data, external = _WORKER_DATA
+    record = _run_study(method, fold, data=data, external=external, progress=False, **common)
+    return None if record is None else record.get("status", "ok")
 
 
-def _run_studies_in_workers(jobs: list[tuple[str, int]], workers: int, common: dict, failures: list) -> None:
-    """The studies in ``workers`` spawned processes, torch's threads shared out among them;
-    ``failures`` gets the studies in which no trial completed, as they finish."""
+def _run_studies_in_workers(jobs: list[tuple[str, Fold]], workers: int, common: dict,
+                            wait: bool = True) -> list[tuple[str, Fold]]:
+    """The studies in ``workers`` spawned processes, torch's threads shared out among them.
+    Returns those left waiting for other processes' trials (only when ``wait`` is False)."""
     url = common["storage"] or default_storage(common["run_dir"])
     if not url.startswith("journal"):  # create the schema once, before the workers race to
-        optuna.storages.RDBStorage(url)
+        open_storage(url, common["heartbeat"])  # an RDBStorage: creates the tables, and checks the URL
     threads = max(1, torch.get_num_threads() // workers)
     print(f"suite: {len(jobs)} studies in {workers} worker processes, {threads} thread(s) each", flush=True)
-    shared = {k: v for k, v in common.items() if k != "data"}
+    shared = {k: v for k, v in common.items() if k not in ("data", "external")}
     context = multiprocessing.get_context("spawn")
     pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
-                               initargs=(threads, common["data"]))
+                               initargs=(threads, (common["data"], common["external"])))
     try:
-        futures = {pool.submit(_run_study_in_worker, m, s, concurrent_studies=workers, **shared): (m, s)
-                   for m, s in jobs}
+        futures = {pool.submit(_run_study_in_worker, m, f, concurrent_studies=workers, wait=wait, **shared): (m, f)
+                   for m, f in jobs}
+        left = []
         for done, future in enumerate(as_completed(futures), start=1):
-            method, seed = futures[future]
-            failures += future.result()
-            print(f"suite: [{done}/{len(jobs)}] {method}, split seed {seed} finished", flush=True)
+            method, fold = futures[future]
+            status = future.result()
+            if status is None:
+                left.append((method, fold))
+                continue
+            note = "" if status == "ok" else f" ({status})"
+            print(f"suite: [{done}/{len(jobs)}] {method}, repeat {fold.repeat}, fold {fold.fold} finished{note}",
+                  flush=True)
     except BaseException:
         # an error in one study, or Ctrl-C: stop the other studies now (a pool would wait for
         # them at exit); a rerun of the same command redoes only the trials they left running
@@ -182,46 +262,53 @@ def _run_studies_in_workers(jobs: list[tuple[str, int]], workers: int, common: d
         pool.shutdown(wait=False, cancel_futures=True)
         raise
     pool.shutdown(wait=True)
+    return left
 
 
-TEST_IMAGES_FILE = "test_images.npz"
 
 
-def save_test_images(run_dir: Path, data, split_seeds) -> Path:
-    """The test images of every split (uint8, the profile's size), for the report and analysis."""
-    arrays = {}
-    for seed in split_seeds:
-        test = stratified_group_split(data.labels, data.groups, seed=seed)["test"]
-        arrays[f"images_{seed}"] = data.images[test]
-        arrays[f"labels_{seed}"] = data.labels[test]
-        arrays[f"ids_{seed}"] = np.array([data.ids[i] for i in test])
+
+def save_test_images(run_dir: Path, data, folds: list[Fold]) -> Path:
+    """The data set's images (uint8, the profile's size), labels, ids and groups, and for every
+    repeat the test fold of each image (-1: not tested in that repeat), for the report and analysis."""
+    arrays = {"images": data.images, "labels": data.labels, "ids": np.array(data.ids),
+              "groups": np.asarray(data.groups)}
+    for f in folds:
+        key = f"test_fold_{f.repeat}"
+        if key not in arrays:
+            arrays[key] = np.full(len(data), -1, dtype=np.int64)
+        arrays[key][f.split["test"]] = f.fold
 
     def write(path: Path) -> None:
-        with open(path, "wb") as f:  # a file object: numpy would append .npz to a name
-            np.savez_compressed(f, **arrays)
+        with open(path, "wb") as fh:  # a file object: numpy would append .npz to a name
+            np.savez_compressed(fh, **arrays)
 
     return write_atomic(run_dir / TEST_IMAGES_FILE, write)
 
 
-def load_test_images(run_dir: Path, split_seed: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """(images, labels, ids) of a split's test set, as the suite saved them."""
+def load_test_images(run_dir: Path, repeat: int = 0, fold: int = 0) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """(images, labels, ids) of one fold's test set, as the suite saved them."""
     path = Path(run_dir) / TEST_IMAGES_FILE
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing: rebuild it with "
                                 f"`petl-bench suite --run-dir {run_dir}` (finished runs are not redone)")
     with np.load(path) as z:
-        return z[f"images_{split_seed}"], z[f"labels_{split_seed}"], [str(i) for i in z[f"ids_{split_seed}"]]
+        key = f"test_fold_{repeat}"
+        if key not in z:
+            raise ValueError(f"{path} has no repeat {repeat}")
+        index = np.flatnonzero(z[key] == fold)
+        return z["images"][index], z["labels"][index], [str(i) for i in z["ids"][index]]
 
 
 def summarise(run_dir: Path) -> pd.DataFrame:
-    """One row per finished run, from the run records on disk alone."""
+    """One row per finished study, from the run records on disk alone."""
     rows = []
-    for path in sorted((run_dir / "runs").glob(f"*/seed-*/{RESULTS_FILE}")):
+    for path in sorted((run_dir / "runs").glob(f"*/repeat-*/fold-*/{RESULTS_FILE}")):
         r = json.loads(path.read_text())
         m = r["metrics"]
-        rows.append({"method": r["config"]["method"], "split_seed": r["config"]["split_seed"],
-                     "auc": m["auc"], "auc_std": m["auc_std"], "accuracy": m["accuracy"],
-                     "sensitivity": m["sensitivity"], "specificity": m["specificity"],
+        rows.append({"method": r["config"]["method"], "repeat": r["config"]["repeat"], "fold": r["config"]["fold"],
+                     "auc": m["auc"], "val_threshold": m.get("validation_threshold"),
+                     "lr": r["config"]["lr"], "method_params": json.dumps(r["config"].get("method_params") or {}),
                      "trainable_parameters": r["parameters"]["trainable"],
                      "epochs": r["training"]["epochs_run"],
                      "seconds_per_epoch": r["training"]["seconds_per_epoch"],

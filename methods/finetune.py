@@ -14,6 +14,7 @@ def finetune_last_block(backbone):
 @register_method(
     description="Fine-tune every layer of the pretrained network (and the head)",
     citation="Byra, Biomed. Signal Process. Control 69 (2021), baseline",
+    lr=(1e-5, 1e-3),  # a whole pretrained network: rates well below a new head's
 )
 def finetune_all(backbone):
     backbone.model.requires_grad_(True)

@@ -25,22 +25,22 @@ from benchmark.trainer import predict_scores
 def rescore(run_dir: Path) -> pd.DataFrame:
     rows, test_sets = [], {}
     cpu = torch.device("cpu")
-    for path in sorted(run_dir.glob("runs/*/seed-*/results.json")):
+    for path in sorted(run_dir.glob("runs/*/repeat-*/fold-*/results.json")):
         if not (path.parent / STATE_FILE).is_file():
             print(f"skipping {path.parent}: no {STATE_FILE}", file=sys.stderr)
             continue
         record = json.loads(path.read_text())
-        seed = record["config"]["split_seed"]
+        seed = (record["config"]["repeat"], record["config"]["fold"])
         if seed not in test_sets:
-            test_sets[seed] = load_test_images(run_dir, seed)
+            test_sets[seed] = load_test_images(run_dir, *seed)
         images, labels, _ = test_sets[seed]
         backbone, _ = _load_trained(_Run(record["config"]["method"], path.parent, record))
         fp32 = predict_scores(backbone, images, cpu, precision="float32")
         bf16 = predict_scores(backbone, images, cpu, precision="bfloat16")
-        rows.append({"method": record["config"]["method"], "split": record["config"]["split_seed"],
+        rows.append({"method": record["config"]["method"], "repeat": seed[0], "fold": seed[1],
                      "auc_float32": roc_auc(labels, fp32), "auc_bfloat16": roc_auc(labels, bf16),
                      "max_abs_score_difference": float(np.abs(fp32 - bf16).max())})
-    frame = pd.DataFrame(rows, columns=["method", "split", "auc_float32", "auc_bfloat16",
+    frame = pd.DataFrame(rows, columns=["method", "repeat", "fold", "auc_float32", "auc_bfloat16",
                                         "max_abs_score_difference"])
     frame["auc_difference"] = frame["auc_bfloat16"] - frame["auc_float32"]
     return frame

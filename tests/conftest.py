@@ -47,7 +47,47 @@ def clean_registry():
     """Undo every registration a test makes."""
     from benchmark import registry
 
+    registry.discover()  # else a first test would snapshot an empty registry and leave it empty
     before = dict(registry._REGISTRY)
     yield
     registry._REGISTRY.clear()
     registry._REGISTRY.update(before)
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A real PostgreSQL server on 127.0.0.1 for the whole session (skips, with the reason, if none)."""
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        pytest.skip('psycopg 3 is missing: pip install -e ".[postgres]"')
+    from postgres_server import PostgresServer, PostgresUnavailable
+
+    server = PostgresServer()
+    try:
+        server.start()
+        server.create_database("petl")
+    except PostgresUnavailable as e:
+        server.stop()
+        pytest.skip(f"no PostgreSQL server: {e}")
+    except BaseException:
+        server.stop()
+        raise
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres_server):
+    """SQLAlchemy URL of the shared `petl` database: postgresql+psycopg://postgres@127.0.0.1:PORT/petl."""
+    return postgres_server.url("petl")
+
+
+@pytest.fixture
+def fresh_postgres_db(postgres_server):
+    """URL of a new, empty database for this test only."""
+    import uuid
+
+    return postgres_server.create_database(f"test_{uuid.uuid4().hex[:12]}")

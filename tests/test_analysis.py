@@ -21,37 +21,43 @@ PNG = b"\x89PNG\r\n\x1a\n"
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
-    """A real run folder (synthetic data, smoke profile) with feature_extraction and drs, laid out as
-    ``petl-bench suite`` lays it out, made with the suite's runner (no search, no leaderboard)."""
+    """A real run folder (synthetic data, smoke profile) with feature_extraction and drs on repeat 0,
+    fold 0, laid out as ``petl-bench suite`` lays it out (``runs/<method>/repeat-0/fold-0/``,
+    ``predictions.csv``, ``studies.csv``, ``test_images.npz``), made with the suite's runner (no
+    search, no leaderboard). Depends on the training side: runner.run, records.collect,
+    suite.save_test_images."""
     from benchmark.profiles import load_profile
-    from benchmark.runner import RunSpec, load_data, run
+    from benchmark.records import collect
+    from benchmark.runner import RunSpec, evaluation_splits, load_data, run
     from benchmark.suite import save_test_images
 
     run_dir = tmp_path_factory.mktemp("analysis") / "run"
     smoke = load_profile("smoke")  # made smaller still: the analysis needs trained states, not good ones
     profile = replace(smoke, data=replace(smoke.data, synthetic_images=48),
-                      train=replace(smoke.train, max_epochs=1, cached_views=1))
+                      train=replace(smoke.train, max_epochs=1))
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("PETL_BENCH_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
         data, _ = load_data(RunSpec(method="drs", dataset="synthetic", profile=profile))
         for method in ("feature_extraction", "drs"):
-            run(RunSpec(method=method, dataset="synthetic", profile=profile),
-                run_dir / "runs" / method / "seed-0", device="cpu", progress=False, data=data)
-        save_test_images(run_dir, data, [0])
+            run(RunSpec(method=method, dataset="synthetic", profile=profile, repeat=0, fold=0),
+                run_dir / "runs" / method / "repeat-0" / "fold-0", device="cpu", progress=False, data=data)
+        save_test_images(run_dir, data, evaluation_splits(profile, data))
+        collect(run_dir)
     return run_dir
 
 
 def _copy(run_dir, dst, methods):
-    """A run folder holding only ``methods``' runs (and the saved test images)."""
+    """A run folder holding only ``methods``' runs (and the saved test images and tables)."""
     dst.mkdir()
-    shutil.copy2(run_dir / "test_images.npz", dst / "test_images.npz")
+    for name in ("test_images.npz", "predictions.csv", "studies.csv"):
+        shutil.copy2(run_dir / name, dst / name)
     for m in methods:
         shutil.copytree(run_dir / "runs" / m, dst / "runs" / m)
     return dst
 
 
 def _edit_state(run_dir, method, edit):
-    path = run_dir / "runs" / method / "seed-0" / "trained_state.pt"
+    path = run_dir / "runs" / method / "repeat-0" / "fold-0" / "trained_state.pt"
     state = torch.load(path, weights_only=True)
     edit(state)
     torch.save(state, path)
@@ -77,7 +83,7 @@ def test_activation_rates_per_block_and_reference(tiny_run):
     nat = rates[rates["model"] == PRETRAINED_NATURAL]
     assert all(name in nat["images"].iloc[0] for name in NATURAL_PHOTOS)
     assert nat["images"].iloc[0].startswith("skimage.data: ")
-    assert rates.loc[rates["model"] == "drs", "images"].iloc[0].startswith("test images, split 0")
+    assert rates.loc[rates["model"] == "drs", "images"].iloc[0].startswith("test images, repeat 0, fold 0")
     assert set(rates["where"]) == {"block output (no final activation)"}
     # the natural photographs are not the ultrasound images
     fe = rates[rates["model"] == "feature_extraction"]["rate"].to_numpy()
@@ -87,7 +93,7 @@ def test_activation_rates_per_block_and_reference(tiny_run):
 def test_identity_drs_changes_no_sign_and_a_perturbation_does(tiny_run, tmp_path):
     run = _copy(tiny_run, tmp_path / "identity", ["drs"])
     _edit_state(run, "drs", _to_identity)
-    rates, change, _ = analysis._analyse(run, 0, rates=True, change=True, deviation=False)  # one pass for both
+    rates, change, _ = analysis._analyse(run, 0, 0, rates=True, change=True, deviation=False)  # one pass for both
     assert list(change.columns) == ["method", "block", "block_name", "changed_fraction"]
     assert list(change["block"]) == list(range(N_BLOCKS)) and set(change["method"]) == {"drs"}
     assert (change["changed_fraction"] == 0.0).all()
@@ -177,7 +183,7 @@ def test_write_analysis_files_figures_and_findings(tiny_run, monkeypatch):
 
 def test_run_without_drs_and_missing_state(tiny_run, tmp_path):
     run = _copy(tiny_run, tmp_path / "nodrs", ["feature_extraction", "drs"])
-    (run / "runs" / "drs" / "seed-0" / "trained_state.pt").unlink()
+    (run / "runs" / "drs" / "repeat-0" / "fold-0" / "trained_state.pt").unlink()
     with pytest.warns(UserWarning, match="skipping drs .*no trained_state.pt"):
         written = write_analysis(run)
     for name in ("activation_rate_change", "drs_deviation"):

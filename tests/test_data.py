@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 from scipy.ndimage import gaussian_filter
 
-from benchmark.data import cache
+from benchmark.data import cache, registry
 from benchmark.data.busi import list_busi_files, load_busi, resolve_busi_root
 from benchmark.data.cache import ImageDecodeError, decode_image, decode_images
 from benchmark.data.duplicates import dataset_checksum, find_duplicate_groups
@@ -89,8 +89,11 @@ def test_missing_root_names_the_path(tmp_path, monkeypatch):
         resolve_busi_root(tmp_path / "empty")
     monkeypatch.delenv("BUSI_ROOT", raising=False)
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(FileNotFoundError, match=r"datasets[/\\]busi"):
+    # the project is the current folder only (not this checkout, next to which BUSI may lie)
+    monkeypatch.setattr(registry, "project_dirs", lambda: [Path.cwd()])
+    with pytest.raises(FileNotFoundError, match=r"datasets[/\\]busi") as err:
         resolve_busi_root(None)
+    assert str(tmp_path.parent / "shared" / "datasets" / "busi") in str(err.value)  # every place tried
 
 
 def test_root_from_env_and_kaggle_subfolder(tmp_path, monkeypatch):

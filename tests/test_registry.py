@@ -81,3 +81,36 @@ def test_plugin_from_an_entry_point_is_discovered(tmp_path, monkeypatch, clean_r
     monkeypatch.setattr(registry, "_discovered", False)
     monkeypatch.delitem(sys.modules, "my_plugin", raising=False)
     assert "entry_point_method" in {m.name for m in list_methods()}
+
+
+def test_learning_rate_range_is_declared_and_checked(clean_registry):
+    @register_method(description="d", citation="c")
+    def default_range(backbone):
+        pass
+
+    @register_method(description="d", citation="c", lr=(1e-5, 1e-3))
+    def small_range(backbone):
+        pass
+
+    assert get_method("default_range").lr == registry.DEFAULT_LR
+    assert get_method("small_range").lr == (1e-5, 1e-3)
+    assert get_method("small_range").default_lr == pytest.approx(1e-4)  # the geometric centre
+    for bad in ((1e-3, 1e-5), (0.0, 1e-3), (1e-3,), (1e-3, 1e-3)):
+        with pytest.raises(ValueError, match="lr must be"):
+            register_method(name=f"bad_{len(registry._REGISTRY)}", description="d", citation="c", lr=bad)(
+                lambda backbone: None)
+    assert get_method("feature_extraction").lr == (1e-3, 1e-1)
+    assert get_method("finetune_all").lr == (1e-5, 1e-3)
+
+
+def test_compose_takes_the_most_cautious_learning_rate_range(clean_registry):
+    @register_method(description="a", citation="c", lr=(1e-4, 1e-1))
+    def wide(backbone):
+        pass
+
+    @register_method(description="b", citation="c", lr=(1e-5, 1e-2))
+    def narrow(backbone):
+        pass
+
+    assert compose("wide_narrow", "wide", "narrow", description="both", citation="c").lr == (1e-5, 1e-2)
+    assert get_method("drs_finetune_all").lr == get_method("finetune_all").lr

@@ -15,7 +15,6 @@ import pandas as pd
 import pytest
 
 from benchmark.io import write_csv_atomic, write_json_atomic
-from benchmark.metrics import evaluate_scores
 from benchmark.report import gallery_order, write_report
 
 METHODS = {"good": 150_000, "middling": 1_281, "weak": 2_000_000}
@@ -49,41 +48,70 @@ def _profile() -> dict:
             "backbone": {"name": "efficientnet_lite0", "image_size": 32, "weights": None},
             "train": {"max_epochs": 3, "patience": 2, "batch_size": 8},
             "search": {"sampler": "grid", "lr": [0.001], "beta1": [0.9], "n_trials": 1},
-            "evaluation": {"split_seeds": [0], "n_bootstrap": 50}}
+            "evaluation": {"scheme": "kfold", "folds": FOLDS, "split_seeds": [0], "n_bootstrap": 50}}
 
 
-def make_run_folder(run_dir: Path, synthetic: bool = True) -> Path:
-    """Three methods on split seed 0, with saved test images (shuffled, to test alignment by id)."""
-    labels, ids = _labels(), _ids()
-    write_json_atomic(run_dir / "suite.json", {"profile": _profile(), "dataset": "synthetic", "methods": list(METHODS)})
-    for method, trainable in METHODS.items():
-        scores = _scores(method, labels)
-        metrics = evaluate_scores(labels, scores, n_bootstrap=50, seed=0)
-        metrics["threshold"] = THRESHOLD
-        record = {
-            "config": {"method": method, "split_seed": 0, "lr": 1e-3, "beta1": 0.9},
-            "method": {"name": method, "description": f"the {method} method", "citation": "Someone 2020"},
-            "dataset": {"name": "synthetic" if synthetic else "busi", "synthetic": synthetic, "checksum": "abc123",
-                        "n_images": 80, "n_excluded": 1, "excluded": [{"id": "case/999", "reason": "duplicate"}],
-                        "split_sizes": {"train": 54, "val": 10, "test": N_TEST},
-                        "split_malignant": {"train": 27, "val": 5, "test": int(labels.sum())}},
-            "backbone": {"name": "efficientnet_lite0", "weights": {"source": "random", "detail": "test"}},
-            "parameters": {"trainable": trainable, "trainable_without_head": trainable - 1281, "head": 1281,
-                           "total": 3_372_289},
-            "training": {"seconds_per_epoch": 0.5, "epochs_run": 3, "train_seconds": 1.5},
-            "metrics": metrics,
-            "profile": _profile(),
-            "provenance": {"code": {"commit": "0123456789abcdef", "dirty": True},
-                           "versions": {"python": "3.11", "torch": "2.4"},
-                           "machine": {"device": "cpu", "processor": "x86_64", "cpu_count": 2}},
-        }
-        folder = run_dir / "runs" / method / "seed-0"
-        write_csv_atomic(folder / "predictions.csv", pd.DataFrame({"image_id": ids, "label": labels, "score": scores}))
-        write_json_atomic(folder / "results.json", record)
+FOLDS = 2
+
+
+def _groups() -> np.ndarray:
+    groups = np.arange(N_TEST)
+    groups[2] = 0  # images 0 and 2 (both benign) are duplicates
+    return groups
+
+
+def make_run_folder(run_dir: Path, synthetic: bool = True, failed: tuple = ()) -> Path:
+    """Three methods, 2-fold cross-validation (repeat 0), in the suite's layout: predictions.csv,
+    studies.csv, runs/<method>/repeat-0/fold-<f>/results.json, and the saved images (shuffled, to
+    test alignment by id). ``failed`` methods found no working configuration in fold 1."""
+    labels, ids, groups = _labels(), _ids(), _groups()
+    fold_of = np.arange(N_TEST) // 2 % FOLDS  # keeps the duplicate pair (0, 2) in one fold: 0, 0
+    fold_of[2] = fold_of[0]
+    methods = {**METHODS, **{m: 1_000 for m in failed}}
+    write_json_atomic(run_dir / "suite.json", {"profile": _profile(), "dataset": "synthetic",
+                                               "methods": list(methods), "external": []})
+    rows, studies = [], []
+    for method, trainable in methods.items():
+        scores = _scores(method if method in METHODS else "weak", labels)
+        for f in range(FOLDS):
+            folder = run_dir / "runs" / method / "repeat-0" / f"fold-{f}"
+            if method in failed and f == 1:
+                write_json_atomic(folder / "failed.json", {"method": method, "repeat": 0, "fold": f,
+                                                           "status": "no_working_configuration",
+                                                           "reason": "every trial collapsed", "trials": []})
+                studies.append({"method": method, "repeat": 0, "fold": f, "status": "no_working_configuration",
+                                "reason": "every trial collapsed"})
+                continue
+            test = np.flatnonzero(fold_of == f)
+            record = {
+                "config": {"method": method, "repeat": 0, "fold": f, "lr": 1e-3, "beta1": 0.9, "method_params": {}},
+                "method": {"name": method, "description": f"the {method} method", "citation": "Someone 2020"},
+                "dataset": {"name": "synthetic" if synthetic else "busi", "synthetic": synthetic,
+                            "checksum": "abc123", "n_images": 80, "n_excluded": 1,
+                            "excluded": [{"id": "case/999", "reason": "duplicate"}],
+                            "split_sizes": {"train": 54, "val": 10, "test": len(test)},
+                            "split_malignant": {"train": 27, "val": 5, "test": int(labels[test].sum())}},
+                "backbone": {"name": "efficientnet_lite0", "weights": {"source": "random", "detail": "test"}},
+                "parameters": {"trainable": trainable, "trainable_without_head": trainable - 1281, "head": 1281,
+                               "total": 3_372_289},
+                "training": {"seconds_per_epoch": 0.5, "epochs_run": 3, "train_seconds": 1.5},
+                "metrics": {},
+                "profile": _profile(),
+                "provenance": {"code": {"commit": "0123456789abcdef", "dirty": True},
+                               "versions": {"python": "3.11", "torch": "2.4"},
+                               "machine": {"device": "cpu", "processor": "x86_64", "cpu_count": 2}},
+            }
+            write_json_atomic(folder / "results.json", record)
+            studies.append({"method": method, "repeat": 0, "fold": f, "status": "ok", "reason": ""})
+            rows += [{"dataset": "synthetic", "method": method, "repeat": 0, "fold": f, "image_id": ids[i],
+                      "group": int(groups[i]), "label": int(labels[i]), "score": float(scores[i]),
+                      "threshold": THRESHOLD} for i in test]
+    write_csv_atomic(run_dir / "predictions.csv", pd.DataFrame(rows).sample(frac=1.0, random_state=0))
+    write_csv_atomic(run_dir / "studies.csv", pd.DataFrame(studies))
     perm = np.random.default_rng(1).permutation(N_TEST)
     images = (np.arange(N_TEST)[:, None, None] * 15 + np.zeros((1, 32, 32))).astype(np.uint8)
-    with open(run_dir / "test_images.npz", "wb") as f:
-        np.savez_compressed(f, images_0=images[perm], labels_0=labels[perm], ids_0=np.array(ids)[perm])
+    with open(run_dir / "test_images.npz", "wb") as fh:
+        np.savez_compressed(fh, images=images[perm], labels=labels[perm], ids=np.array(ids)[perm])
     return run_dir
 
 
@@ -177,7 +205,7 @@ def test_page_structure_and_rebuild(base, tmp_path, no_analysis):
     assert path == run_folder / "index.html"
     # write_report alone rebuilt the leaderboard, significance table and figures
     for name in ("leaderboard.csv", "leaderboard.md", "significance.csv", "figures/roc.png",
-                 "figures/auc_vs_parameters.png", "figures/pvalues_delong.png"):
+                 "figures/auc_vs_parameters.png", "figures/pvalues_cluster_bootstrap.png"):
         assert (run_folder / name).is_file(), name
     text, page = _parse(path)
     assert page.body_first[0] == "div" and "banner" in page.body_first[1].get("class", "")
@@ -187,10 +215,11 @@ def test_page_structure_and_rebuild(base, tmp_path, no_analysis):
     heads = [text.index(h) for h in ('id="leaderboard"', 'id="significance"', 'id="roc"', 'id="auc-parameters"',
                                      'id="cost"', 'id="analysis"', 'id="gallery"', 'id="protocol"')]
     assert heads == sorted(heads)
-    # the summary names the best method and its AUC; DeLong is reported
+    # the summary names the best method, its pooled AUC and interval; the primary test is reported
     best = pd.read_csv(run_folder / "leaderboard.csv").iloc[0]
-    assert f'class="summary"><b>{best.method}</b> has the highest mean test AUC, <b>{best.auc_mean:.3f}</b>' in text
-    assert "DeLong (primary)" in text
+    assert (f'class="summary"><b>{best.method}</b> has the highest pooled out-of-fold test AUC, '
+            f'<b>{best.auc:.3f}</b> (95% CI {best.auc_ci_low:.3f}') in text
+    assert "paired cluster bootstrap (primary)" in text and "2-fold cross-validation" in text
     # protocol and provenance
     for needle in ("0123456789abcdef", "uncommitted changes", "abc123", "case/999", "efficientnet_lite0",
                    "32 px", "at most 3", "patience 2", "grid sampler", "bootstrap resamples", "torch 2.4"):
@@ -238,7 +267,7 @@ def test_gallery_order_unit():
 def test_no_banner_on_real_data(run_folder, tmp_path):
     real = tmp_path / "real"
     shutil.copytree(run_folder, real)
-    for path in real.glob("runs/*/seed-*/results.json"):
+    for path in real.glob("runs/*/repeat-*/fold-*/results.json"):
         record = json.loads(path.read_text())
         record["dataset"]["synthetic"] = False
         record["dataset"]["name"] = "busi"
@@ -324,3 +353,17 @@ def test_gallery_is_capped_and_thumbnails_are_small(run_folder, monkeypatch):
     for src in thumbs:
         img = Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1])))
         assert 96 <= max(img.size) <= 128
+
+
+def test_unranked_method_is_listed_but_not_compared_or_shown(tmp_path, no_analysis):
+    run_dir = make_run_folder(tmp_path / "run", failed=("broken",))
+    text, page = _parse(_write(run_dir))
+    assert page.leaderboard_rows == len(METHODS) + 1
+    table = text.split('id="leaderboard"')[1].split("</table>")[0]
+    assert "no working configuration found: every trial collapsed (1 of 2 studies)" in table
+    assert 'class="unranked"' in table
+    gallery = text.split('id="gallery"')[1].split("</section>")[0]
+    assert "broken" not in gallery
+    significance = text.split('id="significance"')[1].split("</section>")[0]
+    assert "broken" not in significance
+    assert "Unranked (1): broken" in text

@@ -1,4 +1,5 @@
-"""Tests for benchmark.stats: DeLong, paired bootstrap, the paper's bootstrap Wilcoxon, split tests, Holm."""
+"""Tests for benchmark.stats: DeLong, paired and cluster bootstraps, the paper's bootstrap Wilcoxon, split and
+cross-validation tests, Holm, rank intervals, validation thresholds."""
 from __future__ import annotations
 
 import warnings
@@ -8,14 +9,23 @@ import pytest
 from scipy import stats as sps
 from sklearn.metrics import roc_auc_score
 
+from benchmark.metrics import bootstrap_aucs
 from benchmark.stats import (
     bootstrap_wilcoxon_test,
+    cluster_bootstrap_aucs,
+    cluster_bootstrap_ci,
     delong_test,
     delong_variance,
     holm_correction,
+    nadeau_bengio_ttest,
     paired_bootstrap_auc_difference,
     paired_bootstrap_auc_differences,
+    paired_cluster_bootstrap,
     paired_split_test,
+    rank_intervals,
+    threshold_metrics,
+    weighted_aucs,
+    youden_threshold,
 )
 
 
@@ -345,3 +355,180 @@ def test_many_pairs_at_once_equal_each_pair_alone():
         alone = paired_bootstrap_auc_difference(y, scores[a], scores[b], n_bootstrap=700, seed=5)
         assert together[(a, b)] == alone
     assert together[("a", "c")]["difference"] > 0 > together[("c", "b")]["difference"]
+
+
+# ------------------------------------------------------------------ weighted AUC, cluster bootstrap
+def _scored(seed, n=120, shift=1.0, decimals=1):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    y[:2] = [0, 1]
+    return y, np.round(rng.normal(size=n) + shift * y, decimals)  # rounding makes ties
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_weighted_auc_equals_sklearn_with_sample_weight(seed):
+    y, s = _scored(seed)
+    rng = np.random.default_rng(100 + seed)
+    weights = rng.integers(0, 4, size=(6, y.size)).astype(float)  # bootstrap counts: 0, 1, 2, 3
+    weights[:, :2] = 1.0  # both classes present
+    weights[-1] = rng.random(y.size)  # and arbitrary non-negative weights
+    got = weighted_aucs(y, s, weights)
+    for row, auc in zip(weights, got):
+        assert auc == pytest.approx(roc_auc_score(y, s, sample_weight=row), abs=1e-12)
+    assert weighted_aucs(y, s, np.ones(y.size)) == pytest.approx(roc_auc_score(y, s), abs=1e-12)
+
+
+def test_weighted_auc_one_class_weighted_is_nan_and_bad_weights_raise():
+    y, s = _scored(0)
+    w = (y == 1).astype(float)  # no benign weight
+    assert np.isnan(weighted_aucs(y, s, w))
+    with pytest.raises(ValueError, match="non-negative"):
+        weighted_aucs(y, s, -np.ones(y.size))
+    with pytest.raises(ValueError, match="shape"):
+        weighted_aucs(y, s, np.ones((2, y.size + 1)))
+
+
+def test_one_cluster_resample_equals_sklearn():
+    """A resample's AUC is sklearn's with the group draw counts as image weights."""
+    y, s = _scored(5)
+    groups = np.arange(y.size) // 2 * 2 + y  # pairs of same-label images share a group where possible
+    draws = cluster_bootstrap_aucs(y, {"s": s}, groups, n_bootstrap=3, seed=11)[:, 0]
+    # redraw the same group counts the function drew, from the same generator
+    keys, index = np.unique(groups, return_inverse=True)
+    label = np.array([y[index == g][0] for g in range(keys.size)])
+    malignant, benign = np.flatnonzero(label == 1), np.flatnonzero(label == 0)
+    rng = np.random.default_rng(11)
+    picks = np.concatenate([malignant[rng.integers(0, malignant.size, size=(3, malignant.size))],
+                            benign[rng.integers(0, benign.size, size=(3, benign.size))]], axis=1)
+    for b in range(3):
+        counts = np.bincount(picks[b], minlength=keys.size)
+        assert draws[b] == pytest.approx(roc_auc_score(y, s, sample_weight=counts[index]), abs=1e-12)
+
+
+def test_groups_mixing_labels_raise():
+    y = np.array([0, 1, 0, 1])
+    with pytest.raises(ValueError, match="both benign and malignant"):
+        cluster_bootstrap_aucs(y, {"s": np.arange(4.0)}, [0, 0, 1, 2], n_bootstrap=5)
+
+
+def test_singleton_groups_give_the_image_bootstrap_distribution():
+    y, s = _scored(2, n=150, decimals=3)
+    cluster = cluster_bootstrap_aucs(y, {"s": s}, np.arange(y.size), n_bootstrap=4000, seed=1)[:, 0]
+    image = bootstrap_aucs(y, s, n_bootstrap=4000, seed=2)
+    assert cluster.mean() == pytest.approx(image.mean(), abs=0.003)
+    assert cluster.std() == pytest.approx(image.std(), rel=0.08)
+
+
+def test_duplicated_images_widen_the_cluster_bootstrap():
+    """Every image copied twice: the copies are one case, not two; the naive bootstrap that
+    counts them twice is too narrow (about 1/sqrt(2) of the right width)."""
+    y, s = _scored(3, n=100, decimals=3)
+    y2, s2 = np.repeat(y, 2), np.repeat(s, 2)
+    groups = np.repeat(np.arange(y.size), 2)
+    cluster = cluster_bootstrap_ci(y2, s2, groups, n_bootstrap=3000, seed=0)
+    naive = cluster_bootstrap_ci(y2, s2, np.arange(y2.size), n_bootstrap=3000, seed=0)
+    original = cluster_bootstrap_ci(y, s, np.arange(y.size), n_bootstrap=3000, seed=0)
+    assert cluster["auc"] == naive["auc"] == pytest.approx(roc_auc_score(y, s))
+    assert cluster["se"] > 1.25 * naive["se"]
+    assert cluster["se"] == pytest.approx(original["se"], rel=0.1)  # the copies add no information
+    assert cluster["ci_high"] - cluster["ci_low"] > naive["ci_high"] - naive["ci_low"]
+    assert cluster["ci_low"] <= cluster["auc"] <= cluster["ci_high"]
+
+
+def test_paired_cluster_bootstrap():
+    y, a = _scored(4, n=200, shift=2.0, decimals=3)
+    rng = np.random.default_rng(9)
+    scores = {"a": a, "b": rng.normal(size=y.size), "a2": a.copy()}
+    groups = np.arange(y.size) // 3 * 2 + y
+    res = paired_cluster_bootstrap(y, scores, groups, [("a", "b"), ("a", "a2")], n_bootstrap=2000, seed=0)
+    ab = res[("a", "b")]
+    assert ab["difference"] == pytest.approx(roc_auc_score(y, a) - roc_auc_score(y, scores["b"]))
+    assert ab["ci_low"] > 0 and ab["p"] == pytest.approx(2 / 2001)
+    assert res[("a", "a2")] == {"difference": 0.0, "ci_low": 0.0, "ci_high": 0.0, "p": 1.0}
+    draws = cluster_bootstrap_aucs(y, scores, groups, n_bootstrap=2000, seed=0)  # same resamples for all
+    np.testing.assert_allclose(np.quantile(draws[:, 0] - draws[:, 1], [0.025, 0.975]), [ab["ci_low"], ab["ci_high"]])
+
+
+def test_cluster_bootstrap_with_missing_scores():
+    y, s = _scored(6)
+    part = s.copy()
+    part[::3] = np.nan  # this scorer did not score every third image
+    draws = cluster_bootstrap_aucs(y, {"all": s, "part": part}, np.arange(y.size), 50, seed=0, allow_missing=True)
+    assert np.isfinite(draws).all()
+    with pytest.raises(ValueError, match="finite"):
+        cluster_bootstrap_aucs(y, {"part": part}, np.arange(y.size), 5)
+
+
+# ------------------------------------------------------------------ rank intervals
+def test_rank_intervals_contain_the_observed_rank_and_pin_a_dominant_method():
+    rng = np.random.default_rng(0)
+    y = np.r_[np.zeros(120, int), np.ones(80, int)]
+    scores = {"best": 4.0 * y + rng.normal(size=y.size)}
+    scores.update({f"m{k}": 0.5 * y + rng.normal(size=y.size) for k in range(4)})
+    groups = np.arange(y.size)
+    draws = cluster_bootstrap_aucs(y, scores, groups, n_bootstrap=1000, seed=0)
+    observed = {m: roc_auc_score(y, s) for m, s in scores.items()}
+    ranks = rank_intervals(observed, draws, list(scores)).set_index("method")
+    assert list(ranks.columns) == ["rank", "rank_low", "rank_high"]
+    assert tuple(ranks.loc["best"]) == (1, 1, 1)
+    assert ((ranks["rank_low"] <= ranks["rank"]) & (ranks["rank"] <= ranks["rank_high"])).all()
+    assert sorted(ranks["rank"]) == [1, 2, 3, 4, 5]
+    assert (ranks.loc[[f"m{k}" for k in range(4)], "rank_low"] >= 2).all()
+    assert (ranks["rank_high"] - ranks["rank_low"]).loc[[f"m{k}" for k in range(4)]].max() >= 1  # close ones overlap
+
+
+def test_rank_intervals_ties_share_the_better_rank():
+    draws = np.array([[0.8, 0.8, 0.6], [0.9, 0.7, 0.7]])
+    ranks = rank_intervals({"a": 0.8, "b": 0.8, "c": 0.6}, draws, ["a", "b", "c"], confidence=0.5)
+    assert list(ranks["rank"]) == [1, 1, 3]
+
+
+# ------------------------------------------------------------------ Nadeau-Bengio
+def test_nadeau_bengio_is_more_conservative_than_the_naive_t_test():
+    rng = np.random.default_rng(1)
+    diffs = 0.02 + rng.normal(0.0, 0.03, 10)  # 5 folds x 2 repeats
+    nb = nadeau_bengio_ttest(diffs, n_train=500, n_test=125)
+    naive = sps.ttest_1samp(diffs, 0.0)
+    assert nb["df"] == 9 and nb["mean_difference"] == pytest.approx(diffs.mean())
+    assert nb["p"] > naive.pvalue
+    expected_t = diffs.mean() / np.sqrt((1 / 10 + 125 / 500) * diffs.var(ddof=1))
+    assert nb["t"] == pytest.approx(expected_t)
+    assert nb["p"] == pytest.approx(2 * sps.t.sf(abs(expected_t), 9))
+
+
+def test_nadeau_bengio_edge_cases():
+    assert np.isnan(nadeau_bengio_ttest([0.1], 100, 20)["p"])
+    assert nadeau_bengio_ttest([0.0, 0.0, 0.0], 100, 20)["p"] == 1.0
+    assert nadeau_bengio_ttest([0.1, 0.1, 0.1], 100, 20)["p"] == 0.0
+    with pytest.raises(ValueError):
+        nadeau_bengio_ttest([0.1, np.nan], 100, 20)
+
+
+# ------------------------------------------------------------------ validation thresholds
+def test_youden_threshold_separable():
+    y = np.array([0, 0, 0, 1, 1, 1])
+    s = np.array([0.1, 0.2, 0.35, 0.6, 0.7, 0.9])
+    t = youden_threshold(y, s)
+    assert t == pytest.approx((0.35 + 0.6) / 2)  # the midpoint of the gap between the classes
+    assert threshold_metrics(y, s, t) == {"accuracy": 1.0, "sensitivity": 1.0, "specificity": 1.0}
+
+
+def test_youden_threshold_maximises_j_and_prefers_the_highest_cut():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 300)
+    s = np.round(rng.normal(size=300) + y, 1)
+    t = youden_threshold(y, s)
+    m = threshold_metrics(y, s, t)
+    best = max(threshold_metrics(y, s, c)["sensitivity"] + threshold_metrics(y, s, c)["specificity"]
+               for c in np.unique(s))
+    assert m["sensitivity"] + m["specificity"] == pytest.approx(best)
+    # two cuts with the same J: the higher (more specific) one wins
+    y2, s2 = np.array([0, 1, 0, 1]), np.array([0.1, 0.2, 0.3, 0.4])
+    assert youden_threshold(y2, s2) == pytest.approx(0.35)
+    with pytest.raises(ValueError, match="both classes"):
+        youden_threshold([1, 1], [0.2, 0.3])
+
+
+def test_threshold_metrics_counts():
+    m = threshold_metrics([0, 0, 1, 1, 1], [0.2, 0.6, 0.6, 0.4, 0.9], 0.5)
+    assert m == {"accuracy": 0.6, "sensitivity": pytest.approx(2 / 3), "specificity": 0.5}

@@ -1,30 +1,43 @@
 import dataclasses
+import math
 
 import numpy as np
 import pytest
 import torch
 
+from benchmark import trainer
 from benchmark.augment import AugmentConfig, augment_batch
+from benchmark.metrics import roc_auc
 from benchmark.model import build_model
 from benchmark.trainer import (
+    PRIOR_LOSS,
+    Preprocess,
+    TrainingCollapsed,
     TrainingDiverged,
+    TrainingInputs,
+    TrainResult,
+    TrialFailed,
     class_weights,
+    collapse_reason,
     inference_dtype,
     predict_scores,
     resolve_device,
     train,
+    view_index,
 )
 
 CPU = torch.device("cpu")
 
 
-def _train(tiny_data, profile, method="feature_extraction", seed=0, **overrides):
+def _train(tiny_data, profile, method="feature_extraction", seed=0, selection="auc", lr=1e-3, on_epoch=None,
+           **overrides):
     torch.manual_seed(seed)
     backbone, m, _ = build_model(method, "efficientnet_lite0", 64)
     config = dataclasses.replace(profile.train, **overrides)
     d = tiny_data
     result = train(backbone, m.bn_stats, d.images[:32], d.labels[:32], d.images[32:], d.labels[32:],
-                   config, lr=1e-3, beta1=0.9, device=CPU, seed=seed, progress=False)
+                   config, lr=lr, beta1=0.9, device=CPU, seed=seed, progress=False, selection=selection,
+                   on_epoch=on_epoch)
     return backbone, result
 
 
@@ -44,12 +57,42 @@ def test_training_is_repeatable_for_a_seed(tiny_data, smoke_profile):
     assert [h["train_loss"] for h in r1.history] == [h["train_loss"] for h in r2.history]
 
 
-def test_best_validation_weights_are_kept(tiny_data, smoke_profile):
-    backbone, result = _train(tiny_data, smoke_profile, max_epochs=4, patience=10)
-    best = max(result.history, key=lambda h: (h["val_accuracy"], -h["val_loss"]))
-    assert result.best_epoch == best["epoch"]
+@pytest.mark.parametrize("selection", ["auc", "accuracy"])
+def test_best_validation_weights_are_kept(tiny_data, smoke_profile, selection):
+    backbone, result = _train(tiny_data, smoke_profile, max_epochs=4, patience=10, selection=selection)
+    key = f"val_{selection}"
+    # the first epoch that reached the best metric (strict improvement: later equal ones do not count)
+    best = max(result.history, key=lambda h: (h[key], -h["epoch"]))
+    assert result.best_epoch == best["epoch"] and result.selection == selection
+    assert result.best_val_metric == best[key]
+    assert (result.best_val_auc, result.best_val_accuracy, result.best_val_loss) == \
+        (best["val_auc"], best["val_accuracy"], best["val_loss"])
     scores = predict_scores(backbone, tiny_data.images[32:], CPU, precision=smoke_profile.train.inference_precision)
     assert np.mean((scores >= 0.5) == (tiny_data.labels[32:] == 1)) == pytest.approx(best["val_accuracy"])
+    assert roc_auc(tiny_data.labels[32:], scores) == pytest.approx(best["val_auc"])
+
+
+def test_unknown_selection_metric_is_rejected(tiny_data, smoke_profile):
+    with pytest.raises(ValueError, match="auc, accuracy"):
+        _train(tiny_data, smoke_profile, selection="loss", max_epochs=1)
+
+
+@pytest.mark.parametrize("selection,other", [("auc", "accuracy"), ("accuracy", "auc")])
+def test_an_equal_metric_with_a_lower_loss_is_no_improvement(tiny_data, smoke_profile, monkeypatch,
+                                                             selection, other):
+    """Only a strict improvement of the selection metric counts: while it stays equal (and the
+    other metric and the validation loss improve every epoch), patience runs out, the learning
+    rate decays, and the first epoch stays the best."""
+    script = iter([{selection: 0.7, other: 0.5 + 0.1 * i, "loss": 0.6 - 0.1 * i} for i in range(10)])
+    monkeypatch.setattr(trainer, "validation_metrics", lambda scores, labels, weights: next(script))
+    reported = []
+    _, result = _train(tiny_data, smoke_profile, selection=selection, max_epochs=10, patience=3,
+                       lr_decay_patience=1, lr_decay_factor=0.5, on_epoch=lambda e, m: reported.append((e, m)))
+    assert result.epochs_run == 4 and result.stopped_early
+    assert result.best_epoch == 1 and result.best_val_loss == pytest.approx(0.6)
+    assert result.best_val_metric == 0.7
+    assert [h["lr"] for h in result.history] == pytest.approx([1e-3, 1e-3, 5e-4, 2.5e-4])
+    assert reported == [(e, 0.7) for e in (1, 2, 3, 4)]  # the pruner sees the selection metric
 
 
 def test_early_stopping_and_learning_rate_decay(tiny_data, smoke_profile):
@@ -76,13 +119,82 @@ def test_learning_rate_is_multiplied_after_patience(tiny_data, smoke_profile):
     assert lrs == pytest.approx([1e-12, 1e-12, 1e-12, 0.9e-12, 0.9e-12, 0.81e-12])
 
 
+def test_collapse_reason():
+    good = [{"train_loss": 0.69, "val_loss": 0.7}, {"train_loss": 0.4, "val_loss": 0.55}]
+    spread = np.linspace(0.2, 0.8, 16)
+    assert collapse_reason(spread, good) is None
+    # constant validation scores, whatever the loss did
+    assert collapse_reason(np.full(16, 0.5), good).startswith("collapsed: validation scores nearly constant")
+    assert collapse_reason(0.5 + np.linspace(0, 5e-4, 16), good).startswith("collapsed")
+    assert collapse_reason(np.zeros(0), good).startswith("collapsed")
+    # a flat loss history: neither loss ever left the loss of a constant prediction (ln 2)
+    flat = [{"train_loss": PRIOR_LOSS + d, "val_loss": PRIOR_LOSS - d} for d in (0.0, 0.001, -0.002)]
+    reason = collapse_reason(spread, flat)
+    assert reason.startswith("collapsed: training loss never below") and "ln 2" in reason
+    # leaving the prior in either loss is enough
+    assert collapse_reason(spread, flat + [{"train_loss": 0.6, "val_loss": PRIOR_LOSS}]) is None
+    assert collapse_reason(spread, flat + [{"train_loss": PRIOR_LOSS, "val_loss": 0.6}]) is None
+    assert issubclass(TrainingCollapsed, TrialFailed) and issubclass(TrainingDiverged, TrialFailed)
+
+
+def test_a_model_that_scores_every_image_the_same_is_collapsed(tiny_data, smoke_profile):
+    torch.manual_seed(0)
+    backbone, m, _ = build_model("feature_extraction", "efficientnet_lite0", 64)
+    backbone.head().register_forward_hook(lambda module, args, out: out * 0)
+    d = tiny_data
+    result = train(backbone, m.bn_stats, d.images[:32], d.labels[:32], d.images[32:], d.labels[32:],
+                   dataclasses.replace(smoke_profile.train, max_epochs=2), lr=1e-3, beta1=0.9, device=CPU,
+                   seed=0, progress=False)
+    assert result.collapse.startswith("collapsed: validation scores nearly constant")
+    assert result.as_dict()["collapse"] == result.collapse
+    _, healthy = _train(tiny_data, smoke_profile, max_epochs=2)
+    assert healthy.collapse is None
+
+
+def test_train_result_round_trips_through_its_dict(tiny_data, smoke_profile):
+    _, result = _train(tiny_data, smoke_profile, max_epochs=1)
+    again = TrainResult.from_dict(result.as_dict())
+    assert again == result and again.seconds_per_epoch == result.seconds_per_epoch
+    # a record of an older version (no AUC, no selection) reads as accuracy-selected
+    old = {k: v for k, v in result.as_dict().items() if k not in ("best_val_auc", "selection", "collapse")}
+    older = TrainResult.from_dict(old)
+    assert older.selection == "accuracy" and math.isnan(older.best_val_auc) and older.collapse is None
+
+
+def test_each_epoch_of_a_trial_trains_on_its_own_view(tiny_data, smoke_profile, monkeypatch):
+    assert sorted(view_index(e, 7, 5) for e in range(1, 6)) == list(range(5))  # each view once per trial
+    assert [view_index(e, 0, 3) for e in (1, 2, 3)] == [0, 1, 2]
+    assert view_index(1, 1, 3) != view_index(1, 0, 3)  # trials start at different views
+    seen = []
+    real = TrainingInputs.start_epoch
+    monkeypatch.setattr(TrainingInputs, "start_epoch", lambda self, v: (seen.append(v), real(self, v)))
+    for cached in (True, False):  # the frozen-prefix cache and the whole network alike
+        seen.clear()
+        _, result = _train(tiny_data, smoke_profile, seed=2, max_epochs=3, patience=10, cache_prefix=cached)
+        assert seen == [view_index(e, 2, 3) for e in (1, 2, 3)] == [2, 0, 1]
+        assert result.inputs["frozen_prefix_cached"] is cached
+        assert result.inputs["views_used"] == 3 and result.inputs["augment_seed"] == 0
+
+
+def test_train_logits_needs_an_epoch_started(tiny_data, smoke_profile):
+    torch.manual_seed(0)
+    backbone, m, _ = build_model("finetune_all", "efficientnet_lite0", 64)
+    prep = Preprocess(backbone.mean, backbone.std)
+    inputs = TrainingInputs(backbone, m.bn_stats, tiny_data.images[:8], tiny_data.images[8:12], smoke_profile.train,
+                            CPU, prep)
+    with pytest.raises(RuntimeError, match="start_epoch"):
+        inputs.train_logits(torch.arange(2))
+    inputs.start_epoch(0)
+    assert inputs.train_logits(torch.arange(2)).shape == (2, 1)
+
+
 def test_nan_loss_raises_training_diverged(tiny_data, smoke_profile):
     torch.manual_seed(0)
     backbone, m, _ = build_model("feature_extraction", "efficientnet_lite0", 64)
     with torch.no_grad():
         backbone.head().weight.fill_(float("nan"))
     d = tiny_data
-    with pytest.raises(TrainingDiverged, match="epoch 1"):
+    with pytest.raises(TrainingDiverged, match="^diverged: .*epoch 1"):
         train(backbone, m.bn_stats, d.images[:32], d.labels[:32], d.images[32:], d.labels[32:],
               smoke_profile.train, lr=1e-3, beta1=0.9, device=CPU, seed=0, progress=False)
 

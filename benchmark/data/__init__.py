@@ -1,24 +1,32 @@
-"""Data: BUSI from disk (decoded once, cached), or a synthetic set the suite generates."""
+"""Data: registered data sets (BUSI, BrEaST-Lesions_USG, an image folder, synthetic sets),
+decoded once and cached. See registry.py for the plugin contract."""
 from __future__ import annotations
 
+import os
+
+from .duplicates import cross_duplicates
 from .imageset import BENIGN, CLASS_NAMES, MALIGNANT, ImageSet
+from .registry import (ENTRY_POINT_GROUP, DatasetNotFoundError, DatasetSpec, RegisteredNames, add_dataset,
+                       dataset_info, get_dataset, list_datasets, register_dataset)
 
-DATASETS = ("busi", "synthetic")
-
-
-def load_dataset(name: str, image_size: int, data_root=None, synthetic_images: int = 647,
-                 synthetic_seed: int = 0, include_normal: bool = False, cache_dir=None) -> ImageSet:
-    """Load ``busi`` (from ``data_root``, else $BUSI_ROOT, else datasets/busi) or ``synthetic``."""
-    if name == "busi":
-        from .busi import load_busi
-
-        return load_busi(data_root, image_size=image_size, include_normal=include_normal,
-                         cache_dir=cache_dir)
-    if name == "synthetic":
-        from .synthetic import make_synthetic
-
-        return make_synthetic(n_images=synthetic_images, image_size=image_size, seed=synthetic_seed)
-    raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+# The registered names, read when used (so plugins count): the CLI's --dataset choices.
+DATASETS = RegisteredNames()
 
 
-__all__ = ["BENIGN", "MALIGNANT", "CLASS_NAMES", "DATASETS", "ImageSet", "load_dataset"]
+def load_dataset(name: str, image_size: int, data_root: str | os.PathLike | None = None,
+                 synthetic_images: int = 647, synthetic_seed: int = 0, include_normal: bool = False,
+                 cache_dir: str | os.PathLike | None = None) -> ImageSet:
+    """Load the registered data set ``name`` at ``image_size`` px.
+
+    Its folder is ``data_root`` if given, else found as registry.py says (environment variable,
+    ``datasets/<name>``, ``../shared/datasets/<dir>``). Generated sets take ``synthetic_images``
+    images from ``synthetic_seed``; real ones take ``include_normal`` and ``cache_dir``. Each
+    loader gets only the options it declares.
+    """
+    return get_dataset(name).load(image_size, data_root, include_normal=include_normal, cache_dir=cache_dir,
+                                  n_images=synthetic_images, seed=synthetic_seed)
+
+
+__all__ = ["BENIGN", "MALIGNANT", "CLASS_NAMES", "DATASETS", "ENTRY_POINT_GROUP", "DatasetNotFoundError",
+           "DatasetSpec", "ImageSet", "add_dataset", "cross_duplicates", "dataset_info", "get_dataset",
+           "list_datasets", "load_dataset", "register_dataset"]

@@ -8,58 +8,52 @@ resized copies load the same way. Images of any size and mode are accepted (see 
 ``load_busi`` decodes (cached), finds exact and near duplicates (duplicates.py) on 64 px
 decodes, whatever ``image_size`` is, so groups and splits do not depend on the image size,
 excludes every image of a duplicate group that holds both labels, and returns an ImageSet
-whose ``groups`` keep the remaining duplicates in one split.
+whose ``groups`` keep the remaining duplicates in one split (imagefiles.py).
+
+Registered as ``busi``; its folder is found as registry.py says: ``--data-root``, else
+``$BUSI_ROOT``, else ``datasets/busi``, else ``../shared/datasets/busi``.
 """
 from __future__ import annotations
 
-import logging
 import os
-import re
 from pathlib import Path
 
-import numpy as np
-
-from .cache import decode_images_multi
-from .duplicates import NEAR_DUPLICATE_RULES, dataset_checksum, find_duplicate_groups, resolve_label_conflicts
+from .duplicates import NEAR_DUPLICATE_RULES
+from .imagefiles import DUPLICATE_CHECK_SIZE, IMAGE_EXTENSIONS, image_set_from_files, is_image_file, natural_key
 from .imageset import BENIGN, MALIGNANT, ImageSet
+from .registry import get_dataset, register_dataset
 
-IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
-DUPLICATE_CHECK_SIZE = 64
 _KAGGLE_SUBFOLDER = "Dataset_BUSI_with_GT"  # the folder inside Kaggle's zip
-log = logging.getLogger(__name__)
+CITATION = ("Al-Dhabyani W, Gomaa M, Khaled H, Fahmy A. Dataset of breast ultrasound images. "
+            "Data in Brief 28 (2020) 104863. doi:10.1016/j.dib.2019.104863")
+__all__ = ["CITATION", "DUPLICATE_CHECK_SIZE", "IMAGE_EXTENSIONS", "list_busi_files", "load_busi",
+           "resolve_busi_root"]
 
 
 def _has_classes(folder: Path) -> bool:
     return (folder / "benign").is_dir() and (folder / "malignant").is_dir()
 
 
+def _check_root(folder: Path) -> Path | str:
+    """The folder holding benign/ and malignant/: ``folder`` or Kaggle's subfolder inside it."""
+    for candidate in (folder, folder / _KAGGLE_SUBFOLDER):
+        if _has_classes(candidate):
+            return candidate
+    return "has no benign/ and malignant/ folders"
+
+
 def resolve_busi_root(data_root: str | os.PathLike | None) -> Path:
-    """``data_root`` (--data-root), else env ``BUSI_ROOT``, else ``./datasets/busi``.
+    """``data_root`` (--data-root), else env ``BUSI_ROOT``, else ``datasets/busi``, else
+    ``../shared/datasets/busi`` (registry.py).
 
     Accepts the folder holding ``benign/`` and ``malignant/`` or the one above Kaggle's
-    ``Dataset_BUSI_with_GT``. Raises FileNotFoundError naming the path tried and how to fix it.
+    ``Dataset_BUSI_with_GT``. Raises DatasetNotFoundError (a FileNotFoundError) naming every
+    path tried and how to fix it.
     """
-    if data_root is not None:
-        source = "--data-root"
-    elif os.environ.get("BUSI_ROOT"):
-        data_root, source = os.environ["BUSI_ROOT"], "BUSI_ROOT"
-    else:
-        data_root, source = "datasets/busi", "default ./datasets/busi"
-    root = Path(data_root).expanduser()
-    for candidate in (root, root / _KAGGLE_SUBFOLDER):
-        if _has_classes(candidate):
-            return candidate.resolve()
-    problem = "does not exist" if not root.exists() else "has no benign/ and malignant/ folders"
-    raise FileNotFoundError(
-        f"BUSI data set not found: {root.resolve()} ({source}) {problem}. Download BUSI "
-        "(Al-Dhabyani et al. 2020, 'Dataset of breast ultrasound images'; Kaggle: Breast "
-        "Ultrasound Images Dataset), lay it out as benign/ malignant/ [normal/] with the image "
-        "files inside, then pass --data-root PATH or set BUSI_ROOT=PATH."
-    )
+    return get_dataset("busi").resolve_root(data_root)
 
 
-def _natural_key(text: str) -> list:
-    return [(0, int(t), "") if t.isdigit() else (1, 0, t.lower()) for t in re.split(r"(\d+)", text)]
+_natural_key = natural_key  # kept for callers of the old private name
 
 
 def list_busi_files(root: Path, include_normal: bool = False) -> list[tuple[str, int]]:
@@ -79,14 +73,9 @@ def list_busi_files(root: Path, include_normal: bool = False) -> list[tuple[str,
         if not (root / folder).is_dir():
             continue
         for f in (root / folder).iterdir():
-            if (
-                f.is_file()
-                and not f.name.startswith(".")
-                and "_mask" not in f.name.lower()
-                and f.suffix.lower() in IMAGE_EXTENSIONS
-            ):
+            if is_image_file(f):
                 out.append((f"{folder}/{f.name}", label))
-    return sorted(out, key=lambda item: _natural_key(item[0]))
+    return sorted(out, key=lambda item: natural_key(item[0]))
 
 
 def load_busi(
@@ -106,29 +95,20 @@ def load_busi(
     files = list_busi_files(root, include_normal)
     if not files:
         raise FileNotFoundError(f"no image files found under {root}/benign or {root}/malignant")
-    ids = [rel for rel, _ in files]
-    labels = np.array([label for _, label in files], dtype=np.int64)
-    sizes = {image_size, DUPLICATE_CHECK_SIZE}
-    decoded, sha256s, cache_hit = decode_images_multi([root / rel for rel in ids], sizes, cache_dir)
+    return image_set_from_files("busi", root, [rel for rel, _ in files], [label for _, label in files],
+                                image_size, cache_dir, near_duplicate_distance=near_duplicate_distance)
 
-    if near_duplicate_distance is None:
-        rules = ()
-    else:
-        rules = ((near_duplicate_distance, NEAR_DUPLICATE_RULES[0][1]),) + tuple(NEAR_DUPLICATE_RULES[1:])
-    groups = find_duplicate_groups(decoded[DUPLICATE_CHECK_SIZE], sha256s, rules)
-    keep, excluded = resolve_label_conflicts(groups, labels, ids, sha256s)
-    kept = np.flatnonzero(keep)
-    kept_ids = [ids[i] for i in kept]
-    kept_sha = [sha256s[i] for i in kept]
-    log.info("BUSI %s: %d images (%s), %d excluded as cross-label duplicates, %d groups",
-             root, len(kept), "from cache" if cache_hit else "decoded", len(excluded), len(set(groups[kept])))
-    return ImageSet(
-        images=decoded[image_size][kept],
-        labels=labels[kept],
-        ids=kept_ids,
-        groups=np.unique(groups[kept], return_inverse=True)[1].astype(np.int64),
-        name="busi",
-        synthetic=False,
-        checksum=dataset_checksum(kept_ids, kept_sha),
-        excluded=excluded,
-    )
+
+@register_dataset(
+    "busi", title="BUSI",
+    description="BUSI breast ultrasound, Egypt 2018: 437 benign + 210 malignant (normal left out), Kaggle layout",
+    citation=CITATION,
+    licence=("not stated with the images; the article (Data in Brief) is CC BY 4.0: cite it, and check "
+             "the terms of the copy you use"),
+    root_env="BUSI_ROOT", shared_dir="busi", check_root=_check_root,
+    how_to_get=("Download BUSI (Al-Dhabyani et al. 2020, 'Dataset of breast ultrasound images'; Kaggle: "
+                "Breast Ultrasound Images Dataset) and lay it out as benign/ malignant/ [normal/] with "
+                "the image files inside."))
+def _load(root: Path, image_size: int, include_normal: bool = False,
+          cache_dir: str | os.PathLike | None = None) -> ImageSet:
+    return load_busi(root, image_size=image_size, include_normal=include_normal, cache_dir=cache_dir)

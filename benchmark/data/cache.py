@@ -7,7 +7,9 @@ Decoding
     are NOT passed through Pillow's ``convert("L")``, which clips every value above 255; they are
     scaled by the smallest bit depth that holds the image's maximum (so a 16-bit export of an
     8-bit scan maps back to 0-255, a 12-bit image in a 16-bit container is not left nearly black)
-    and resized in float before rounding to uint8. Alpha is dropped.
+    and resized in float before rounding to uint8. Alpha is dropped, not composited: RGBA and LA
+    images become grayscale from their colour channels alone (BrEaST-Lesions_USG's RGBA files have
+    alpha 0 over parts of the black background in some images; the alpha carries nothing).
 
 Cache layout: one bundle per (data-set manifest, image size)
     ``<cache_dir>/images/v<VERSION>-<size>px-<key>.npz`` holding ``images`` (N x S x S uint8),

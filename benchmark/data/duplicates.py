@@ -79,10 +79,11 @@ def phash_bits(images: np.ndarray) -> np.ndarray:
     return low > np.median(low, axis=1, keepdims=True)
 
 
-def hamming_matrix(bits: np.ndarray) -> np.ndarray:
-    """N x N Hamming distances between rows of an N x B bool array."""
+def hamming_matrix(bits: np.ndarray, other: np.ndarray | None = None) -> np.ndarray:
+    """N x N Hamming distances between rows of an N x B bool array (N x M against ``other``)."""
     b = bits.astype(np.float32)
-    return np.rint(b @ (1 - b).T + (1 - b) @ b.T).astype(np.int64)
+    o = b if other is None else other.astype(np.float32)
+    return np.rint(b @ (1 - o).T + (1 - b) @ o.T).astype(np.int64)
 
 
 def shifted_ncc(a: np.ndarray, b: np.ndarray, max_shift: int = MAX_SHIFT) -> np.ndarray:
@@ -142,14 +143,54 @@ def near_duplicate_pairs(
     if not len(i):
         return []
     thumbs = _resize(np.asarray(images, dtype=np.uint8), THUMB_SIZE)
+    return _confirmed(thumbs, thumbs, i, j, dist[i, j], rules, max_shift)
+
+
+def _confirmed(thumbs_a: np.ndarray, thumbs_b: np.ndarray, i: np.ndarray, j: np.ndarray, d: np.ndarray,
+               rules: Sequence[tuple[int, float]], max_shift: int) -> list[tuple[int, int, int, float]]:
+    """The candidate pairs (a[i], b[j]) at pHash distance ``d`` that pass one of ``rules`` on their
+    shifted NCC: (i, j, distance, NCC) each."""
     ncc = np.concatenate([
-        shifted_ncc(thumbs[i[k:k + 512]], thumbs[j[k:k + 512]], max_shift) for k in range(0, len(i), 512)
+        shifted_ncc(thumbs_a[i[k:k + 512]], thumbs_b[j[k:k + 512]], max_shift) for k in range(0, len(i), 512)
     ])
-    d = dist[i, j]
     ok = np.zeros(len(i), bool)
     for max_d, min_r in rules:
         ok |= (d <= max_d) & (ncc >= min_r)
     return [(int(a), int(b), int(c), float(r)) for a, b, c, r in zip(i[ok], j[ok], d[ok], ncc[ok])]
+
+
+def cross_duplicate_pairs(
+    a: np.ndarray, b: np.ndarray, rules: Sequence[tuple[int, float]] = NEAR_DUPLICATE_RULES,
+    max_shift: int = MAX_SHIFT,
+) -> list[tuple[int, int, int, float]]:
+    """(i, j, pHash distance, NCC) for every image ``b[j]`` that is an exact or near duplicate of
+    ``a[i]`` (N x H x W and M x H' x W' uint8, any sizes): identical decoded arrays, or a pair
+    matching one of ``rules`` as in :func:`near_duplicate_pairs`. Ordered by j, then i."""
+    a, b = np.asarray(a, dtype=np.uint8), np.asarray(b, dtype=np.uint8)
+    found: dict[tuple[int, int], tuple[int, float]] = {}
+    if len(a) and len(b) and a.shape[1:] == b.shape[1:]:
+        index: dict[bytes, list[int]] = {}
+        for i, im in enumerate(a):
+            index.setdefault(hashlib.sha256(im.tobytes()).digest(), []).append(i)
+        for j, im in enumerate(b):
+            for i in index.get(hashlib.sha256(im.tobytes()).digest(), []):
+                found[(i, j)] = (0, 1.0)
+    if rules and len(a) and len(b):
+        dist = hamming_matrix(phash_bits(a), phash_bits(b))
+        i, j = np.nonzero(dist <= max(d for d, _ in rules))
+        if len(i):
+            ta, tb = _resize(a, THUMB_SIZE), _resize(b, THUMB_SIZE)
+            for x, y, dd, r in _confirmed(ta, tb, i, j, dist[i, j], rules, max_shift):
+                found.setdefault((x, y), (dd, r))
+    return [(i, j, d, r) for (i, j), (d, r) in sorted(found.items(), key=lambda kv: (kv[0][1], kv[0][0]))]
+
+
+def cross_duplicates(a, b, rules: Sequence[tuple[int, float]] = NEAR_DUPLICATE_RULES) -> list[tuple[str, str]]:
+    """(id in ``a``, id in ``b``) for every image of ImageSet ``b`` that is an exact or near
+    duplicate of an image of ImageSet ``a`` (pHash + shifted NCC, the rules above; the images
+    as decoded in the sets, thumbnails made internally). Use it before testing on an external
+    set: a test image that is a copy of a training image is not external."""
+    return [(a.ids[i], b.ids[j]) for i, j, _, _ in cross_duplicate_pairs(a.images, b.images, rules)]
 
 
 def find_duplicate_groups(

@@ -4,7 +4,7 @@ Sizes follow Byra (2021), who split BUSI's 647 benign + malignant images 452 / 6
 n get the same proportions. Each split's per-class target is the class count spread over the
 splits by largest remainder (so every split is within one image of the whole's class ratio).
 
-Assignment: duplicate groups (two or more images) go first, largest first, ties in seeded
+Assignment (:func:`stratified_group_partition`, any number of parts): duplicate groups (two or more images) go first, largest first, ties in seeded
 random order, each to the split where it overshoots its per-class target least, then to the
 split with the largest share of its target still free, then at random. Singletons then fill
 the remaining per-class places in a seeded random order, which hits the targets exactly unless
@@ -48,36 +48,39 @@ def _class_targets(class_counts: np.ndarray, sizes: np.ndarray) -> np.ndarray:
     return targets
 
 
-def stratified_group_split(
-    labels: Sequence[int], groups: Sequence[int], seed: int, sizes: Sequence[int] | None = None
-) -> dict[str, np.ndarray]:
-    """{"train", "val", "test"}: sorted index arrays, stratified by label, groups kept whole.
+def stratified_group_partition(
+    labels: Sequence[int], groups: Sequence[int], sizes: Sequence[int], seed: int,
+    names: Sequence[str] | None = None,
+) -> np.ndarray:
+    """The part (0 .. len(sizes)-1) of every index: stratified by label, groups kept whole.
 
-    Deterministic for a seed; different seeds give different splits. Raises ValueError if a
-    split would get no example of some class.
+    Part p gets ``sizes[p]`` indices (exactly, unless a duplicate group had to overshoot),
+    each class spread over the parts in proportion to their sizes. Deterministic for a seed.
+    ``names`` name the parts in errors. Raises ValueError if a part would get no example
+    of some class.
     """
     labels = np.asarray(labels, dtype=np.int64)
     groups = np.asarray(groups, dtype=np.int64)
-    n = len(labels)
+    n, parts = len(labels), len(sizes)
+    names = list(names) if names is not None else [f"part {p}" for p in range(parts)]
     if len(groups) != n:
         raise ValueError(f"labels ({n}) and groups ({len(groups)}) must have the same length")
-    sizes = np.asarray(split_sizes(n) if sizes is None else sizes, dtype=np.int64)
-    if len(sizes) != 3 or sizes.sum() != n or (sizes < 1).any():
-        raise ValueError(f"sizes must be 3 positive numbers summing to {n}, got {sizes.tolist()}")
+    sizes = np.asarray(sizes, dtype=np.int64)
+    if sizes.sum() != n or (sizes < 1).any():
+        raise ValueError(f"sizes must be {parts} positive numbers summing to {n}, got {sizes.tolist()}")
     classes, y = np.unique(labels, return_inverse=True)
     counts = np.bincount(y, minlength=len(classes))
     targets = _class_targets(counts, sizes)
     if (targets == 0).any():
         s, c = np.argwhere(targets == 0)[0]
         raise ValueError(
-            f"the {SPLIT_NAMES[s]} split would get no example of class {classes[c]} "
-            f"({counts[c]} of {n} images have it, split sizes {sizes.tolist()}); "
-            "use more data or larger splits"
+            f"the {names[s]} would get no example of class {classes[c]} "
+            f"({counts[c]} of {n} images have it, sizes {sizes.tolist()}); use more data or larger splits"
         )
 
     rng = np.random.default_rng(seed)
     have = np.zeros_like(targets)
-    split_of = np.full(n, -1, np.int64)
+    part_of = np.full(n, -1, np.int64)
     gids, gsize = np.unique(groups, return_counts=True)
     multi = rng.permutation(gids[gsize > 1])
     multi = multi[np.argsort(-gsize[np.searchsorted(gids, multi)], kind="stable")]
@@ -87,24 +90,67 @@ def stratified_group_split(
         free = targets - have
         overshoot = np.maximum(need - free, 0).sum(1)
         share_free = free.sum(1) / targets.sum(1)
-        key = np.lexsort((rng.random(3), -share_free, overshoot))
+        key = np.lexsort((rng.random(parts), -share_free, overshoot))
         s = key[0]
-        split_of[members] = s
+        part_of[members] = s
         have[s] += need
 
     for c in range(len(classes)):
-        rest = rng.permutation(np.flatnonzero((split_of < 0) & (y == c)))
+        rest = rng.permutation(np.flatnonzero((part_of < 0) & (y == c)))
         free = np.maximum(targets[:, c] - have[:, c], 0)
         # a group that overshot leaves fewer singles than places: trim the largest gaps first
         while free.sum() > len(rest):
             free[np.argmax(free)] -= 1
-        split_of[rest] = np.repeat(np.arange(3), free)
+        part_of[rest] = np.repeat(np.arange(parts), free)
         have[:, c] += free
 
     if (have == 0).any():
         s, c = np.argwhere(have == 0)[0]
         raise ValueError(
-            f"the {SPLIT_NAMES[s]} split got no example of class {classes[c]}: duplicate groups "
+            f"the {names[s]} got no example of class {classes[c]}: duplicate groups "
             "are too large for the split sizes"
         )
-    return {name: np.flatnonzero(split_of == s) for s, name in enumerate(SPLIT_NAMES)}
+    return part_of
+
+
+def stratified_group_split(
+    labels: Sequence[int], groups: Sequence[int], seed: int, sizes: Sequence[int] | None = None
+) -> dict[str, np.ndarray]:
+    """{"train", "val", "test"}: sorted index arrays, stratified by label, groups kept whole.
+
+    Deterministic for a seed; different seeds give different splits. Raises ValueError if a
+    split would get no example of some class.
+    """
+    n = len(labels)
+    sizes = split_sizes(n) if sizes is None else sizes
+    if len(sizes) != 3:
+        raise ValueError(f"sizes must be 3 positive numbers summing to {n}, got {list(sizes)}")
+    part_of = stratified_group_partition(labels, groups, sizes, seed, [f"{s} split" for s in SPLIT_NAMES])
+    return {name: np.flatnonzero(part_of == s) for s, name in enumerate(SPLIT_NAMES)}
+
+
+def kfold_splits(labels: Sequence[int], groups: Sequence[int], k: int, seed: int) -> list[dict[str, np.ndarray]]:
+    """k folds, each {"train", "val", "test"}: every index is in exactly one fold's test set.
+
+    The test folds are k near-equal parts, stratified by label and built from whole duplicate
+    groups (:func:`stratified_group_partition`). The rest of each fold is split again, the same
+    way, into train and validation in the paper's proportions (452 : 65), so early stopping and
+    selection in a fold see only that fold's training images. Deterministic for a seed.
+    """
+    labels = np.asarray(labels, dtype=np.int64)
+    n = len(labels)
+    if k < 2:
+        raise ValueError(f"k-fold cross-validation needs k >= 2 folds, got {k}")
+    if n < 3 * k:
+        raise ValueError(f"{n} images are too few for {k} folds")
+    fold_of = stratified_group_partition(labels, groups, _largest_remainder(n, [1] * k), seed,
+                                         [f"test fold {f}" for f in range(k)])
+    groups = np.asarray(groups, dtype=np.int64)
+    folds = []
+    for f in range(k):
+        rest = np.flatnonzero(fold_of != f)
+        sizes = _largest_remainder(len(rest), PAPER_SPLIT[:2])
+        inner = stratified_group_partition(labels[rest], groups[rest], sizes, seed * 1000 + f + 1,
+                                           [f"training part of fold {f}", f"validation part of fold {f}"])
+        folds.append({"train": rest[inner == 0], "val": rest[inner == 1], "test": np.flatnonzero(fold_of == f)})
+    return folds

@@ -34,17 +34,45 @@ depends only on (i, f) and every prefix of length n holds exactly round(n * f) m
 make_synthetic(100, ...) is exactly the first 100 images of make_synthetic(200, ...) (same
 seed, size and fraction).  The label order is thus interleaved deterministically (the same for
 every seed); the image content is what the seed randomises.
+
+Sites: ``site="shifted"`` (registered as ``synthetic_shifted``) renders the same anatomy and the
+same lesion cues with the above probabilities, as another scanner at another hospital would
+show them: coarser, fully developed speckle with wider grains, stronger depth attenuation,
+higher gain and a narrower dynamic range (so brighter, more contrasted images that darken faster
+with depth). Its images come from another random stream (``default_rng([seed, i, 1])``), so they
+are different images from the base set's for every seed: an external test set for CI.
 """
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
 
 from benchmark.data.imageset import ImageSet
+from benchmark.data.registry import register_dataset
 
 BUSI_MALIGNANT_FRACTION = 210 / 647
+
+
+@dataclass(frozen=True)
+class Site:
+    """What a scanner (site) changes; the lesion model and its cues are the same everywhere."""
+
+    stream: tuple[int, ...]  # appended to [seed, index] for the random stream
+    attenuation: tuple[float, float]  # residual attenuation after TGC, per unit depth
+    speckle_sigma: tuple[float, float]  # speckle correlation (x size/128 px)
+    speckle_aspect: float  # lateral / axial grain size
+    speckle_strength: tuple[float, float]  # fraction of fully developed speckle
+    dynamic_range: tuple[float, float]  # dB
+    gain: tuple[float, float]  # dB at the top of the display range
+
+
+SITES = {
+    "base": Site((), (0.3, 1.3), (0.4, 0.9), 1.6, (0.6, 1.0), (35, 50), (14, 20)),
+    "shifted": Site((1,), (1.0, 1.8), (0.9, 1.4), 2.4, (0.9, 1.0), (28, 36), (5, 9)),
+}
 
 
 def _grid(size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -58,7 +86,7 @@ def _wavy(rng: np.random.Generator, x: np.ndarray, base: float, amp: float) -> n
     return base + (amp * a * np.sin(2 * np.pi * k * x + phase)).sum(0) / 2
 
 
-def _tissue_background(rng: np.random.Generator, size: int) -> np.ndarray:
+def _tissue_background(rng: np.random.Generator, size: int, site: Site = SITES["base"]) -> np.ndarray:
     """Echogenicity (linear amplitude, about 1 in glandular tissue) of the breast layers."""
     y, x = _grid(size)
     px = 1.0 / size
@@ -83,7 +111,7 @@ def _tissue_background(rng: np.random.Generator, size: int) -> np.ndarray:
     # chest wall: striated muscle below the gland
     stripes = 1 + 0.3 * np.sin(2 * np.pi * rng.uniform(8, 16) * (y + 0.1 * x * rng.uniform(-1, 1)))
     e = np.where(y > gland_end, e * stripes, e)
-    e = e * np.exp(-rng.uniform(0.3, 1.3) * y)  # residual attenuation after TGC
+    e = e * np.exp(-rng.uniform(*site.attenuation) * y)  # residual attenuation after TGC
     for _ in range(rng.poisson(0.5)):  # refraction (edge) shadow, in both classes
         e = e * (1 - rng.uniform(0.3, 0.6) * np.exp(-0.5 * ((x - rng.uniform(0.1, 0.9)) / 0.012) ** 2)
                  * (y > rng.uniform(0.2, 0.5)))
@@ -146,28 +174,30 @@ def _apply_lesion(rng: np.random.Generator, e: np.ndarray, mask: np.ndarray, mal
     return e
 
 
-def _speckle(rng: np.random.Generator, e: np.ndarray) -> np.ndarray:
+def _speckle(rng: np.random.Generator, e: np.ndarray, site: Site = SITES["base"]) -> np.ndarray:
     """Multiply by correlated Rayleigh speckle and log-compress to uint8."""
     size = e.shape[0]
-    sigma = rng.uniform(0.4, 0.9) * size / 128
+    sigma = rng.uniform(*site.speckle_sigma) * size / 128
     field = rng.standard_normal((2, size, size))
-    field = ndimage.gaussian_filter(field, (0, sigma, 1.6 * sigma))  # grains wider than deep
+    field = ndimage.gaussian_filter(field, (0, sigma, site.speckle_aspect * sigma))  # grains wider than deep
     ray = np.hypot(field[0], field[1])
     ray /= ray.mean()
-    strength = rng.uniform(0.6, 1.0)  # fraction of fully developed speckle
+    strength = rng.uniform(*site.speckle_strength)  # fraction of fully developed speckle
     amp = e * (1 - strength + strength * ray)
     db = 20 * np.log10(amp + 1e-4)
-    dyn, top = rng.uniform(35, 50), rng.uniform(14, 20)  # dynamic range and gain (dB)
+    dyn, top = rng.uniform(*site.dynamic_range), rng.uniform(*site.gain)  # dynamic range and gain (dB)
     return (255 * np.clip((db - (top - dyn)) / dyn, 0, 1)).round().astype(np.uint8)
 
 
-def _render(seed: int, index: int, image_size: int, malignant: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Image number `index` of the stream `seed`, and its lesion mask."""
-    rng = np.random.default_rng([seed, index])
-    e = _tissue_background(rng, image_size)
+def _render(seed: int, index: int, image_size: int, malignant: bool,
+            site: str = "base") -> tuple[np.ndarray, np.ndarray]:
+    """Image number `index` of the stream `seed` at `site`, and its lesion mask."""
+    params = SITES[site]
+    rng = np.random.default_rng([seed, index, *params.stream])
+    e = _tissue_background(rng, image_size, params)
     mask = _lesion_mask(rng, image_size, malignant)
     e = _apply_lesion(rng, e, mask, malignant)
-    return _speckle(rng, e), mask
+    return _speckle(rng, e, params), mask
 
 
 def _labels(n: int, fraction: float) -> np.ndarray:
@@ -176,8 +206,14 @@ def _labels(n: int, fraction: float) -> np.ndarray:
 
 
 def make_synthetic(n_images: int = 200, image_size: int = 128, seed: int = 0,
-                   malignant_fraction: float = BUSI_MALIGNANT_FRACTION) -> ImageSet:
-    """Generate `n_images` ultrasound-like images of `image_size` pixels (see the module docstring)."""
+                   malignant_fraction: float = BUSI_MALIGNANT_FRACTION, site: str = "base") -> ImageSet:
+    """Generate `n_images` ultrasound-like images of `image_size` pixels (see the module docstring).
+
+    ``site`` "base" (the ImageSet ``synthetic``) or "shifted" (``synthetic_shifted``: another
+    scanner, other images).
+    """
+    if site not in SITES:
+        raise ValueError(f"site must be one of {', '.join(SITES)}, got {site!r}")
     if isinstance(n_images, bool) or not isinstance(n_images, (int, np.integer)) or n_images < 2:
         raise ValueError(f"n_images must be an integer >= 2, got {n_images!r}; pass e.g. n_images=200")
     if isinstance(image_size, bool) or not isinstance(image_size, (int, np.integer)) or image_size < 32:
@@ -190,11 +226,30 @@ def make_synthetic(n_images: int = 200, image_size: int = 128, seed: int = 0,
                          f"{malignant_fraction!r}; pass e.g. malignant_fraction={BUSI_MALIGNANT_FRACTION:.4f}")
     n, size, seed, fraction = int(n_images), int(image_size), int(seed), float(malignant_fraction)
     labels = _labels(n, fraction)
-    images = np.stack([_render(seed, i, size, bool(labels[i]))[0] for i in range(n)])
-    ids = [f"synthetic/{i:06d}" for i in range(n)]
+    images = np.stack([_render(seed, i, size, bool(labels[i]), site)[0] for i in range(n)])
+    name = "synthetic" if site == "base" else f"synthetic_{site}"
+    ids = [f"{name}/{i:06d}" for i in range(n)]
     digest = hashlib.sha256()
     for image_id, image in zip(ids, images):
         digest.update(image_id.encode())
         digest.update(image.tobytes())
     return ImageSet(images=images, labels=labels, ids=ids, groups=np.arange(n, dtype=np.int64),
-                    name="synthetic", synthetic=True, checksum=digest.hexdigest(), excluded=[])
+                    name=name, synthetic=True, checksum=digest.hexdigest(), excluded=[])
+
+
+_CITATION = "generated by petl-bench (benchmark/data/synthetic.py); no real patient data"
+_LICENCE = "MIT (generated by the suite, like its code)"
+
+
+@register_dataset("synthetic", title="synthetic", synthetic=True, citation=_CITATION, licence=_LICENCE,
+                  description="SYNTHETIC ultrasound-like images generated from a seed (when BUSI is absent; CI)")
+def _load_synthetic(root, image_size: int, n_images: int = 647, seed: int = 0) -> ImageSet:
+    return make_synthetic(n_images=n_images, image_size=image_size, seed=seed)
+
+
+@register_dataset("synthetic_shifted", title="synthetic, shifted site", synthetic=True, citation=_CITATION,
+                  licence=_LICENCE,
+                  description="SYNTHETIC images as from another scanner (other speckle, gain, attenuation; "
+                              "same cues): an external set for CI")
+def _load_synthetic_shifted(root, image_size: int, n_images: int = 647, seed: int = 0) -> ImageSet:
+    return make_synthetic(n_images=n_images, image_size=image_size, seed=seed, site="shifted")
