@@ -1,4 +1,5 @@
-"""Report figures of a run folder: ROC curves, AUC against trainable parameters, p-value matrices.
+"""Report figures of a run folder: ROC curves, AUC against trainable parameters, p-value matrices,
+internal against external AUC.
 
 Figures are drawn on matplotlib's Agg canvas directly (no pyplot, no global backend or style
 change), in seaborn's "whitegrid" style applied only while drawing, at 150 dpi, and written
@@ -22,7 +23,8 @@ from matplotlib.lines import Line2D
 from .io import write_atomic
 from .leaderboard import ALPHA, TEST_LABELS
 
-__all__ = ["roc_figure", "auc_vs_parameters_figure", "pvalue_matrix_figure", "method_colors", "DPI"]
+__all__ = ["roc_figure", "auc_vs_parameters_figure", "pvalue_matrix_figure", "external_auc_figure", "method_colors",
+           "DPI"]
 
 DPI = 150
 _LINESTYLES = ("-", "--", "-.", ":")
@@ -302,4 +304,62 @@ def pvalue_matrix_figure(significance_df: pd.DataFrame, path, test: str = "clust
         more = f" (first {len(shown)} of {len(seeds)} families)" if len(seeds) > len(shown) else ""
         fig.suptitle(f"{TEST_LABELS.get(test, test)}: Holm-adjusted p-values, * = p < {ALPHA}{more}"
                      f"{_synthetic_note(synthetic)}", fontweight="bold")
+        return _save(fig, path)
+
+
+# ------------------------------------------------------------------- internal vs external
+def external_auc_figure(leaderboard_df: pd.DataFrame, path, external: str, synthetic: bool = False) -> Path:
+    """Per ranked method (one row each, leaderboard order, best at the top): its pooled
+    out-of-fold AUC on the training data set (open circle) and its AUC on the external data set
+    ``external`` (filled diamond, error bar: the 95% cluster-bootstrap interval of the
+    ``external_<name>_*`` columns), joined by a line whose length is the drop.
+    """
+    prefix = f"external_{external}"
+    if f"{prefix}_auc" not in leaderboard_df.columns:
+        raise ValueError(f"the leaderboard has no column {prefix}_auc")
+    order = list(leaderboard_df["method"])
+    colors = method_colors(order)
+    lb = leaderboard_df[leaderboard_df["rank"].notna()] if "rank" in leaderboard_df else leaderboard_df
+    lb = lb.dropna(subset=["auc", f"{prefix}_auc"])
+    if lb.empty:
+        raise ValueError(f"external_auc_figure needs ranked methods with an AUC on {external}")
+    names = list(lb["method"])
+    inner = lb["auc"].to_numpy(dtype=float)
+    ext = lb[f"{prefix}_auc"].to_numpy(dtype=float)
+    lo = lb[f"{prefix}_ci_low"].to_numpy(dtype=float) if f"{prefix}_ci_low" in lb else np.full_like(ext, np.nan)
+    hi = lb[f"{prefix}_ci_high"].to_numpy(dtype=float) if f"{prefix}_ci_high" in lb else np.full_like(ext, np.nan)
+    ys = np.arange(len(names))[::-1].astype(float)  # best (first) at the top
+    with _style():
+        fig = _new_figure(8.0, 1.8 + 0.5 * len(names))
+        ax = fig.subplots()
+        for y, m, a, b, l, h in zip(ys, names, inner, ext, lo, hi):
+            c = colors[m]
+            ax.plot([a, b], [y, y], color=c, lw=7, alpha=0.25, solid_capstyle="round", zorder=2)  # the drop
+            ax.plot(a, y, "o", ms=8, mfc="white", mec=c, mew=2, zorder=3)
+            err = None if np.isnan(l) or np.isnan(h) else np.array([[b - l], [h - b]])
+            ax.errorbar(b, y, xerr=err, fmt="D", ms=7, color=c, ecolor=c, elinewidth=1.2, capsize=4, mec="white",
+                        mew=0.8, zorder=4)
+        ax.set_yticks(ys)
+        ax.set_yticklabels(names)
+        for label, m in zip(ax.get_yticklabels(), names):
+            label.set_color(_darker(colors[m]))
+        ax.set_ylim(-0.7, len(names) - 0.3)
+        values = np.concatenate([inner, ext, lo[np.isfinite(lo)], hi[np.isfinite(hi)]])
+        left, right = float(np.nanmin(values)), float(np.nanmax(values))
+        pad = max(0.02, 0.08 * (right - left))
+        ax.set_xlim(max(0.0, left - pad), min(1.02, right + pad))
+        if ax.get_xlim()[0] < 0.5 < ax.get_xlim()[1]:
+            ax.axvline(0.5, color="0.55", lw=1, ls=":", zorder=1)
+        ax.grid(axis="y", visible=False)
+        ax.set_xlabel("AUC")
+        ax.set_title(f"Internal against external AUC: {external}{_synthetic_note(synthetic)}", fontweight="bold")
+        has_ci = bool(np.isfinite(lo).any())
+        handles = [Line2D([], [], color="0.3", marker="o", mfc="white", mew=2, ls="none", ms=7),
+                   Line2D([], [], color="0.3", marker="D", ls="none", ms=6)]
+        handles.append(Line2D([], [], color="0.3", lw=7, alpha=0.25))
+        labels = ["training set, pooled out-of-fold AUC",
+                  f"{external}" + (", 95% cluster-bootstrap CI" if has_ci else " (no interval)"), "drop"]
+        ax.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, -0.16 if len(names) > 3 else -0.3),
+                  ncol=3, fontsize="small", frameon=False)
+        fig.tight_layout()
         return _save(fig, path)

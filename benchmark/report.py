@@ -12,11 +12,14 @@ JavaScript. Sections, in order:
 4. significance: the primary test's (paired cluster bootstrap) p-value matrix and the
    differences that survive Holm correction;
 5. ROC curves of the pooled out-of-fold scores; 6. AUC against trainable parameters;
-7. cost (``cost.csv`` of ``petl-bench bench``), when present;
-8. analysis figures and findings (:mod:`benchmark.analysis`), when present or computable;
-9. a gallery of test images (repeat 0, every fold's test images) with every method's out-of-fold
+7. external validation, when the run has external data sets: per set its licence, citation, size,
+   duplicates of training images, internal against external AUC per method
+   (``figures/external_<name>.png``) and the differences that survive Holm on its images;
+8. cost (``cost.csv`` of ``petl-bench bench``), when present;
+9. analysis figures and findings (:mod:`benchmark.analysis`), when present or computable;
+10. a gallery of test images (repeat 0, every fold's test images) with every method's out-of-fold
    score, misclassified ones first;
-10. protocol and provenance (profile, folds, commit, package versions, device, data checksum).
+11. protocol and provenance (profile, folds, commit, package versions, device, data checksum).
 
 Optional inputs that are missing give a short "not computed: run ..." note instead of a section.
 """
@@ -27,6 +30,7 @@ import html
 import importlib
 import io
 import json
+import re
 import warnings
 from pathlib import Path
 
@@ -46,6 +50,7 @@ from .leaderboard import (
 )
 from .leaderboard_pages import (
     fmt_int,
+    fmt_number,
     leaderboard_notes,
     leaderboard_table,
     method_rows,
@@ -63,9 +68,10 @@ from .runfolder import (
     test_images,
 )
 
-__all__ = ["write_report", "gallery_order", "REPORT_FILE", "GALLERY_SIZE"]
+__all__ = ["write_report", "gallery_order", "external_figure_name", "REPORT_FILE", "GALLERY_SIZE"]
 
 REPORT_FILE = "index.html"
+EXTERNAL_FILE = "external.json"   # written by the suite: each external data set's facts
 GALLERY_SIZE = 24          # images shown in the gallery at most
 THUMBNAIL_PX = 112         # longest side of a gallery thumbnail
 GALLERY_REPEAT = 0         # the repeat whose out-of-fold scores the gallery shows (else the first one run)
@@ -391,6 +397,136 @@ def _significance_section(run_dir: Path, sig: pd.DataFrame | None) -> str:
     return "".join(parts)
 
 
+
+# ----------------------------------------------------------------------- external validation
+def external_figure_name(name: str) -> str:
+    """``external_<name>.png``, the figure of external data set ``name`` in ``figures/``."""
+    return f"external_{re.sub(r'[^A-Za-z0-9_.-]', '_', str(name))}.png"
+
+
+def _dataset_info(name: str) -> dict:
+    """:func:`benchmark.data.dataset_info` (imported here: the report needs no data loaders), or {}."""
+    try:
+        from .data import dataset_info
+        return dict(dataset_info(name))
+    except Exception:  # not registered here, or the data package cannot be imported
+        return {}
+
+
+def _external_facts(run_dir: Path, name: str, data: RunData) -> dict:
+    """What ``external.json`` says about ``name``; else the registry's information, and the size from
+    ``predictions.csv`` (``source`` says which)."""
+    facts = _read_json(run_dir / EXTERNAL_FILE).get(name)
+    if isinstance(facts, dict) and facts:
+        return {**facts, "source": EXTERNAL_FILE}
+    images = data.rows(name).drop_duplicates("image_id")
+    return {**_dataset_info(name), "n_images": int(len(images)), "n_malignant": int(images["label"].sum()),
+            "source": PREDICTIONS_FILE}
+
+
+def _ensure_external_figures(run_dir: Path, lb: pd.DataFrame, externals: list[str], synthetic: bool) -> None:
+    """Draw ``figures/external_<name>.png`` when missing or older than ``leaderboard.csv``."""
+    if lb["rank"].notna().sum() == 0:
+        return
+    from . import figures as fig  # matplotlib only when a figure is drawn
+
+    source = [run_dir / "leaderboard.csv"]
+    for name in externals:
+        path = run_dir / "figures" / external_figure_name(name)
+        if f"external_{name}_auc" not in lb.columns or lb[f"external_{name}_auc"].isna().all():
+            continue
+        if _is_stale(path, source):
+            try:
+                fig.external_auc_figure(lb, path, name, synthetic=synthetic)
+            except Exception as exc:  # a figure must not stop the report
+                warnings.warn(f"external figure of {name} failed: {exc}", stacklevel=2)
+
+
+def _external_sentence(sig: pd.DataFrame | None, name: str) -> str:
+    """Which differences between methods survive Holm correction on the images of ``name`` (primary test)."""
+    part = None if sig is None or sig.empty else sig[(sig["dataset"] == name) & (sig["test"] == PRIMARY_TEST)]
+    label = TEST_LABELS[PRIMARY_TEST]
+    if part is None or part.empty:
+        return f"No {label} on {name}: fewer than two ranked methods scored its images."
+    n_sig, n_all = int(part["significant"].sum()), int(part["p"].notna().sum())
+    if n_sig == 0:
+        return (f"On the {name} images, no difference between methods survives Holm correction under the "
+                f"{label} (0 of {n_all} comparisons).")
+    listed = summary_sentences(part)
+    return (f"On the {name} images, {n_sig} of {n_all} differences between methods survive Holm correction under "
+            f"the {label}: " + "; ".join(listed) + ".")
+
+
+def _external_section(run_dir: Path, data: RunData, lb: pd.DataFrame, sig: pd.DataFrame | None) -> str:
+    if not data.externals:
+        return ""
+    parts = ['<section id="external"><h2>External validation</h2>',
+             f"<p>Every fold's selected model also scored every image of the external data set"
+             f"{'s' if len(data.externals) > 1 else ''}, which took no part in training, model selection or "
+             "thresholds. A repeat's external score of an image is the mean of its fold models' scores; the "
+             "external AUC is the mean over repeats, with a 95% duplicate-aware cluster-bootstrap interval; the drop "
+             f"is the training set's pooled out-of-fold AUC minus it. Differences between methods on the external "
+             f"images are Holm-corrected separately from those on {_esc(data.internal)}.</p>"]
+    ranked = lb[lb["rank"].notna()]
+    for name in data.externals:
+        facts = _external_facts(run_dir, name, data)
+        slug = re.sub(r"[^A-Za-z0-9_-]", "-", str(name))
+        title = facts.get("title") or name
+        parts.append(f'<div class="external" id="external-{_esc(slug)}"><h3>{_esc(title)}'
+                     + (f" (<code>{_esc(name)}</code>)" if title != name else "")
+                     + (' <span class="badge wrong">synthetic</span>' if facts.get("synthetic") else "") + "</h3>")
+        n, n_mal = facts.get("n_images"), facts.get("n_malignant")
+        size = "unknown"
+        if n is not None:
+            size = f"{fmt_int(n)} images"
+            if n_mal is not None:
+                size += f": {fmt_int(n_mal)} malignant, {fmt_int(int(n) - int(n_mal))} benign"
+            if facts.get("n_excluded"):
+                size += f" ({fmt_int(facts['n_excluded'])} excluded)"
+        dups = facts.get("duplicates_of_training_images")
+        if dups is None:
+            dup_text = (f"not recorded (no <code>{EXTERNAL_FILE}</code>): the external images were not checked "
+                        "against the training images in this report")
+        else:
+            pairs = facts.get("duplicate_pairs") or []
+            listed = ", ".join(f"<code>{_esc(p[1])}</code> ≈ <code>{_esc(p[0])}</code>"
+                               for p in pairs[:10] if isinstance(p, (list, tuple)) and len(p) == 2)
+            dup_text = (f"{int(dups)} external image{' duplicates' if int(dups) == 1 else 's duplicate'} a training "
+                        f"image" + (f" ({listed}{', …' if int(dups) > 10 else ''})" if listed else ""))
+        items = [("description", _esc(facts.get("description") or "—")),
+                 ("licence", _esc(facts.get("licence") or "not stated")),
+                 ("citation", _esc(facts.get("citation") or "not stated")),
+                 ("images", _esc(size)),
+                 ("duplicates of training images", dup_text)]
+        if facts.get("checksum"):
+            items.append(("data checksum", f"<code>{_esc(facts['checksum'])}</code>"))
+        if facts.get("source") != EXTERNAL_FILE:
+            items.append(("source", f"no <code>{EXTERNAL_FILE}</code> in the run folder: the data set registry "
+                                    "and predictions.csv"))
+        parts.append(_kv(items, raw=True))
+        prefix = f"external_{name}"
+        if ranked.empty or f"{prefix}_auc" not in lb.columns:
+            parts.append('<p class="missing">No ranked method: no external AUC.</p></div>')
+            continue
+        rows = []
+        for _, r in ranked.iterrows():
+            rows.append([str(r["method"]),
+                         f"{fmt_number(r['auc'])} [{fmt_number(r['auc_ci_low'])}, {fmt_number(r['auc_ci_high'])}]",
+                         f"{fmt_number(r[f'{prefix}_auc'])} [{fmt_number(r[f'{prefix}_ci_low'])}, "
+                         f"{fmt_number(r[f'{prefix}_ci_high'])}]",
+                         "—" if pd.isna(r[f"{prefix}_drop"]) else f"{r[f'{prefix}_drop']:+.3f}"])
+        parts.append(_table(["method", f"{data.internal} AUC [95% CI]", f"{name} AUC [95% CI]", "drop"], rows,
+                            table_id=f"external-{slug}-table", css_class="num"))
+        parts.append(f"<p>{_esc(_external_sentence(sig, name))}</p>")
+        path = run_dir / "figures" / external_figure_name(name)
+        if path.is_file():
+            parts.append(_figure(path, f"Pooled out-of-fold AUC on {data.internal} (open circles) against AUC on "
+                                       f"{name} (diamonds, 95% cluster-bootstrap interval), per ranked method"))
+        parts.append("</div>")
+    parts.append("</section>")
+    return "".join(parts)
+
+
 def _cost_section(run_dir: Path, order: list[str], proto_backbone: tuple[str, str]) -> str:
     parts = ['<section id="cost"><h2>Cost</h2>']
     cost = _read_cost_frame(run_dir)
@@ -519,6 +655,9 @@ def _protocol_section(run_dir: Path, data: RunData, lb: pd.DataFrame, records: d
                    + (f" (trials run: {', '.join(str(t) for t in trials if t is not None)})" if any(trials) else "")
                    + (f"; search space: {grid}" if grid else "")),
     ] + [(k, shared[k]) for k in ("evaluation", "images", "external data sets", "bootstrap resamples", "tests")]
+    info = _dataset_info(data.internal)
+    at = [k for k, _ in items].index("images") + 1
+    items[at:at] = [(f"{data.internal} {k}", str(info[k])) for k in ("licence", "citation") if info.get(k)]
     # folds: sizes as the studies recorded them, test images as predictions.csv holds them
     fold_rows, excluded = [], {}
     inner = data.rows()
@@ -701,6 +840,7 @@ def write_report(run_dir, rebuild: bool = False) -> Path:
     order = list(lb["method"])
     records = _records(run_dir, data)
     proto = run_protocol(data)
+    _ensure_external_figures(run_dir, lb, data.externals, proto["synthetic"])
     findings, analysis_notes = _analysis(run_dir)
 
     title = f"PETL benchmark: {proto['dataset']}, profile {proto['profile']}"
@@ -718,12 +858,11 @@ def write_report(run_dir, rebuild: bool = False) -> Path:
         f"ultrasound classification (benign vs malignant), after Byra (2021). {n_methods} method"
         f"{'s' if n_methods != 1 else ''}, {_esc(proto['backbone'])}, {_esc(scheme)}.</p>")
     parts.append(_summary(lb, sig))
-    parts.append('<nav class="toc">' + "".join(
-        f'<a href="#{a}">{t}</a>' for a, t in (("leaderboard-section", "Leaderboard"), ("significance", "Significance"),
-                                              ("roc", "ROC"), ("auc-parameters", "AUC vs parameters"),
-                                              ("cost", "Cost"), ("analysis", "Analysis"),
-                                              ("gallery-section", "Gallery"), ("protocol", "Protocol")))
-        + "</nav></header>")
+    toc = [("leaderboard-section", "Leaderboard"), ("significance", "Significance"), ("roc", "ROC"),
+           ("auc-parameters", "AUC vs parameters")] + ([("external", "External validation")] if data.externals
+                                                      else []) + \
+        [("cost", "Cost"), ("analysis", "Analysis"), ("gallery-section", "Gallery"), ("protocol", "Protocol")]
+    parts.append('<nav class="toc">' + "".join(f'<a href="#{a}">{t}</a>' for a, t in toc) + "</nav></header>")
 
     header, rows = leaderboard_table(lb)
     parts.append('<section id="leaderboard-section"><h2>Leaderboard</h2><div class="wide">')
@@ -745,6 +884,9 @@ def write_report(run_dir, rebuild: bool = False) -> Path:
         parts.append(_figure(path, caption) if path.is_file() else
                      _code_note(heading, f"petl-bench report {run_dir}"))
         parts.append("</section>")
+    external = _external_section(run_dir, data, lb, sig)
+    if external:
+        parts.append(external)
     suite_backbone = ((data.suite.get("profile") or {}).get("backbone") or {})
     parts.append(_cost_section(run_dir, order, (suite_backbone.get("name", "BACKBONE"),
                                                 suite_backbone.get("image_size", "SIZE"))))

@@ -367,3 +367,88 @@ def test_unranked_method_is_listed_but_not_compared_or_shown(tmp_path, no_analys
     significance = text.split('id="significance"')[1].split("</section>")[0]
     assert "broken" not in significance
     assert "Unranked (1): broken" in text
+
+
+# ------------------------------------------------------------------------- external validation
+def _external_run(tmp_path: Path, facts: bool = True) -> Path:
+    """A fake run (tests/fake_runs.py) of three methods with one external set, ``ext_a``, and its external.json."""
+    from fake_runs import make_run_folder as fake_run_folder
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        run_dir = fake_run_folder(tmp_path, methods=("good", "random_a", "weak"), folds=2, n_images=60,
+                                  n_malignant=20, duplicate_pairs=5, externals={"ext_a": (30, 10)}, n_bootstrap=50,
+                                  synthetic=True)
+    if facts:
+        write_json_atomic(run_dir / "external.json", {"ext_a": {
+            "name": "ext_a", "title": "External Set A", "description": "an external test set",
+            "citation": "Doe J. An external set. 2024", "licence": "CC BY 4.0 (test)", "synthetic": False,
+            "n_images": 30, "n_malignant": 10, "checksum": "ext999", "n_excluded": 0,
+            "duplicates_of_training_images": 2,
+            "duplicate_pairs": [["img_0001", "ext_a_0003"], ["img_0004", "ext_a_0007"]]}})
+    return run_dir
+
+
+def _section(text: str, anchor: str) -> str:
+    start = text.index(f'<section id="{anchor}">')
+    return text[start:text.index("</section>", start)]
+
+
+def _table_rows(html_text: str, table_id: str) -> list[list[str]]:
+    body = html_text.split(f'id="{table_id}"')[1].split("<tbody>")[1].split("</tbody>")[0]
+    return [re.findall(r"<td>(.*?)</td>", tr) for tr in re.findall(r"<tr>(.*?)</tr>", body)]
+
+
+def test_external_validation_section(tmp_path, no_analysis):
+    run_dir = _external_run(tmp_path)
+    text, page = _parse(_write(run_dir))
+    assert "#external" in page.hrefs
+    heads = [text.index(h) for h in ('id="auc-parameters"', 'id="external"', 'id="cost"')]
+    assert heads == sorted(heads)
+    section = _section(text, "external")
+    assert "<h2>External validation</h2>" in section
+    for needle in ("External Set A", "CC BY 4.0 (test)", "Doe J. An external set. 2024",
+                   "30 images: 10 malignant, 20 benign", "2 external images duplicate a training image",
+                   "ext_a_0003", "ext999"):
+        assert needle in section, needle
+    # the table: every ranked method, in leaderboard order, with the leaderboard's external columns
+    lb = pd.read_csv(run_dir / "leaderboard.csv")
+    ranked = lb[lb["rank"].notna()]
+    rows = _table_rows(section, "external-ext_a-table")
+    assert [r[0] for r in rows] == list(ranked["method"])
+    for row, (_, r) in zip(rows, ranked.iterrows()):
+        assert row[1] == f"{r.auc:.3f} [{r.auc_ci_low:.3f}, {r.auc_ci_high:.3f}]"
+        assert row[2] == f"{r.external_ext_a_auc:.3f} [{r.external_ext_a_ci_low:.3f}, {r.external_ext_a_ci_high:.3f}]"
+        assert row[3] == f"{r.external_ext_a_drop:+.3f}"
+        assert r.external_ext_a_drop == pytest.approx(r.auc - r.external_ext_a_auc)
+    # the differences that survive Holm on the external images (primary test)
+    sig = pd.read_csv(run_dir / "significance.csv")
+    ext = sig[(sig["dataset"] == "ext_a") & (sig["test"] == "cluster_bootstrap")]
+    n_sig = int(ext["significant"].astype(str).str.lower().eq("true").sum())
+    assert len(ext) == 3
+    assert (f"{n_sig} of 3 differences between methods survive Holm" if n_sig else
+            "no difference between methods survives Holm correction") in section
+    # the figure: drawn, embedded in the section
+    import base64
+
+    figure = run_dir / "figures" / "external_ext_a.png"
+    assert figure.is_file() and figure.read_bytes().startswith(PNG)
+    assert f'src="data:image/png;base64,{base64.b64encode(figure.read_bytes()).decode()}"' in section
+    # the training data set's licence in the protocol
+    assert "synthetic licence" in _section(text, "protocol")
+
+
+def test_external_section_without_external_json(tmp_path, no_analysis):
+    run_dir = _external_run(tmp_path, facts=False)
+    section = _section(_parse(_write(run_dir))[0], "external")
+    assert "30 images: 10 malignant, 20 benign" in section  # counted from predictions.csv
+    assert "not recorded" in section and "duplicate a training image" not in section
+    assert len(_table_rows(section, "external-ext_a-table")) == 3
+    assert (run_dir / "figures" / "external_ext_a.png").is_file()
+
+
+def test_no_external_section_without_external_sets(built):
+    text, page = _parse(built / "index.html")
+    assert 'id="external"' not in text and "External validation" not in text
+    assert "#external" not in page.hrefs
+    assert not list((built / "figures").glob("external_*.png"))
