@@ -47,6 +47,25 @@ def build_model(method_name: str, backbone_name: str, image_size: int, weights=N
     return backbone, method, used
 
 
+def rebuild_trained(config: dict, state: dict, source: str = "the trained state") -> tuple[BackboneAdapter, Method]:
+    """The model a run trained, rebuilt from its ``config`` (method, backbone, image_size, weights,
+    method_params, train_seed) and its trained ``state`` (parameters that trained, and buffers).
+
+    Built under the run's training seed, so frozen weights that the state does not hold (a
+    ``weights="random"`` backbone) come out as in training; the global random state is kept."""
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(config["train_seed"]))
+        backbone, method, _ = build_model(config["method"], config["backbone"], int(config["image_size"]),
+                                          config.get("weights"), config.get("method_params"))
+    result = backbone.model.load_state_dict(state, strict=False)
+    if result.unexpected_keys:
+        raise ValueError(f"{source} does not fit the {config['method']} model "
+                         f"(unexpected keys, e.g. {result.unexpected_keys[:3]})")
+    return backbone, method
+
+
 def count_parameters(backbone: BackboneAdapter) -> ParameterCounts:
     model = backbone.model
     head_ids = {id(p) for p in backbone.head().parameters()}

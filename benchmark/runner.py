@@ -28,7 +28,7 @@ from .data import ImageSet, load_dataset
 from .data.split import kfold_splits, stratified_group_split
 from .io import write_atomic, write_csv_atomic, write_json_atomic
 from .metrics import evaluate_scores
-from .model import ParameterCounts, build_model, count_parameters
+from .model import ParameterCounts, build_model, count_parameters, rebuild_trained
 from .profiles import Profile
 from .provenance import provenance
 from .records import PREDICTION_COLUMNS, PREDICTIONS_FILE, RESULTS_FILE
@@ -212,14 +212,9 @@ def score_external(out_dir: Path, profile: Profile, external: dict[str, ImageSet
         return []
     record = json.loads((out_dir / RESULTS_FILE).read_text())
     config = record["config"]
-    with _BUILD_LOCK:
-        torch.manual_seed(config["train_seed"])
-        backbone, method, _ = build_model(config["method"], profile.backbone.name, profile.backbone.image_size,
-                                          config["weights"], config["method_params"])
     state = torch.load(out_dir / STATE_FILE, map_location="cpu", weights_only=True)
-    missing = backbone.model.load_state_dict(state, strict=False)
-    if missing.unexpected_keys:
-        raise ValueError(f"{out_dir / STATE_FILE} does not fit the model: unexpected {missing.unexpected_keys[:3]}")
+    with _BUILD_LOCK:
+        backbone, method = rebuild_trained(config, state, str(out_dir / STATE_FILE))
     score = lambda images: predict_scores(backbone, images, device, profile.train.eval_batch_size,  # noqa: E731
                                           profile.train.inference_precision, profile.train.channels_last)
     fold = Fold(int(config["repeat"]), int(config["fold"]), int(config.get("split_seed") or 0), {})

@@ -60,7 +60,7 @@ from optuna.trial import TrialState
 
 from .data import ImageSet
 from .io import write_json_atomic
-from .model import build_model, count_parameters
+from .model import count_parameters, rebuild_trained
 from .profiles import Profile
 from .records import FAILED_FILE, PREDICTIONS_FILE, RESULTS_FILE
 from .registry import Method, get_method
@@ -480,12 +480,7 @@ def _restore(trial: optuna.trial.FrozenTrial, profile: Profile, store: FileSyste
                 f"store {store._directory if hasattr(store, '_directory') else store}; give every host the same "
                 "--artifacts folder, or delete the study and search again") from exc
         state = torch.load(path, map_location="cpu", weights_only=True)
-    torch.manual_seed(config["train_seed"])
-    backbone, method, _ = build_model(config["method"], profile.backbone.name, profile.backbone.image_size,
-                                      config["weights"], config["method_params"])
-    missing = backbone.model.load_state_dict(state, strict=False)
-    if missing.unexpected_keys:
-        raise ValueError(f"artifact {artifact} does not fit the model: unexpected {missing.unexpected_keys[:3]}")
+    backbone, method = rebuild_trained(config, state, f"artifact {artifact}")
     result = TrainResult.from_dict(trial.user_attrs["training"])
     return TrainedModel(backbone, method, config, count_parameters(backbone), result)
 
