@@ -321,11 +321,19 @@ def open_storage(url: str, heartbeat: int | None = DEFAULT_HEARTBEAT):
     if url.startswith("journal") or heartbeat is None:
         return url
     try:
-        with warnings.catch_warnings():  # heartbeats and their retry callback are "experimental" in Optuna
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.storages.RDBStorage(
-                url, heartbeat_interval=heartbeat, grace_period=3 * heartbeat,
-                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3))
+        for attempt in range(3):
+            try:
+                with warnings.catch_warnings():  # heartbeats and their retry callback are "experimental" in Optuna
+                    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                    return optuna.storages.RDBStorage(
+                        url, heartbeat_interval=heartbeat, grace_period=3 * heartbeat,
+                        heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3))
+            except Exception as exc:  # noqa: BLE001
+                # two processes creating the tables of a new database at once: one loses the race
+                # (a unique or "already exists" error); the tables are there a moment later
+                if attempt == 2 or type(exc).__name__ not in ("IntegrityError", "ProgrammingError"):
+                    raise
+                time.sleep(1.0 + attempt)
     except ModuleNotFoundError as exc:
         raise ValueError(f"--storage {_redact(url)}: the database driver is missing ({exc.name}); for PostgreSQL "
                          "install it with `pip install -e \".[postgres]\"` (psycopg 3) and write the URL as "
