@@ -200,6 +200,20 @@ def _parse_param(text: str):
         return key, value
 
 
+def _cmd_reference(args) -> int:
+    from sklearn.metrics import roc_auc_score
+
+    from .reference import write_reference
+
+    path = write_reference(args.run_dir)
+    frame = __import__("pandas").read_csv(path)
+    for repeat, part in frame.groupby("repeat"):
+        print(f"repeat {repeat}: logistic-regression reference, pooled out-of-fold AUC "
+              f"{roc_auc_score(part['label'], part['score']):.4f}")
+    print(f"wrote {path}; `petl-bench report {args.run_dir} --rebuild` shows it in the report")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="petl-bench", description=__doc__)
     parser.add_argument("--version", action="version", version=f"petl-bench {__version__}")
@@ -252,6 +266,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir", help="a run folder written by `petl-bench suite` (e.g. reports/latest)")
     p.add_argument("--rebuild", action="store_true", help="rebuild the leaderboard files even if up to date")
     p.set_defaults(func=_cmd_report)
+
+    p = sub.add_parser("reference", help="(re)compute a run folder's reference: scikit-learn's logistic "
+                                         "regression on the frozen backbone's features, on the run's folds")
+    p.add_argument("run_dir", help="a run folder written by `petl-bench suite` (e.g. reports/latest)")
+    p.set_defaults(func=_cmd_reference)
 
     from .cost import add_bench_parser
 

@@ -22,6 +22,7 @@ from matplotlib.lines import Line2D
 
 from .io import write_atomic
 from .leaderboard import ALPHA, TEST_LABELS
+from .runfolder import REFERENCE_METHOD
 
 __all__ = ["roc_figure", "auc_vs_parameters_figure", "pvalue_matrix_figure", "external_auc_figure", "method_colors",
            "DPI"]
@@ -179,6 +180,7 @@ def auc_vs_parameters_figure(leaderboard_df: pd.DataFrame, path, synthetic: bool
     The x axis is logarithmic; each point is labelled with its method's name.
     """
     lb = leaderboard_df.dropna(subset=["auc"])
+    reference = lb.loc[lb["method"] == REFERENCE_METHOD, "auc"]
     lb = lb[lb["trainable_parameters"].notna()]
     if lb.empty:
         raise ValueError("auc_vs_parameters_figure needs methods with an AUC and a trainable-parameter count")
@@ -204,6 +206,8 @@ def auc_vs_parameters_figure(leaderboard_df: pd.DataFrame, path, synthetic: bool
         pad = max(0.03, 0.12 * (top - bottom))
         ax.set_ylim(max(0.0, bottom - pad), top + pad)
         ax.axhline(0.5, color="0.55", lw=1, ls=":", zorder=1)
+        if len(reference):
+            ax.axhline(float(reference.iloc[0]), color="0.35", lw=1.2, ls="--", zorder=1)
         ax.set_xlabel("Trainable parameters (count, log scale)")
         ax.set_ylabel("Pooled out-of-fold test AUC")
         ax.set_title(f"Test AUC against trainable parameters{_synthetic_note(synthetic)}", fontweight="bold")
@@ -211,6 +215,9 @@ def auc_vs_parameters_figure(leaderboard_df: pd.DataFrame, path, synthetic: bool
         handles = [Line2D([], [], color="0.3", marker="o", ls="none", ms=7)]
         labels = ["pooled AUC, 95% cluster-bootstrap CI" if np.isfinite(err).any() else
                   "pooled AUC (no interval)"]
+        if len(reference):
+            handles.append(Line2D([], [], color="0.35", lw=1.2, ls="--"))
+            labels.append(f"reference: logistic regression on frozen features ({float(reference.iloc[0]):.3f})")
         if ax.get_ylim()[0] < 0.5:
             handles.append(Line2D([], [], color="0.55", lw=1, ls=":"))
             labels.append("chance (AUC 0.5)")

@@ -10,6 +10,9 @@ optionally ``cost.csv``), so a report can be rebuilt at any time, on any machine
   cost, status; methods without a working configuration at the bottom, unranked;
 * :func:`significance` - every pair of ranked methods, every test, Holm-corrected per family;
 * :func:`summary_sentences` - the differences that survive Holm correction, in words;
+* :func:`reference_comparison` - every ranked method against the logistic-regression reference
+  on the frozen features (:mod:`benchmark.reference`), when the run has it: a method
+  significantly below it is flagged, and wins over it are not claimed as evidence;
 * :func:`write_leaderboard` - ``leaderboard.csv|md|html``, ``significance.csv``, ``figures/*.png``
   (the pages are rendered by :mod:`benchmark.leaderboard_pages`, the figures by
   :mod:`benchmark.figures`).
@@ -41,6 +44,8 @@ from .runfolder import (
     FAILED_FILE,
     OK,
     PREDICTIONS_FILE,
+    REFERENCE_FILE,
+    REFERENCE_METHOD,
     RESULTS_FILE,
     STUDIES_FILE,
     SUITE_FILE,
@@ -48,6 +53,7 @@ from .runfolder import (
     external_scores,
     internal_dataset,
     load_predictions,
+    load_reference,
     load_runs,
     load_studies,
     read_cost,
@@ -70,6 +76,7 @@ __all__ = [
     "ALPHA", "CONFIDENCE", "PRIMARY_TEST", "TESTS", "TEST_LABELS", "SIGNIFICANCE_COLUMNS", "RunData",
     "load_run", "load_predictions", "load_studies", "load_runs", "external_scores", "method_status",
     "fold_aucs", "bootstrap_draws", "leaderboard", "significance", "summary_sentences", "method_order",
+    "reference_comparison", "reference_sentences", "REFERENCE_METHOD", "REFERENCE_FILE",
     "pooled_scores", "default_n_bootstrap", "paired_bootstrap_resamples", "nadeau_bengio_sizes", "fmt_p",
     "write_leaderboard",
     "RESULTS_FILE", "PREDICTIONS_FILE", "COST_FILE", "SUITE_FILE", "STUDIES_FILE", "FAILED_FILE",
@@ -91,7 +98,7 @@ TEST_LABELS = {
     "bootstrap_wilcoxon": "bootstrap Wilcoxon rank-sum (Byra 2021)",
 }
 SIGNIFICANCE_COLUMNS = ["dataset", "method_a", "method_b", "test", "repeat", "auc_a", "auc_b", "difference",
-                        "statistic", "ci_low", "ci_high", "p", "p_holm", "significant"]
+                        "statistic", "ci_low", "ci_high", "p", "p_holm", "significant", "b_below_reference"]
 _NAN = float("nan")
 
 
@@ -111,6 +118,7 @@ class RunData:
     externals: list[str]
     status: pd.DataFrame                      # method, status, ranked
     order: list[str] = field(default_factory=list)  # ranked methods, best first
+    reference: pd.DataFrame | None = None     # reference_predictions.csv (benchmark.reference), if any
     cache: dict = field(default_factory=dict, repr=False)
 
     def rows(self, dataset: str | None = None) -> pd.DataFrame:
@@ -200,9 +208,12 @@ def load_run(run_dir, n_bootstrap: int | None = None) -> RunData:
     data = RunData(run_dir=run_dir, suite=read_suite(run_dir), predictions=predictions, studies=studies,
                    runs=load_runs(run_dir), cost=read_cost(run_dir),
                    n_bootstrap=int(n_bootstrap if n_bootstrap is not None else default_n_bootstrap(run_dir)),
-                   internal=internal, externals=external_datasets(run_dir, predictions), status=status)
+                   internal=internal, externals=external_datasets(run_dir, predictions), status=status,
+                   reference=load_reference(run_dir))
     ranked = list(status.loc[status["ranked"], "method"])
     _check_same_images(data, ranked)
+    if data.reference is not None and ranked:
+        _check_reference(data, ranked[0])
     if ranked:
         means = _pooled_aucs(data.rows()[data.rows()["method"].isin(ranked)]).groupby(level="method").mean()
         data.order = sorted(ranked, key=lambda m: (-np.nan_to_num(means[m], nan=-1.0), m))
@@ -226,22 +237,40 @@ def _check_same_images(data: RunData, methods: list[str]) -> None:
                     "with different data or partitions?")
 
 
+def _check_reference(data: RunData, method: str) -> None:
+    """The reference must have scored the same images as the ranked methods, in every repeat."""
+    inner = data.rows()
+    for repeat, part in inner[inner["method"] == method].groupby("repeat"):
+        ref = data.reference[(data.reference["dataset"] == data.internal) & (data.reference["repeat"] == repeat)]
+        if set(ref["image_id"]) != set(part["image_id"]):
+            raise ValueError(f"{data.run_dir / REFERENCE_FILE}: repeat {repeat} does not score the images the methods "
+                             f"scored ({ref['image_id'].nunique()} vs {part['image_id'].nunique()}); compute it again "
+                             f"with `petl-bench reference {data.run_dir}`")
+
+
 # ---------------------------------------------------------------------------- statistics
-def pooled_scores(data: RunData, dataset: str | None = None):
-    """``(images, columns, matrix)`` of :func:`benchmark.runfolder.score_table` for the ranked methods.
+def _methods(data: RunData, reference: bool) -> list[str]:
+    return data.order + ([REFERENCE_METHOD] if reference else [])
+
+
+def pooled_scores(data: RunData, dataset: str | None = None, reference: bool = False):
+    """``(images, columns, matrix)`` of :func:`benchmark.runfolder.score_table` for the ranked methods
+    (and, with ``reference``, the reference last).
 
     For the training data set: the out-of-fold scores of each (method, repeat). For an
     external data set: :func:`benchmark.runfolder.external_scores` (the mean of a repeat's
     fold models per image).
     """
     dataset = dataset or data.internal
-    key = ("scores", dataset)
+    key = ("scores", dataset, reference)
     if key not in data.cache:
         if dataset == data.internal:
             frame = data.rows()
         else:
             frame = external_scores(data.predictions, dataset)
-        data.cache[key] = score_table(frame, data.order)
+        if reference:
+            frame = pd.concat([frame, data.reference[data.reference["dataset"] == dataset]], ignore_index=True)
+        data.cache[key] = score_table(frame, _methods(data, reference))
     return data.cache[key]
 
 
@@ -257,20 +286,23 @@ class Draws:
     n_groups: int
 
 
-def bootstrap_draws(data: RunData, dataset: str | None = None, image_level: bool = False) -> Draws:
+def bootstrap_draws(data: RunData, dataset: str | None = None, image_level: bool = False,
+                    reference: bool = False) -> Draws:
     """Paired bootstrap of every ranked method's pooled AUC (mean over repeats) on one data set.
 
     Resamples duplicate groups (:func:`benchmark.stats.cluster_bootstrap_aucs`; with
     ``image_level=True`` every image is its own group, the naive image bootstrap, for
     comparison). One set of ``data.paired_resamples()`` group draws serves every method and
     every repeat: in each resample a method's statistic is the mean over its repeats of the
-    AUC of its pooled scores under the resample's weights. Cached on ``data``.
+    AUC of its pooled scores under the resample's weights. With ``reference`` the reference
+    (:data:`REFERENCE_METHOD`) is drawn too, as the last method. Cached on ``data``.
     """
     dataset = dataset or data.internal
-    key = ("draws", dataset, image_level)
+    key = ("draws", dataset, image_level, reference)
     if key in data.cache:
         return data.cache[key]
-    images, columns, matrix = pooled_scores(data, dataset)
+    methods = _methods(data, reference)
+    images, columns, matrix = pooled_scores(data, dataset, reference)
     y = images["label"].to_numpy()
     groups = np.arange(len(images)) if image_level else images["group"].to_numpy()
     per_repeat = {}
@@ -281,9 +313,9 @@ def bootstrap_draws(data: RunData, dataset: str | None = None, image_level: bool
     scores = {col: matrix[:, j] for j, col in enumerate(columns)}
     raw = cluster_bootstrap_aucs(y, scores, groups, data.paired_resamples(), seed=BOOTSTRAP_SEED,
                                  allow_missing=bool(np.isnan(matrix).any())) if columns else np.empty((0, 0))
-    draws = np.empty((raw.shape[0], len(data.order)))
+    draws = np.empty((raw.shape[0], len(methods)))
     observed = {}
-    for k, m in enumerate(data.order):
+    for k, m in enumerate(methods):
         cols = [j for j, c in enumerate(columns) if c[0] == m]
         if not cols:  # not scored on this data set: no statistic, no comparison
             observed[m], draws[:, k] = _NAN, _NAN
@@ -292,17 +324,17 @@ def bootstrap_draws(data: RunData, dataset: str | None = None, image_level: bool
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN resamples stay NaN
             draws[:, k] = np.nanmean(raw[:, cols], axis=1)
-    result = Draws(list(data.order), observed, per_repeat, draws, len(images), int(images["group"].nunique()))
+    result = Draws(methods, observed, per_repeat, draws, len(images), int(images["group"].nunique()))
     data.cache[key] = result
     return result
 
 
-def fold_aucs(data: RunData) -> pd.DataFrame:
+def fold_aucs(data: RunData, reference: bool = False) -> pd.DataFrame:
     """AUC of every (method, repeat, fold) on its test fold: ``method, repeat, fold, auc, n_test``.
 
-    NaN where a test fold holds one class only.
+    NaN where a test fold holds one class only. ``reference``: those of the reference instead.
     """
-    inner = data.rows()
+    inner = data.rows() if not reference else data.reference[data.reference["dataset"] == data.internal]
     rows = []
     for (m, r, f), g in inner.groupby(["method", "repeat", "fold"], sort=True):
         auc = roc_auc(g["label"], g["score"]) if g["label"].nunique() == 2 else _NAN
@@ -340,6 +372,8 @@ def _first_int(values: pd.Series, method: str, what: str):
     return int(v.iloc[0])
 
 
+REFERENCE_STATUS = "reference (not ranked): logistic regression on the frozen features"
+REFERENCE_COLUMNS = ["vs_reference", "vs_reference_ci_low", "vs_reference_ci_high", "vs_reference_p_holm"]
 LEADERBOARD_COLUMNS = [
     "method", "rank", "rank_low", "rank_high", "rank_interval", "status", "auc", "auc_ci_low", "auc_ci_high",
     "auc_se", "auc_ci_low_image", "auc_ci_high_image", "auc_fold_mean", "auc_fold_sd", "accuracy", "sensitivity",
@@ -372,6 +406,11 @@ def leaderboard(data) -> pd.DataFrame:
     * per external data set NAME: ``external_NAME_auc`` (mean over repeats of the AUC of the
       fold-averaged scores, :func:`benchmark.runfolder.external_scores`), its cluster-bootstrap
       ``external_NAME_ci_low``/``_ci_high``, and ``external_NAME_drop`` = ``auc`` minus it;
+    * when the run has the reference (:mod:`benchmark.reference`): a row
+      :data:`REFERENCE_METHOD` after the ranked methods (status :data:`REFERENCE_STATUS`, no
+      rank), and per ranked method ``vs_reference`` (its AUC minus the reference's), its 95%
+      CI ``vs_reference_ci_low``/``_ci_high``, ``vs_reference_p_holm`` and ``below_reference``
+      (:func:`reference_comparison`);
     * the columns of ``cost.csv``, when present.
     """
     data = data if isinstance(data, RunData) else load_run(data)
@@ -382,9 +421,12 @@ def leaderboard(data) -> pd.DataFrame:
         folds = fold_aucs(data)
         rows = [_ranked_row(data, m, boot, naive, ranks.loc[m], folds) for m in data.order]
     rows.sort(key=lambda r: (r["rank"], r["method"]))
+    if data.reference is not None and data.order:
+        rows.append(_reference_row(data))
     unranked = data.status[~data.status["ranked"]].sort_values("method", kind="stable")
     rows += [{"method": r.method, "status": r.status} for r in unranked.itertuples()]
     table = pd.DataFrame(rows, columns=LEADERBOARD_COLUMNS)
+    _add_reference(table, data)
     _add_run_facts(table, data)
     for name in data.externals:
         _add_external(table, data, name)
@@ -399,15 +441,25 @@ def leaderboard(data) -> pd.DataFrame:
 
 
 def _ranked_row(data: RunData, m: str, boot: Draws, naive: Draws, rank: pd.Series, folds: pd.DataFrame) -> dict:
-    frame = data.rows()[data.rows()["method"] == m]
+    low, high = int(rank["rank_low"]), int(rank["rank_high"])
+    return {"rank": int(rank["rank"]), "rank_low": low, "rank_high": high, "rank_interval": f"{low}-{high}",
+            **_auc_row(data.rows()[data.rows()["method"] == m], m, OK, boot, naive, folds)}
+
+
+def _reference_row(data: RunData) -> dict:
+    """The reference's row: its AUC like a method's, no rank."""
+    frame = data.reference[data.reference["dataset"] == data.internal]
+    return _auc_row(frame, REFERENCE_METHOD, REFERENCE_STATUS, bootstrap_draws(data, reference=True),
+                    bootstrap_draws(data, image_level=True, reference=True), fold_aucs(data, reference=True))
+
+
+def _auc_row(frame: pd.DataFrame, m: str, status: str, boot: Draws, naive: Draws, folds: pd.DataFrame) -> dict:
     k = boot.methods.index(m)
     lo, hi = percentile_interval(boot.draws[:, k], CONFIDENCE)
     lo_i, hi_i = percentile_interval(naive.draws[:, k], CONFIDENCE)
     per_fold = folds.loc[folds["method"] == m, "auc"].dropna().to_numpy()
-    low, high = int(rank["rank_low"]), int(rank["rank_high"])
     return {
-        "method": m, "rank": int(rank["rank"]), "rank_low": low, "rank_high": high, "rank_interval": f"{low}-{high}",
-        "status": OK, "auc": boot.observed[m], "auc_ci_low": lo, "auc_ci_high": hi,
+        "method": m, "status": status, "auc": boot.observed[m], "auc_ci_low": lo, "auc_ci_high": hi,
         "auc_se": float(np.nanstd(boot.draws[:, k], ddof=1)) if len(boot.draws) > 1 else _NAN,
         "auc_ci_low_image": lo_i, "auc_ci_high_image": hi_i,
         "auc_fold_mean": float(per_fold.mean()) if per_fold.size else _NAN,
@@ -416,6 +468,41 @@ def _ranked_row(data: RunData, m: str, boot: Draws, naive: Draws, rank: pd.Serie
         "n_repeats": int(frame["repeat"].nunique()), "n_folds": len(frame[["repeat", "fold"]].drop_duplicates()),
         "n_images": int(frame["image_id"].nunique()), "n_groups": int(frame["group"].nunique()),
     }
+
+
+def reference_comparison(data) -> pd.DataFrame:
+    """Every ranked method against the reference (:mod:`benchmark.reference`) on the training data.
+
+    Paired cluster bootstrap of ``AUC_method - AUC_reference`` (the leaderboard's resamples,
+    with the reference drawn alongside): ``method, difference, ci_low, ci_high, p, p_holm``
+    (Holm over the ranked methods) and ``below`` (the difference is negative and ``p_holm``
+    below 0.05). Empty when the run has no reference.
+    """
+    data = data if isinstance(data, RunData) else load_run(data)
+    columns = ["method", "difference", "ci_low", "ci_high", "p", "p_holm", "below"]
+    if data.reference is None or not data.order:
+        return pd.DataFrame(columns=columns)
+    key = ("reference_comparison",)
+    if key not in data.cache:
+        boot = bootstrap_draws(data, reference=True)
+        res = paired_differences(boot.observed, boot.draws, boot.methods,
+                                 [(m, REFERENCE_METHOD) for m in data.order], CONFIDENCE)
+        frame = pd.DataFrame([{"method": a, **r} for (a, _), r in res.items()])
+        frame["p_holm"] = holm_correction(frame["p"].to_numpy(dtype=float))
+        frame["below"] = (frame["difference"] < 0) & (frame["p_holm"] < ALPHA)
+        data.cache[key] = frame[columns]
+    return data.cache[key]
+
+
+def _add_reference(table: pd.DataFrame, data: RunData) -> None:
+    for col in REFERENCE_COLUMNS:
+        table[col] = _NAN
+    table["below_reference"] = pd.array([pd.NA] * len(table), dtype="boolean")
+    comparison = reference_comparison(data)
+    for r in comparison.itertuples():
+        i = table.index[table["method"] == r.method][0]
+        table.loc[i, REFERENCE_COLUMNS] = [r.difference, r.ci_low, r.ci_high, r.p_holm]
+        table.loc[i, "below_reference"] = bool(r.below)
 
 
 def _add_run_facts(table: pd.DataFrame, data: RunData) -> None:
@@ -494,7 +581,9 @@ def significance(data, confidence: float = CONFIDENCE) -> pd.DataFrame:
       scores, ``n_bootstrap`` resamples per method (anti-conservative; for comparability only).
 
     ``p_holm``: Holm (1979) adjusted p over all pairs of one (dataset, test, repeat) family;
-    ``significant``: ``p_holm < 0.05``. Unranked methods appear in no row.
+    ``significant``: ``p_holm < 0.05``; ``b_below_reference``: ``method_b`` is significantly
+    below the logistic-regression reference (:func:`reference_comparison`), so a win over it is
+    no evidence for ``method_a``. Unranked methods appear in no row.
     """
     data = data if isinstance(data, RunData) else load_run(data)
     pairs = list(combinations(data.order, 2))
@@ -521,6 +610,8 @@ def significance(data, confidence: float = CONFIDENCE) -> pd.DataFrame:
     frame["_t"] = frame["test"].map({t: i for i, t in enumerate(TESTS)})
     frame["_r"] = frame["repeat"].fillna(-1).astype(int)
     frame = frame.sort_values(["_d", "_t", "_r"], kind="stable")
+    below = set(reference_comparison(data).query("below")["method"])
+    frame["b_below_reference"] = frame["method_b"].isin(below)
     return frame[SIGNIFICANCE_COLUMNS].reset_index(drop=True)
 
 
@@ -583,6 +674,14 @@ def _where(r) -> str:
 
 
 def _sentence(r) -> str:
+    text = _test_sentence(r)
+    if r["significant"] and r.get("b_below_reference") in (True,) and r["difference"] > 0:
+        text += (f" - but {r['method_b']} is below the logistic-regression reference, so this shows that "
+                 f"{r['method_b']} trained badly in this run, not that {r['method_a']} is the better method")
+    return text
+
+
+def _test_sentence(r) -> str:
     verdict = "significant" if r["significant"] else "not significant"
     head = f"{r['method_a']} vs {r['method_b']} ({_where(r)}): "
     holm = f"Holm p{fmt_p(r['p_holm'])}: {verdict}"
@@ -626,6 +725,26 @@ def summary_sentences(significance_df: pd.DataFrame, tests=(PRIMARY_TEST,), only
                        f"(0 of {int(part['p'].notna().sum())} comparisons on {where}).")
             continue
         out.extend(_sentence(r) for _, r in shown.iterrows())
+    return out
+
+
+def reference_sentences(lb: pd.DataFrame) -> list[str]:
+    """What the reference row says, in words (empty when the leaderboard has no reference)."""
+    ref = lb[lb["method"] == REFERENCE_METHOD]
+    if ref.empty:
+        return []
+    r = ref.iloc[0]
+    out = [f"Reference: scikit-learn's logistic regression on the frozen pretrained features (C chosen by grouped "
+           f"inner cross-validation, same folds) reaches AUC {r['auc']:.3f} (95% CI {r['auc_ci_low']:.3f} to "
+           f"{r['auc_ci_high']:.3f}). It needs no training loop of this suite, so every method should reach it."]
+    below = lb[lb["below_reference"].fillna(False).astype(bool)]
+    if below.empty:
+        out.append("No method is significantly below the reference (paired cluster bootstrap, Holm p < 0.05).")
+    else:
+        listed = ", ".join(f"{b.method} ({b.auc:.3f}, {b.vs_reference:+.3f})" for b in below.itertuples())
+        out.append(f"Significantly below the reference (paired cluster bootstrap, Holm p < 0.05): {listed}. These "
+                   "did not learn what the frozen features already hold: a win over them says they trained badly "
+                   "in this run, not that the winner is the better method.")
     return out
 
 

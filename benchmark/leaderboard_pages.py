@@ -19,7 +19,9 @@ from .leaderboard import (
     TESTS,
     RunData,
     fmt_p,
+    REFERENCE_METHOD,
     nadeau_bengio_sizes,
+    reference_sentences,
     summary_sentences,
 )
 
@@ -43,6 +45,11 @@ def _ci(lo, hi) -> str:
     return "—" if pd.isna(lo) else f"[{lo:.3f}, {hi:.3f}]"
 
 
+def _flag(value) -> bool:
+    """A boolean cell that may be missing (NA: not known) as True or False."""
+    return value is not None and not pd.isna(value) and bool(value)
+
+
 _COST_COLUMNS = {"train_images_per_s": "train img/s", "infer_images_per_s": "infer img/s"}
 
 
@@ -51,26 +58,34 @@ def leaderboard_table(lb: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
     externals = [c[len("external_"):-len("_auc")] for c in lb.columns
                  if c.startswith("external_") and c.endswith("_auc")]
     cost = [c for c in _COST_COLUMNS if c in lb.columns]
-    header = (["rank", "method", "AUC [95% CI]", "rank interval", "fold AUC (mean ± SD)",
+    reference = "vs_reference" in lb.columns and (lb["method"] == REFERENCE_METHOD).any()
+    header = (["rank", "method", "AUC [95% CI]", "rank interval", "fold AUC (mean ± SD)"]
+              + (["vs reference (Δ AUC [95% CI])"] if reference else []) + [
                "accuracy / sensitivity / specificity (validation thresholds)",
                "corner acc / sens / spec (optimistic)"]
               + [f"{e} AUC (drop)" for e in externals]
               + ["trainable params", "s/epoch"] + [_COST_COLUMNS[c] for c in cost] + ["status"])
     rows = []
     for _, r in lb.iterrows():
-        ranked = not pd.isna(r["rank"])
-        row = [str(int(r["rank"])) if ranked else "—", str(r["method"]),
+        is_reference = r["method"] == REFERENCE_METHOD
+        ranked = not pd.isna(r["rank"]) or is_reference  # the reference has numbers, not a rank
+        row = [str(int(r["rank"])) if not pd.isna(r["rank"]) else ("ref" if is_reference else "—"), str(r["method"]),
                f"{fmt_number(r['auc'])} {_ci(r['auc_ci_low'], r['auc_ci_high'])}" if ranked else "—",
-               str(r["rank_interval"]) if ranked else "—",
-               f"{fmt_number(r['auc_fold_mean'])} ± {fmt_number(r['auc_fold_sd'])}" if ranked else "—",
-               " / ".join(fmt_number(r[k]) for k in ("accuracy", "sensitivity", "specificity")) if ranked else "—",
+               str(r["rank_interval"]) if not pd.isna(r["rank"]) else "—",
+               f"{fmt_number(r['auc_fold_mean'])} ± {fmt_number(r['auc_fold_sd'])}" if ranked else "—"]
+        if reference:
+            row.append("—" if pd.isna(r["vs_reference"]) else
+                       f"{r['vs_reference']:+.3f} {_ci(r['vs_reference_ci_low'], r['vs_reference_ci_high'])}"
+                       + (" below" if _flag(r["below_reference"]) else ""))
+        row += [" / ".join(fmt_number(r[k]) for k in ("accuracy", "sensitivity", "specificity")) if ranked else "—",
                " / ".join(fmt_number(r[f"{k}_corner"]) for k in ("accuracy", "sensitivity", "specificity"))
                if ranked else "—"]
         row += [f"{fmt_number(r[f'external_{e}_auc'])} ({fmt_number(r[f'external_{e}_drop'])})" if ranked else "—"
                 for e in externals]
         row += [fmt_int(r["trainable_parameters"]), fmt_number(r["seconds_per_epoch"])]
         row += [fmt_number(r[c], 1) for c in cost]
-        row.append(str(r["status"]))
+        row.append(str(r["status"]) + ("; significantly below the reference"
+                                       if _flag(r.get("below_reference")) else ""))
         rows.append(row)
     return header, rows
 
@@ -159,6 +174,7 @@ def markdown_page(proto: dict, lb: pd.DataFrame, sig: pd.DataFrame) -> str:
     lines += ["| " + " | ".join(_md_escape(c) for c in row) + " |" for row in rows]
     lines.append("")
     lines += leaderboard_notes(proto)
+    lines += [""] + reference_sentences(lb) if reference_sentences(lb) else []
     lines += ["", "## Which differences survive Holm correction", ""]
     if sig.empty:
         lines.append(summary_sentences(sig)[0])
@@ -248,6 +264,7 @@ def html_page(proto: dict, lb: pd.DataFrame, sig: pd.DataFrame, figures: dict, d
     parts.append(f"<h1>Leaderboard: {esc(proto['dataset'])}, profile {esc(proto['profile'])}</h1>")
     parts.append(_html_table(*leaderboard_table(lb)))
     parts += [f'<p class="note">{esc(n)}</p>' for n in leaderboard_notes(proto)]
+    parts += [f"<p>{esc(n)}</p>" for n in reference_sentences(lb)]
     parts.append("<h2>Which differences survive Holm correction</h2>")
     if sig.empty:
         parts.append(f"<p>{esc(summary_sentences(sig)[0])}</p>")

@@ -80,10 +80,16 @@ def set_train_mode(model: nn.Module, bn_stats: str) -> None:
 
     "frozen": a batch-norm layer none of whose parameters is trained stays in eval mode,
     so its running statistics are those of the pretrained network.
+    "eval": every batch-norm layer stays in eval mode (pretrained running statistics), also
+    one whose affine parameters train.
     "train": every batch-norm layer updates its running statistics.
     """
     model.train()
-    if bn_stats == "frozen":
+    if bn_stats == "eval":
+        for module in model.modules():
+            if isinstance(module, _BATCH_NORMS):
+                module.eval()
+    elif bn_stats == "frozen":
         for module in model.modules():
             if isinstance(module, _BATCH_NORMS):
                 if not any(p.requires_grad for p in module.parameters(recurse=False)):

@@ -30,7 +30,7 @@ from importlib.metadata import entry_points
 from typing import Any, Callable
 
 ENTRY_POINT_GROUP = "petl_bench.methods"
-BN_POLICIES = ("frozen", "train")
+BN_POLICIES = ("frozen", "eval", "train")
 DEFAULT_LR = (1e-4, 1e-2)  # Adam learning rates for a new head or a few scaling parameters
 
 
@@ -60,6 +60,9 @@ class Method:
         if self.bn_stats == "frozen":
             return ("batch-norm running statistics of frozen layers stay frozen (eval mode); "
                     "layers whose affine parameters are trained update them")
+        if self.bn_stats == "eval":
+            return ("every batch-norm layer keeps the pretrained running statistics (eval mode), "
+                    "also those whose affine parameters are trained")
         return "every batch-norm layer updates its running statistics during training"
 
 
@@ -107,7 +110,7 @@ def compose(name: str, *parts: str, description: str, citation: str,
         [inspect.Parameter("backbone", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
         + [inspect.Parameter(k, inspect.Parameter.KEYWORD_ONLY, default=v)
            for m in methods for k, v in m.defaults().items()])
-    policy = bn_stats or ("train" if any(m.bn_stats == "train" for m in methods) else "frozen")
+    policy = bn_stats or next((p for p in ("train", "eval") if any(m.bn_stats == p for m in methods)), "frozen")
     lr = (min(m.lr[0] for m in methods), min(m.lr[1] for m in methods))
     _check_new(name, description, citation, policy, lr)
     components = tuple(c for m in methods for c in m.components)

@@ -43,8 +43,10 @@ from .leaderboard import (
     PRIMARY_TEST,
     TEST_LABELS,
     TESTS,
+    REFERENCE_METHOD,
     RunData,
     load_run,
+    reference_sentences,
     summary_sentences,
     write_leaderboard,
 )
@@ -330,7 +332,7 @@ def _gallery(run_dir: Path, data: RunData) -> str:
 # ------------------------------------------------------------------------------- sections
 def _summary(lb: pd.DataFrame, sig: pd.DataFrame | None) -> str:
     ranked = lb[lb["rank"].notna()]
-    unranked = lb[lb["rank"].isna()]
+    unranked = lb[lb["rank"].isna() & (lb["method"] != REFERENCE_METHOD)]
     if ranked.empty:
         text = "No method found a working configuration."
     else:
@@ -355,10 +357,16 @@ def _summary(lb: pd.DataFrame, sig: pd.DataFrame | None) -> str:
             sentence = summary_sentences(sig)[0].split(": ", 1)[-1]
             text += f" Under the primary {_esc(label)}, {_esc(sentence)}"
         else:
-            listed = summary_sentences(sig)
+            over_below = primary["significant"] & primary["b_below_reference"].fillna(False).astype(bool)
+            evidence = primary[~over_below] if over_below.any() else primary
+            listed = summary_sentences(evidence) if evidence["significant"].any() else []
             more = f"; and {len(listed) - 3} more (below)" if len(listed) > 3 else ""
-            text += (f" Under the primary {_esc(label)}, {n_sig} of {n_all} pairwise differences survive Holm "
-                     f"correction: {_esc('; '.join(listed[:3]))}{more}.")
+            text += f" Under the primary {_esc(label)}, {n_sig} of {n_all} pairwise differences survive Holm correction"
+            if over_below.any():
+                text += (f"; {int(over_below.sum())} of them are wins over methods significantly below the "
+                         "logistic-regression reference, which say those methods trained badly, not that the "
+                         "winners are better")
+            text += f": {_esc('; '.join(listed[:3]))}{more}." if listed else "."
     others = []
     for test in TESTS[1:]:
         part = sig[sig["test"] == test]
@@ -368,6 +376,7 @@ def _summary(lb: pd.DataFrame, sig: pd.DataFrame | None) -> str:
         others.append(f"{label}: {int(part['significant'].sum())} of {int(part['p'].notna().sum())}")
     if others:
         text += f" Significant after Holm correction with the other tests: {_esc('; '.join(others))}."
+    text += "".join(f" {_esc(sentence)}" for sentence in reference_sentences(lb))
     return f'<p class="summary">{text}</p>'
 
 
@@ -761,7 +770,7 @@ table.num td,table.num th{text-align:right}table.num td:first-child,table.num th
 #leaderboard td,#leaderboard th{text-align:right;white-space:nowrap}
 #leaderboard td:first-child,#leaderboard th:first-child{text-align:left;font-weight:600}
 #leaderboard tr.best{background:#eaf5ee}
-#leaderboard tr.unranked{color:var(--muted)}#leaderboard td:last-child{text-align:left;white-space:normal}
+#leaderboard tr.unranked{color:var(--muted)}#leaderboard tr.reference{font-style:italic;border-top:2px dashed var(--muted)}#leaderboard td:last-child{text-align:left;white-space:normal}
 table.text td{text-align:left}
 table.kv th{text-align:left;font-weight:600;color:var(--muted);white-space:nowrap;background:none}
 table.compact th,table.compact td{padding:5px 7px}
@@ -836,7 +845,9 @@ def write_report(run_dir, rebuild: bool = False) -> Path:
     lb = pd.read_csv(run_dir / "leaderboard.csv")
     sig = _read_csv(run_dir / "significance.csv")
     if sig is not None and not sig.empty:
-        sig["significant"] = sig["significant"].astype(str).str.lower().eq("true")
+        for col in ("significant", "b_below_reference"):
+            if col in sig.columns:
+                sig[col] = sig[col].astype(str).str.lower().eq("true")
     order = list(lb["method"])
     records = _records(run_dir, data)
     proto = run_protocol(data)
@@ -850,7 +861,7 @@ def write_report(run_dir, rebuild: bool = False) -> Path:
     banner = synthetic_banner(proto)
     if banner:
         parts.append(f'<div class="banner" id="synthetic-banner" role="alert">{_esc(banner)}</div>')
-    n_methods, repeats = len(lb), proto["repeats"]
+    n_methods, repeats = int((lb["method"] != REFERENCE_METHOD).sum()), proto["repeats"]
     scheme = (f"{proto['folds']}-fold cross-validation" if proto["scheme"] == "kfold" else "holdout splits") + \
         f", {len(repeats)} repeat{'s' if len(repeats) != 1 else ''}"
     parts.append(
@@ -867,7 +878,8 @@ def write_report(run_dir, rebuild: bool = False) -> Path:
     header, rows = leaderboard_table(lb)
     parts.append('<section id="leaderboard-section"><h2>Leaderboard</h2><div class="wide">')
     parts.append(_table(header, rows, table_id="leaderboard",
-                        row_classes=["best" if r == 1 else "unranked" if pd.isna(r) else "" for r in lb["rank"]]))
+                        row_classes=["best" if r == 1 else "reference" if m == REFERENCE_METHOD else
+                                     "unranked" if pd.isna(r) else "" for r, m in zip(lb["rank"], lb["method"])]))
     parts.append("</div>")
     parts += [f'<p class="note">{_esc(n)}</p>' for n in leaderboard_notes(proto)]
     parts.append("</section>")

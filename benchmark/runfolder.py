@@ -12,6 +12,8 @@ Layout (written by ``petl-bench suite``)::
     runs/<method>/repeat-<r>/fold-<f>/failed.json    instead, when the study found no working configuration
     test_images.npz   test images (uint8) with their ids, for the report's gallery and the analysis
     cost.csv          optional, from ``petl-bench bench``
+    reference_predictions.csv  optional, from ``benchmark.reference``: the out-of-fold scores of a
+                      logistic regression on the frozen backbone's features, in the columns of predictions.csv
 
 Rows of ``predictions.csv`` whose ``dataset`` is the training data set (``suite.json``'s
 ``dataset``) are out-of-fold test scores: in a repeat every image is scored once, by the model
@@ -30,13 +32,15 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["SUITE_FILE", "PREDICTIONS_FILE", "STUDIES_FILE", "COST_FILE", "RESULTS_FILE", "FAILED_FILE",
-           "STATE_FILE", "TEST_IMAGES_FILE", "PREDICTION_COLUMNS", "STUDY_COLUMNS", "read_suite",
-           "load_predictions", "load_studies", "load_runs", "read_cost", "internal_dataset", "external_datasets",
+           "STATE_FILE", "TEST_IMAGES_FILE", "REFERENCE_FILE", "REFERENCE_METHOD", "PREDICTION_COLUMNS", "STUDY_COLUMNS", "read_suite",
+           "load_predictions", "load_reference", "load_studies", "load_runs", "read_cost", "internal_dataset", "external_datasets",
            "external_scores", "score_table", "test_images", "refresh_tables"]
 
 SUITE_FILE, PREDICTIONS_FILE, STUDIES_FILE, COST_FILE = "suite.json", "predictions.csv", "studies.csv", "cost.csv"
 RESULTS_FILE, FAILED_FILE, STATE_FILE = "results.json", "failed.json", "trained_state.pt"
 TEST_IMAGES_FILE = "test_images.npz"
+REFERENCE_FILE = "reference_predictions.csv"
+REFERENCE_METHOD = "logistic_regression_probe"  # benchmark.reference: not a method of the registry
 
 PREDICTION_COLUMNS = ["dataset", "method", "repeat", "fold", "image_id", "group", "label", "score", "threshold"]
 STUDY_COLUMNS = ["method", "repeat", "fold", "status", "reason", "n_trials", "n_collapsed", "n_failed",
@@ -68,8 +72,9 @@ def _integers(frame: pd.DataFrame, column: str, path: Path) -> pd.Series:
     return values.astype(np.int64)
 
 
-def load_predictions(run_dir) -> pd.DataFrame:
-    """``predictions.csv``, validated: one row per scored image and model.
+def load_predictions(run_dir, name: str = PREDICTIONS_FILE) -> pd.DataFrame:
+    """``predictions.csv`` (or another file ``name`` in its columns), validated: one row per
+    scored image and model.
 
     Columns :data:`PREDICTION_COLUMNS` (others are kept): ``repeat``, ``fold``, ``group`` and
     ``label`` integers, ``label`` 0 (benign) or 1 (malignant), ``score`` and ``threshold``
@@ -79,7 +84,7 @@ def load_predictions(run_dir) -> pd.DataFrame:
     ``ValueError`` naming the file and the first offending row (file rows count from 2, after
     the header); a missing file is a ``FileNotFoundError``.
     """
-    path = Path(run_dir) / PREDICTIONS_FILE
+    path = Path(run_dir) / name
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing: the suite writes it when its studies finish "
                                 f"(expected columns {', '.join(PREDICTION_COLUMNS)})")
@@ -123,6 +128,13 @@ def load_predictions(run_dir) -> pd.DataFrame:
             raise ValueError(f"{path}: image {i!r} of {d} has more than one {col} "
                              f"({sorted(pred.loc[(pred.dataset == d) & (pred.image_id == i), col].unique())})")
     return pred
+
+
+def load_reference(run_dir) -> pd.DataFrame | None:
+    """``reference_predictions.csv`` validated as :func:`load_predictions`, or None when the run has none."""
+    if not (Path(run_dir) / REFERENCE_FILE).is_file():
+        return None
+    return load_predictions(run_dir, REFERENCE_FILE)
 
 
 def internal_dataset(run_dir, predictions: pd.DataFrame) -> str:

@@ -11,6 +11,7 @@ Layout of a run folder (``reports/<timestamp>-<profile>/``)::
     external.json                   each external data set: size, checksum, duplicates of training images
     summary.csv                     one row per (method, repeat, fold), rebuilt from runs/
     failures.json                   studies that found no working configuration, if any
+    reference_predictions.csv       the logistic-regression reference on the frozen features (benchmark.reference)
 
 Re-running the same command on the same folder resumes: finished studies are not rerun and
 finished trials of an interrupted study are kept.
@@ -36,7 +37,7 @@ from .data import load_dataset
 from .io import write_atomic, write_csv_atomic, write_json_atomic
 from .profiles import Profile
 from .records import RESULTS_FILE, collect
-from .runfolder import TEST_IMAGES_FILE
+from .runfolder import REFERENCE_FILE, TEST_IMAGES_FILE
 from .registry import get_method, list_methods
 from .runner import Fold, RunSpec, evaluation_splits, load_data
 from .search import DEFAULT_HEARTBEAT, default_storage, finished_search, open_storage, run_search, \
@@ -127,6 +128,10 @@ def run_suite(profile: Profile, dataset: str, run_dir: Path, methods: list[str],
             pending = left
         if external_sets:
             _score_finished_runs(run_dir, profile, methods, folds, external_sets, device)
+        if not (run_dir / REFERENCE_FILE).is_file():
+            from .reference import write_reference
+            print("suite: the logistic-regression reference on the frozen features", flush=True)
+            write_reference(run_dir)
     finally:
         _, studies = collect(run_dir)  # whatever finished, also when a study raised
         failed = studies[studies["status"] != "ok"]

@@ -5,11 +5,10 @@ The convolutions of these CNNs have no bias, so in practice BitFit trains the sh
 Lite), plus any convolution or linear bias the backbone has; the scales ``gamma`` and all
 weights stay frozen.
 
-Batch-norm running statistics: the suite's "frozen" policy (``set_train_mode``) keeps a
-batch-norm layer in eval mode only when none of its parameters trains. BitFit trains every
-batch-norm layer's bias, so every batch-norm layer is in train mode during training:
-it normalises with batch statistics and re-estimates its running statistics on the
-training data (used at evaluation). Under this policy that is the same as "train".
+Batch-norm running statistics: policy "eval": every batch-norm layer stays in eval mode and
+normalises with the pretrained running statistics, while its bias trains. Under the
+"frozen" policy (batch statistics at batch 24, running statistics re-estimated) the quick
+profile's pooled out-of-fold AUC on BUSI was 0.712; with "eval" it was 0.842.
 
 Ben Zaken, Ravfogel, Goldberg, "BitFit: Simple Parameter-efficient Fine-tuning for
 Transformer-based Masked Language-models", ACL 2022.
@@ -19,10 +18,10 @@ from benchmark.registry import register_method
 
 @register_method(
     description="BitFit: every bias term (here the batch-norm shifts beta; the convs have no bias) "
-                "and the head; batch-norm layers re-estimate their running statistics",
+                "and the head; batch-norm layers keep their pretrained running statistics",
     citation="Ben Zaken, Ravfogel, Goldberg, 'BitFit: Simple Parameter-efficient Fine-tuning for "
              "Transformer-based Masked Language-models', ACL 2022",
-    bn_stats="frozen",
+    bn_stats="eval",
 )
 def bitfit(backbone):
     for name, p in backbone.model.named_parameters():

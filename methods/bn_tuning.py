@@ -5,11 +5,10 @@ train: ``nn.BatchNorm2d`` in ResNet (after every convolution, downsample include
 timm's ``BatchNormAct2d`` (a ``BatchNorm2d`` with its activation bundled) in
 EfficientNet-Lite. Convolution weights stay frozen.
 
-Batch-norm running statistics: the suite's "frozen" policy (``set_train_mode``) keeps a
-batch-norm layer in eval mode only when none of its parameters trains; here every
-batch-norm layer trains its affine parameters, so every one is in train mode during
-training: it normalises with batch statistics and re-estimates its running statistics
-on the training data (used at evaluation). Under this policy that is the same as "train".
+Batch-norm running statistics: policy "eval": every batch-norm layer stays in eval mode and
+normalises with the pretrained running statistics, while its affine parameters train. Under the
+"frozen" policy (batch statistics at batch 24, running statistics re-estimated) the quick
+profile's pooled out-of-fold AUC on BUSI was 0.766; with "eval" it was 0.858.
 
 Frankle, Schwab, Morcos, "Training BatchNorm and Only BatchNorm: On the Expressive Power
 of Random Features in CNNs", ICLR 2021.
@@ -23,10 +22,10 @@ BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 
 @register_method(
     description="Batch-norm affine parameters (gamma, beta) of every batch-norm layer, and the head; "
-                "batch-norm layers re-estimate their running statistics",
+                "batch-norm layers keep their pretrained running statistics",
     citation="Frankle, Schwab, Morcos, 'Training BatchNorm and Only BatchNorm: On the Expressive "
              "Power of Random Features in CNNs', ICLR 2021",
-    bn_stats="frozen",
+    bn_stats="eval",
 )
 def bn_tuning(backbone):
     for module in backbone.model.modules():

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from benchmark.io import write_csv_atomic, write_json_atomic
+from benchmark.runfolder import REFERENCE_FILE, REFERENCE_METHOD
 from benchmark.stats import youden_threshold
 
 # name: (strength, trainable parameters, trainable parameters without the head)
@@ -65,13 +66,15 @@ def make_run_folder(root: Path, methods=tuple(METHODS), folds: int = 5, repeats:
                     n_malignant: int = 70, duplicate_pairs: int = 30, failed: dict | None = None,
                     externals: dict | None = None, synthetic: bool = False, n_bootstrap: int = 200,
                     strengths: dict | None = None, cost: pd.DataFrame | None = None, shuffle_rows: bool = True,
-                    test_images: bool = True, name: str = "run", dataset: str | None = None) -> Path:
+                    test_images: bool = True, name: str = "run", dataset: str | None = None,
+                    reference: float | None = None) -> Path:
     """A run folder of ``methods`` under ``root / name``.
 
     ``failed``: ``{method: (reason, [(repeat, fold), ...] or None for all)}``: those studies
     found no working configuration (``failed.json``, status in ``studies.csv``, no predictions).
     ``externals``: ``{name: (n_images, n_malignant)}`` external sets every fold model scores.
-    ``strengths`` overrides :data:`METHODS`' strengths.
+    ``strengths`` overrides :data:`METHODS`' strengths. ``reference``: the strength of a
+    ``reference_predictions.csv`` (the logistic-regression reference of ``benchmark.reference``).
     """
     run_dir = Path(root) / name
     dataset = dataset or ("synthetic" if synthetic else "busi")
@@ -89,13 +92,20 @@ def make_run_folder(root: Path, methods=tuple(METHODS), folds: int = 5, repeats:
                                    "n_bootstrap": n_bootstrap}},
         "dataset": dataset, "methods": list(methods), "workers": 2, "external": list(externals)})
     ext_images = {e: make_images(n, m, 5, seed=7 + i, prefix=e) for i, (e, (n, m)) in enumerate(externals.items())}
-    rows, studies = [], []
+    rows, studies, reference_rows = [], [], []
     for r in range(repeats):
         if folds > 1:
             fold_of = _folds(labels, groups, folds, seed=100 + r)
         else:  # holdout: a test set of about 30% of the groups, the rest (-1) for training
             in_test = np.random.default_rng(100 + r).random(groups.max() + 1) < 0.3
             fold_of = np.where(in_test[groups], 0, -1)
+        if reference is not None:
+            rng = np.random.default_rng(1000 * r + 999)
+            noise = rng.normal(0.0, 1.0, groups.max() + 1)[groups] + rng.normal(0.0, 0.05, n_images)
+            scores = _sigmoid(reference * (2 * labels - 1) + noise)
+            reference_rows += [{"dataset": dataset, "method": REFERENCE_METHOD, "repeat": r, "fold": int(fold_of[i]),
+                                "image_id": ids[i], "group": int(groups[i]), "label": int(labels[i]),
+                                "score": float(scores[i]), "threshold": 0.5} for i in np.flatnonzero(fold_of >= 0)]
         for k, method in enumerate(methods):
             rng = np.random.default_rng(1000 * r + 17 * k + 5)
             group_noise = rng.normal(0.0, 1.0, groups.max() + 1)
@@ -158,6 +168,8 @@ def make_run_folder(root: Path, methods=tuple(METHODS), folds: int = 5, repeats:
         pred = pred.sample(frac=1.0, random_state=3).reset_index(drop=True)
     write_csv_atomic(run_dir / "predictions.csv", pred)
     write_csv_atomic(run_dir / "studies.csv", pd.DataFrame(studies))
+    if reference is not None:
+        write_csv_atomic(run_dir / REFERENCE_FILE, pd.DataFrame(reference_rows, columns=pred.columns))
     if cost is not None:
         write_csv_atomic(run_dir / "cost.csv", cost)
     if test_images:

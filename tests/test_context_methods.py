@@ -136,8 +136,30 @@ def test_batch_norm_mode_follows_policy(method, backbone):
     adapter = _build(backbone, method)
     set_train_mode(adapter.model, get_method(method).bn_stats)
     modes = {m.training for m in adapter.model.modules() if isinstance(m, BNS)}
-    # bitfit / bn_tuning train every BN's affine parameters: those layers update statistics
-    assert modes == ({True} if method in ("bitfit", "bn_tuning") else {False})
+    # bitfit / bn_tuning train every BN's affine parameters but keep the pretrained statistics ("eval")
+    assert modes == {False}
+
+
+@pytest.mark.parametrize("policy, expected", [("eval", {False}), ("frozen", {True}), ("train", {True})])
+def test_policies_differ_where_batch_norms_train(policy, expected):
+    adapter = _build("efficientnet_lite0", "bn_tuning")  # every batch-norm's affine parameters train
+    set_train_mode(adapter.model, policy)
+    assert {m.training for m in adapter.model.modules() if isinstance(m, BNS)} == expected
+    frozen = _build("efficientnet_lite0", "feature_extraction")  # no batch-norm trains
+    set_train_mode(frozen.model, policy)
+    assert {m.training for m in frozen.model.modules() if isinstance(m, BNS)} == \
+        ({True} if policy == "train" else {False})
+
+
+def test_eval_policy_keeps_running_statistics_while_affine_parameters_learn():
+    adapter = _build("efficientnet_lite0", "bn_tuning")
+    model = adapter.model
+    before = {k: v.clone() for k, v in model.state_dict().items() if "running" in k}
+    set_train_mode(model, "eval")
+    gamma = next(m for m in model.modules() if isinstance(m, BNS)).weight
+    model(torch.randn(4, 3, 64, 64)).sum().backward()
+    assert gamma.grad is not None and gamma.grad.abs().sum() > 0
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items() if "running" in k)
 
 
 @pytest.mark.parametrize("backbone", FAMILIES)

@@ -103,6 +103,16 @@ def test_learning_rate_range_is_declared_and_checked(clean_registry):
     assert get_method("finetune_all").lr == (1e-5, 1e-3)
 
 
+def test_compose_batch_norm_policy_train_then_eval_then_frozen(clean_registry):
+    for name, policy in (("p_frozen", "frozen"), ("p_eval", "eval"), ("p_train", "train")):
+        register_method(lambda backbone: None, name=name, description="d", citation="c", bn_stats=policy)
+    assert compose("c1", "p_frozen", "p_eval", description="d", citation="c").bn_stats == "eval"
+    assert compose("c2", "p_eval", "p_train", description="d", citation="c").bn_stats == "train"
+    assert compose("c3", "p_frozen", "p_frozen", description="d", citation="c").bn_stats == "frozen"
+    with pytest.raises(ValueError, match="bn_stats must be one of"):
+        register_method(lambda backbone: None, name="p_bad", description="d", citation="c", bn_stats="batch")
+
+
 def test_compose_takes_the_most_cautious_learning_rate_range(clean_registry):
     @register_method(description="a", citation="c", lr=(1e-4, 1e-1))
     def wide(backbone):

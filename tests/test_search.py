@@ -19,6 +19,7 @@ from optuna.trial import TrialState
 from benchmark.profiles import load_profile
 from benchmark.registry import get_method, register_method
 from benchmark.runner import evaluation_splits
+from benchmark.runfolder import REFERENCE_METHOD
 from benchmark.search import (
     FAILURE_ATTR,
     INTERRUPTED_ATTR,
@@ -367,7 +368,8 @@ def test_a_broken_method_finds_no_working_configuration_and_is_never_ranked(tmp_
         ("dead_head", 0, NO_WORKING_CONFIGURATION), ("dead_head", 1, NO_WORKING_CONFIGURATION)]
 
     table = leaderboard(run_dir).set_index("method")
-    assert list(table.index) == ["feature_extraction", "dead_head"]  # ranked first, then the others
+    # ranked first, then the suite's logistic-regression reference, then the others
+    assert list(table.index) == ["feature_extraction", REFERENCE_METHOD, "dead_head"]
     assert table.loc["feature_extraction", "rank"] == 1 and table.loc["feature_extraction", "status"] == "ok"
     assert pd.isna(table.loc["dead_head", "rank"]) and pd.isna(table.loc["dead_head", "auc"])
     assert table.loc["dead_head", "status"].startswith(f"{NO_WORKING}: 1 trial(s): 1 collapsed")

@@ -1,0 +1,136 @@
+"""The logistic-regression reference: computed on a run's folds, shown as an unranked row, and
+a method significantly below it flagged, with wins over it not counted as evidence."""
+from __future__ import annotations
+
+import sys
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from fake_runs import make_run_folder
+from sklearn.metrics import roc_auc_score
+
+from benchmark.data import load_dataset
+from benchmark.io import write_json_atomic
+from benchmark.leaderboard import (
+    leaderboard,
+    load_run,
+    reference_comparison,
+    reference_sentences,
+    significance,
+    summary_sentences,
+)
+from benchmark.profiles import load_profile
+from benchmark.reference import reference_predictions, write_reference
+from benchmark.runfolder import PREDICTION_COLUMNS, REFERENCE_FILE, REFERENCE_METHOD
+from benchmark.runner import evaluation_splits
+from benchmark.suite import save_test_images
+
+# good is far above a reference of strength 1.5, random_a and weak far below it
+METHODS = ("good", "random_a", "weak")
+
+
+@pytest.fixture(scope="module")
+def with_reference(tmp_path_factory):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return make_run_folder(tmp_path_factory.mktemp("reference"), methods=METHODS, folds=3, n_images=150,
+                               n_malignant=50, duplicate_pairs=10, n_bootstrap=100, reference=1.5)
+
+
+def test_reference_row_is_unranked_and_below_methods_are_flagged(with_reference):
+    data = load_run(with_reference)
+    lb = leaderboard(data)
+    assert list(lb["method"]) == ["good", "weak", "random_a", REFERENCE_METHOD]  # ranked, then the reference
+    ref = lb.set_index("method").loc[REFERENCE_METHOD]
+    assert pd.isna(ref["rank"]) and ref["status"].startswith("reference")
+    rows = pd.read_csv(with_reference / REFERENCE_FILE)
+    assert ref["auc"] == pytest.approx(roc_auc_score(rows["label"], rows["score"]), abs=1e-12)
+    assert ref["auc_ci_low"] < ref["auc"] < ref["auc_ci_high"]
+    comparison = reference_comparison(data).set_index("method")
+    assert set(comparison.index) == set(METHODS)
+    for m in METHODS:
+        row = lb.set_index("method").loc[m]
+        assert row["vs_reference"] == pytest.approx(row["auc"] - ref["auc"])
+        assert row["vs_reference_ci_low"] <= row["vs_reference"] <= row["vs_reference_ci_high"]
+    flagged = set(lb.loc[lb["below_reference"].fillna(False).astype(bool), "method"])
+    assert flagged == {"random_a", "weak"}
+    assert pd.isna(lb.set_index("method").loc[REFERENCE_METHOD, "below_reference"])
+
+
+def test_wins_over_a_method_below_the_reference_are_not_evidence(with_reference):
+    data = load_run(with_reference)
+    sig = significance(data)
+    primary = sig[sig["test"] == "cluster_bootstrap"]
+    assert set(primary.loc[primary["b_below_reference"], "method_b"]) == {"random_a", "weak"}
+    assert REFERENCE_METHOD not in set(sig["method_a"]) | set(sig["method_b"])
+    sentences = summary_sentences(sig)
+    over_weak = [s for s in sentences if s.startswith("good vs weak")]
+    assert over_weak and "weak trained badly in this run, not that good is the better method" in over_weak[0]
+    words = " ".join(reference_sentences(leaderboard(data)))
+    assert "Significantly below the reference" in words and "random_a" in words and "weak" in words
+    assert "good (" not in words
+
+
+def test_no_reference_no_row_and_no_flags(tmp_path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        run_dir = make_run_folder(tmp_path, methods=METHODS, folds=2, n_images=60, n_malignant=20,
+                                  duplicate_pairs=4, n_bootstrap=50)
+    lb = leaderboard(run_dir)
+    assert REFERENCE_METHOD not in set(lb["method"]) and lb["below_reference"].isna().all()
+    assert reference_sentences(lb) == [] and not significance(run_dir)["b_below_reference"].any()
+
+
+def test_a_reference_of_other_images_is_refused(with_reference, tmp_path):
+    import shutil
+
+    run_dir = shutil.copytree(with_reference, tmp_path / "run")
+    rows = pd.read_csv(run_dir / REFERENCE_FILE)
+    rows.iloc[1:].to_csv(run_dir / REFERENCE_FILE, index=False)
+    with pytest.raises(ValueError, match=f"{REFERENCE_FILE}.*petl-bench reference"):
+        load_run(run_dir)
+
+
+def test_report_shows_the_reference(with_reference, tmp_path, monkeypatch):
+    import shutil
+
+    from benchmark.report import write_report
+
+    monkeypatch.setitem(sys.modules, "benchmark.analysis", None)  # no model is run
+    run_dir = shutil.copytree(with_reference, tmp_path / "run")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        text = write_report(run_dir).read_text()
+    summary = text[text.index('<p class="summary">'):]
+    summary = summary[:summary.index("</p>")]
+    assert "wins over methods significantly below the logistic-regression reference" in summary
+    assert "Unranked" not in summary  # the reference row is not a method without a configuration
+    assert f'class="reference"><td>ref</td><td>{REFERENCE_METHOD}</td>' in text
+    assert "3 methods" in text
+
+
+def test_reference_predictions_on_a_small_run(tmp_path):
+    """The real probe: pretrained EfficientNet-Lite0 features of synthetic images, on the run's folds."""
+    profile = load_profile("smoke")
+    data = load_dataset("synthetic", 64, synthetic_images=90, synthetic_seed=0)
+    folds = evaluation_splits(profile, data)
+    save_test_images(tmp_path, data, folds)
+    write_json_atomic(tmp_path / "suite.json", {"profile": profile.as_dict(), "dataset": "synthetic"})
+    rows = pd.read_csv(write_reference(tmp_path))
+    assert list(rows.columns) == PREDICTION_COLUMNS and set(rows["method"]) == {REFERENCE_METHOD}
+    tested = {f.fold: set(np.asarray(data.ids)[f.split["test"]]) for f in folds}
+    for fold, part in rows.groupby("fold"):
+        assert set(part["image_id"]) == tested[fold]  # each fold's test images, scored by its own probe
+        assert part["threshold"].nunique() == 1 and 0 < part["threshold"].iloc[0] < 1
+    assert rows["image_id"].is_unique and len(rows) == sum(len(t) for t in tested.values())
+    assert ((rows["score"] > 0) & (rows["score"] < 1)).all()
+    assert roc_auc_score(rows["label"], rows["score"]) > 0.7  # synthetic lesions are easy to tell apart
+    again = reference_predictions(tmp_path)
+    assert np.allclose(again["score"], rows["score"])  # deterministic
+
+
+def test_reference_needs_the_run_folder_files(tmp_path):
+    with pytest.raises(FileNotFoundError, match="test_images.npz"):
+        reference_predictions(tmp_path)
