@@ -5,13 +5,13 @@ import argparse
 import json
 import sys
 
-from . import __version__
+from benchmark import __version__
 
 
 def _cmd_methods(args) -> int:
-    from .profiles import load_profile
-    from .registry import list_methods
-    from .search import describe_space, first_point
+    from benchmark.common.profiles import load_profile
+    from benchmark.models.registry import list_methods
+    from benchmark.training.search_space import describe_space, first_point
 
     methods = list_methods()
     profile = load_profile(args.profile)
@@ -34,7 +34,7 @@ def _cmd_methods(args) -> int:
 
 
 def _cmd_datasets(args) -> int:
-    from .data.registry import failed_plugins, list_datasets
+    from benchmark.data.registry import failed_plugins, list_datasets
 
     rows = []
     for spec in list_datasets():
@@ -72,8 +72,8 @@ def _cmd_datasets(args) -> int:
 
 
 def _cmd_run(args) -> int:
-    from .profiles import load_profile
-    from .runner import RunSpec, run
+    from benchmark.common.profiles import load_profile
+    from benchmark.training.runner import RunSpec, run
 
     profile = load_profile(args.profile)
     params = dict(_parse_param(p) for p in args.param)
@@ -97,7 +97,7 @@ def _cmd_run(args) -> int:
 
 
 def _external_sets(names: list[str], profile) -> dict:
-    from .data import load_dataset
+    from benchmark.data import load_dataset
 
     return {name: load_dataset(name, profile.backbone.image_size, synthetic_images=profile.data.synthetic_images,
                                synthetic_seed=profile.data.synthetic_seed + 1) for name in names}
@@ -105,7 +105,7 @@ def _external_sets(names: list[str], profile) -> dict:
 
 def _workers_arg(text: str) -> str:
     """``--workers``, checked by ``suite.resolve_workers`` before a run folder is made."""
-    from .suite import resolve_workers
+    from benchmark.training.suite import resolve_workers
 
     try:
         resolve_workers(text, "cpu")
@@ -117,8 +117,8 @@ def _workers_arg(text: str) -> str:
 def _cmd_suite(args) -> int:
     from pathlib import Path
 
-    from .profiles import load_profile
-    from .suite import new_run_dir, point_latest, resolve_methods, run_suite
+    from benchmark.common.profiles import load_profile
+    from benchmark.training.suite import new_run_dir, point_latest, resolve_methods, run_suite
 
     profile = load_profile(args.profile)
     methods = resolve_methods(args.methods)
@@ -133,7 +133,7 @@ def _cmd_suite(args) -> int:
                       parallel_trials=args.parallel_trials, workers=args.workers, external=args.external,
                       artifacts=args.artifacts, heartbeat=args.heartbeat)
     if not frame.empty:
-        from .leaderboard import write_leaderboard
+        from benchmark.reporting.pages import write_leaderboard
 
         write_leaderboard(run_dir)
         print((run_dir / "leaderboard.md").read_text())
@@ -144,7 +144,7 @@ def _cmd_suite(args) -> int:
 
 
 def _cmd_params(args) -> int:
-    from .model import PARAMETER_NOTES, parameter_table
+    from benchmark.models.build import PARAMETER_NOTES, parameter_table
 
     table = parameter_table(args.backbone, args.image_size)
     if args.json:
@@ -167,7 +167,7 @@ def _cmd_params(args) -> int:
 def _cmd_report(args) -> int:
     from pathlib import Path
 
-    from .report import write_report
+    from benchmark.reporting.report import write_report
 
     run_dir = Path(args.run_dir)
     if not run_dir.is_dir():
@@ -179,10 +179,10 @@ def _cmd_report(args) -> int:
 
 
 def _cmd_bench(args) -> int:
-    from .cost import run_bench
+    from benchmark.cost.bench import run_bench
 
     if args.profile:
-        from .profiles import load_profile
+        from benchmark.common.profiles import load_profile
 
         profile = load_profile(args.profile)
         args.backbone, args.image_size = profile.backbone.name, profile.backbone.image_size
@@ -203,7 +203,7 @@ def _parse_param(text: str):
 def _cmd_reference(args) -> int:
     from sklearn.metrics import roc_auc_score
 
-    from .reference import write_reference
+    from benchmark.training.reference import write_reference
 
     path = write_reference(args.run_dir)
     frame = __import__("pandas").read_csv(path)
@@ -230,7 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=_cmd_datasets)
 
-    from .data import DATASETS
+    from benchmark.data import DATASETS
 
     p = sub.add_parser("run", help="train and test one method on one split")
     p.add_argument("--method", required=True, help="a registered method (see `petl-bench methods`)")
@@ -272,7 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir", help="a run folder written by `petl-bench suite` (e.g. reports/latest)")
     p.set_defaults(func=_cmd_reference)
 
-    from .cost import add_bench_parser
+    from benchmark.cost.bench import add_bench_parser
 
     p = add_bench_parser(sub)
     p.add_argument("--profile", default=None,
@@ -313,8 +313,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from .backbones import BackboneWeightsError
-    from .profiles import ProfileError
+    from benchmark.models.backbones import BackboneWeightsError
+    from benchmark.common.profiles import ProfileError
 
     try:
         return args.func(args)

@@ -13,7 +13,7 @@ profile's pooled out-of-fold AUC on BUSI was 0.712; with "eval" it was 0.842.
 Ben Zaken, Ravfogel, Goldberg, "BitFit: Simple Parameter-efficient Fine-tuning for
 Transformer-based Masked Language-models", ACL 2022.
 """
-from benchmark.registry import register_method
+from benchmark.models.registry import register_method
 
 
 @register_method(

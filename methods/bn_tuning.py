@@ -15,7 +15,7 @@ of Random Features in CNNs", ICLR 2021.
 """
 from torch import nn
 
-from benchmark.registry import register_method
+from benchmark.models.registry import register_method
 
 BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 

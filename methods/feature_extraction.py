@@ -1,5 +1,5 @@
 """Feature extraction: the pretrained backbone stays frozen; only a new dense head learns."""
-from benchmark.registry import register_method
+from benchmark.models.registry import register_method
 
 
 @register_method(

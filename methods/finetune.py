@@ -1,5 +1,5 @@
 """Fine-tuning: of the last residual block, or of the whole network."""
-from benchmark.registry import register_method
+from benchmark.models.registry import register_method
 
 
 @register_method(

@@ -25,7 +25,7 @@ import optuna
 import peft
 from torch import nn
 
-from benchmark.registry import register_method
+from benchmark.models.registry import register_method
 
 ADAPTED = "nn.Conv2d with groups == 1 (depthwise/grouped convs are left frozen)"
 

@@ -21,7 +21,7 @@ the preceding weights for inference; this suite keeps the layers.
 Speed, not a change of the function: while a batch-norm is in eval mode it is the per-channel
 affine map ``a x + b``, so the convolution's SSF, the batch-norm and the batch-norm's SSF
 (``s2 (a (s1 x + t1) + b) + t2``) are computed as one multiply-add over the feature map with
-the small per-channel factors combined first (``benchmark.batchnorm_folding``). Gradients reach
+the small per-channel factors combined first (``benchmark.models.batchnorm_folding``). Gradients reach
 every SSF parameter as before; the numbers differ only by float rounding. A pair is folded
 only where the convolution's output feeds its batch-norm and nothing else, which a forward
 pass with random SSF parameters checks when the layers are added.
@@ -34,9 +34,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from benchmark.backbones import InsertAfter, InsertBefore
-from benchmark.batchnorm_folding import BATCH_NORMS, fold_into_batch_norms, is_folding, norm_pairs
-from benchmark.registry import register_method
+from benchmark.models.backbones import InsertAfter, InsertBefore
+from benchmark.models.batchnorm_folding import BATCH_NORMS, fold_into_batch_norms, is_folding, norm_pairs
+from benchmark.models.registry import register_method
 
 
 class SSF(nn.Module):
@@ -60,7 +60,7 @@ class SSF(nn.Module):
 
 def add_ssf_layers(model: nn.Module, fold: bool = True) -> list[SSF]:
     """Insert an SSF layer after every convolution and batch-norm of ``model``; ``fold``: let
-    each batch-norm apply its SSF layers in its own pass (``benchmark.batchnorm_folding``)."""
+    each batch-norm apply its SSF layers in its own pass (``benchmark.models.batchnorm_folding``)."""
     sites = [(name, m) for name, m in model.named_modules()
              if isinstance(m, nn.Conv2d) or isinstance(m, BATCH_NORMS)]
     device = next(model.parameters()).device

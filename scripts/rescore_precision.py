@@ -15,11 +15,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from benchmark.analysis import _load_trained, _Run
-from benchmark.metrics import roc_auc
-from benchmark.runner import STATE_FILE
-from benchmark.suite import load_test_images
-from benchmark.trainer import predict_scores
+from benchmark.reporting.analysis_runs import FoldRun, load_trained
+from benchmark.stats import roc_auc
+from benchmark.training.runner import STATE_FILE
+from benchmark.training.suite import load_test_images
+from benchmark.training.trainer import predict_scores
 
 
 def rescore(run_dir: Path) -> pd.DataFrame:
@@ -34,7 +34,7 @@ def rescore(run_dir: Path) -> pd.DataFrame:
         if seed not in test_sets:
             test_sets[seed] = load_test_images(run_dir, *seed)
         images, labels, _ = test_sets[seed]
-        backbone, _ = _load_trained(_Run(record["config"]["method"], path.parent, record))
+        backbone, _ = load_trained(FoldRun(record["config"]["method"], path.parent, record))
         fp32 = predict_scores(backbone, images, cpu, precision="float32")
         bf16 = predict_scores(backbone, images, cpu, precision="bfloat16")
         rows.append({"method": record["config"]["method"], "repeat": seed[0], "fold": seed[1],

@@ -23,7 +23,7 @@ def busi_root() -> Path | None:
 
 @pytest.fixture(scope="session")
 def smoke_profile():
-    from benchmark.profiles import load_profile
+    from benchmark.common.profiles import load_profile
 
     return load_profile("smoke")
 
@@ -45,7 +45,7 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
 @pytest.fixture
 def clean_registry():
     """Undo every registration a test makes."""
-    from benchmark import registry
+    from benchmark.models import registry
 
     registry.discover()  # else a first test would snapshot an empty registry and leave it empty
     before = dict(registry._REGISTRY)

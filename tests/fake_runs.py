@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmark.io import write_csv_atomic, write_json_atomic
+from benchmark.common.io import write_csv_atomic, write_json_atomic
 from benchmark.runfolder import REFERENCE_FILE, REFERENCE_METHOD
 from benchmark.stats import youden_threshold
 
@@ -74,7 +74,7 @@ def make_run_folder(root: Path, methods=tuple(METHODS), folds: int = 5, repeats:
     found no working configuration (``failed.json``, status in ``studies.csv``, no predictions).
     ``externals``: ``{name: (n_images, n_malignant)}`` external sets every fold model scores.
     ``strengths`` overrides :data:`METHODS`' strengths. ``reference``: the strength of a
-    ``reference_predictions.csv`` (the logistic-regression reference of ``benchmark.reference``).
+    ``reference_predictions.csv`` (the logistic-regression reference of ``benchmark.training.reference``).
     """
     run_dir = Path(root) / name
     dataset = dataset or ("synthetic" if synthetic else "busi")

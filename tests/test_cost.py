@@ -1,5 +1,5 @@
-"""Cost measurement (benchmark.cost) and the plain baseline (benchmark.baseline), kept tiny:
-EfficientNet-Lite0 at 64 px, random weights, 2 timed steps."""
+"""Cost measurement (benchmark.cost.meters, measure, bench) and the plain baseline (benchmark.cost.baseline),
+kept tiny: EfficientNet-Lite0 at 64 px, random weights, 2 timed steps."""
 import argparse
 import math
 
@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from benchmark import baseline, cost
+from benchmark.cost import baseline, bench, measure, meters
 
 CPU = torch.device("cpu")
 SMALL = dict(backbone="efficientnet_lite0", image_size=64, device="cpu", batch_size=8, steps=2, warmup=1,
@@ -27,12 +27,12 @@ def _one_thread():
 
 @pytest.fixture(scope="module")
 def peak():
-    return cost.machine_peak_gflops(CPU, seconds=0.2, size=1024)
+    return meters.machine_peak_gflops(CPU, seconds=0.2, size=1024)
 
 
 @pytest.fixture(scope="module")
 def rows(peak):
-    return {m: cost.measure_method(m, peak_gflops=peak, isolate=False, **SMALL)
+    return {m: measure.measure_method(m, peak_gflops=peak, isolate=False, **SMALL)
             for m in ("finetune_all", "feature_extraction")}
 
 
@@ -65,17 +65,17 @@ def test_measure_method_rates_flops_and_parameters(rows):
 def test_grouped_convolution_backward_flops_are_counted_per_group():
     conv = nn.Conv2d(16, 16, 3, padding=1, groups=16)  # depthwise
     x = torch.randn(2, 16, 8, 8, requires_grad=True)
-    forward = cost._count_flops(lambda: conv(x))
-    total = cost._count_flops(lambda: conv(x).sum().backward())
+    forward = meters.count_flops(lambda: conv(x))
+    total = meters.count_flops(lambda: conv(x).sum().backward())
     assert forward == 2 * 2 * 16 * 9 * 64 and total == 3 * forward
 
 
 def test_bench_writes_cost_csv(tmp_path, peak):
     lines = []
-    frame = cost.bench(["feature_extraction"], out_path=tmp_path, peak_seconds=0.1, log=lines.append,
-                       **{k: v for k, v in SMALL.items() if k != "infer_steps"})
+    frame = bench.bench(["feature_extraction"], out_path=tmp_path, peak_seconds=0.1, log=lines.append,
+                        **{k: v for k, v in SMALL.items() if k != "infer_steps"})
     written = pd.read_csv(tmp_path / "cost.csv")
-    assert list(written.columns[:len(cost.COLUMNS)]) == cost.COLUMNS
+    assert list(written.columns[:len(bench.COLUMNS)]) == bench.COLUMNS
     assert len(written) == 1 and written.loc[0, "method"] == "feature_extraction"
     assert written.loc[0, "train_images_per_s"] > 0 and written.loc[0, "cached_train_images_per_s"] > 0
     assert written.loc[0, "peak_memory_mb"] > 0  # measured in a process of its own on the CPU
@@ -85,12 +85,12 @@ def test_bench_writes_cost_csv(tmp_path, peak):
 
 def test_bench_command(tmp_path, capsys, monkeypatch):
     parser = argparse.ArgumentParser()
-    cost.add_bench_parser(parser.add_subparsers(dest="command"))
+    bench.add_bench_parser(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["bench", "--methods", "feature_extraction", "--image-size", "64",
                               "--steps", "1", "--warmup", "0", "--batch-size", "4", "--device", "cpu", "--weights", "random",
                               "--out", str(tmp_path)])
-    original = cost.measure_method  # keep it quick: in-process, small inference batch
-    monkeypatch.setattr(cost, "measure_method", lambda *a, **k: original(
+    original = measure.measure_method  # keep it quick: in-process, small inference batch
+    monkeypatch.setattr(bench, "measure_method", lambda *a, **k: original(
         *a, **{**k, "isolate": False, "infer_batch_size": 8, "latency_repeats": 1, "infer_steps": 1}))
     assert args.func(args) == 0
     out = capsys.readouterr().out
@@ -147,7 +147,7 @@ def test_isolated_measurement_runs_in_a_fresh_forked_process(peak):
     import multiprocessing
 
     if "forkserver" in multiprocessing.get_all_start_methods():
-        assert cost._fresh_process_context().get_start_method() == "forkserver"
-    row = cost.measure_method("feature_extraction", peak_gflops=peak, isolate=True, **SMALL)
+        assert measure._fresh_process_context().get_start_method() == "forkserver"
+    row = measure.measure_method("feature_extraction", peak_gflops=peak, isolate=True, **SMALL)
     assert row["train_images_per_s"] > 0 and row["peak_memory_mb"] > 0
     assert "not isolated" not in row["memory_measure"]  # measured in the child, not here

@@ -2,9 +2,9 @@
 import pytest
 import torch
 
-from benchmark.backbones import create_structure
-from benchmark.model import apply_method, count_parameters
-from benchmark.registry import get_method
+from benchmark.models.backbones import create_structure
+from benchmark.models.build import apply_method, count_parameters
+from benchmark.models.registry import get_method
 from methods.drs import DRSLayer
 
 DRS_METHODS = ["drs", "drs_spatial", "drs_channel", "drs_finetune_last_block", "drs_finetune_all"]

@@ -10,7 +10,7 @@ import pandas as pd
 import torch
 
 from benchmark.data import load_dataset
-from benchmark.runner import RunSpec, run, score_external
+from benchmark.training.runner import RunSpec, run, score_external
 
 CPU = torch.device("cpu")
 

@@ -14,8 +14,8 @@ pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a C
 
 
 def test_training_on_cuda_runs_bf16_and_predicts_like_the_cpu(tiny_data, smoke_profile):
-    from benchmark.model import build_model
-    from benchmark.trainer import predict_scores, train
+    from benchmark.models.build import build_model
+    from benchmark.training.trainer import predict_scores, train
 
     cuda = torch.device("cuda")
     torch.manual_seed(0)
@@ -33,7 +33,7 @@ def test_training_on_cuda_runs_bf16_and_predicts_like_the_cpu(tiny_data, smoke_p
 
 
 def test_bench_on_cuda_reads_the_allocator_peak():
-    from benchmark.cost import measure_method
+    from benchmark.cost.measure import measure_method
 
     row = measure_method("drs", "efficientnet_lite0", 64, "cuda", steps=2, warmup=1, weights="random",
                          infer_steps=1, latency_repeats=2)
@@ -44,8 +44,8 @@ def test_bench_on_cuda_reads_the_allocator_peak():
 
 def test_parallel_trials_share_one_gpu(tmp_path):
     from benchmark.data.synthetic import make_synthetic
-    from benchmark.profiles import load_profile
-    from benchmark.search import run_search
+    from benchmark.common.profiles import load_profile
+    from benchmark.training.search import run_search
 
     path = tmp_path / "p.toml"
     path.write_text('name = "p"\n[backbone]\nimage_size = 64\n[train]\nmax_epochs = 2\n'

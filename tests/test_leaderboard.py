@@ -1,4 +1,4 @@
-"""benchmark.leaderboard, benchmark.runfolder and benchmark.figures on fake run folders (no training)."""
+"""benchmark.evaluation, benchmark.runfolder and benchmark.reporting.figures on fake run folders (no training)."""
 from __future__ import annotations
 
 import json
@@ -12,23 +12,20 @@ import pytest
 from fake_runs import METHODS, make_run_folder
 from sklearn.metrics import roc_auc_score
 
-from benchmark.io import write_csv_atomic
-from benchmark.leaderboard import (
+from benchmark.common.io import write_csv_atomic
+from benchmark.evaluation import (
     PRIMARY_TEST,
     SIGNIFICANCE_COLUMNS,
     TESTS,
-    external_scores,
     leaderboard,
-    load_predictions,
     load_run,
-    load_studies,
     paired_bootstrap_resamples,
     significance,
     summary_sentences,
-    write_leaderboard,
 )
-from benchmark.metrics import corner_operating_point
-from benchmark.stats import holm_correction, nadeau_bengio_ttest
+from benchmark.runfolder import external_scores, load_predictions, load_studies
+from benchmark.reporting.pages import write_leaderboard
+from benchmark.stats import corner_operating_point, holm_correction, nadeau_bengio_ttest
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -399,7 +396,7 @@ def test_suite_json_external_list_is_respected(run_dir):
 
 def test_stale_tables_are_collected_from_the_studies(tmp_path):
     """A suite killed before it wrote predictions.csv and studies.csv: the leaderboard collects them
-    from the studies' own files (benchmark.records.collect, the training side's collector)."""
+    from the studies' own files (benchmark.runfolder.records, the training side's collector)."""
     run_dir = make_run_folder(tmp_path, methods=("good", "weak", "collapsed"), n_images=60, n_malignant=20,
                               folds=3, failed={"collapsed": ("all trials collapsed", None)})
     pred = _pred(run_dir)

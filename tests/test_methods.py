@@ -2,9 +2,9 @@
 import pytest
 import torch
 
-from benchmark.model import apply_method, count_parameters, set_train_mode
-from benchmark.registry import list_methods
-from benchmark.backbones import create_structure
+from benchmark.models.build import apply_method, count_parameters, set_train_mode
+from benchmark.models.registry import list_methods
+from benchmark.models.backbones import create_structure
 
 METHODS = [m.name for m in list_methods()]
 
@@ -24,7 +24,7 @@ def _one_step(adapter, method):
 
 @pytest.mark.parametrize("name", METHODS)
 def test_exactly_declared_parameters_learn(name):
-    from benchmark.registry import get_method
+    from benchmark.models.registry import get_method
 
     method = get_method(name)
     adapter = create_structure("efficientnet_lite0", image_size=64)
@@ -50,7 +50,7 @@ def test_exactly_declared_parameters_learn(name):
 
 
 def test_fine_tuning_counts_are_ordered():
-    from benchmark.registry import get_method
+    from benchmark.models.registry import get_method
 
     counts = {}
     for name in ("feature_extraction", "finetune_last_block", "finetune_all"):
@@ -63,7 +63,7 @@ def test_fine_tuning_counts_are_ordered():
 
 
 def test_unknown_method_parameter_is_rejected():
-    from benchmark.registry import get_method
+    from benchmark.models.registry import get_method
 
     adapter = create_structure("resnet18", image_size=64)
     with pytest.raises(ValueError, match="rank"):

@@ -1,4 +1,4 @@
-"""Tests for benchmark.metrics: AUC, corner operating point, bootstrap standard deviations."""
+"""Tests for benchmark.stats: AUC, corner operating point, bootstrap standard deviations."""
 from __future__ import annotations
 
 import time
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score, roc_curve
 
-from benchmark.metrics import bootstrap_aucs, corner_operating_point, evaluate_scores, roc_auc
+from benchmark.stats import bootstrap_aucs, corner_operating_point, evaluate_scores, roc_auc
 
 
 def _random_case(seed: int, n: int = 130, decimals: int = 1):

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from benchmark import registry
-from benchmark.profiles import load_profile
-from benchmark.registry import list_methods
-from benchmark.runner import RunSpec, run
+from benchmark.models import registry
+from benchmark.common.profiles import load_profile
+from benchmark.models.registry import list_methods
+from benchmark.training.runner import RunSpec, run
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -49,7 +49,7 @@ def test_readme_example_is_short_registers_and_trains(tmp_path, monkeypatch, cle
 
 def test_plugin_in_a_temporary_module_runs_on_smoke(tmp_path, monkeypatch, clean_registry, smoke_data):
     _import_from(tmp_path, monkeypatch, "my_head_only", '''
-from benchmark.registry import register_method
+from benchmark.models.registry import register_method
 
 @register_method(description="temporary plugin", citation="test")
 def temporary_head_only(backbone):

@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from benchmark import prefix_cache
-from benchmark.backbones import create_structure
-from benchmark.model import apply_method, build_model
-from benchmark.registry import get_method
-from benchmark.trainer import Preprocess, TrainingInputs, epoch_view, predict_scores, train, view_index
+from benchmark.training import prefix_cache
+from benchmark.models.backbones import create_structure
+from benchmark.models.build import apply_method, build_model
+from benchmark.models.registry import get_method
+from benchmark.training.trainer import TrainingInputs, epoch_view, predict_scores, train, view_index
+from benchmark.training.device import Preprocess
 
 CPU = torch.device("cpu")
 

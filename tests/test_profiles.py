@@ -1,6 +1,6 @@
 import pytest
 
-from benchmark.profiles import ProfileError, builtin_profiles, load_profile
+from benchmark.common.profiles import ProfileError, builtin_profiles, load_profile
 
 
 def test_builtin_profiles_load():

@@ -12,8 +12,8 @@ from fake_runs import make_run_folder
 from sklearn.metrics import roc_auc_score
 
 from benchmark.data import load_dataset
-from benchmark.io import write_json_atomic
-from benchmark.leaderboard import (
+from benchmark.common.io import write_json_atomic
+from benchmark.evaluation import (
     leaderboard,
     load_run,
     reference_comparison,
@@ -21,11 +21,11 @@ from benchmark.leaderboard import (
     significance,
     summary_sentences,
 )
-from benchmark.profiles import load_profile
-from benchmark.reference import reference_predictions, write_reference
+from benchmark.common.profiles import load_profile
+from benchmark.training.reference import reference_predictions, write_reference
 from benchmark.runfolder import PREDICTION_COLUMNS, REFERENCE_FILE, REFERENCE_METHOD
-from benchmark.runner import evaluation_splits
-from benchmark.suite import save_test_images
+from benchmark.training.runner import evaluation_splits
+from benchmark.training.suite import save_test_images
 
 # good is far above a reference of strength 1.5, random_a and weak far below it
 METHODS = ("good", "random_a", "weak")
@@ -96,9 +96,9 @@ def test_a_reference_of_other_images_is_refused(with_reference, tmp_path):
 def test_report_shows_the_reference(with_reference, tmp_path, monkeypatch):
     import shutil
 
-    from benchmark.report import write_report
+    from benchmark.reporting.report import write_report
 
-    monkeypatch.setitem(sys.modules, "benchmark.analysis", None)  # no model is run
+    monkeypatch.setitem(sys.modules, "benchmark.reporting.analysis", None)  # no model is run
     run_dir = shutil.copytree(with_reference, tmp_path / "run")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -3,8 +3,8 @@ import textwrap
 
 import pytest
 
-from benchmark import registry
-from benchmark.registry import compose, get_method, list_methods, register_method
+from benchmark.models import registry
+from benchmark.models.registry import compose, get_method, list_methods, register_method
 
 
 def test_builtin_methods_are_discovered_with_descriptions():
@@ -67,7 +67,7 @@ def test_compose_applies_parts_in_order_and_merges_params(clean_registry):
 def test_plugin_from_an_entry_point_is_discovered(tmp_path, monkeypatch, clean_registry):
     """A third-party package registers a method through the entry-point group."""
     (tmp_path / "my_plugin.py").write_text(textwrap.dedent('''
-        from benchmark.registry import register_method
+        from benchmark.models.registry import register_method
 
         @register_method(description="plugin from an entry point", citation="test")
         def entry_point_method(backbone):

@@ -1,4 +1,4 @@
-"""benchmark.report on a fake run folder (no training, no browser): structure of index.html."""
+"""benchmark.reporting.report on a fake run folder (no training, no browser): structure of index.html."""
 from __future__ import annotations
 
 import json
@@ -14,8 +14,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from benchmark.io import write_csv_atomic, write_json_atomic
-from benchmark.report import gallery_order, write_report
+from benchmark.common.io import write_csv_atomic, write_json_atomic
+from benchmark.reporting.report import write_report
+from benchmark.reporting.report_gallery import gallery_order
 
 METHODS = {"good": 150_000, "middling": 1_281, "weak": 2_000_000}
 N_TEST = 16
@@ -163,8 +164,8 @@ def _parse(path: Path) -> tuple[str, _Page]:
 
 @pytest.fixture
 def no_analysis(monkeypatch):
-    """benchmark.analysis unavailable (import fails), so no model is run."""
-    monkeypatch.setitem(sys.modules, "benchmark.analysis", None)
+    """benchmark.reporting.analysis unavailable (import fails), so no model is run."""
+    monkeypatch.setitem(sys.modules, "benchmark.reporting.analysis", None)
 
 
 @pytest.fixture(scope="module")
@@ -177,11 +178,11 @@ def base(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def built(base, tmp_path_factory):
-    """A copy of ``base`` with its report written (benchmark.analysis unavailable)."""
+    """A copy of ``base`` with its report written (benchmark.reporting.analysis unavailable)."""
     run_dir = tmp_path_factory.mktemp("report") / "built"
     shutil.copytree(base, run_dir)
     with pytest.MonkeyPatch.context() as mp:
-        mp.setitem(sys.modules, "benchmark.analysis", None)
+        mp.setitem(sys.modules, "benchmark.reporting.analysis", None)
         _write(run_dir)
     return run_dir
 
@@ -299,10 +300,10 @@ def test_cost_and_analysis_included(run_folder, monkeypatch):
             pd.DataFrame({"x": [1]}).to_csv(run_dir / "analysis" / f"{name}.csv", index=False)
             Image.new("RGB", (40, 20), "white").save(run_dir / "figures" / f"{name}.png")
 
-    fake = types.ModuleType("benchmark.analysis")
+    fake = types.ModuleType("benchmark.reporting.analysis")
     fake.write_analysis = write_analysis
     fake.describe_findings = lambda run_dir: ["A finding about activation rates."]
-    monkeypatch.setitem(sys.modules, "benchmark.analysis", fake)
+    monkeypatch.setitem(sys.modules, "benchmark.reporting.analysis", fake)
     (run_folder / "figures").mkdir(exist_ok=True)
     text, page = _parse(_write(run_folder))
     assert len(calls) == 1
@@ -317,13 +318,13 @@ def test_cost_and_analysis_included(run_folder, monkeypatch):
 
 
 def test_failing_analysis_is_a_note(run_folder, monkeypatch):
-    fake = types.ModuleType("benchmark.analysis")
+    fake = types.ModuleType("benchmark.reporting.analysis")
 
     def write_analysis(run_dir):
         raise RuntimeError("no trained state")
 
     fake.write_analysis = write_analysis
-    monkeypatch.setitem(sys.modules, "benchmark.analysis", fake)
+    monkeypatch.setitem(sys.modules, "benchmark.reporting.analysis", fake)
     text, _ = _parse(_write(run_folder))
     assert "The analysis failed while building this report (RuntimeError: no trained state)" in text
 
@@ -343,7 +344,7 @@ def test_gallery_is_capped_and_thumbnails_are_small(run_folder, monkeypatch):
 
     from PIL import Image
 
-    import benchmark.report as report
+    import benchmark.reporting.report as report
 
     monkeypatch.setattr(report, "GALLERY_SIZE", 5)
     run_dir = run_folder

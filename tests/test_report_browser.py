@@ -78,7 +78,7 @@ def test_leaderboard_has_one_row_per_method(page):
     column = header.index("method")
     rows = page.evaluate("Array.from(document.querySelectorAll('#leaderboard tbody tr'))"
                          f".map(r => r.cells[{column}].textContent.trim())")
-    from benchmark.registry import list_methods
+    from benchmark.models.registry import list_methods
     from benchmark.runfolder import REFERENCE_METHOD
 
     assert sorted(rows) == sorted([m.name for m in list_methods()] + [REFERENCE_METHOD])  # the suite's reference

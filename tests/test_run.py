@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from benchmark.cli import main
-from benchmark.io import write_atomic, write_json_atomic
-from benchmark.records import PREDICTION_COLUMNS
+from benchmark.common.io import write_atomic, write_json_atomic
+from benchmark.runfolder import PREDICTION_COLUMNS
 
 
 def test_run_writes_results_and_predictions(tmp_path, capsys):
@@ -43,7 +43,7 @@ def test_run_writes_results_and_predictions(tmp_path, capsys):
     assert predictions["threshold"].nunique() == 1
     assert predictions["threshold"].iloc[0] == pytest.approx(record["metrics"]["validation_threshold"])
     # every statistic can be recomputed from the saved scores
-    from benchmark.metrics import roc_auc
+    from benchmark.stats import roc_auc
 
     assert roc_auc(predictions["label"], predictions["score"]) == pytest.approx(record["metrics"]["auc"])
     assert (out / "trained_state.pt").is_file()
@@ -52,8 +52,8 @@ def test_run_writes_results_and_predictions(tmp_path, capsys):
 
 def test_run_takes_a_repeat_and_a_fold(tmp_path):
     from benchmark.data.synthetic import make_synthetic
-    from benchmark.profiles import load_profile
-    from benchmark.runner import evaluation_splits
+    from benchmark.common.profiles import load_profile
+    from benchmark.training.runner import evaluation_splits
 
     out = tmp_path / "fold1"
     assert main(["run", "--method", "feature_extraction", "--dataset", "synthetic", "--profile", "smoke",
@@ -111,9 +111,9 @@ def test_methods_command_lists_each_with_a_description(capsys):
 
 
 def test_methods_verbose_shows_each_search_space_and_first_trial(capsys):
-    from benchmark.profiles import load_profile
-    from benchmark.registry import get_method
-    from benchmark.search import describe_space, first_point
+    from benchmark.common.profiles import load_profile
+    from benchmark.models.registry import get_method
+    from benchmark.training.search_space import describe_space, first_point
 
     assert main(["methods", "--verbose", "--profile", "smoke"]) == 0
     out = capsys.readouterr().out
@@ -150,7 +150,7 @@ def test_suite_runs_methods_over_folds_and_resumes(tmp_path):
     studies = pd.read_csv(run_dir / "studies.csv")
     assert len(studies) == 4 and (studies["status"] == "ok").all()
     assert not (run_dir / "failures.json").exists()
-    from benchmark.suite import load_test_images
+    from benchmark.training.suite import load_test_images
 
     images, labels, ids = load_test_images(run_dir, repeat=0, fold=1)
     fold1 = predictions[(predictions["method"] == "feature_extraction") & (predictions["fold"] == 1)]

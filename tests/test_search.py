@@ -16,24 +16,26 @@ import pandas as pd
 import pytest
 from optuna.trial import TrialState
 
-from benchmark.profiles import load_profile
-from benchmark.registry import get_method, register_method
-from benchmark.runner import evaluation_splits
+from benchmark.common.profiles import load_profile
+from benchmark.models.registry import get_method, register_method
+from benchmark.training.runner import evaluation_splits
 from benchmark.runfolder import REFERENCE_METHOD
-from benchmark.search import (
+from benchmark.training.search import (
     FAILURE_ATTR,
     INTERRUPTED_ATTR,
     NO_WORKING_CONFIGURATION,
     _sampler_and_pruner,
-    default_storage,
+    run_search,
+)
+from benchmark.training.search_space import (
     describe_space,
     first_point,
     grid_points,
-    run_search,
     search_space,
     study_fingerprint,
     study_name,
 )
+from benchmark.training.study_storage import default_storage
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -114,8 +116,8 @@ def test_grid_search_selects_on_validation_and_tests_once(tmp_path, data):
 
 
 def test_diverged_trial_is_failed_and_the_study_goes_on(tmp_path, data, monkeypatch):
-    import benchmark.search as search
-    from benchmark.trainer import TrainingDiverged
+    import benchmark.training.search as search
+    from benchmark.training.trainer import TrainingDiverged
 
     real = search.train_model
 
@@ -228,7 +230,7 @@ def test_each_study_draws_its_own_points_after_the_default_first(tmp_path, data,
 
 def _interrupt_training(monkeypatch, at_call, exception):
     """Make the ``at_call``-th training of this test raise ``exception`` (after its trial drew its point)."""
-    import benchmark.search as search
+    import benchmark.training.search as search
 
     real, calls = search.train_model, []
 
@@ -247,7 +249,7 @@ def test_a_resumed_tpe_study_does_not_repeat_its_first_draws(tmp_path, data, mon
     'running'), then run again: the lost trial is redone with its own parameters, and the
     sampler goes on drawing new points; it does not start its sequence over, which would
     repeat the learning rates the study has tried."""
-    import benchmark.search as search
+    import benchmark.training.search as search
 
     profile = _profile(tmp_path, "[train]\nmax_epochs = 1\n[search]\nsampler = 'tpe'\nn_trials = 4\n"
                                  "startup_trials = 10\nbeta1 = [0.9]\n")
@@ -274,7 +276,7 @@ def test_a_resumed_tpe_study_does_not_repeat_its_first_draws(tmp_path, data, mon
 def test_a_study_stopped_with_ctrl_c_resumes_and_completes(tmp_path, data, monkeypatch):
     """Ctrl-C in a trial (KeyboardInterrupt: Optuna marks the trial failed and re-raises): run
     again, the study redoes that trial and completes its budget."""
-    import benchmark.search as search
+    import benchmark.training.search as search
 
     profile = _profile(tmp_path, "[train]\nmax_epochs = 1\n[search]\nsampler = 'tpe'\nn_trials = 3\n"
                                  "startup_trials = 10\nbeta1 = [0.9]\n")
@@ -312,9 +314,9 @@ def test_a_changed_profile_makes_a_new_study_and_never_returns_the_old_result(tm
 def test_a_changed_profile_whose_study_fails_does_not_keep_the_old_result(tmp_path, data, monkeypatch):
     """The folder of a study that found no working configuration must not go on reporting the
     result of an earlier profile's study."""
-    import benchmark.search as search
-    from benchmark.records import collect
-    from benchmark.trainer import TrainingDiverged
+    import benchmark.training.search as search
+    from benchmark.runfolder import collect
+    from benchmark.training.trainer import TrainingDiverged
 
     text = "[search]\nsampler = 'tpe'\nn_trials = 1\nbeta1 = [0.9]\n"
     one = _profile(tmp_path, "[train]\nmax_epochs = 1\n" + text)
@@ -335,8 +337,9 @@ def test_a_changed_profile_whose_study_fails_does_not_keep_the_old_result(tmp_pa
 
 # -- no working configuration ----------------------------------------------------------------------
 def test_a_broken_method_finds_no_working_configuration_and_is_never_ranked(tmp_path, clean_registry):
-    from benchmark.leaderboard import NO_WORKING, leaderboard, write_leaderboard
-    from benchmark.suite import run_suite
+    from benchmark.evaluation import NO_WORKING, leaderboard
+    from benchmark.reporting.pages import write_leaderboard
+    from benchmark.training.suite import run_suite
 
     @register_method(description="a head whose output is multiplied by 0", citation="test", lr=(1e-3, 1e-1))
     def dead_head(backbone):
@@ -389,8 +392,8 @@ def test_a_broken_method_finds_no_working_configuration_and_is_never_ranked(tmp_
 
 
 def test_suite_keeps_failed_studies_when_a_later_study_raises(tmp_path, monkeypatch):
-    from benchmark import suite
-    from benchmark.io import write_json_atomic
+    from benchmark.training import suite
+    from benchmark.common.io import write_json_atomic
 
     calls = []
 
@@ -520,7 +523,7 @@ def test_suite_runs_studies_in_worker_processes(tmp_path, capsys):
 def test_workers_option():
     import torch
 
-    from benchmark.suite import resolve_workers
+    from benchmark.training.suite import resolve_workers
 
     assert resolve_workers("3") == 3 and resolve_workers(1) == 1
     assert resolve_workers("auto", "cpu") == (2 if torch.get_num_threads() >= 2 else 1)
@@ -594,7 +597,7 @@ def test_kfold_splits_reject_too_few_folds_or_images():
 
 
 def test_evaluation_splits_are_the_same_for_every_method(tmp_path, data):
-    from benchmark.runner import find_fold
+    from benchmark.training.runner import find_fold
 
     kfold = _profile(tmp_path, "scheme = 'kfold'\nfolds = 3\nsplit_seeds = [4, 9]\n", name="k")
     folds = evaluation_splits(kfold, data)

@@ -9,7 +9,7 @@ import pytest
 from scipy import stats as sps
 from sklearn.metrics import roc_auc_score
 
-from benchmark.metrics import bootstrap_aucs
+from benchmark.stats import bootstrap_aucs
 from benchmark.stats import (
     bootstrap_wilcoxon_test,
     cluster_bootstrap_aucs,

@@ -5,13 +5,13 @@ import numpy as np
 import pytest
 import torch
 
-from benchmark import trainer
-from benchmark.augment import AugmentConfig, augment_batch
-from benchmark.metrics import roc_auc
-from benchmark.model import build_model
-from benchmark.trainer import (
+from benchmark.training import trainer
+from benchmark.training.augment import AugmentConfig, augment_batch
+from benchmark.stats import roc_auc
+from benchmark.models.build import build_model
+from benchmark.training.device import Preprocess, inference_dtype, resolve_device
+from benchmark.training.trainer import (
     PRIOR_LOSS,
-    Preprocess,
     TrainingCollapsed,
     TrainingDiverged,
     TrainingInputs,
@@ -19,9 +19,7 @@ from benchmark.trainer import (
     TrialFailed,
     class_weights,
     collapse_reason,
-    inference_dtype,
     predict_scores,
-    resolve_device,
     train,
     view_index,
 )

@@ -5,7 +5,7 @@ import pytest
 import torch
 from PIL import Image
 
-from benchmark.augment import augment_batch
+from benchmark.training.augment import augment_batch
 from benchmark.data.cache import decode_image, decode_images
 from benchmark.data.synthetic import make_synthetic
 

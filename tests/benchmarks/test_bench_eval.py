@@ -3,8 +3,8 @@ random weights)."""
 import numpy as np
 import torch
 
-from benchmark.model import build_model
-from benchmark.trainer import predict_scores
+from benchmark.models.build import build_model
+from benchmark.training.trainer import predict_scores
 
 CPU = torch.device("cpu")
 

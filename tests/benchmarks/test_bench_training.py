@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 import torch
 
-from benchmark import prefix_cache
-from benchmark.cost import make_train_step
-from benchmark.model import build_model
+from benchmark.training import prefix_cache
+from benchmark.cost.train_step import make_train_step
+from benchmark.models.build import build_model
 
 CPU = torch.device("cpu")
 SIZE, BATCH = 64, 24

@@ -1,0 +1,1 @@
+"""What every layer uses: atomic file writing (``io``), profiles (``profiles``) and provenance."""

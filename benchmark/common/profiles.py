@@ -1,0 +1,184 @@
+"""Profiles: TOML files that fix the protocol (backbone, input size, training, search, repeats).
+
+The built-in ones live in ``benchmark/profiles/``; a user copies one, edits it, and passes
+its path. Unknown keys and wrong types are errors that name the file and the key.
+"""
+from __future__ import annotations
+
+import tomllib
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+BUILTIN_DIR = Path(__file__).resolve().parent.parent / "profiles"
+
+
+class ProfileError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class BackboneSection:
+    name: str = "efficientnet_lite0"
+    image_size: int = 224
+    weights: str | None = None  # None: the family's default source; a path; or "random"
+
+
+@dataclass(frozen=True)
+class DataSection:
+    synthetic_images: int = 647  # size of the generated data set
+    synthetic_seed: int = 0
+    include_normal: bool = False
+
+
+@dataclass(frozen=True)
+class TrainSection:
+    max_epochs: int = 200
+    patience: int = 20            # early stopping on validation accuracy
+    batch_size: int = 24
+    lr: float = 1e-3              # used when the learning rate is not searched
+    beta1: float = 0.9
+    lr_decay_patience: int = 4    # learning rate x lr_decay_factor after this many epochs without improvement
+    lr_decay_factor: float = 0.9
+    augment: bool = True
+    eval_batch_size: int = 128
+    cache_prefix: bool = True     # frozen-prefix caching (what a method trains on is the same either way)
+    cache_budget_mb: int = 512    # memory for cached prefix outputs, all entries together (one view per epoch)
+    inference_precision: str = "auto"  # forward passes without gradients: auto, float32 or bfloat16
+    channels_last: bool = True    # NHWC activations (faster for these networks on CPU and GPU)
+
+
+@dataclass(frozen=True)
+class SearchSection:
+    sampler: str = "grid"         # "grid" (the paper's) or "tpe"
+    lr: tuple[float, ...] = (1e-3, 1e-2, 1e-1)   # grid: the learning rates
+    beta1: tuple[float, ...] = (0.85, 0.9, 0.95)  # grid: every value; tpe: searched if more than one
+    repeats: int = 3              # grid: each setting trained this many times
+    n_trials: int = 9             # tpe: trial budget
+    startup_trials: int = 1       # tpe: trials before the model takes over (the first: the method's default)
+    lr_range: tuple[float, ...] = ()  # tpe: [low, high] for every method instead of each method's own
+    selection: str = "auc"        # validation metric for early stopping and selection: auc or accuracy
+    pruner: str = "none"          # "none", "median" or "hyperband"
+    parallel_trials: int = 1      # trials run at once (threads; for a GPU)
+
+
+@dataclass(frozen=True)
+class EvaluationSection:
+    scheme: str = "holdout"       # "kfold" (k folds, every image tested once) or "holdout" (the paper's split)
+    folds: int = 5                # kfold: k
+    split_seeds: tuple[int, ...] = (0,)  # one repeat per seed (kfold: a partition; holdout: a split)
+    n_bootstrap: int = 1000
+    external: tuple[str, ...] = ()  # data sets every selected model also scores (external validation)
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    description: str = ""
+    source: str = ""
+    backbone: BackboneSection = field(default_factory=BackboneSection)
+    data: DataSection = field(default_factory=DataSection)
+    train: TrainSection = field(default_factory=TrainSection)
+    search: SearchSection = field(default_factory=SearchSection)
+    evaluation: EvaluationSection = field(default_factory=EvaluationSection)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    def training_dict(self) -> dict:
+        """What decides a study's trials and their selection (a changed value: a new study);
+        leaves out what only changes reporting or speed (bootstrap size, external sets,
+        parallel trials, frozen-prefix caching and its budget, the evaluation batch, names)."""
+        d = self.as_dict()
+        for key in ("name", "description", "source"):
+            d.pop(key)
+        d["search"].pop("parallel_trials")
+        for key in ("cache_prefix", "cache_budget_mb", "eval_batch_size"):  # speed only: the same training
+            d["train"].pop(key)
+        for key in ("n_bootstrap", "external"):
+            d["evaluation"].pop(key)
+        return d
+
+
+INFERENCE_PRECISIONS = ("auto", "float32", "bfloat16")  # [train] inference_precision, bench --inference-precision
+SELECTION_METRICS = ("auc", "accuracy")  # [search] selection
+
+_SECTIONS = {"backbone": BackboneSection, "data": DataSection, "train": TrainSection,
+             "search": SearchSection, "evaluation": EvaluationSection}
+_CHOICES = {("search", "sampler"): ("grid", "tpe"),
+            ("train", "inference_precision"): INFERENCE_PRECISIONS,
+            ("search", "pruner"): ("none", "median", "hyperband"),
+            ("search", "selection"): SELECTION_METRICS,
+            ("evaluation", "scheme"): ("kfold", "holdout")}
+
+
+def builtin_profiles() -> list[str]:
+    return sorted(p.stem for p in BUILTIN_DIR.glob("*.toml"))
+
+
+def load_profile(name_or_path: str | Path) -> Profile:
+    """Load a built-in profile by name (smoke, quick, paper) or any TOML file by path."""
+    path = Path(name_or_path)
+    if not path.suffix and not path.exists():
+        path = BUILTIN_DIR / f"{name_or_path}.toml"
+        if not path.is_file():
+            raise ProfileError(f"no profile named {name_or_path!r}; built-in: "
+                               f"{', '.join(builtin_profiles())}, or pass the path of a TOML file")
+    if not path.is_file():
+        raise ProfileError(f"profile file {path} does not exist")
+    try:
+        raw = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ProfileError(f"profile {path} is not valid TOML: {exc}") from exc
+    return _parse(raw, path)
+
+
+def _parse(raw: dict, path: Path) -> Profile:
+    top = {"name": raw.pop("name", path.stem), "description": raw.pop("description", ""),
+           "source": str(path)}
+    for section, cls in _SECTIONS.items():
+        values = raw.pop(section, {})
+        if not isinstance(values, dict):
+            raise ProfileError(f"{path}: [{section}] must be a table")
+        top[section] = _section(cls, values, section, path)
+    if raw:
+        raise ProfileError(f"{path}: unknown key(s) {sorted(raw)}; known: name, description, "
+                           f"{', '.join(f'[{s}]' for s in _SECTIONS)}")
+    return Profile(**top)
+
+
+def _section(cls, values: dict, section: str, path: Path):
+    known = {f.name: f for f in fields(cls)}
+    unknown = set(values) - set(known)
+    if unknown:
+        raise ProfileError(f"{path}: unknown key(s) {sorted(unknown)} in [{section}]; "
+                           f"known: {', '.join(known)}")
+    defaults = cls()
+    out = {}
+    for key, value in values.items():
+        expected = getattr(defaults, key)
+        where = f"{path}: [{section}] {key}"
+        if isinstance(expected, tuple):
+            if not isinstance(value, list) or (not value and expected):
+                raise ProfileError(f"{where} must be a non-empty list")
+            value = tuple(value)
+        elif isinstance(expected, bool):
+            if not isinstance(value, bool):
+                raise ProfileError(f"{where} must be true or false, got {value!r}")
+        elif isinstance(expected, int):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ProfileError(f"{where} must be a non-negative integer, got {value!r}")
+        elif isinstance(expected, float):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                raise ProfileError(f"{where} must be a positive number, got {value!r}")
+            value = float(value)
+        choices = _CHOICES.get((section, key))
+        if choices and value not in choices:
+            raise ProfileError(f"{where} must be one of {choices}, got {value!r}")
+        out[key] = value
+    if section == "search" and out.get("lr_range") and (
+            len(out["lr_range"]) != 2 or not 0 < out["lr_range"][0] < out["lr_range"][1]):
+        raise ProfileError(f"{path}: [search] lr_range must be [low, high] with 0 < low < high, "
+                           f"got {list(out['lr_range'])}")
+    if section == "evaluation" and out.get("scheme") == "kfold" and out.get("folds", 5) < 2:
+        raise ProfileError(f"{path}: [evaluation] folds must be at least 2 for the kfold scheme")
+    return cls(**out)

@@ -1,0 +1,52 @@
+"""Where a result came from: code version, package versions, machine and device."""
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import torch
+
+PACKAGES = ("petl-bench", "torch", "torchvision", "timm", "peft", "optuna", "numpy", "scipy",
+            "scikit-learn", "pandas")
+
+
+def git_commit(path: Path | None = None) -> dict:
+    """The commit of the suite's checkout, and whether it had uncommitted changes."""
+    path = path or Path(__file__).resolve().parents[2]
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=path, capture_output=True,
+                                text=True, timeout=10, check=True).stdout.strip()
+        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=path,
+                                    capture_output=True, text=True, timeout=10).stdout.strip())
+        return {"commit": commit, "dirty": dirty}
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": None, "dirty": None}
+
+
+def package_versions() -> dict:
+    out = {"python": sys.version.split()[0]}
+    for name in PACKAGES:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def device_description(device: torch.device) -> dict:
+    info = {"device": str(device), "platform": platform.platform(), "cpu_count": os.cpu_count(),
+            "torch_threads": torch.get_num_threads()}
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+    else:
+        info["processor"] = platform.processor() or platform.machine()
+    return info
+
+
+def provenance(device: torch.device) -> dict:
+    return {"code": git_commit(), "versions": package_versions(), "machine": device_description(device),
+            "command": " ".join(sys.argv)}

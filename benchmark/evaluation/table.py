@@ -1,0 +1,188 @@
+"""The leaderboard: one row per method, ranked by pooled out-of-fold AUC.
+
+A ranked method's row holds its AUC with the duplicate-aware and the image-level bootstrap
+intervals, per-fold AUCs, operating points, its rank with the rank's interval, its difference
+to the reference, run facts and cost; the reference's row (when the run has one) follows the
+ranked methods, and methods without a working configuration come last, unranked. The columns
+are described in :func:`leaderboard`.
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from benchmark.evaluation.draws import Draws, bootstrap_draws, fold_aucs
+from benchmark.evaluation.reference import reference_comparison
+from benchmark.evaluation.run_data import _NAN, CONFIDENCE, RunData, load_run
+from benchmark.runfolder import OK, REFERENCE_METHOD
+from benchmark.stats import corner_operating_point, percentile_interval, rank_intervals
+
+__all__ = ["LEADERBOARD_COLUMNS", "REFERENCE_STATUS", "REFERENCE_COLUMNS", "leaderboard"]
+
+REFERENCE_STATUS = "reference (not ranked): logistic regression on the frozen features"
+REFERENCE_COLUMNS = ["vs_reference", "vs_reference_ci_low", "vs_reference_ci_high", "vs_reference_p_holm"]
+LEADERBOARD_COLUMNS = [
+    "method", "rank", "rank_low", "rank_high", "rank_interval", "status", "auc", "auc_ci_low", "auc_ci_high",
+    "auc_se", "auc_ci_low_image", "auc_ci_high_image", "auc_fold_mean", "auc_fold_sd", "accuracy", "sensitivity",
+    "specificity", "accuracy_corner", "sensitivity_corner", "specificity_corner", "trainable_parameters",
+    "trainable_parameters_without_head", "seconds_per_epoch", "n_repeats", "n_folds", "n_images", "n_groups"]
+
+
+def leaderboard(data) -> pd.DataFrame:
+    """One row per method: ranked methods best first, then the others (rank empty), by name.
+
+    ``data`` is a :class:`benchmark.evaluation.RunData` or a run folder. Columns (:data:`LEADERBOARD_COLUMNS`,
+    then external and cost columns):
+
+    * ``auc``: AUC of the pooled out-of-fold scores of a repeat, mean over repeats (the
+      ranked statistic); ``auc_ci_low``/``auc_ci_high``: 95% percentile interval of the
+      duplicate-aware (cluster) bootstrap, ``auc_se`` its standard deviation;
+      ``auc_ci_low_image``/``auc_ci_high_image``: the naive image-level bootstrap interval,
+      for comparison (narrower when duplicates are present);
+    * ``auc_fold_mean``, ``auc_fold_sd``: mean and SD (ddof=1) of the per-fold test AUCs;
+    * ``accuracy``, ``sensitivity``, ``specificity``: pooled over a repeat's folds, each image
+      called at the threshold its fold chose on validation data (``threshold`` column of
+      ``predictions.csv``), mean over repeats;
+    * ``*_corner``: at the ROC point of the pooled scores closest to (0, 1), chosen on the test
+      scores themselves - optimistic, for comparison with Byra (2021) only;
+    * ``rank`` (1 = highest ``auc``, ties share the better rank), ``rank_low``/``rank_high`` and
+      ``rank_interval`` (``"1-4"``): 95% bootstrap interval of the rank
+      (:func:`benchmark.stats.rank_intervals`);
+    * ``trainable_parameters``, ``seconds_per_epoch`` (mean over folds) from ``results.json``;
+    * ``status``: ``"ok"``, or why the method is unranked (:func:`benchmark.evaluation.method_status`);
+    * per external data set NAME: ``external_NAME_auc`` (mean over repeats of the AUC of the
+      fold-averaged scores, :func:`benchmark.runfolder.external_scores`), its cluster-bootstrap
+      ``external_NAME_ci_low``/``_ci_high``, and ``external_NAME_drop`` = ``auc`` minus it;
+    * when the run has the reference (:mod:`benchmark.training.reference`): a row
+      :data:`REFERENCE_METHOD` after the ranked methods (status :data:`REFERENCE_STATUS`, no
+      rank), and per ranked method ``vs_reference`` (its AUC minus the reference's), its 95%
+      CI ``vs_reference_ci_low``/``_ci_high``, ``vs_reference_p_holm`` and ``below_reference``
+      (:func:`benchmark.evaluation.reference_comparison`);
+    * the columns of ``cost.csv``, when present.
+    """
+    data = data if isinstance(data, RunData) else load_run(data)
+    rows = []
+    if data.order:
+        boot, naive = bootstrap_draws(data), bootstrap_draws(data, image_level=True)
+        ranks = rank_intervals(boot.observed, boot.draws, boot.methods, CONFIDENCE).set_index("method")
+        folds = fold_aucs(data)
+        rows = [_ranked_row(data, m, boot, naive, ranks.loc[m], folds) for m in data.order]
+    rows.sort(key=lambda r: (r["rank"], r["method"]))
+    if data.reference is not None and data.order:
+        rows.append(_reference_row(data))
+    unranked = data.status[~data.status["ranked"]].sort_values("method", kind="stable")
+    rows += [{"method": r.method, "status": r.status} for r in unranked.itertuples()]
+    table = pd.DataFrame(rows, columns=LEADERBOARD_COLUMNS)
+    _add_reference(table, data)
+    _add_run_facts(table, data)
+    for name in data.externals:
+        _add_external(table, data, name)
+    for col in ("rank", "rank_low", "rank_high", "n_repeats", "n_folds", "n_images", "n_groups",
+                "trainable_parameters", "trainable_parameters_without_head"):
+        table[col] = table[col].astype("Int64")
+    if data.cost is not None and not data.cost.empty:
+        extra = data.cost.drop_duplicates("method", keep="last")
+        extra = extra[["method"] + [c for c in extra.columns if c != "method" and c not in table.columns]]
+        table = table.merge(extra, on="method", how="left")
+    return table
+
+
+def _ranked_row(data: RunData, m: str, boot: Draws, naive: Draws, rank: pd.Series, folds: pd.DataFrame) -> dict:
+    low, high = int(rank["rank_low"]), int(rank["rank_high"])
+    return {"rank": int(rank["rank"]), "rank_low": low, "rank_high": high, "rank_interval": f"{low}-{high}",
+            **_auc_row(data.rows()[data.rows()["method"] == m], m, OK, boot, naive, folds)}
+
+
+def _reference_row(data: RunData) -> dict:
+    """The reference's row: its AUC like a method's, no rank."""
+    frame = data.reference[data.reference["dataset"] == data.internal]
+    return _auc_row(frame, REFERENCE_METHOD, REFERENCE_STATUS, bootstrap_draws(data, reference=True),
+                    bootstrap_draws(data, image_level=True, reference=True), fold_aucs(data, reference=True))
+
+
+def _auc_row(frame: pd.DataFrame, m: str, status: str, boot: Draws, naive: Draws, folds: pd.DataFrame) -> dict:
+    k = boot.methods.index(m)
+    lo, hi = percentile_interval(boot.draws[:, k], CONFIDENCE)
+    lo_i, hi_i = percentile_interval(naive.draws[:, k], CONFIDENCE)
+    per_fold = folds.loc[folds["method"] == m, "auc"].dropna().to_numpy()
+    return {
+        "method": m, "status": status, "auc": boot.observed[m], "auc_ci_low": lo, "auc_ci_high": hi,
+        "auc_se": float(np.nanstd(boot.draws[:, k], ddof=1)) if len(boot.draws) > 1 else _NAN,
+        "auc_ci_low_image": lo_i, "auc_ci_high_image": hi_i,
+        "auc_fold_mean": float(per_fold.mean()) if per_fold.size else _NAN,
+        "auc_fold_sd": float(np.std(per_fold, ddof=1)) if per_fold.size > 1 else _NAN,
+        **_threshold_metrics(frame), **_corner_metrics(frame),
+        "n_repeats": int(frame["repeat"].nunique()), "n_folds": len(frame[["repeat", "fold"]].drop_duplicates()),
+        "n_images": int(frame["image_id"].nunique()), "n_groups": int(frame["group"].nunique()),
+    }
+
+
+def _threshold_metrics(frame: pd.DataFrame) -> dict:
+    """Pooled accuracy, sensitivity, specificity at each fold's validation threshold, mean over repeats."""
+    out = {"accuracy": [], "sensitivity": [], "specificity": []}
+    for _, g in frame.groupby("repeat"):
+        called = g["score"].to_numpy() >= g["threshold"].to_numpy()
+        y = g["label"].to_numpy() == 1
+        out["accuracy"].append(float((called == y).mean()))
+        out["sensitivity"].append(float(called[y].mean()) if y.any() else _NAN)
+        out["specificity"].append(float((~called[~y]).mean()) if (~y).any() else _NAN)
+    return {k: float(np.mean(v)) if v else _NAN for k, v in out.items()}
+
+
+def _corner_metrics(frame: pd.DataFrame) -> dict:
+    """The ROC point closest to (0, 1) of each repeat's pooled scores, mean over repeats."""
+    points = [corner_operating_point(g["label"], g["score"]) for _, g in frame.groupby("repeat")
+              if g["label"].nunique() == 2]
+    return {f"{k}_corner": float(np.mean([p[k] for p in points])) if points else _NAN
+            for k in ("accuracy", "sensitivity", "specificity")}
+
+
+def _add_reference(table: pd.DataFrame, data: RunData) -> None:
+    for col in REFERENCE_COLUMNS:
+        table[col] = _NAN
+    table["below_reference"] = pd.array([pd.NA] * len(table), dtype="boolean")
+    comparison = reference_comparison(data)
+    for r in comparison.itertuples():
+        i = table.index[table["method"] == r.method][0]
+        table.loc[i, REFERENCE_COLUMNS] = [r.difference, r.ci_low, r.ci_high, r.p_holm]
+        table.loc[i, "below_reference"] = bool(r.below)
+
+
+def _add_run_facts(table: pd.DataFrame, data: RunData) -> None:
+    runs = data.runs
+    for i, m in enumerate(table["method"]):
+        per = runs[runs["method"] == m]
+        if per.empty:
+            continue
+        table.loc[i, "trainable_parameters"] = _first_int(per["trainable_parameters"], m, "trainable parameters")
+        table.loc[i, "trainable_parameters_without_head"] = _first_int(
+            per["trainable_parameters_without_head"], m, "trainable parameters without head")
+        spe = per["seconds_per_epoch"].dropna()
+        table.loc[i, "seconds_per_epoch"] = float(spe.mean()) if len(spe) else _NAN
+
+
+def _add_external(table: pd.DataFrame, data: RunData, name: str) -> None:
+    prefix = f"external_{name}"
+    for col in ("auc", "ci_low", "ci_high", "drop"):
+        table[f"{prefix}_{col}"] = _NAN
+    if not data.order:
+        return
+    boot = bootstrap_draws(data, name)
+    for i, m in enumerate(table["method"]):
+        if m not in boot.observed:
+            continue
+        lo, hi = percentile_interval(boot.draws[:, boot.methods.index(m)], CONFIDENCE)
+        table.loc[i, [f"{prefix}_auc", f"{prefix}_ci_low", f"{prefix}_ci_high", f"{prefix}_drop"]] = [
+            boot.observed[m], lo, hi, table.loc[i, "auc"] - boot.observed[m]]
+
+
+def _first_int(values: pd.Series, method: str, what: str):
+    v = values.dropna()
+    if v.empty:
+        return pd.NA
+    if v.nunique() > 1:
+        warnings.warn(f"{method}: {what} differs between folds ({sorted(v.unique())}); reporting the first",
+                      stacklevel=3)
+    return int(v.iloc[0])

@@ -1,0 +1,1 @@
+"""Backbones, the method registry, building a model for a method, and batch-norm folding."""

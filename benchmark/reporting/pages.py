@@ -1,0 +1,287 @@
+"""Rendering of the leaderboard: table cells, protocol text, and the Markdown and HTML pages.
+
+Everything here turns the tables of :mod:`benchmark.evaluation` (``leaderboard.csv``,
+``significance.csv``) into text; nothing is computed but formatting. The pages are the templates
+``templates/leaderboard.md`` and ``templates/leaderboard.html`` (:mod:`benchmark.reporting.render`), fed
+with the cells and sentences built here. :mod:`benchmark.reporting.report` reuses the table and protocol
+helpers for ``index.html``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from benchmark.common.io import write_csv_atomic, write_text_atomic
+from benchmark.evaluation import (
+    ALPHA,
+    PRIMARY_TEST,
+    RunData,
+    TESTS,
+    TEST_LABELS,
+    fmt_p,
+    leaderboard,
+    load_run,
+    nadeau_bengio_sizes,
+    reference_sentences,
+    significance,
+    summary_sentences,
+)
+from benchmark.reporting.render import embedded_figure, render
+from benchmark.runfolder import REFERENCE_METHOD, refresh_tables
+
+__all__ = ["fmt_number", "fmt_int", "leaderboard_table", "run_protocol", "synthetic_banner", "leaderboard_notes",
+           "protocol_items", "significance_table", "method_rows", "differences_by_test", "markdown_page", "html_page",
+           "write_leaderboard"]
+
+_NAN = float("nan")
+
+
+def fmt_number(x, digits: int = 3) -> str:
+    """A number for a report table: fixed ``digits``, or an em dash for missing."""
+    return "—" if x is None or pd.isna(x) else f"{x:.{digits}f}"
+
+
+def fmt_int(x) -> str:
+    """A count for a report table, with thousands separators, or an em dash for missing."""
+    return "—" if x is None or pd.isna(x) else f"{int(x):,}"
+
+
+def _ci(lo, hi) -> str:
+    return "—" if pd.isna(lo) else f"[{lo:.3f}, {hi:.3f}]"
+
+
+def _flag(value) -> bool:
+    """A boolean cell that may be missing (NA: not known) as True or False."""
+    return value is not None and not pd.isna(value) and bool(value)
+
+
+_COST_COLUMNS = {"train_images_per_s": "train img/s", "infer_images_per_s": "infer img/s"}
+
+
+def leaderboard_table(lb: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
+    """The leaderboard as shown (header, rows of text cells): the Markdown, the HTML and the report."""
+    externals = [c[len("external_"):-len("_auc")] for c in lb.columns
+                 if c.startswith("external_") and c.endswith("_auc")]
+    cost = [c for c in _COST_COLUMNS if c in lb.columns]
+    reference = "vs_reference" in lb.columns and (lb["method"] == REFERENCE_METHOD).any()
+    header = (["rank", "method", "AUC [95% CI]", "rank interval", "fold AUC (mean ± SD)"]
+              + (["vs reference (Δ AUC [95% CI])"] if reference else []) + [
+               "accuracy / sensitivity / specificity (validation thresholds)",
+               "corner acc / sens / spec (optimistic)"]
+              + [f"{e} AUC (drop)" for e in externals]
+              + ["trainable params", "s/epoch"] + [_COST_COLUMNS[c] for c in cost] + ["status"])
+    rows = []
+    for _, r in lb.iterrows():
+        is_reference = r["method"] == REFERENCE_METHOD
+        ranked = not pd.isna(r["rank"]) or is_reference  # the reference has numbers, not a rank
+        row = [str(int(r["rank"])) if not pd.isna(r["rank"]) else ("ref" if is_reference else "—"), str(r["method"]),
+               f"{fmt_number(r['auc'])} {_ci(r['auc_ci_low'], r['auc_ci_high'])}" if ranked else "—",
+               str(r["rank_interval"]) if not pd.isna(r["rank"]) else "—",
+               f"{fmt_number(r['auc_fold_mean'])} ± {fmt_number(r['auc_fold_sd'])}" if ranked else "—"]
+        if reference:
+            row.append("—" if pd.isna(r["vs_reference"]) else
+                       f"{r['vs_reference']:+.3f} {_ci(r['vs_reference_ci_low'], r['vs_reference_ci_high'])}"
+                       + (" below" if _flag(r["below_reference"]) else ""))
+        row += [" / ".join(fmt_number(r[k]) for k in ("accuracy", "sensitivity", "specificity")) if ranked else "—",
+               " / ".join(fmt_number(r[f"{k}_corner"]) for k in ("accuracy", "sensitivity", "specificity"))
+               if ranked else "—"]
+        row += [f"{fmt_number(r[f'external_{e}_auc'])} ({fmt_number(r[f'external_{e}_drop'])})" if ranked else "—"
+                for e in externals]
+        row += [fmt_int(r["trainable_parameters"]), fmt_number(r["seconds_per_epoch"])]
+        row += [fmt_number(r[c], 1) for c in cost]
+        row.append(str(r["status"]) + ("; significantly below the reference"
+                                       if _flag(r.get("below_reference")) else ""))
+        rows.append(row)
+    return header, rows
+
+
+def run_protocol(data: RunData) -> dict:
+    """What the pages say about the run: profile, backbone, data, folds, bootstrap, synthetic or not."""
+    profile = data.suite.get("profile") or {}
+    backbone = profile.get("backbone") or {}
+    evaluation = profile.get("evaluation") or {}
+    runs = data.runs
+    inner = data.rows()
+    synthetic = bool(runs["synthetic"].any()) if len(runs) else data.internal == "synthetic"
+    n_train, _, n_train_source = nadeau_bengio_sizes(data) if data.order else (_NAN, _NAN, "")
+    return {
+        "profile": profile.get("name", "unknown"),
+        "profile_description": profile.get("description"),
+        "backbone": f"{backbone.get('name', 'unknown')}, {backbone.get('image_size', '?')} px"
+        if backbone else "unknown",
+        "dataset": data.internal,
+        "externals": list(data.externals),
+        "checksums": sorted({c for c in runs["dataset_checksum"].dropna()}),
+        "n_images": int(inner["image_id"].nunique()),
+        "n_groups": int(inner["group"].nunique()),
+        "scheme": evaluation.get("scheme", "kfold" if inner["fold"].nunique() > 1 else "holdout"),
+        "folds": int(evaluation.get("folds") or inner["fold"].nunique()),
+        "repeats": sorted(int(r) for r in inner["repeat"].unique()),
+        "split_seeds": list(evaluation.get("split_seeds") or []),
+        "n_bootstrap": data.n_bootstrap,
+        "paired_resamples": data.paired_resamples(),
+        "n_train_source": n_train_source,
+        "concurrent_studies": int(runs["concurrent_studies"].max()) if len(runs) else 1,
+        "synthetic": synthetic,
+        "mixed": bool(len(runs) and runs["synthetic"].any() and not runs["synthetic"].all()),
+    }
+
+
+def synthetic_banner(proto: dict) -> str | None:
+    """The warning every page opens with when any run used synthetic data; None otherwise."""
+    if not proto["synthetic"]:
+        return None
+    mixed = " (some runs)" if proto["mixed"] else ""
+    return (f"SYNTHETIC DATA{mixed}: these results are on generated synthetic images, not on real "
+            "ultrasound; they are a wiring check and say nothing about BUSI.")
+
+
+def leaderboard_notes(proto: dict) -> list[str]:
+    """What the leaderboard's columns mean, for the pages."""
+    repeats = len(proto["repeats"])
+    scheme = (f"{proto['folds']}-fold cross-validation" + (f", {repeats} repeats" if repeats > 1 else "")
+              if proto["scheme"] == "kfold" else f"holdout splits ({repeats})")
+    notes = [
+        f"AUC: of the pooled out-of-fold test scores ({scheme}; every image scored once per repeat by the model "
+        f"that did not see it){', mean over repeats' if repeats > 1 else ''}. 95% CI: bootstrap of duplicate groups "
+        f"({proto['n_groups']} groups of {proto['n_images']} images, B = {proto['paired_resamples']:,}); "
+        "leaderboard.csv also has the naive image-level interval (auc_ci_low_image, auc_ci_high_image). "
+        "Rank interval: 95% bootstrap interval of the rank. Fold AUC: mean ± SD of the per-fold test AUCs.",
+        "Accuracy, sensitivity and specificity: each image called malignant when its score reaches the threshold "
+        "its fold chose on validation data (Youden's J), pooled. Corner: at the ROC point closest to (0, 1) of the "
+        "test scores themselves - optimistic, for comparison with Byra 2021 only.",
+    ]
+    if proto["concurrent_studies"] > 1:
+        notes.append(f"s/epoch is the wall time per epoch each study recorded; up to {proto['concurrent_studies']} "
+                     "studies ran at once (petl-bench suite --workers), each on its share of the machine. The cost "
+                     "columns (petl-bench bench) measure every method alone.")
+    return notes
+
+
+def differences_by_test(sig: pd.DataFrame) -> list[dict]:
+    """Per test present in ``sig`` (in the order of TESTS): its ``label``, whether it is the ``primary``
+    one, and the ``sentences`` on the differences that survive Holm correction under it."""
+    return [{"label": TEST_LABELS[t], "primary": t == PRIMARY_TEST, "sentences": summary_sentences(sig, tests=[t])}
+            for t in TESTS if (sig["test"] == t).any()]
+
+
+def _page_context(proto: dict, lb: pd.DataFrame, sig: pd.DataFrame) -> dict:
+    """What the Markdown and the HTML page both show: banner, leaderboard, notes, surviving differences."""
+    header, rows = leaderboard_table(lb)
+    return {"proto": proto, "banner": synthetic_banner(proto), "header": header, "rows": rows,
+            "notes": leaderboard_notes(proto), "reference": reference_sentences(lb),
+            "no_tests": summary_sentences(sig)[0] if sig.empty else None, "tests": differences_by_test(sig),
+            "protocol": protocol_items(proto)}
+
+
+def markdown_page(proto: dict, lb: pd.DataFrame, sig: pd.DataFrame) -> str:
+    """``leaderboard.md``: banner (synthetic data), table, notes, surviving differences, protocol."""
+    return render("leaderboard.md", **_page_context(proto, lb, sig))
+
+
+def protocol_items(proto: dict) -> list[tuple[str, str]]:
+    """The protocol as (label, text) pairs, for the pages."""
+    repeats = ", ".join(map(str, proto["repeats"]))
+    scheme = (f"{proto['folds']}-fold cross-validation, duplicate groups kept whole, repeats {repeats}"
+              if proto["scheme"] == "kfold" else f"holdout splits, repeats {repeats}")
+    if proto["split_seeds"]:
+        scheme += f" (partition seeds {', '.join(map(str, proto['split_seeds']))})"
+    items = [("profile", proto["profile"] + (f" ({proto['profile_description']})"
+                                             if proto["profile_description"] else "")),
+             ("backbone", proto["backbone"]),
+             ("dataset", proto["dataset"] + (" (synthetic)" if proto["synthetic"] and "synthetic" not in
+                                             proto["dataset"] else "")),
+             ("external data sets", ", ".join(proto["externals"]) or "none"),
+             ("data checksum", ", ".join(proto["checksums"]) or "unknown"),
+             ("images", f"{proto['n_images']} in {proto['n_groups']} duplicate groups"),
+             ("evaluation", scheme),
+             ("bootstrap resamples", f"{proto['paired_resamples']:,} (duplicate groups, stratified by class, paired "
+                                     f"across methods and repeats); the paper's Wilcoxon test uses "
+                                     f"{proto['n_bootstrap']:,}"),
+             ("tests", "paired cluster bootstrap of the pooled AUC (primary); DeLong on each repeat's pooled scores "
+                       "(assumes independent images, which duplicates violate); corrected resampled t-test on "
+                       "per-fold AUCs (Nadeau & Bengio 2003, training size: " + proto["n_train_source"] + "); the "
+                       "bootstrap Wilcoxon rank-sum test of Byra (2021), anti-conservative, for comparability. Holm "
+                       f"correction over all pairs per data set, test and repeat, alpha {ALPHA}"),
+             ("resolution", f"the paired bootstrap's p-value cannot fall below 2/(B+1) = "
+                            f"{2 / (proto['paired_resamples'] + 1):.5f}")]
+    if len(proto["checksums"]) > 1:
+        items.append(("WARNING", "the runs used different data (several checksums)"))
+    return items
+
+
+def significance_table(sig: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
+    """``significance.csv`` as shown: (header, rows of text cells)."""
+    header = ["data set", "test", "repeat", "method A", "method B", "AUC A", "AUC B", "difference", "statistic",
+              "95% CI", "p", "Holm p", "significant"]
+    rows = []
+    for _, r in sig.iterrows():
+        ci = "" if pd.isna(r["ci_low"]) else f"{r['ci_low']:+.3f} to {r['ci_high']:+.3f}"
+        rows.append([str(r["dataset"]), r["test"], "all" if pd.isna(r["repeat"]) else str(int(r["repeat"])),
+                     r["method_a"], r["method_b"], fmt_number(r["auc_a"]), fmt_number(r["auc_b"]),
+                     fmt_number(r["difference"]), fmt_number(r["statistic"], 2), ci, fmt_p(r["p"]).lstrip("="),
+                     fmt_p(r["p_holm"]).lstrip("="), "yes" if r["significant"] else "no"])
+    return header, rows
+
+
+def html_page(proto: dict, lb: pd.DataFrame, sig: pd.DataFrame, figures: dict, data: RunData) -> str:
+    """``leaderboard.html``: the Markdown page's content, the figures (``{caption: path}``) embedded, and
+    every test."""
+    return render("leaderboard.html", **_page_context(proto, lb, sig), alpha=ALPHA,
+                  figures=[(caption, embedded_figure(path)) for caption, path in figures.items()],
+                  methods=method_rows(data, lb), significance=None if sig.empty else significance_table(sig))
+
+
+def method_rows(data: RunData, lb: pd.DataFrame) -> list[list[str]]:
+    """Per method: name, description, citation and the hyper-parameters each fold selected."""
+    rows = []
+    for m in lb["method"]:
+        per = data.runs[data.runs["method"] == m]
+        desc, cite = per["description"].dropna(), per["citation"].dropna()
+        hp = "; ".join(f"r{int(r.repeat)}f{int(r.fold)}: lr {r.lr:g}, β1 {r.beta1:g}"
+                       + ("" if r.method_params in ("{}", None) else f", {r.method_params}")
+                       for r in per.itertuples())
+        rows.append([m, desc.iloc[0] if len(desc) else "", cite.iloc[0] if len(cite) else "", hp])
+    return rows
+
+
+def write_leaderboard(run_dir, n_bootstrap: int | None = None) -> dict[str, Path]:
+    """Rebuild the leaderboard of a run folder from disk.
+
+    Writes (atomically) into ``run_dir``: ``leaderboard.csv`` (:func:`leaderboard`),
+    ``significance.csv`` (:func:`significance`), ``figures/roc.png`` (pooled out-of-fold
+    scores), ``figures/auc_vs_parameters.png``, ``figures/pvalues_cluster_bootstrap.png`` (with
+    at least two ranked methods), ``leaderboard.md`` and ``leaderboard.html`` (self-contained).
+    If any run used synthetic data, the first line of the Markdown and the first element of
+    the HTML page say so. ``predictions.csv`` and ``studies.csv`` are collected again first when
+    they are older than the studies' own files (:func:`benchmark.runfolder.refresh_tables`).
+    Returns ``{name: path}`` of the files written.
+    """
+    from benchmark.reporting import figures as fig  # matplotlib only when a report is written
+
+    run_dir = Path(run_dir)
+    refresh_tables(run_dir)
+    data = load_run(run_dir, n_bootstrap)
+    lb = leaderboard(data)
+    sig = significance(data)
+    proto = run_protocol(data)
+    written = {"leaderboard.csv": write_csv_atomic(run_dir / "leaderboard.csv", lb),
+               "significance.csv": write_csv_atomic(run_dir / "significance.csv", sig)}
+    fig_dir = run_dir / "figures"
+    figures = {}
+    if data.order:
+        figures["ROC curves of the pooled out-of-fold scores of every ranked method (AUC in the legend)"] = \
+            fig.roc_figure(data, fig_dir / "roc.png")
+        figures["Pooled out-of-fold AUC against trainable parameters (error bars: 95% cluster-bootstrap CI)"] = \
+            fig.auc_vs_parameters_figure(lb, fig_dir / "auc_vs_parameters.png", synthetic=proto["synthetic"])
+    if (sig["test"] == PRIMARY_TEST).any():
+        figures["Holm-adjusted p-values of the paired cluster bootstrap for every pair of methods"] = \
+            fig.pvalue_matrix_figure(sig, fig_dir / f"pvalues_{PRIMARY_TEST}.png", test=PRIMARY_TEST,
+                                     synthetic=proto["synthetic"])
+    for path in figures.values():
+        written[f"figures/{Path(path).name}"] = Path(path)
+    written["leaderboard.md"] = write_text_atomic(run_dir / "leaderboard.md", markdown_page(proto, lb, sig))
+    written["leaderboard.html"] = write_text_atomic(run_dir / "leaderboard.html",
+                                                    html_page(proto, lb, sig, figures, data))
+    return written

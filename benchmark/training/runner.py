@@ -1,0 +1,285 @@
+"""One run: a method trained on one fold (or holdout split) with fixed hyper-parameters, tested once.
+
+Writes, atomically, ``results.json`` (metrics, hyper-parameters, parameter counts, timing,
+provenance), ``predictions.csv`` (the tidy rows of :data:`PREDICTION_COLUMNS`: one per test
+image, and one per image of every external data set) and ``trained_state.pt`` (the selected
+model's trained parameters and buffers, for later analysis). A folder that already holds a
+finished run of the same configuration is not run again.
+
+The evaluation scheme (:func:`evaluation_splits`): ``kfold`` partitions the data into k folds
+of whole duplicate groups, stratified by class, once per split seed (a repeat); each fold's
+rest is split again into train and validation. ``holdout`` is the paper's 452/65/130 split,
+one per split seed (a repeat with the single fold 0).
+"""
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from benchmark.models.backbones import BackboneAdapter
+from benchmark.data import ImageSet, load_dataset
+from benchmark.data.split import kfold_splits, stratified_group_split
+from benchmark.common.io import write_atomic, write_csv_atomic, write_json_atomic
+from benchmark.stats import evaluate_scores
+from benchmark.models.build import ParameterCounts, build_model, count_parameters, rebuild_trained
+from benchmark.common.profiles import Profile
+from benchmark.common.provenance import provenance
+from benchmark.runfolder import PREDICTION_COLUMNS, PREDICTIONS_FILE, RESULTS_FILE
+from benchmark.runfolder import STATE_FILE
+from benchmark.models.registry import Method
+from benchmark.stats import threshold_metrics, youden_threshold
+from benchmark.training.trainer import TrainResult, predict_scores, train, trained_state
+from benchmark.training.device import resolve_device
+
+
+_BUILD_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Fold:
+    """One train/validation/test split of the evaluation scheme."""
+    repeat: int          # index into the profile's split seeds
+    fold: int            # 0..k-1 (holdout: 0)
+    split_seed: int      # the partition's seed
+    split: dict          # {"train", "val", "test"}: index arrays
+
+    @property
+    def folder(self) -> str:
+        return f"repeat-{self.repeat}/fold-{self.fold}"
+
+    @property
+    def augment_seed(self) -> int:
+        """The seed of the augmented views: one per fold, the same for every method."""
+        return 100_003 * self.split_seed + self.fold
+
+
+def evaluation_splits(profile: Profile, data: ImageSet) -> list[Fold]:
+    """Every (repeat, fold) of the profile's scheme, in order. Every method sees the same ones."""
+    ev, out = profile.evaluation, []
+    for repeat, seed in enumerate(ev.split_seeds):
+        if ev.scheme == "kfold":
+            for f, split in enumerate(kfold_splits(data.labels, data.groups, ev.folds, seed)):
+                out.append(Fold(repeat, f, int(seed), split))
+        else:
+            out.append(Fold(repeat, 0, int(seed), stratified_group_split(data.labels, data.groups, seed=seed)))
+    return out
+
+
+def find_fold(profile: Profile, data: ImageSet, repeat: int, fold: int) -> Fold:
+    for f in evaluation_splits(profile, data):
+        if (f.repeat, f.fold) == (repeat, fold):
+            return f
+    ev = profile.evaluation
+    folds = ev.folds if ev.scheme == "kfold" else 1
+    raise ValueError(f"profile {profile.name!r} ({ev.scheme}) has repeats 0..{len(ev.split_seeds) - 1} and folds "
+                     f"0..{folds - 1}; got repeat {repeat}, fold {fold}")
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    method: str
+    dataset: str
+    profile: Profile
+    repeat: int = 0
+    fold: int = 0
+    train_seed: int | None = None   # defaults to a seed of the fold
+    data_root: str | None = None
+    weights: str | None = None      # overrides the profile's backbone weights
+    lr: float | None = None         # default: the profile's [train] lr
+    beta1: float | None = None
+    params: dict | None = None      # the method's own hyper-parameters
+
+    def resolved(self) -> dict:
+        p = self.profile
+        seed = p.evaluation.split_seeds[self.repeat] if self.repeat < len(p.evaluation.split_seeds) else None
+        return {"method": self.method, "dataset": self.dataset, "profile": p.name,
+                "backbone": p.backbone.name, "image_size": p.backbone.image_size,
+                "weights": self.weights if self.weights is not None else p.backbone.weights,
+                "scheme": p.evaluation.scheme, "repeat": self.repeat, "fold": self.fold, "split_seed": seed,
+                "train_seed": default_train_seed(seed or 0, self.fold) if self.train_seed is None else self.train_seed,
+                "lr": p.train.lr if self.lr is None else self.lr,
+                "beta1": p.train.beta1 if self.beta1 is None else self.beta1,
+                "method_params": dict(self.params or {})}
+
+
+def default_train_seed(split_seed: int, fold: int, trial: int = 0) -> int:
+    return 100_000 * split_seed + 1000 * fold + trial
+
+
+def load_data(spec: RunSpec) -> tuple[ImageSet, float]:
+    p = spec.profile
+    started = time.perf_counter()
+    data = load_dataset(spec.dataset, p.backbone.image_size, data_root=spec.data_root,
+                        synthetic_images=p.data.synthetic_images, synthetic_seed=p.data.synthetic_seed,
+                        include_normal=p.data.include_normal)
+    return data, time.perf_counter() - started
+
+
+def finished_run(out_dir: Path, spec: RunSpec) -> dict | None:
+    """The stored results if ``out_dir`` holds a finished run of the same configuration."""
+    path = out_dir / RESULTS_FILE
+    if not path.is_file() or not (out_dir / PREDICTIONS_FILE).is_file():
+        return None
+    try:
+        stored = json.loads(path.read_text())
+    except json.JSONDecodeError:
+        return None
+    config = {k: v for k, v in (stored.get("config") or {}).items() if k != "augment_seed"}
+    same = config == json.loads(json.dumps(spec.resolved())) and \
+        stored.get("profile", {}).get("train") == json.loads(json.dumps(spec.profile.as_dict()["train"]))
+    return stored if same else None
+
+
+def run(spec: RunSpec, out_dir: str | Path, device: str = "auto", progress: bool = True,
+        data: ImageSet | None = None, force: bool = False, external: dict | None = None) -> dict:
+    """Train with the spec's fixed hyper-parameters on one fold, then test once and record."""
+    out_dir = Path(out_dir)
+    if not force and (done := finished_run(out_dir, spec)) is not None:
+        return done
+    started = time.perf_counter()
+    config = spec.resolved()
+    dev = resolve_device(device)
+    load_seconds = 0.0
+    if data is None:
+        data, load_seconds = load_data(spec)
+    fold = find_fold(spec.profile, data, spec.repeat, spec.fold)
+    config["augment_seed"] = fold.augment_seed
+    trained = train_model(spec.profile, config, data, fold.split, dev, progress=progress)
+    return record_run(out_dir, trained, data, fold, spec.profile, dev, started, load_seconds, external=external)
+
+
+@dataclass
+class TrainedModel:
+    backbone: BackboneAdapter
+    method: Method
+    config: dict
+    counts: ParameterCounts
+    result: TrainResult
+
+
+def train_model(profile: Profile, config: dict, data: ImageSet, split: dict, device: torch.device,
+                progress: bool = True, on_epoch=None) -> TrainedModel:
+    """Build the method's model (seeded) and train it on the split's train/val images."""
+    with _BUILD_LOCK:  # the global RNG initialises the head: seed and build without interleaving
+        torch.manual_seed(config["train_seed"])
+        backbone, method, used_params = build_model(config["method"], profile.backbone.name,
+                                                    profile.backbone.image_size, config["weights"],
+                                                    config["method_params"])
+    config = {**config, "method_params": used_params}
+    counts = count_parameters(backbone)
+    tr, va = split["train"], split["val"]
+    result = train(backbone, method.bn_stats, data.images[tr], data.labels[tr], data.images[va],
+                   data.labels[va], profile.train, config["lr"], config["beta1"], device,
+                   seed=config["train_seed"], progress=progress, on_epoch=on_epoch, desc=config["method"],
+                   selection=profile.search.selection, augment_seed=config.get("augment_seed", 0))
+    return TrainedModel(backbone, method, config, counts, result)
+
+
+def _rows(data: ImageSet, index: np.ndarray, scores: np.ndarray, method: str, fold: Fold,
+          threshold: float) -> pd.DataFrame:
+    return pd.DataFrame({"dataset": data.name, "method": method, "repeat": fold.repeat, "fold": fold.fold,
+                         "image_id": [data.ids[i] for i in index], "group": data.groups[index].astype(int),
+                         "label": data.labels[index].astype(int), "score": scores.astype(float),
+                         "threshold": float(threshold)})[PREDICTION_COLUMNS]
+
+
+def _external_rows(score, ext: ImageSet, method: str, fold: Fold, threshold: float) -> tuple[pd.DataFrame, dict]:
+    """A model's rows on every image of an external set, and their summary for results.json."""
+    ext_scores = score(ext.images)
+    info = {"n_images": len(ext), "checksum": ext.checksum,
+            "auc": float(evaluate_scores(ext.labels, ext_scores, n_bootstrap=0)["auc"])}
+    return _rows(ext, np.arange(len(ext)), ext_scores, method, fold, threshold), info
+
+
+def score_external(out_dir: Path, profile: Profile, external: dict[str, ImageSet], device: torch.device) -> list[str]:
+    """Score a finished run's saved model (``trained_state.pt``) on the external sets it has not
+    scored yet, at its validation threshold, and add the rows and summaries to its files.
+
+    This is how a finished run folder gains an external set (``suite --run-dir DIR --external
+    NAME``): the external images never reach training, search or selection, so scoring them
+    later gives the rows scoring them at the end of the study would have. Returns the sets scored.
+    """
+    out_dir = Path(out_dir)
+    predictions = pd.read_csv(out_dir / PREDICTIONS_FILE, dtype={"image_id": str})
+    todo = {n: e for n, e in external.items() if n not in set(predictions["dataset"])}
+    if not todo:
+        return []
+    record = json.loads((out_dir / RESULTS_FILE).read_text())
+    config = record["config"]
+    state = torch.load(out_dir / STATE_FILE, map_location="cpu", weights_only=True)
+    with _BUILD_LOCK:
+        backbone, method = rebuild_trained(config, state, str(out_dir / STATE_FILE))
+    score = lambda images: predict_scores(backbone, images, device, profile.train.eval_batch_size,  # noqa: E731
+                                          profile.train.inference_precision, profile.train.channels_last)
+    fold = Fold(int(config["repeat"]), int(config["fold"]), int(config.get("split_seed") or 0), {})
+    threshold = float(record["metrics"]["validation_threshold"])
+    frames = [predictions]
+    for name, ext in todo.items():
+        frame, record.setdefault("external", {})[name] = _external_rows(score, ext, method.name, fold, threshold)
+        frames.append(frame)
+    write_csv_atomic(out_dir / PREDICTIONS_FILE, pd.concat(frames, ignore_index=True)[PREDICTION_COLUMNS])
+    write_json_atomic(out_dir / RESULTS_FILE, record)
+    return list(todo)
+
+
+def record_run(out_dir: Path, trained: TrainedModel, data: ImageSet, fold: Fold, profile: Profile,
+               device: torch.device, started: float, load_seconds: float = 0.0,
+               extra: dict | None = None, external: dict[str, ImageSet] | None = None) -> dict:
+    """Test the trained model once (and score every external set once); write the run's files
+    atomically (results.json last).
+
+    The operating point (``threshold``) is chosen on the fold's validation images (Youden's J),
+    never on the test images; the paper's test-set corner point stays in ``metrics`` for
+    comparison with Byra (2021), optimistic by construction.
+    """
+    backbone, method, split = trained.backbone, trained.method, fold.split
+    score = lambda images: predict_scores(backbone, images, device, profile.train.eval_batch_size,  # noqa: E731
+                                          profile.train.inference_precision, profile.train.channels_last)
+    va, te = split["val"], split["test"]
+    threshold = youden_threshold(data.labels[va], score(data.images[va]))
+    scores = score(data.images[te])
+    metrics = evaluate_scores(data.labels[te], scores, n_bootstrap=profile.evaluation.n_bootstrap,
+                              seed=fold.split_seed * 1000 + fold.fold)
+    metrics["corner_point_note"] = "accuracy/sensitivity/specificity: ROC corner point chosen on the test set " \
+                                   "(optimistic; for comparison with Byra 2021)"
+    metrics["validation_threshold"] = threshold
+    metrics["at_validation_threshold"] = threshold_metrics(data.labels[te], scores, threshold)
+    frames = [_rows(data, te, scores, method.name, fold, threshold)]
+    external_info = {}
+    for name, ext in (external or {}).items():
+        frame, external_info[name] = _external_rows(score, ext, method.name, fold, threshold)
+        frames.append(frame)
+    record = {
+        "config": trained.config,
+        "method": {"name": method.name, "description": method.description, "citation": method.citation,
+                   "components": list(method.components), "bn_running_stats": method.bn_stats,
+                   "bn_running_stats_description": method.bn_stats_description()},
+        "dataset": {"name": data.name, "synthetic": data.synthetic, "checksum": data.checksum,
+                    "n_images": len(data), "n_excluded": len(data.excluded), "excluded": data.excluded,
+                    "split_sizes": {k: int(len(v)) for k, v in split.items()},
+                    "split_malignant": {k: int(data.labels[v].sum()) for k, v in split.items()},
+                    "load_seconds": load_seconds},
+        "external": external_info,
+        "backbone": {"name": backbone.name, "family": backbone.family, "weights": backbone.weights.as_dict(),
+                     "mean": backbone.mean, "std": backbone.std},
+        "parameters": trained.counts.as_dict(),
+        "training": trained.result.as_dict(),
+        "metrics": metrics,
+        **(extra or {}),
+        "wall_seconds": time.perf_counter() - started,
+        "profile": profile.as_dict(),
+        "provenance": provenance(device),
+    }
+    state = {k: v.cpu() for k, v in trained_state(backbone.model).items()}
+    out_dir = Path(out_dir)
+    write_atomic(out_dir / STATE_FILE, lambda p: torch.save(state, p))
+    write_csv_atomic(out_dir / PREDICTIONS_FILE, pd.concat(frames, ignore_index=True))
+    write_json_atomic(out_dir / RESULTS_FILE, record)  # last: its presence marks the run finished
+    return json.loads((out_dir / RESULTS_FILE).read_text())
