@@ -205,7 +205,7 @@ def _cmd_reference(args) -> int:
 
     from benchmark.training.reference import write_reference
 
-    path = write_reference(args.run_dir)
+    path = write_reference(args.run_dir, args.device)
     frame = __import__("pandas").read_csv(path)
     for repeat, part in frame.groupby("repeat"):
         print(f"repeat {repeat}: logistic-regression reference, pooled out-of-fold AUC "
@@ -270,6 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("reference", help="(re)compute a run folder's reference: scikit-learn's logistic "
                                          "regression on the frozen backbone's features, on the run's folds")
     p.add_argument("run_dir", help="a run folder written by `petl-bench suite` (e.g. reports/latest)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps (the features' forward passes)")
     p.set_defaults(func=_cmd_reference)
 
     from benchmark.cost.bench import add_bench_parser

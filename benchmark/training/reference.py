@@ -33,18 +33,20 @@ INNER_FOLDS = 5
 
 @torch.inference_mode()
 def frozen_features(backbone_name: str, image_size: int, weights, images: np.ndarray,
-                    batch_size: int = 64) -> np.ndarray:
-    """Pooled features of the pretrained backbone (eval mode, no augmentation): ``(n, features)``."""
+                    device: str = "auto", batch_size: int = 64) -> np.ndarray:
+    """Pooled features of the pretrained backbone (eval mode, no augmentation, float32):
+    ``(n, features)``, computed on ``device`` (auto: the GPU where there is one)."""
     from benchmark.models.build import build_model
+    from benchmark.training.device import Preprocess, resolve_device
     from benchmark.training.prefix_cache import frozen_prefix_length, split_model
-    from benchmark.training.device import Preprocess
 
+    dev = resolve_device(device)
     backbone, method, _ = build_model("feature_extraction", backbone_name, image_size, weights)
     prefix, _ = split_model(backbone, frozen_prefix_length(backbone, method.bn_stats))
-    prefix.eval()
-    prep = Preprocess(backbone.mean, backbone.std)
+    prefix.eval().to(dev)
+    prep = Preprocess(backbone.mean, backbone.std).to(dev)
     x = torch.as_tensor(images)
-    return torch.cat([prefix(prep(prep.to_unit(x[i:i + batch_size]))).flatten(1).float()
+    return torch.cat([prefix(prep(prep.to_unit(x[i:i + batch_size].to(dev)))).flatten(1).float().cpu()
                       for i in range(0, len(x), batch_size)]).numpy()
 
 
@@ -60,7 +62,7 @@ def probe_fold(features: np.ndarray, labels: np.ndarray, groups: np.ndarray, fit
     return model, youden_threshold(labels[fit], model.predict_proba(features[fit])[:, 1])
 
 
-def reference_predictions(run_dir) -> pd.DataFrame:
+def reference_predictions(run_dir, device: str = "auto") -> pd.DataFrame:
     """The probe's out-of-fold scores on the run's data and folds (``test_images.npz``, ``suite.json``)."""
     run_dir = Path(run_dir)
     path = run_dir / TEST_IMAGES_FILE
@@ -73,7 +75,8 @@ def reference_predictions(run_dir) -> pd.DataFrame:
         raise ValueError(f"{run_dir / 'suite.json'} names no backbone: is {run_dir} a run folder of the suite?")
     with np.load(path) as z:
         arrays = {k: z[k] for k in z.files}
-    x = frozen_features(backbone["name"], int(backbone["image_size"]), backbone.get("weights"), arrays["images"])
+    x = frozen_features(backbone["name"], int(backbone["image_size"]), backbone.get("weights"), arrays["images"],
+                        device)
     y, groups, ids = arrays["labels"], arrays["groups"], arrays["ids"]
     frames = []
     for key in sorted(k for k in arrays if k.startswith("test_fold_")):
@@ -88,7 +91,7 @@ def reference_predictions(run_dir) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)[PREDICTION_COLUMNS]
 
 
-def write_reference(run_dir) -> Path:
+def write_reference(run_dir, device: str = "auto") -> Path:
     """Compute the reference and write ``reference_predictions.csv`` into ``run_dir`` (atomically)."""
     run_dir = Path(run_dir)
-    return write_csv_atomic(run_dir / REFERENCE_FILE, reference_predictions(run_dir))
+    return write_csv_atomic(run_dir / REFERENCE_FILE, reference_predictions(run_dir, device))

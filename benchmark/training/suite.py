@@ -131,7 +131,7 @@ def run_suite(profile: Profile, dataset: str, run_dir: Path, methods: list[str],
         if not (run_dir / REFERENCE_FILE).is_file():
             from benchmark.training.reference import write_reference
             print("suite: the logistic-regression reference on the frozen features", flush=True)
-            write_reference(run_dir)
+            write_reference(run_dir, device)
     finally:
         _, studies = collect(run_dir)  # whatever finished, also when a study raised
         failed = studies[studies["status"] != "ok"]
