@@ -36,6 +36,7 @@ from benchmark.training.search_space import (
     study_name,
 )
 from benchmark.training.study_storage import default_storage
+from benchmark.stats import auc_standard_error
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -80,6 +81,11 @@ def _study_of(run_dir, method, profile, data, repeat=0, fold=0):
     return optuna.load_study(study_name=name, storage=default_storage(run_dir))
 
 
+def _val_counts(data, profile):
+    labels = data.labels[_fold(profile, data).split["val"]]
+    return int(labels.sum()), int(len(labels) - labels.sum())
+
+
 def test_paper_grid_points():
     points = grid_points(load_profile("paper"))
     assert len(points) == 27
@@ -100,7 +106,13 @@ def test_grid_search_selects_on_validation_and_tests_once(tmp_path, data):
     assert all(t["state"] == "COMPLETE" or (t["failure"] or "").startswith("collapsed") for t in trials)
     assert record["search"]["selection_metric"] == "auc"
     complete = [t for t in trials if t["state"] == "COMPLETE"]
-    best = max(complete, key=lambda t: (t["value"], -t["val_loss"], -t["number"]))
+    # trials within one standard error of the best validation AUC tie; the lowest loss wins
+    top = max(t["value"] for t in complete)
+    tol = record["search"]["tie_tolerance"]
+    assert tol == pytest.approx(auc_standard_error(top, *_val_counts(data, profile)))
+    tied = [t for t in complete if t["value"] >= top - tol - 1e-12]
+    assert record["search"]["tied_trials"] == sorted(t["number"] for t in tied)
+    best = min(tied, key=lambda t: (t["val_loss"], -t["value"], t["number"]))
     assert record["search"]["selected_trial"] == best["number"]
     assert record["config"]["lr"] == best["params"]["lr"]
     assert record["training"]["best_val_auc"] == best["value"] == best["val_auc"]

@@ -37,6 +37,7 @@ class TrainSection:
     batch_size: int = 24
     lr: float = 1e-3              # used when the learning rate is not searched
     beta1: float = 0.9
+    head_lr_min: float = 0.0      # the new head's Adam rate is max(lr, head_lr_min); 0: lr, as every other parameter
     lr_decay_patience: int = 4    # learning rate x lr_decay_factor after this many epochs without improvement
     lr_decay_factor: float = 0.9
     augment: bool = True
@@ -57,6 +58,7 @@ class SearchSection:
     startup_trials: int = 1       # tpe: trials before the model takes over (the first: the method's default)
     lr_range: tuple[float, ...] = ()  # tpe: [low, high] for every method instead of each method's own
     selection: str = "auc"        # validation metric for early stopping and selection: auc or accuracy
+    tie_se: float = 1.0           # trials within this many standard errors of the best metric tie; lower validation loss wins
     pruner: str = "none"          # "none", "median" or "hyperband"
     parallel_trials: int = 1      # trials run at once (threads; for a GPU)
 
@@ -109,6 +111,9 @@ _CHOICES = {("search", "sampler"): ("grid", "tpe"),
             ("search", "pruner"): ("none", "median", "hyperband"),
             ("search", "selection"): SELECTION_METRICS,
             ("evaluation", "scheme"): ("kfold", "holdout")}
+
+
+_ZERO_ALLOWED = {("train", "head_lr_min"), ("search", "tie_se")}  # 0 switches the feature off
 
 
 def builtin_profiles() -> list[str]:
@@ -168,8 +173,9 @@ def _section(cls, values: dict, section: str, path: Path):
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ProfileError(f"{where} must be a non-negative integer, got {value!r}")
         elif isinstance(expected, float):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-                raise ProfileError(f"{where} must be a positive number, got {value!r}")
+            zero_ok = (section, key) in _ZERO_ALLOWED
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or (value == 0 and not zero_ok):
+                raise ProfileError(f"{where} must be a {'non-negative' if zero_ok else 'positive'} number, got {value!r}")
             value = float(value)
         choices = _CHOICES.get((section, key))
         if choices and value not in choices:

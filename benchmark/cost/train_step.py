@@ -83,7 +83,7 @@ def make_train_step(backbone, bn_stats: str, images: np.ndarray, labels: np.ndar
 
     from benchmark.models.build import set_train_mode
     from benchmark.common.profiles import TrainSection
-    from benchmark.training.trainer import TrainingInputs, class_weights
+    from benchmark.training.trainer import TrainingInputs, class_weights, make_optimizer
     from benchmark.training.device import Preprocess
 
     dev = as_device(device)
@@ -93,10 +93,7 @@ def make_train_step(backbone, bn_stats: str, images: np.ndarray, labels: np.ndar
                           max_epochs=views, cache_prefix=cached, inference_precision=inference_precision)
     inputs = TrainingInputs(backbone, bn_stats, images, images[:batch_size], config, dev, prep, augment_seed=seed)
     inputs.start_epoch(0)  # one epoch's view: the augmentation runs once per epoch, not per step
-    params = [p for p in model.parameters() if p.requires_grad]
-    if not params:
-        raise ValueError("the method left no parameter trainable")
-    optimizer = torch.optim.Adam(params, lr=lr, betas=(beta1, 0.999))
+    optimizer = make_optimizer(backbone, lr, beta1)
     set_train_mode(model, bn_stats)
     return TrainStep(model, inputs, bn_stats, optimizer,
                      torch.as_tensor(labels, dtype=torch.float32).to(dev),

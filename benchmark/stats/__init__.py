@@ -19,11 +19,11 @@ from benchmark.stats.cluster_bootstrap import (cluster_bootstrap_aucs, cluster_b
 from benchmark.stats.hypothesis import (bootstrap_wilcoxon_test, delong_test, delong_variance, holm_correction,
                                         nadeau_bengio_ttest, paired_bootstrap_auc_difference,
                                         paired_bootstrap_auc_differences, paired_split_test)
-from benchmark.stats.metrics import bootstrap_aucs, corner_operating_point, evaluate_scores, roc_auc
+from benchmark.stats.metrics import auc_standard_error, bootstrap_aucs, corner_operating_point, evaluate_scores, roc_auc
 from benchmark.stats.thresholds import threshold_metrics, youden_threshold
 
 __all__ = [
-    "roc_auc", "corner_operating_point", "evaluate_scores", "bootstrap_aucs",
+    "roc_auc", "auc_standard_error", "corner_operating_point", "evaluate_scores", "bootstrap_aucs",
     "youden_threshold", "threshold_metrics",
     "weighted_aucs", "cluster_bootstrap_aucs", "cluster_bootstrap_ci", "paired_cluster_bootstrap",
     "percentile_interval", "paired_differences", "rank_intervals",

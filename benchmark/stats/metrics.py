@@ -33,7 +33,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-__all__ = ["roc_auc", "corner_operating_point", "evaluate_scores", "bootstrap_aucs"]
+__all__ = ["roc_auc", "auc_standard_error", "corner_operating_point", "evaluate_scores", "bootstrap_aucs"]
 
 _CLASS_NAMES = {0: "0 (benign)", 1: "1 (malignant)"}
 
@@ -239,6 +239,20 @@ def roc_auc(y_true, scores) -> float:
     values, group = _score_groups(s)
     pos, neg = _identity_counts(y, group, values.size)
     return float(_auc_from_counts(pos, neg)[0])
+
+
+def auc_standard_error(auc: float, n_pos: int, n_neg: int) -> float:
+    """Standard error of an AUC estimated from ``n_pos`` malignant and ``n_neg`` benign cases,
+    by Hanley & McNeil's (1982) approximation (exponential score distributions):
+    ``Q1 = A / (2 - A)``, ``Q2 = 2 A^2 / (1 + A)``,
+    ``SE^2 = (A (1 - A) + (n_pos - 1)(Q1 - A^2) + (n_neg - 1)(Q2 - A^2)) / (n_pos n_neg)``."""
+    if n_pos < 1 or n_neg < 1:
+        raise ValueError(f"auc_standard_error needs both classes, got n_pos={n_pos}, n_neg={n_neg}")
+    if not 0.0 <= auc <= 1.0:
+        raise ValueError(f"auc_standard_error: AUC must lie in [0, 1], got {auc}")
+    q1, q2 = auc / (2.0 - auc), 2.0 * auc * auc / (1.0 + auc)
+    var = (auc * (1.0 - auc) + (n_pos - 1) * (q1 - auc * auc) + (n_neg - 1) * (q2 - auc * auc)) / (n_pos * n_neg)
+    return float(np.sqrt(max(var, 0.0)))
 
 
 def corner_operating_point(y_true, scores) -> dict:

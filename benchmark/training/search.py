@@ -11,11 +11,12 @@ live (SQLite under the run folder, or a shared storage URL) in :mod:`benchmark.t
   compares a trial's validation metric with the completed trials' at the same epoch, once two
   trials have completed, after the third epoch.
 
-Selection uses validation data only: the profile's metric (validation AUC by default; the
-paper's accuracy in the ``paper`` profile), ties to the lower validation loss, then the earlier
-trial. A trial whose loss became NaN ("diverged") or whose model collapsed (constant validation
-scores, or a loss that never left the class-prior loss; see ``benchmark.training.trainer``) is marked
-failed with the reason and never selected. When no trial of a study completes, the study ends
+Selection uses validation data only (:mod:`benchmark.training.selection`): the profile's metric
+(validation AUC by default; the paper's accuracy in the ``paper`` profile), trials within
+``tie_se`` standard errors of the best tied, ties to the lower validation loss. A trial whose
+loss became NaN ("diverged") or whose model collapsed (constant validation scores, or a loss
+that never left the class-prior loss; see ``benchmark.training.trainer``) is marked failed with
+the reason and never selected. When no trial of a study completes, the study ends
 as "no working configuration found": ``failed.json`` with the reason, no model, no test.
 A changed profile makes a new study (its name carries a fingerprint) and never returns an old
 result. Re-running resumes.
@@ -59,6 +60,7 @@ from benchmark.runfolder import FAILED_FILE, PREDICTIONS_FILE, RESULTS_FILE
 from benchmark.models.registry import Method, get_method
 from benchmark.runfolder import STATE_FILE
 from benchmark.training.runner import Fold, TrainedModel, default_train_seed, record_run, train_model
+from benchmark.training.selection import SelectionRule
 from benchmark.training.search_space import describe_space, search_space, study_fingerprint, study_name, \
     trial_slots
 from benchmark.training.study_storage import DEFAULT_HEARTBEAT, STUDY_DB, default_storage, open_storage, redact
@@ -128,8 +130,11 @@ def _counts_as_done(t: optuna.trial.FrozenTrial) -> bool:
     return t.state == TrialState.FAIL and FAILURE_ATTR in t.user_attrs
 
 
-def _selection_key(t: optuna.trial.FrozenTrial):
-    return (t.value, -t.user_attrs.get("val_loss", float("inf")), -t.number)
+def selection_rule(profile: Profile, data: ImageSet, fold: Fold) -> SelectionRule:
+    """The study's selection rule: the profile's metric and tie width on this fold's validation set."""
+    labels = data.labels[fold.split["val"]]
+    n_pos = int((labels == 1).sum())
+    return SelectionRule(profile.search.selection, profile.search.tie_se, n_pos, int(len(labels) - n_pos))
 
 
 class _Objective:
@@ -306,7 +311,8 @@ def run_search(method_name: str, profile: Profile, dataset: str, data: ImageSet,
     if jobs > 1 and profile.search.sampler == "grid":
         warnings.warn("--parallel-trials applies to the tpe sampler; the grid runs one trial at a time")
         jobs = 1
-    keep_best = lambda study, trial: _prune_states(study, store)  # noqa: E731 (after each trial)
+    rule = selection_rule(profile, data, fold)
+    keep_best = lambda study, trial: _prune_states(study, store, rule)  # noqa: E731 (after each trial)
     target = _target(profile, method)
     while True:
         try:
@@ -330,8 +336,7 @@ def run_search(method_name: str, profile: Profile, dataset: str, data: ImageSet,
               "artifacts": str(artifacts_dir),
               "n_collapsed": sum((t.user_attrs.get(FAILURE_ATTR) or "").startswith("collapsed") for t in study.trials),
               "n_failed": sum(t.state == TrialState.FAIL for t in study.trials),
-              "selection": f"best validation {profile.search.selection}; ties: lower validation loss, then "
-                           "earlier trial; failed (diverged, collapsed) and pruned trials are never selected",
+              "selection": rule.describe(), "tie_se": profile.search.tie_se,
               "trials": _trial_rows(study)}
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     if not complete:
@@ -344,8 +349,11 @@ def run_search(method_name: str, profile: Profile, dataset: str, data: ImageSet,
             (out_dir / stale).unlink(missing_ok=True)
         write_json_atomic(out_dir / FAILED_FILE, record)
         return record
-    selected = max(complete, key=_selection_key)
+    selected = rule.select(complete)
     search["selected_trial"] = selected.number
+    best = max(t.value for t in complete)
+    search["tie_tolerance"] = rule.tolerance(best)
+    search["tied_trials"] = sorted(t.number for t in rule.contenders(complete))
     trained = _restore(selected, profile, store)
     record = record_run(out_dir, trained, data, fold, profile, dev, started, extra={"search": search},
                         external=external)
@@ -353,15 +361,16 @@ def run_search(method_name: str, profile: Profile, dataset: str, data: ImageSet,
     return record
 
 
-def _prune_states(study: optuna.Study, store: FileSystemArtifactStore) -> None:
-    """Remove the trained states of complete trials that are not (or no longer) the best."""
+def _prune_states(study: optuna.Study, store: FileSystemArtifactStore, rule: SelectionRule) -> None:
+    """Remove the trained states of complete trials that can no longer be selected (below the
+    tie bar of the best; the selected trial and those tied with it keep theirs)."""
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     if not complete:
         return
-    best = max(complete, key=_selection_key).number
+    keep = {t.number for t in rule.contenders(complete)}
     for t in complete:
         artifact = t.user_attrs.get(STATE_ARTIFACT_ATTR)
-        if t.number != best and artifact:
+        if t.number not in keep and artifact:
             try:
                 store.remove(artifact)
             except (ArtifactNotFound, FileNotFoundError):
