@@ -411,3 +411,33 @@ def test_stale_tables_are_collected_from_the_studies(tmp_path):
     for m in ("good", "weak"):
         assert lb.loc[m, "auc"] == pytest.approx(expected.set_index("method").loc[m, "auc"], abs=1e-12)
     assert lb.loc["collapsed", "status"].startswith("no working configuration found: all trials collapsed")
+
+
+def test_a_method_whose_folds_selected_models_of_different_sizes_shows_the_median_and_range(tmp_path):
+    """LoRA's searched rank can differ between folds: the leaderboard gives the median over the
+    selected models and the range, and the page shows both, without a warning."""
+    import json
+    import warnings
+
+    from benchmark.reporting.pages import leaderboard_table
+
+    run = make_run_folder(tmp_path, methods=("good", "weak"), n_bootstrap=50)
+    sizes = [92_653, 184_025, 92_653, 48_000, 92_653]
+    for f, size in enumerate(sizes):
+        path = run / "runs" / "good" / "repeat-0" / f"fold-{f}" / "results.json"
+        record = json.loads(path.read_text())
+        record["parameters"].update(trainable=size, trainable_without_head=size - 1281)
+        path.write_text(json.dumps(record))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        table = leaderboard(load_run(run)).set_index("method")
+    good = table.loc["good"]
+    assert (good["trainable_parameters"], good["trainable_parameters_min"], good["trainable_parameters_max"]) == \
+        (92_653, 48_000, 184_025)
+    assert good["trainable_parameters_without_head"] == 92_653 - 1281
+    weak = table.loc["weak"]
+    assert weak["trainable_parameters_min"] == weak["trainable_parameters_max"] == weak["trainable_parameters"]
+    header, rows = leaderboard_table(table.reset_index())
+    cells = {row[1]: row[header.index("trainable params")] for row in rows}
+    assert cells["good"] == "92,653 (48,000–184,025)"
+    assert "(" not in cells["weak"]

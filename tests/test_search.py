@@ -208,7 +208,8 @@ def test_study_fingerprint_follows_what_decides_the_trials(tmp_path):
                fp(search="selection = 'accuracy'\n"), fp(search="lr_range = [1e-4, 1e-2]\n"),
                fp(search="startup_trials = 2\n"), fp(evaluation="scheme = 'kfold'\nfolds = 3\n"),
                fp(evaluation="split_seeds = [1]\n"), fp(checksum="other data"),
-               fp(method=get_method("finetune_all"))]
+               fp(method=get_method("finetune_all")), fp(search="tie_se = 0\n"),
+               fp(train="head_lr_min = 0.001\n"), fp(search="seed = 1\n")]
     assert reference not in changed and len(set(changed)) == len(changed)
     assert study_name("drs", "resnet101", 1, 3, "0123456789") == "drs.resnet101.repeat-1.fold-3.0123456789"
 
@@ -238,6 +239,10 @@ def test_each_study_draws_its_own_points_after_the_default_first(tmp_path, data,
 
     assert seed("a.fold-0", 0) != seed("b.fold-0", 0) and seed("a.fold-0", 0) != seed("a.fold-1", 0)
     assert seed("a.fold-0", 0) == seed("a.fold-0", 0) != seed("a.fold-0", 2)
+    # [search] seed: other draws for the same study name (the name changes too, through the fingerprint)
+    reseeded = _profile(tmp_path, "[search]\nsampler = 'tpe'\nseed = 1\n", name="reseeded")
+    first = _sampler_and_pruner(reseeded, "a.fold-0", 0)[0]._random_sampler._rng.rng.randint(2**31)
+    assert first != seed("a.fold-0", 0)
 
 
 def _interrupt_training(monkeypatch, at_call, exception):
@@ -376,6 +381,12 @@ def test_a_broken_method_finds_no_working_configuration_and_is_never_ranked(tmp_
         ("dead_head", 0, NO_WORKING_CONFIGURATION), ("dead_head", 1, NO_WORKING_CONFIGURATION),
         ("feature_extraction", 0, "ok"), ("feature_extraction", 1, "ok")]
     assert (studies.loc[studies["method"] == "dead_head", "n_collapsed"] == 1).all()
+    trials = pd.read_csv(run_dir / "trials.csv")  # every trial, with why it failed and which was selected
+    dead, fe = trials[trials["method"] == "dead_head"], trials[trials["method"] == "feature_extraction"]
+    assert list(dead["state"]) == ["FAIL", "FAIL"] and dead["failure"].str.startswith("collapsed").all()
+    assert not dead["selected"].any()
+    assert list(fe["fold"]) == [0, 1] and fe["selected"].all() and fe["tied"].all()
+    assert (fe["state"] == "COMPLETE").all() and fe["val_auc"].notna().all() and fe["val_loss"].notna().all()
     predictions = pd.read_csv(run_dir / "predictions.csv")
     assert set(predictions["method"]) == {"feature_extraction"}
     failures = json.loads((run_dir / "failures.json").read_text())

@@ -61,6 +61,7 @@ class SearchSection:
     tie_se: float = 1.0           # trials within this many standard errors of the best metric tie; lower validation loss wins
     pruner: str = "none"          # "none", "median" or "hyperband"
     parallel_trials: int = 1      # trials run at once (threads; for a GPU)
+    seed: int = 0                 # tpe: another value gives every study other draws (same folds, same training seeds)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,6 @@ are described in :func:`leaderboard`.
 """
 from __future__ import annotations
 
-import warnings
 
 import numpy as np
 import pandas as pd
@@ -27,7 +26,8 @@ LEADERBOARD_COLUMNS = [
     "method", "rank", "rank_low", "rank_high", "rank_interval", "status", "auc", "auc_ci_low", "auc_ci_high",
     "auc_se", "auc_ci_low_image", "auc_ci_high_image", "auc_fold_mean", "auc_fold_sd", "accuracy", "sensitivity",
     "specificity", "accuracy_corner", "sensitivity_corner", "specificity_corner", "trainable_parameters",
-    "trainable_parameters_without_head", "seconds_per_epoch", "n_repeats", "n_folds", "n_images", "n_groups"]
+    "trainable_parameters_min", "trainable_parameters_max", "trainable_parameters_without_head", "seconds_per_epoch",
+    "n_repeats", "n_folds", "n_images", "n_groups"]
 
 
 def leaderboard(data) -> pd.DataFrame:
@@ -50,7 +50,9 @@ def leaderboard(data) -> pd.DataFrame:
     * ``rank`` (1 = highest ``auc``, ties share the better rank), ``rank_low``/``rank_high`` and
       ``rank_interval`` (``"1-4"``): 95% bootstrap interval of the rank
       (:func:`benchmark.stats.rank_intervals`);
-    * ``trainable_parameters``, ``seconds_per_epoch`` (mean over folds) from ``results.json``;
+    * ``trainable_parameters`` (median over the folds' selected models, with ``_min`` and ``_max``:
+      a searched hyper-parameter such as LoRA's rank changes the count),
+      ``trainable_parameters_without_head``, ``seconds_per_epoch`` (mean over folds) from ``results.json``;
     * ``status``: ``"ok"``, or why the method is unranked (:func:`benchmark.evaluation.method_status`);
     * per external data set NAME: ``external_NAME_auc`` (mean over repeats of the AUC of the
       fold-averaged scores, :func:`benchmark.runfolder.external_scores`), its cluster-bootstrap
@@ -80,7 +82,8 @@ def leaderboard(data) -> pd.DataFrame:
     for name in data.externals:
         _add_external(table, data, name)
     for col in ("rank", "rank_low", "rank_high", "n_repeats", "n_folds", "n_images", "n_groups",
-                "trainable_parameters", "trainable_parameters_without_head"):
+                "trainable_parameters", "trainable_parameters_min", "trainable_parameters_max",
+                "trainable_parameters_without_head"):
         table[col] = table[col].astype("Int64")
     if data.cost is not None and not data.cost.empty:
         extra = data.cost.drop_duplicates("method", keep="last")
@@ -156,9 +159,12 @@ def _add_run_facts(table: pd.DataFrame, data: RunData) -> None:
         per = runs[runs["method"] == m]
         if per.empty:
             continue
-        table.loc[i, "trainable_parameters"] = _first_int(per["trainable_parameters"], m, "trainable parameters")
-        table.loc[i, "trainable_parameters_without_head"] = _first_int(
-            per["trainable_parameters_without_head"], m, "trainable parameters without head")
+        # a searched hyper-parameter (LoRA's rank) can give each fold's selected model its own size
+        for col in ("trainable_parameters", "trainable_parameters_without_head"):
+            table.loc[i, col] = _median_int(per[col])
+        counts = per["trainable_parameters"].dropna()
+        table.loc[i, "trainable_parameters_min"] = int(counts.min()) if len(counts) else pd.NA
+        table.loc[i, "trainable_parameters_max"] = int(counts.max()) if len(counts) else pd.NA
         spe = per["seconds_per_epoch"].dropna()
         table.loc[i, "seconds_per_epoch"] = float(spe.mean()) if len(spe) else _NAN
 
@@ -178,11 +184,7 @@ def _add_external(table: pd.DataFrame, data: RunData, name: str) -> None:
             boot.observed[m], lo, hi, table.loc[i, "auc"] - boot.observed[m]]
 
 
-def _first_int(values: pd.Series, method: str, what: str):
+def _median_int(values: pd.Series):
+    """The median over the selected models of a method's folds (a count: rounded)."""
     v = values.dropna()
-    if v.empty:
-        return pd.NA
-    if v.nunique() > 1:
-        warnings.warn(f"{method}: {what} differs between folds ({sorted(v.unique())}); reporting the first",
-                      stacklevel=3)
-    return int(v.iloc[0])
+    return int(round(float(v.median()))) if len(v) else pd.NA

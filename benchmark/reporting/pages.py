@@ -88,12 +88,21 @@ def leaderboard_table(lb: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
                if ranked else "—"]
         row += [f"{fmt_number(r[f'external_{e}_auc'])} ({fmt_number(r[f'external_{e}_drop'])})" if ranked else "—"
                 for e in externals]
-        row += [fmt_int(r["trainable_parameters"]), fmt_number(r["seconds_per_epoch"])]
+        row += [_parameters(r), fmt_number(r["seconds_per_epoch"])]
         row += [fmt_number(r[c], 1) for c in cost]
         row.append(str(r["status"]) + ("; significantly below the reference"
                                        if _flag(r.get("below_reference")) else ""))
         rows.append(row)
     return header, rows
+
+
+def _parameters(r) -> str:
+    """The trainable parameters of a method's selected models: the median, and the range when
+    the folds selected models of different sizes."""
+    low, high = r.get("trainable_parameters_min"), r.get("trainable_parameters_max")
+    if pd.isna(low) or pd.isna(high) or low == high:
+        return fmt_int(r["trainable_parameters"])
+    return f"{fmt_int(r['trainable_parameters'])} ({fmt_int(low)}–{fmt_int(high)})"
 
 
 def run_protocol(data: RunData) -> dict:

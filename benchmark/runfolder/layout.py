@@ -3,15 +3,18 @@ from __future__ import annotations
 
 __all__ = ["SUITE_FILE", "PREDICTIONS_FILE", "STUDIES_FILE", "COST_FILE", "RESULTS_FILE", "FAILED_FILE",
            "STATE_FILE", "TEST_IMAGES_FILE", "REFERENCE_FILE", "REFERENCE_METHOD", "PREDICTION_COLUMNS",
-           "STUDY_COLUMNS", "OK"]
+           "STUDY_COLUMNS", "TRIALS_FILE", "TRIAL_COLUMNS", "OK"]
 
 SUITE_FILE, PREDICTIONS_FILE, STUDIES_FILE, COST_FILE = "suite.json", "predictions.csv", "studies.csv", "cost.csv"
 RESULTS_FILE, FAILED_FILE, STATE_FILE = "results.json", "failed.json", "trained_state.pt"
 TEST_IMAGES_FILE = "test_images.npz"
+TRIALS_FILE = "trials.csv"
 REFERENCE_FILE = "reference_predictions.csv"
 REFERENCE_METHOD = "logistic_regression_probe"  # benchmark.training.reference: not a method of the registry
 
 PREDICTION_COLUMNS = ["dataset", "method", "repeat", "fold", "image_id", "group", "label", "score", "threshold"]
 STUDY_COLUMNS = ["method", "repeat", "fold", "status", "reason", "n_trials", "n_collapsed", "n_failed",
                  "selected_params", "val_auc", "run_path"]
+TRIAL_COLUMNS = ["method", "repeat", "fold", "trial", "state", "failure", "params", "val_auc", "val_loss", "epochs",
+                 "tied", "selected"]
 OK = "ok"

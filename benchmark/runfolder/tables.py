@@ -42,6 +42,7 @@ from benchmark.runfolder.layout import (
     STUDY_COLUMNS,
     SUITE_FILE,
     TEST_IMAGES_FILE,
+    TRIALS_FILE,
 )
 
 __all__ = ["read_suite", "load_predictions", "load_reference", "load_studies", "load_runs", "read_cost", "internal_dataset", "external_datasets",
@@ -217,7 +218,8 @@ def score_table(frame: pd.DataFrame, methods) -> tuple[pd.DataFrame, list[tuple[
 
 
 def refresh_tables(run_dir) -> bool:
-    """Rebuild ``predictions.csv`` and ``studies.csv`` from the run records when they are stale.
+    """Rebuild ``predictions.csv``, ``studies.csv`` and ``trials.csv`` from the run records when
+    they are stale.
 
     The suite writes both when it ends (``benchmark.runfolder.records``); a suite killed
     before that leaves them missing or older than its finished studies. When the study
@@ -230,7 +232,7 @@ def refresh_tables(run_dir) -> bool:
         return False
     newest = max((f.stat().st_mtime for p in folders for f in (p / PREDICTIONS_FILE, p / RESULTS_FILE,
                                                                 p / FAILED_FILE) if f.is_file()), default=0.0)
-    tables = [run_dir / PREDICTIONS_FILE, run_dir / STUDIES_FILE]
+    tables = [run_dir / PREDICTIONS_FILE, run_dir / STUDIES_FILE, run_dir / TRIALS_FILE]
     if all(t.is_file() and t.stat().st_mtime >= newest for t in tables):
         return False
     from benchmark.runfolder.records import collect  # the training side's collector (no torch)

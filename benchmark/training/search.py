@@ -88,7 +88,8 @@ def _suggest(trial: optuna.Trial, name: str, dist):
 
 def _sampler_and_pruner(profile: Profile, name: str, n_finished: int):
     s = profile.search
-    seed = (zlib.crc32(name.encode()) + 7919 * n_finished) % 2**31  # own draws; a resume continues
+    # own draws per study (the name carries the fingerprint, [search] seed included); a resume continues
+    seed = (zlib.crc32(name.encode()) + 104_729 * s.seed + 7919 * n_finished) % 2**31
     sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=max(1, s.startup_trials)) \
         if s.sampler == "tpe" else optuna.samplers.RandomSampler(seed=seed)  # grid: enqueued
     pruner = {"none": optuna.pruners.NopPruner(),
