@@ -209,7 +209,7 @@ def test_study_fingerprint_follows_what_decides_the_trials(tmp_path):
                fp(search="startup_trials = 2\n"), fp(evaluation="scheme = 'kfold'\nfolds = 3\n"),
                fp(evaluation="split_seeds = [1]\n"), fp(checksum="other data"),
                fp(method=get_method("finetune_all")), fp(search="tie_se = 0\n"),
-               fp(train="head_lr_min = 0.001\n"), fp(search="seed = 1\n")]
+               fp(search="seed = 1\n")]
     assert reference not in changed and len(set(changed)) == len(changed)
     assert study_name("drs", "resnet101", 1, 3, "0123456789") == "drs.resnet101.repeat-1.fold-3.0123456789"
 

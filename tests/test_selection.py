@@ -1,15 +1,12 @@
 """Trial selection: differences inside the validation set's noise are ties, broken by the
-validation loss; the head's learning-rate floor."""
+validation loss."""
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
-import torch
 
-from benchmark.models.build import build_model
 from benchmark.stats import auc_standard_error, roc_auc
 from benchmark.training.selection import SelectionRule
-from benchmark.training.trainer import make_optimizer
 
 
 def _trial(number, value, loss):
@@ -69,21 +66,3 @@ def test_the_tie_bar_only_rises_with_the_best_so_discarded_states_are_never_need
         assert np.all(np.diff(bars) > 0)
     with pytest.raises(ValueError, match="no complete trial"):
         RULE.select([])
-
-
-def test_the_new_head_trains_at_least_at_the_floor_and_the_backbone_at_its_rate():
-    torch.manual_seed(0)
-    backbone, _, _ = build_model("finetune_all", "efficientnet_lite0", 64)
-    opt = make_optimizer(backbone, 1e-5, 0.9, head_lr_min=1e-3)
-    head = {id(p) for p in backbone.head().parameters()}
-    body_group, head_group = opt.param_groups
-    assert body_group["lr"] == 1e-5 and head_group["lr"] == 1e-3
-    assert {id(p) for p in head_group["params"]} == head
-    n_trainable = sum(p.requires_grad for p in backbone.model.parameters())
-    assert len(body_group["params"]) + len(head_group["params"]) == n_trainable
-    # a rate above the floor, or no floor: one rate for all
-    assert [g["lr"] for g in make_optimizer(backbone, 1e-2, 0.9, 1e-3).param_groups] == [1e-2, 1e-2]
-    assert [g["lr"] for g in make_optimizer(backbone, 1e-5, 0.9).param_groups] == [1e-5, 1e-5]
-    # feature extraction trains the head only: a single group
-    probe, _, _ = build_model("feature_extraction", "efficientnet_lite0", 64)
-    assert [g["lr"] for g in make_optimizer(probe, 1e-4, 0.9, 1e-3).param_groups] == [1e-3]

@@ -98,7 +98,7 @@ def test_early_stopping_and_learning_rate_decay(tiny_data, smoke_profile):
     torch.manual_seed(0)
     backbone, m, _ = build_model("feature_extraction", "efficientnet_lite0", 64)
     config = dataclasses.replace(smoke_profile.train, max_epochs=20, patience=3, lr_decay_patience=1,
-                                 lr_decay_factor=0.5, head_lr_min=0.0)
+                                 lr_decay_factor=0.5)
     d = tiny_data
     result = train(backbone, m.bn_stats, d.images[:32], d.labels[:32], d.images[32:], d.labels[32:],
                    config, lr=0.0, beta1=0.9, device=CPU, seed=0, progress=False)
@@ -109,7 +109,7 @@ def test_learning_rate_is_multiplied_after_patience(tiny_data, smoke_profile):
     torch.manual_seed(0)
     backbone, m, _ = build_model("feature_extraction", "efficientnet_lite0", 64)
     config = dataclasses.replace(smoke_profile.train, max_epochs=6, patience=99, lr_decay_patience=2,
-                                 lr_decay_factor=0.9, head_lr_min=0.0)
+                                 lr_decay_factor=0.9)
     d = tiny_data
     result = train(backbone, m.bn_stats, d.images[:32], d.labels[:32], d.images[32:], d.labels[32:],
                    config, lr=1e-12, beta1=0.9, device=CPU, seed=0, progress=False)

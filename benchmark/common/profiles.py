@@ -37,7 +37,6 @@ class TrainSection:
     batch_size: int = 24
     lr: float = 1e-3              # used when the learning rate is not searched
     beta1: float = 0.9
-    head_lr_min: float = 0.0      # the new head's Adam rate is max(lr, head_lr_min); 0: lr, as every other parameter
     lr_decay_patience: int = 4    # learning rate x lr_decay_factor after this many epochs without improvement
     lr_decay_factor: float = 0.9
     augment: bool = True
@@ -114,7 +113,7 @@ _CHOICES = {("search", "sampler"): ("grid", "tpe"),
             ("evaluation", "scheme"): ("kfold", "holdout")}
 
 
-_ZERO_ALLOWED = {("train", "head_lr_min"), ("search", "tie_se")}  # 0 switches the feature off
+_ZERO_ALLOWED = {("search", "tie_se")}  # 0 switches the feature off
 
 
 def builtin_profiles() -> list[str]:

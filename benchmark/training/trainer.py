@@ -1,6 +1,6 @@
 """The trainer, after the paper's protocol (Byra 2021, section 3.4).
 
-Adam (lr, beta1; beta2 0.999; the new head at no less than ``head_lr_min``), batch 24, binary cross-entropy on one logit with each
+Adam (lr, beta1; beta2 0.999), batch 24, binary cross-entropy on one logit with each
 sample weighted by the inverse frequency of its class in the training set, augmentation,
 early stopping on the selection metric (validation AUC, or accuracy as in the paper) with a
 patience, the learning rate multiplied by 0.9 after every 4 epochs without improvement, and
@@ -168,21 +168,16 @@ def trained_state(model: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in state.items() if k in trained or k in buffers}
 
 
-def make_optimizer(backbone: BackboneAdapter, lr: float, beta1: float,
-                   head_lr_min: float = 0.0) -> torch.optim.Adam:
-    """Adam over the trainable parameters: the new head at ``max(lr, head_lr_min)``, the rest at
-    ``lr``. A whole pretrained network wants a small rate that would leave a new, randomly
-    initialised head nearly untrained in a few epochs (fine-tuning practice: a larger rate for
-    the new layer). ``param_groups[0]`` is the backbone's group when the method trains any of it."""
-    head = {id(p) for p in backbone.head().parameters()}
-    trainable = [p for p in backbone.model.parameters() if p.requires_grad]
-    if not trainable:
+def make_optimizer(backbone: BackboneAdapter, lr: float, beta1: float) -> torch.optim.Adam:
+    """Adam (beta2 0.999) at ``lr`` over the parameters the method left trainable, head included.
+
+    One rate for all, as in the paper. (A floor of 1e-3 for the new head alone was tried on the
+    quick profile: full fine-tuning at lr 1e-4 fell from 0.854 to 0.826 pooled AUC over the same
+    5 folds and seeds, lower in 4 of 5 folds.)"""
+    params = [p for p in backbone.model.parameters() if p.requires_grad]
+    if not params:
         raise ValueError("the method left no parameter trainable")
-    body = [p for p in trainable if id(p) not in head]
-    head_params = [p for p in trainable if id(p) in head]
-    groups = ([{"params": body, "lr": lr}] if body else []) + \
-        ([{"params": head_params, "lr": max(lr, head_lr_min)}] if head_params else [])
-    return torch.optim.Adam(groups, lr=lr, betas=(beta1, 0.999))
+    return torch.optim.Adam(params, lr=lr, betas=(beta1, 0.999))
 
 
 def train(backbone: BackboneAdapter, bn_stats: str, train_images: np.ndarray, train_labels: np.ndarray,
@@ -209,7 +204,7 @@ def train(backbone: BackboneAdapter, bn_stats: str, train_images: np.ndarray, tr
     y_train = torch.as_tensor(train_labels, dtype=torch.float32).to(device)
     y_val = np.asarray(val_labels)
     weights = class_weights(np.asarray(train_labels)).to(device)
-    optimizer = make_optimizer(backbone, lr, beta1, config.head_lr_min)
+    optimizer = make_optimizer(backbone, lr, beta1)
 
     best_metric, best = -math.inf, {"accuracy": math.nan, "auc": math.nan, "loss": math.inf}
     best_state, best_scores, best_epoch, since_best = trained_state(model), np.zeros(0), 0, 0
