@@ -8,7 +8,6 @@ are described in :func:`leaderboard`.
 """
 from __future__ import annotations
 
-
 import numpy as np
 import pandas as pd
 
