@@ -214,6 +214,21 @@ def _cmd_reference(args) -> int:
     return 0
 
 
+def _cmd_spread(args) -> int:
+    from benchmark.common.io import write_csv_atomic
+    from benchmark.evaluation.run_spread import run_labels, run_spread, spread_markdown, spread_sentences
+
+    table, differences = run_spread(args.run_dirs)
+    print("\n".join(spread_markdown(table, run_labels(args.run_dirs))))
+    print("\nPooled out-of-fold AUC per run (its rank in that run).")
+    for sentence in spread_sentences(table, differences):
+        print(sentence)
+    if args.out:
+        write_csv_atomic(args.out, table)
+        print(f"wrote {args.out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="petl-bench", description=__doc__)
     parser.add_argument("--version", action="version", version=f"petl-bench {__version__}")
@@ -272,6 +287,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir", help="a run folder written by `petl-bench suite` (e.g. reports/latest)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps (the features' forward passes)")
     p.set_defaults(func=_cmd_reference)
+
+    p = sub.add_parser("spread", help="how far each method's pooled AUC moves between run folders on the same "
+                                      "folds (e.g. profiles that differ only in [search] seed)")
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="two or more run folders written by `petl-bench suite`")
+    p.add_argument("--out", default=None, help="also write the table to this CSV file")
+    p.set_defaults(func=_cmd_spread)
 
     from benchmark.cost.bench import add_bench_parser
 

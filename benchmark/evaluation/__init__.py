@@ -22,6 +22,9 @@ optionally ``cost.csv``), so a report can be rebuilt at any time, on any machine
   methods, every test, Holm-corrected per family;
 * :mod:`benchmark.evaluation.sentences` - :func:`summary_sentences`: the differences that
   survive Holm correction, in words (and :func:`reference_sentences`, the reference's);
+* :mod:`benchmark.evaluation.run_spread` - :func:`run_spread`: each method's pooled AUC in
+  several run folders on the same folds (``petl-bench spread``), which the intervals above
+  leave out: the randomness of the search and the training;
 * ``benchmark.reporting.pages.write_leaderboard`` writes ``leaderboard.csv|md|html``,
   ``significance.csv``, ``figures/*.png`` (the pages are rendered by
   :mod:`benchmark.reporting.pages`, the figures by :mod:`benchmark.reporting.figures`).

@@ -34,7 +34,7 @@ from benchmark.stats import roc_auc
 
 __all__ = [
     "ALPHA", "CONFIDENCE", "NO_WORKING", "RunData", "load_run", "method_status", "method_order",
-    "default_n_bootstrap", "paired_bootstrap_resamples",
+    "default_n_bootstrap", "paired_bootstrap_resamples", "pooled_aucs",
 ]
 
 ALPHA = 0.05
@@ -119,7 +119,7 @@ def method_status(predictions: pd.DataFrame, studies: pd.DataFrame, internal: st
     return pd.DataFrame(rows, columns=["method", "status", "ranked"])
 
 
-def _pooled_aucs(frame: pd.DataFrame) -> pd.Series:
+def pooled_aucs(frame: pd.DataFrame) -> pd.Series:
     """AUC of the pooled scores of each (method, repeat) (NaN where a class is missing)."""
     def auc(g):
         return roc_auc(g["label"], g["score"]) if g["label"].nunique() == 2 else _NAN
@@ -156,7 +156,7 @@ def load_run(run_dir, n_bootstrap: int | None = None) -> RunData:
     if data.reference is not None and ranked:
         _check_reference(data, ranked[0])
     if ranked:
-        means = _pooled_aucs(data.rows()[data.rows()["method"].isin(ranked)]).groupby(level="method").mean()
+        means = pooled_aucs(data.rows()[data.rows()["method"].isin(ranked)]).groupby(level="method").mean()
         data.order = sorted(ranked, key=lambda m: (-np.nan_to_num(means[m], nan=-1.0), m))
     return data
 

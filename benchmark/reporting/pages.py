@@ -156,7 +156,10 @@ def leaderboard_notes(proto: dict) -> list[str]:
         f"that did not see it){', mean over repeats' if repeats > 1 else ''}. 95% CI: bootstrap of duplicate groups "
         f"({proto['n_groups']} groups of {proto['n_images']} images, B = {proto['paired_resamples']:,}); "
         "leaderboard.csv also has the naive image-level interval (auc_ci_low_image, auc_ci_high_image). "
-        "Rank interval: 95% bootstrap interval of the rank. Fold AUC: mean ± SD of the per-fold test AUCs.",
+        "Rank interval: 95% bootstrap interval of the rank. Fold AUC: mean ± SD of the per-fold test AUCs. "
+        "These intervals cover the sampling of the test images, not the randomness of the search and the "
+        "training: `petl-bench spread RUN_DIR RUN_DIR ...` shows how far each AUC moves between runs on the "
+        "same folds (e.g. with another [search] seed).",
         "Accuracy, sensitivity and specificity: each image called malignant when its score reaches the threshold "
         "its fold chose on validation data (Youden's J), pooled. Corner: at the ROC point closest to (0, 1) of the "
         "test scores themselves - optimistic, for comparison with Byra 2021 only.",
