@@ -158,7 +158,7 @@ def leaderboard_notes(proto: dict) -> list[str]:
         "leaderboard.csv also has the naive image-level interval (auc_ci_low_image, auc_ci_high_image). "
         "Rank interval: 95% bootstrap interval of the rank. Fold AUC: mean ± SD of the per-fold test AUCs. "
         "These intervals cover the sampling of the test images, not the randomness of the search and the "
-        "training: `petl-bench spread RUN_DIR RUN_DIR ...` shows how far each AUC moves between runs on the "
+        "training: petl-bench spread RUN_DIR RUN_DIR ... shows how far each AUC moves between runs on the "
         "same folds (e.g. with another [search] seed).",
         "Accuracy, sensitivity and specificity: each image called malignant when its score reaches the threshold "
         "its fold chose on validation data (Youden's J), pooled. Corner: at the ROC point closest to (0, 1) of the "
