@@ -134,3 +134,24 @@ def test_reference_predictions_on_a_small_run(tmp_path):
 def test_reference_needs_the_run_folder_files(tmp_path):
     with pytest.raises(FileNotFoundError, match="test_images.npz"):
         reference_predictions(tmp_path)
+
+
+def test_the_probe_under_the_protocol_matches_the_reference_and_holds_out_validation(tmp_path):
+    """`petl-bench reference --protocol`: its "reference" value is the written reference's pooled AUC;
+    the other two fit on the training images alone."""
+    from benchmark.training.reference import PROTOCOL_PROBES, protocol_probe_aucs
+
+    profile = load_profile("smoke")
+    data = load_dataset("synthetic", 64, synthetic_images=90, synthetic_seed=0)
+    save_test_images(tmp_path, data, evaluation_splits(profile, data))
+    write_json_atomic(tmp_path / "suite.json", {"profile": profile.as_dict(), "dataset": "synthetic"})
+    rows = pd.read_csv(write_reference(tmp_path))
+    aucs = protocol_probe_aucs(tmp_path)
+    assert list(aucs) == list(PROTOCOL_PROBES)
+    assert aucs["reference"] == pytest.approx(roc_auc_score(rows["label"], rows["score"]), abs=1e-12)
+    assert all(0.5 < auc <= 1.0 for auc in aucs.values())
+    holdout = load_profile("paper").as_dict()
+    write_json_atomic(tmp_path / "suite.json", {"profile": {**profile.as_dict(), "evaluation": holdout["evaluation"]},
+                                                "dataset": "synthetic"})
+    with pytest.raises(ValueError, match="needs a kfold run"):
+        protocol_probe_aucs(tmp_path)

@@ -25,7 +25,7 @@ import torch
 
 from benchmark.common.io import write_csv_atomic
 from benchmark.runfolder import PREDICTION_COLUMNS, REFERENCE_FILE, REFERENCE_METHOD, TEST_IMAGES_FILE, read_suite
-from benchmark.stats import youden_threshold
+from benchmark.stats import roc_auc, youden_threshold
 
 C_GRID = np.logspace(-4, 1, 11)
 INNER_FOLDS = 5
@@ -62,9 +62,8 @@ def probe_fold(features: np.ndarray, labels: np.ndarray, groups: np.ndarray, fit
     return model, youden_threshold(labels[fit], model.predict_proba(features[fit])[:, 1])
 
 
-def reference_predictions(run_dir, device: str = "auto") -> pd.DataFrame:
-    """The probe's out-of-fold scores on the run's data and folds (``test_images.npz``, ``suite.json``)."""
-    run_dir = Path(run_dir)
+def _run_features(run_dir: Path, device: str) -> tuple[dict, dict, np.ndarray]:
+    """``suite.json``, the arrays of ``test_images.npz`` and the frozen features of its images."""
     path = run_dir / TEST_IMAGES_FILE
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing: the suite writes it before its first study "
@@ -77,6 +76,12 @@ def reference_predictions(run_dir, device: str = "auto") -> pd.DataFrame:
         arrays = {k: z[k] for k in z.files}
     x = frozen_features(backbone["name"], int(backbone["image_size"]), backbone.get("weights"), arrays["images"],
                         device)
+    return suite, arrays, x
+
+
+def reference_predictions(run_dir, device: str = "auto") -> pd.DataFrame:
+    """The probe's out-of-fold scores on the run's data and folds (``test_images.npz``, ``suite.json``)."""
+    suite, arrays, x = _run_features(Path(run_dir), device)
     y, groups, ids = arrays["labels"], arrays["groups"], arrays["ids"]
     frames = []
     for key in sorted(k for k in arrays if k.startswith("test_fold_")):
@@ -89,6 +94,46 @@ def reference_predictions(run_dir, device: str = "auto") -> pd.DataFrame:
                 "image_id": ids[test].astype(str), "group": groups[test], "label": y[test],
                 "score": model.predict_proba(x[test])[:, 1], "threshold": threshold}))
     return pd.concat(frames, ignore_index=True)[PREDICTION_COLUMNS]
+
+
+PROTOCOL_PROBES = ("reference", "training images, C by inner CV", "training images, C on validation")
+
+
+def protocol_probe_aucs(run_dir, device: str = "auto") -> dict[str, float]:
+    """The probe under the methods' own protocol: pooled out-of-fold AUC (mean over repeats) of
+    :data:`PROTOCOL_PROBES`: as the reference (training + validation images, C by inner CV); on
+    the training images alone, C by inner CV; on the training images alone, C the best on the
+    validation images' AUC, as a trained method chooses its epoch and trial. A k-fold run only:
+    the folds' training and validation parts are rebuilt from its profile and checked against
+    the test folds it saved."""
+    from sklearn.linear_model import LogisticRegression
+
+    from benchmark.data.split import kfold_splits
+
+    run_dir = Path(run_dir)
+    suite, arrays, x = _run_features(run_dir, device)
+    evaluation = suite["profile"]["evaluation"]
+    if evaluation.get("scheme") != "kfold":
+        raise ValueError(f"{run_dir / 'suite.json'}: the probe under the protocol needs a kfold run, not "
+                         f"{evaluation.get('scheme')!r}")
+    y, groups = arrays["labels"], arrays["groups"]
+    aucs = {name: [] for name in PROTOCOL_PROBES}
+    for repeat, seed in enumerate(evaluation["split_seeds"]):
+        scores = {name: np.zeros(len(y)) for name in PROTOCOL_PROBES}
+        for fold, split in enumerate(kfold_splits(y, groups, int(evaluation["folds"]), int(seed))):
+            train, val, test = split["train"], split["val"], split["test"]
+            if not np.array_equal(np.sort(test), np.flatnonzero(arrays[f"test_fold_{repeat}"] == fold)):
+                raise ValueError(f"{run_dir / TEST_IMAGES_FILE}: repeat {repeat} fold {fold} is not the profile's "
+                                 "fold: was the run made with another version of the splitter?")
+            for name, fit in zip(PROTOCOL_PROBES[:2], (np.r_[train, val], train)):
+                model, _ = probe_fold(x, y, groups, np.isin(np.arange(len(y)), fit), seed=repeat)
+                scores[name][test] = model.predict_proba(x[test])[:, 1]
+            fitted = [LogisticRegression(C=c, max_iter=5000).fit(x[train], y[train]) for c in C_GRID]
+            best = max(fitted, key=lambda m: roc_auc(y[val], m.predict_proba(x[val])[:, 1]))
+            scores[PROTOCOL_PROBES[2]][test] = best.predict_proba(x[test])[:, 1]
+        for name in PROTOCOL_PROBES:
+            aucs[name].append(roc_auc(y, scores[name]))
+    return {name: float(np.mean(values)) for name, values in aucs.items()}
 
 
 def write_reference(run_dir, device: str = "auto") -> Path:
