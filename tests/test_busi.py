@@ -13,19 +13,21 @@ import numpy as np
 import pytest
 
 from benchmark.data import cache
-from benchmark.data.busi import DUPLICATE_CHECK_SIZE, list_busi_files, load_busi
+from benchmark.data.busi import DUPLICATE_CHECK_SIZE, SAME_LESION_FILE, list_busi_files, load_busi
 from benchmark.data.cache import decode_images
-from benchmark.data.duplicates import dataset_checksum, find_duplicate_groups, group_summary
-from benchmark.data.split import PAPER_SPLIT, split_sizes, stratified_group_split
+from benchmark.data.duplicates import (dataset_checksum, find_duplicate_groups, group_summary, near_duplicate_pairs,
+                                       read_same_lesion_pairs)
+from benchmark.data.split import PAPER_SPLIT, kfold_splits, split_sizes, stratified_group_split
 
 BUSI = Path(os.environ.get("BUSI_ROOT") or Path(__file__).parents[2] / "shared/datasets/busi")
 # dataset_checksum over the 647 benign + malignant files of the shared copy
 SHARED_COPY = "5518fc09077ba111b595591dd8ecc60c1f41dbf1367071270cc5ac8e71018688"
 CROSS_LABEL = {  # groups holding both labels in the shared copy
-    ("benign/benign (433).png", "malignant/malignant (145).png"),  # identical bytes
+    ("benign/benign (433).png", "malignant/malignant (145).png",  # identical bytes
+     "benign/benign (435).png"),  # curated: another frame of B 433's lesion
     ("benign/benign (131).png", "benign/benign (42).png", "malignant/malignant (51).png"),
     ("benign/benign (164).png", "benign/benign (85).png", "malignant/malignant (52).png"),
-    ("benign/benign (333).png", "malignant/malignant (77).png"),
+    ("benign/benign (333).png", "malignant/malignant (77).png", "malignant/malignant (78).png"),  # M 78 curated
     ("benign/benign (399).png", "malignant/malignant (93).png"),
     ("benign/benign (406).png", "malignant/malignant (94).png"),
 }
@@ -111,3 +113,24 @@ def test_split_has_paper_proportions(loads):
     for name, idx in split.items():
         for g in ims.groups[idx]:
             assert owner.setdefault(int(g), name) == name
+
+
+def test_every_curated_and_automatic_pair_sits_in_one_fold_in_every_repeat(loads, files):
+    """The curated same-lesion pairs (busi_same_lesion.csv) and the rule's near duplicates: both
+    images in one part (train, validation or test) of every fold, in every repeat; or both excluded."""
+    ims = loads[0]
+    ids = [rel for rel, _ in files]
+    curated = [(ids[i], ids[j]) for i, j, _ in read_same_lesion_pairs(SAME_LESION_FILE, ids)]
+    assert len(curated) == 11
+    where = {image_id: k for k, image_id in enumerate(ims.ids)}
+    kept = [(where.get(a), where.get(b)) for a, b in curated if a in where or b in where]
+    assert all(None not in pair for pair in kept), "one image of a curated pair excluded, the other kept"
+    automatic = [(i, j) for i, j, _, _ in near_duplicate_pairs(ims.images)]
+    assert len(kept) == 9 and len(automatic) > 100
+    for seed in range(3):
+        for fold, split in enumerate(kfold_splits(ims.labels, ims.groups, 5, seed)):
+            part = np.full(len(ims), -1)
+            for k, name in enumerate(("train", "val", "test")):
+                part[split[name]] = k
+            for a, b in kept + automatic:
+                assert part[a] == part[b], f"seed {seed} fold {fold}: {ims.ids[a]} and {ims.ids[b]} apart"

@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 from scipy.ndimage import gaussian_filter
 
+from benchmark.data import busi as busi_module
 from benchmark.data import cache, registry
 from benchmark.data.busi import list_busi_files, load_busi, resolve_busi_root
 from benchmark.data.cache import ImageDecodeError, decode_image, decode_images
@@ -58,6 +59,15 @@ def busi(tmp_path: Path) -> Path:
 @pytest.fixture
 def cache_dir(tmp_path: Path) -> Path:
     return tmp_path / "cache"
+
+
+@pytest.fixture(autouse=True)
+def no_curated_pairs(tmp_path, monkeypatch):
+    """The fake folders lack the real BUSI's ids: their curated list is empty (a header only)."""
+    empty = tmp_path / "same_lesion.csv"
+    empty.write_text("image_a,image_b,reason\n")
+    monkeypatch.setattr(busi_module, "SAME_LESION_FILE", empty)
+    return empty
 
 
 BENIGN_IDS = ["benign/benign (1).png", "benign/benign (2).png", "benign/benign (3).tif",
@@ -221,6 +231,49 @@ def test_exact_same_label_duplicates_stay_in_one_group(busi, cache_dir):
     g = dict(zip(ims.ids, ims.groups))
     assert g["benign/benign (10).png"] == g["benign/benign (11).png"]
     assert len(ims) == 8 and len(ims.excluded) == 2
+
+
+def test_curated_same_lesion_pairs_join_the_groups(busi, cache_dir, no_curated_pairs):
+    no_curated_pairs.write_text("image_a,image_b,reason\n"
+                                "benign/benign (2).png,benign/benign (10).png,\"same cyst, another frame\"\n")
+    ims = load_busi(busi, 32, cache_dir=cache_dir)
+    g = dict(zip(ims.ids, ims.groups))
+    assert g["benign/benign (2).png"] == g["benign/benign (10).png"]
+    assert len(set(g.values())) == 5
+    # a curated pair under both labels: its group is excluded like any cross-label duplicate
+    no_curated_pairs.write_text("image_a,image_b,reason\n"
+                                "benign/benign (2).png,malignant/malignant (3).BMP,same lesion\n")
+    reasons = {e["id"]: e["reason"] for e in load_busi(busi, 32, cache_dir=cache_dir).excluded}
+    assert "same lesion under both labels" in reasons["malignant/malignant (3).BMP"]
+
+
+def test_curated_pair_with_an_unknown_id_names_the_file(busi, cache_dir, no_curated_pairs):
+    no_curated_pairs.write_text("image_a,image_b,reason\nbenign/benign (2).png,benign/benign (99).png,x\n")
+    with pytest.raises(ValueError, match=r"same_lesion.csv, row 2: the data set has no image 'benign/benign \(99\)"):
+        load_busi(busi, 32, cache_dir=cache_dir)
+
+
+def test_every_curated_and_automatic_pair_sits_in_one_fold_in_every_repeat():
+    """Synthetic images with shifted copies (found by the rule) and a fake curated list of
+    unrelated images: each pair in one test fold, and in one part of each fold, in every repeat."""
+    from benchmark.data.split import kfold_splits
+
+    n = 120
+    images = np.stack([texture(s, 64, 64) for s in range(n)])
+    labels = np.r_[np.zeros(80, np.int64), np.ones(40, np.int64)]
+    copies = [(0, 1), (30, 31), (90, 91)]
+    for a, b in copies:
+        images[b] = np.roll(images[a], 2, axis=1)
+    curated = [(2, 3), (3, 50), (60, 70), (100, 119)]
+    groups = find_duplicate_groups(images, [str(k) for k in range(n)], same_lesion=curated)
+    assert all(groups[a] == groups[b] for a, b in copies), "the rule misses a shifted copy"
+    for seed in range(4):
+        for split in kfold_splits(labels, groups, 5, seed):
+            part = np.full(n, -1)
+            for k, name in enumerate(("train", "val", "test")):
+                part[split[name]] = k
+            for a, b in copies + curated:
+                assert part[a] == part[b], f"seed {seed}: images {a} and {b} of one lesion in two parts"
 
 
 def test_unrelated_images_are_not_grouped():

@@ -24,10 +24,12 @@ from .imageset import BENIGN, MALIGNANT, ImageSet
 from .registry import get_dataset, register_dataset
 
 _KAGGLE_SUBFOLDER = "Dataset_BUSI_with_GT"  # the folder inside Kaggle's zip
+# same-lesion pairs the automatic rule misses, each inspected and with its reason (duplicates.py)
+SAME_LESION_FILE = Path(__file__).with_name("busi_same_lesion.csv")
 CITATION = ("Al-Dhabyani W, Gomaa M, Khaled H, Fahmy A. Dataset of breast ultrasound images. "
             "Data in Brief 28 (2020) 104863. doi:10.1016/j.dib.2019.104863")
-__all__ = ["CITATION", "DUPLICATE_CHECK_SIZE", "IMAGE_EXTENSIONS", "list_busi_files", "load_busi",
-           "resolve_busi_root"]
+__all__ = ["CITATION", "DUPLICATE_CHECK_SIZE", "IMAGE_EXTENSIONS", "SAME_LESION_FILE", "list_busi_files",
+           "load_busi", "resolve_busi_root"]
 
 
 def _has_classes(folder: Path) -> bool:
@@ -84,19 +86,25 @@ def load_busi(
     include_normal: bool = False,
     cache_dir: str | os.PathLike | None = None,
     near_duplicate_distance: int | None = NEAR_DUPLICATE_RULES[0][0],
+    same_lesion: str | os.PathLike | None = "builtin",
 ) -> ImageSet:
     """Load BUSI as an ImageSet of ``image_size`` grayscale squares.
 
     ``near_duplicate_distance`` is the pHash distance of the main near-duplicate rule
     (default 12, with NCC >= 0.85; the stricter shifted-copy rule of duplicates.py is kept);
-    None turns near-duplicate detection off, leaving exact duplicates only.
+    None turns near-duplicate detection off, leaving exact duplicates only. ``same_lesion``
+    is the curated CSV of same-lesion pairs the rule misses ("builtin": :data:`SAME_LESION_FILE`;
+    None: none), merged into the groups; an id it names that the folder lacks is an error
+    naming the file.
     """
+    same_lesion = SAME_LESION_FILE if same_lesion == "builtin" else same_lesion
     root = resolve_busi_root(data_root)
     files = list_busi_files(root, include_normal)
     if not files:
         raise FileNotFoundError(f"no image files found under {root}/benign or {root}/malignant")
     return image_set_from_files("busi", root, [rel for rel, _ in files], [label for _, label in files],
-                                image_size, cache_dir, near_duplicate_distance=near_duplicate_distance)
+                                image_size, cache_dir, near_duplicate_distance=near_duplicate_distance,
+                                same_lesion=same_lesion)
 
 
 @register_dataset(

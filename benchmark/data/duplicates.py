@@ -36,21 +36,27 @@ RGB, decoded to 64 px as load_busi does; all 209,081 pairs. "B 12" is ``benign (
   starts at 0.84 (B 61 / B 116, frames of one sweep) and 0.90 (M 85 / M 86), hence 0.85. At
   d 14-16 only r >= 0.95 is safe (different lesions reach 0.92 there): it admits the shifted
   copy B 64 / B 141 (d 14, r 0.965) and M 4, 5 / M 8, 9 (r 0.98).
-* Known misses, left alone rather than loosen the rule: copies where one image has black
-  sector wedges or a drawn box (B 62 / B 140 d 22 r 0.975, M 77 / M 78 d 16 r 0.92,
-  M 65 / M 66 d 12 r 0.66, B 102 / B 121 d 10 r 0.78), and other frames of a lesion
+* Misses of the rule, left to a curated list rather than loosen the rule: copies where one
+  image has black sector wedges or a drawn box (B 62 / B 140 d 22 r 0.975, M 77 / M 78 d 16
+  r 0.92, M 65 / M 66 d 12 r 0.66, B 102 / B 121 d 10 r 0.78), and other frames of a lesion
   (B 433 / B 435 and M 3 / M 4-9 at d 18-22, r 0.95-0.97, where the nearest
-  different-lesion pair is at 0.942).
+  different-lesion pair is at 0.942). Each was inspected side by side and is listed, with its
+  reason, in ``busi_same_lesion.csv`` (:func:`read_same_lesion_pairs`); the listed pairs join
+  the duplicate groups before the label check below.
 
-On that copy this gives 1 exact-duplicate group (B 433 = M 145, identical bytes) and 119
+On that copy the rule gives 1 exact-duplicate group (B 433 = M 145, identical bytes) and 119
 near-duplicate groups (two or more distinct images: 102 pairs, 14 triples, one each of 4, 6
 and 7 images); 265 of the 647 images share a group with another. 6 groups hold both labels and are
 excluded, 14 images: B 433 / M 145 (exact), B 42 / B 131 / M 51, B 85 / B 164 / M 52,
-B 333 / M 77, B 399 / M 93 and B 406 / M 94, leaving 633 images.
+B 333 / M 77, B 399 / M 93 and B 406 / M 94, leaving 633 images. The curated pairs add B 435
+to the first and M 78 to the fourth of these (their lesion is then under both labels), leaving
+631 images.
 """
 from __future__ import annotations
 
+import csv
 import hashlib
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -193,14 +199,41 @@ def cross_duplicates(a, b, rules: Sequence[tuple[int, float]] = NEAR_DUPLICATE_R
     return [(a.ids[i], b.ids[j]) for i, j, _, _ in cross_duplicate_pairs(a.images, b.images, rules)]
 
 
+def read_same_lesion_pairs(path: str | Path, ids: Sequence[str]) -> list[tuple[int, int, str]]:
+    """(i, j, reason) for every row of a curated list of same-lesion pairs, indices into ``ids``.
+
+    The file is a CSV with columns ``image_a, image_b, reason`` (ids as the data set names its
+    images, e.g. ``benign/benign (62).png``; the reason says what was seen). A row with an id
+    that ``ids`` lacks, or without a reason, is a ValueError naming the file and the row.
+    """
+    path = Path(path)
+    where = {image_id: k for k, image_id in enumerate(ids)}
+    with open(path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    if rows and not {"image_a", "image_b", "reason"} <= set(rows[0]):
+        raise ValueError(f"{path}: needs the columns image_a, image_b, reason; has {', '.join(rows[0])}")
+    out = []
+    for line, row in enumerate(rows, start=2):
+        missing = [row[c] for c in ("image_a", "image_b") if row[c] not in where]
+        if missing:
+            raise ValueError(f"{path}, row {line}: the data set has no image {missing[0]!r}; fix the id or "
+                             "remove the row (ids are paths relative to the data set's folder)")
+        if not (row["reason"] or "").strip():
+            raise ValueError(f"{path}, row {line}: give the reason (what shows that it is the same lesion)")
+        out.append((where[row["image_a"]], where[row["image_b"]], row["reason"].strip()))
+    return out
+
+
 def find_duplicate_groups(
-    images: np.ndarray, sha256s: Sequence[str], rules: Sequence[tuple[int, float]] = NEAR_DUPLICATE_RULES
+    images: np.ndarray, sha256s: Sequence[str], rules: Sequence[tuple[int, float]] = NEAR_DUPLICATE_RULES,
+    same_lesion: Sequence[tuple[int, int]] = (),
 ) -> np.ndarray:
-    """Group ids 0..G-1 (N int64): identical content or near duplicates share a group.
+    """Group ids 0..G-1 (N int64): identical content, near duplicates and the ``same_lesion``
+    pairs of indices (a curated list, :func:`read_same_lesion_pairs`) share a group.
 
     ``images`` are N x H x W uint8 (any size; thumbnails are made internally). ``rules`` are
     (max pHash distance, min shifted NCC) pairs; an empty sequence turns near-duplicate
-    detection off, leaving exact duplicates only.
+    detection off, leaving exact duplicates (and the curated pairs) only.
     """
     n = len(sha256s)
     if len(images) != n:
@@ -208,6 +241,7 @@ def find_duplicate_groups(
     first: dict[str, int] = {}
     pairs = [(first.setdefault(h, k), k) for k, h in enumerate(sha256s) if first.get(h, k) != k]
     pairs += [(i, j) for i, j, _, _ in near_duplicate_pairs(images, rules)]
+    pairs += [(int(i), int(j)) for i, j, *_ in same_lesion]
     return _union_find_groups(n, np.array(pairs, dtype=np.int64).reshape(-1, 2))
 
 
@@ -227,13 +261,14 @@ def resolve_label_conflicts(
         if len(set(labels[members].tolist())) < 2:
             continue
         keep[members] = False
-        exact = len({sha256s[m] for m in members}) == 1
         for m in members:
             others = ", ".join(ids[o] for o in members if o != m)
-            if exact:
-                reason = f"exact duplicate under both labels (identical content sha256 as {others})"
+            copies = [o for o in members if o != m and sha256s[o] == sha256s[m]]
+            if copies and len(set(labels[copies + [m]].tolist())) == 2:
+                reason = (f"exact duplicate under both labels (identical content sha256 as "
+                          f"{', '.join(ids[o] for o in copies)}; same image group as {others})")
             else:
-                reason = f"near duplicate under both labels (same image group as {others})"
+                reason = f"near duplicate or same lesion under both labels (same image group as {others})"
             excluded.append({"id": ids[m], "reason": reason})
     return keep, excluded
 

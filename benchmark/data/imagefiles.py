@@ -16,7 +16,8 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from .cache import decode_images_multi
-from .duplicates import NEAR_DUPLICATE_RULES, dataset_checksum, find_duplicate_groups, resolve_label_conflicts
+from .duplicates import (NEAR_DUPLICATE_RULES, dataset_checksum, find_duplicate_groups, read_same_lesion_pairs,
+                         resolve_label_conflicts)
 from .imageset import ImageSet
 
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
@@ -53,16 +54,19 @@ def image_set_from_files(
     excluded: Sequence[dict] = (),
     near_duplicate_distance: int | None = NEAR_DUPLICATE_RULES[0][0],
     paths: Sequence[Path] | None = None,
+    same_lesion: str | os.PathLike | None = None,
 ) -> ImageSet:
-    """Decode ``root / id`` (or ``paths``) at ``image_size``, group duplicates, drop
-    cross-label groups (appended to ``excluded``), and return the ImageSet ``name``."""
+    """Decode ``root / id`` (or ``paths``) at ``image_size``, group duplicates (and the pairs of
+    the curated CSV ``same_lesion``, see duplicates.py), drop cross-label groups (appended to
+    ``excluded``), and return the ImageSet ``name``."""
     ids = list(ids)
     labels = np.asarray(list(labels), dtype=np.int64)
     paths = [Path(root) / rel for rel in ids] if paths is None else [Path(p) for p in paths]
     sizes = {image_size, DUPLICATE_CHECK_SIZE}
     decoded, sha256s, cache_hit = decode_images_multi(paths, sizes, cache_dir)
+    curated = read_same_lesion_pairs(same_lesion, ids) if same_lesion is not None else []
     groups = find_duplicate_groups(decoded[DUPLICATE_CHECK_SIZE], sha256s,
-                                   near_duplicate_rules(near_duplicate_distance))
+                                   near_duplicate_rules(near_duplicate_distance), curated)
     keep, conflicts = resolve_label_conflicts(groups, labels, ids, sha256s)
     kept = np.flatnonzero(keep)
     kept_ids = [ids[i] for i in kept]
