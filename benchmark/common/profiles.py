@@ -70,6 +70,7 @@ class EvaluationSection:
     split_seeds: tuple[int, ...] = (0,)  # one repeat per seed (kfold: a partition; holdout: a split)
     n_bootstrap: int = 1000
     external: tuple[str, ...] = ()  # data sets every selected model also scores (external validation)
+    partition: str = "stratified"  # kfold test folds: "stratified" (the suite's, from split_seeds) or "official" (the data set's own file)
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,7 @@ class Profile:
 
 INFERENCE_PRECISIONS = ("auto", "float32", "bfloat16")  # [train] inference_precision, bench --inference-precision
 SELECTION_METRICS = ("auc", "accuracy")  # [search] selection
+PARTITIONS = ("stratified", "official")  # [evaluation] partition
 
 _SECTIONS = {"backbone": BackboneSection, "data": DataSection, "train": TrainSection,
              "search": SearchSection, "evaluation": EvaluationSection}
@@ -110,7 +112,8 @@ _CHOICES = {("search", "sampler"): ("grid", "tpe"),
             ("train", "inference_precision"): INFERENCE_PRECISIONS,
             ("search", "pruner"): ("none", "median", "hyperband"),
             ("search", "selection"): SELECTION_METRICS,
-            ("evaluation", "scheme"): ("kfold", "holdout")}
+            ("evaluation", "scheme"): ("kfold", "holdout"),
+            ("evaluation", "partition"): PARTITIONS}
 
 
 _ZERO_ALLOWED = {("search", "tie_se")}  # 0 switches the feature off
@@ -187,4 +190,7 @@ def _section(cls, values: dict, section: str, path: Path):
                            f"got {list(out['lr_range'])}")
     if section == "evaluation" and out.get("scheme") == "kfold" and out.get("folds", 5) < 2:
         raise ProfileError(f"{path}: [evaluation] folds must be at least 2 for the kfold scheme")
+    if section == "evaluation" and out.get("partition") == "official" and out.get("scheme", "holdout") != "kfold":
+        raise ProfileError(f"{path}: [evaluation] partition = \"official\" (a data set's own k-fold file) needs "
+                           f"scheme = \"kfold\" and folds = the file's k (bus_bra: 5 or 10)")
     return cls(**out)

@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 ENTRY_POINT_GROUP = "petl_bench.datasets"
-BUILTIN_MODULES = ("busi", "breast_lesions_usg", "synthetic", "folder")
+BUILTIN_MODULES = ("busi", "breast_lesions_usg", "bus_bra", "synthetic", "folder")
 _DEFAULT = object()
 
 

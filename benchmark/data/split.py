@@ -129,13 +129,18 @@ def stratified_group_split(
     return {name: np.flatnonzero(part_of == s) for s, name in enumerate(SPLIT_NAMES)}
 
 
-def kfold_splits(labels: Sequence[int], groups: Sequence[int], k: int, seed: int) -> list[dict[str, np.ndarray]]:
+def kfold_splits(labels: Sequence[int], groups: Sequence[int], k: int, seed: int,
+                 test_folds: Sequence[int] | None = None) -> list[dict[str, np.ndarray]]:
     """k folds, each {"train", "val", "test"}: every index is in exactly one fold's test set.
 
     The test folds are k near-equal parts, stratified by label and built from whole duplicate
     groups (:func:`stratified_group_partition`). The rest of each fold is split again, the same
     way, into train and validation in the paper's proportions (452 : 65), so early stopping and
     selection in a fold see only that fold's training images. Deterministic for a seed.
+
+    ``test_folds`` (each index's test fold 0..k-1: a data set's official partition) replaces the
+    drawn test folds; the validation parts are still drawn as above. A group in two of its test
+    folds is a ValueError.
     """
     labels = np.asarray(labels, dtype=np.int64)
     n = len(labels)
@@ -143,9 +148,12 @@ def kfold_splits(labels: Sequence[int], groups: Sequence[int], k: int, seed: int
         raise ValueError(f"k-fold cross-validation needs k >= 2 folds, got {k}")
     if n < 3 * k:
         raise ValueError(f"{n} images are too few for {k} folds")
-    fold_of = stratified_group_partition(labels, groups, _largest_remainder(n, [1] * k), seed,
-                                         [f"test fold {f}" for f in range(k)])
     groups = np.asarray(groups, dtype=np.int64)
+    if test_folds is None:
+        fold_of = stratified_group_partition(labels, groups, _largest_remainder(n, [1] * k), seed,
+                                             [f"test fold {f}" for f in range(k)])
+    else:
+        fold_of = _given_test_folds(test_folds, groups, k)
     folds = []
     for f in range(k):
         rest = np.flatnonzero(fold_of != f)
@@ -154,3 +162,22 @@ def kfold_splits(labels: Sequence[int], groups: Sequence[int], k: int, seed: int
                                            [f"training part of fold {f}", f"validation part of fold {f}"])
         folds.append({"train": rest[inner == 0], "val": rest[inner == 1], "test": np.flatnonzero(fold_of == f)})
     return folds
+
+
+def _given_test_folds(test_folds: Sequence[int], groups: np.ndarray, k: int) -> np.ndarray:
+    """``test_folds`` checked: one fold 0..k-1 per index, every fold used, no group in two folds."""
+    fold_of = np.asarray(test_folds, dtype=np.int64)
+    if len(fold_of) != len(groups) or (fold_of < 0).any() or (fold_of >= k).any():
+        raise ValueError(f"the given test folds must be {len(groups)} numbers 0..{k - 1}")
+    if len(np.unique(fold_of)) < k:
+        raise ValueError(f"the given test folds leave fold(s) {sorted(set(range(k)) - set(fold_of.tolist()))} empty")
+    gids, group_of = np.unique(groups, return_inverse=True)
+    low, high = np.full(len(gids), k), np.full(len(gids), -1)
+    np.minimum.at(low, group_of, fold_of)
+    np.maximum.at(high, group_of, fold_of)
+    spans = gids[low != high]
+    if len(spans):
+        raise ValueError(f"{len(spans)} group(s) of images (a patient or duplicates) lie in two of the given test "
+                         f"folds, e.g. group {spans[0]} in folds {sorted(set(fold_of[groups == spans[0]].tolist()))}; "
+                         "the partition would put copies of one lesion in training and test")
+    return fold_of

@@ -3,11 +3,13 @@ from __future__ import annotations
 
 __all__ = ["SUITE_FILE", "PREDICTIONS_FILE", "STUDIES_FILE", "COST_FILE", "RESULTS_FILE", "FAILED_FILE",
            "STATE_FILE", "TEST_IMAGES_FILE", "REFERENCE_FILE", "REFERENCE_METHOD", "PREDICTION_COLUMNS",
-           "STUDY_COLUMNS", "TRIALS_FILE", "TRIAL_COLUMNS", "OK"]
+           "STUDY_COLUMNS", "TRIALS_FILE", "TRIAL_COLUMNS", "IMAGES_FILE", "IMAGE_COLUMNS", "OK"]
 
 SUITE_FILE, PREDICTIONS_FILE, STUDIES_FILE, COST_FILE = "suite.json", "predictions.csv", "studies.csv", "cost.csv"
 RESULTS_FILE, FAILED_FILE, STATE_FILE = "results.json", "failed.json", "trained_state.pt"
 TEST_IMAGES_FILE = "test_images.npz"
+IMAGES_FILE = "images.csv"  # one row per image of the training and external sets: IMAGE_COLUMNS, then the set's metadata
+IMAGE_COLUMNS = ["dataset", "image_id", "group", "label"]
 TRIALS_FILE = "trials.csv"
 REFERENCE_FILE = "reference_predictions.csv"
 REFERENCE_METHOD = "logistic_regression_probe"  # benchmark.training.reference: not a method of the registry

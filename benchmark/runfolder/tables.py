@@ -11,6 +11,8 @@ Layout (written by ``petl-bench suite``)::
     runs/<method>/repeat-<r>/fold-<f>/results.json   a finished study's selected model (parameters, time, ...)
     runs/<method>/repeat-<r>/fold-<f>/failed.json    instead, when the study found no working configuration
     test_images.npz   test images (uint8) with their ids, for the report's gallery and the analysis
+    images.csv        one row per image of the training and external sets: dataset, image_id, group, label,
+                      then what the data set tells of it (bus_bra: patient, histology, birads, device, side)
     cost.csv          optional, from ``petl-bench bench``
     reference_predictions.csv  optional, from ``benchmark.training.reference``: the out-of-fold scores of a
                       logistic regression on the frozen backbone's features, in the columns of predictions.csv
@@ -34,6 +36,8 @@ import pandas as pd
 from benchmark.runfolder.layout import (
     COST_FILE,
     FAILED_FILE,
+    IMAGE_COLUMNS,
+    IMAGES_FILE,
     PREDICTION_COLUMNS,
     PREDICTIONS_FILE,
     REFERENCE_FILE,
@@ -45,7 +49,7 @@ from benchmark.runfolder.layout import (
     TRIALS_FILE,
 )
 
-__all__ = ["read_suite", "load_predictions", "load_reference", "load_studies", "load_runs", "read_cost", "internal_dataset", "external_datasets",
+__all__ = ["read_suite", "load_predictions", "load_reference", "load_image_table", "load_studies", "load_runs", "read_cost", "internal_dataset", "external_datasets",
            "external_scores", "score_table", "test_images", "refresh_tables"]
 
 
@@ -137,6 +141,22 @@ def load_reference(run_dir) -> pd.DataFrame | None:
     if not (Path(run_dir) / REFERENCE_FILE).is_file():
         return None
     return load_predictions(run_dir, REFERENCE_FILE)
+
+
+def load_image_table(run_dir) -> pd.DataFrame | None:
+    """``images.csv`` (each image's data set, id, group, label and metadata), or None when the run has none."""
+    path = Path(run_dir) / IMAGES_FILE
+    if not path.is_file():
+        return None
+    table = pd.read_csv(path, keep_default_na=False, na_values=[""])
+    missing = [c for c in IMAGE_COLUMNS if c not in table.columns]
+    if missing:
+        raise ValueError(f"{path} has no column {', '.join(missing)}; rebuild it with `petl-bench suite --run-dir "
+                         f"{Path(run_dir)}` (finished runs are not redone)")
+    twice = table[table.duplicated(["dataset", "image_id"])]
+    if not twice.empty:
+        raise ValueError(f"{path}: image {twice.image_id.iloc[0]!r} of {twice.dataset.iloc[0]} is listed twice")
+    return table
 
 
 def internal_dataset(run_dir, predictions: pd.DataFrame) -> str:

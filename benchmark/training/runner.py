@@ -63,9 +63,10 @@ class Fold:
 def evaluation_splits(profile: Profile, data: ImageSet) -> list[Fold]:
     """Every (repeat, fold) of the profile's scheme, in order. Every method sees the same ones."""
     ev, out = profile.evaluation, []
+    official = data.official_partition(ev.folds) if ev.partition == "official" else None
     for repeat, seed in enumerate(ev.split_seeds):
-        if ev.scheme == "kfold":
-            for f, split in enumerate(kfold_splits(data.labels, data.groups, ev.folds, seed)):
+        if ev.scheme == "kfold":  # official: the data set's test folds, and validation parts drawn from the seed
+            for f, split in enumerate(kfold_splits(data.labels, data.groups, ev.folds, seed, test_folds=official)):
                 out.append(Fold(repeat, f, int(seed), split))
         else:
             out.append(Fold(repeat, 0, int(seed), stratified_group_split(data.labels, data.groups, seed=seed)))

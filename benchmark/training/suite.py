@@ -8,6 +8,7 @@ Layout of a run folder (``reports/<timestamp>-<profile>/``)::
                                     predictions.csv, trained_state.pt), or failed.json (see benchmark.training.search)
     predictions.csv, studies.csv    the tidy tables of benchmark.runfolder, rebuilt from runs/
     test_images.npz                 the data set's images and each repeat's folds, for the report
+    images.csv                      every image of the data set and the external sets: group, label, metadata
     external.json                   each external data set: size, checksum, duplicates of training images
     summary.csv                     one row per (method, repeat, fold), rebuilt from runs/
     failures.json                   studies that found no working configuration, if any
@@ -36,7 +37,7 @@ from benchmark.data import load_dataset
 from benchmark.common.io import write_atomic, write_csv_atomic, write_json_atomic
 from benchmark.common.profiles import Profile
 from benchmark.runfolder import RESULTS_FILE, collect
-from benchmark.runfolder import REFERENCE_FILE, TEST_IMAGES_FILE
+from benchmark.runfolder import IMAGES_FILE, REFERENCE_FILE, TEST_IMAGES_FILE
 from benchmark.models.registry import get_method, list_methods
 from benchmark.training.runner import Fold, RunSpec, evaluation_splits, load_data
 from benchmark.training.search import finished_search, run_search
@@ -104,6 +105,7 @@ def run_suite(profile: Profile, dataset: str, run_dir: Path, methods: list[str],
     external_sets = load_external(run_dir, profile, data, external)
     folds = evaluation_splits(profile, data)
     save_test_images(run_dir, data, folds)
+    save_image_table(run_dir, [data, *external_sets.values()])
     common = dict(profile=profile, dataset=dataset, data=data, run_dir=run_dir, storage=storage, device=device,
                   parallel_trials=parallel_trials, external=external_sets, artifacts=artifacts,
                   heartbeat=heartbeat)
@@ -289,6 +291,12 @@ def save_test_images(run_dir: Path, data, folds: list[Fold]) -> Path:
             np.savez_compressed(fh, **arrays)
 
     return write_atomic(run_dir / TEST_IMAGES_FILE, write)
+
+
+def save_image_table(run_dir: Path, sets) -> Path:
+    """``images.csv``: one row per image of ``sets`` (ImageSets), with their metadata columns."""
+    return write_csv_atomic(run_dir / IMAGES_FILE, pd.concat([pd.DataFrame(s.image_table()) for s in sets],
+                                                             ignore_index=True))
 
 
 def load_test_images(run_dir: Path, repeat: int = 0, fold: int = 0) -> tuple[np.ndarray, np.ndarray, list[str]]:
