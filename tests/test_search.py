@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 from optuna.trial import TrialState
 
-from benchmark.common.profiles import load_profile
+from benchmark.common.profiles import ProfileError, load_profile
 from benchmark.models.registry import get_method, register_method
 from benchmark.training.runner import evaluation_splits
 from benchmark.runfolder import REFERENCE_METHOD
@@ -105,6 +105,9 @@ def test_grid_search_selects_on_validation_and_tests_once(tmp_path, data):
     # one epoch on 34 images: a trial may fail as collapsed (with the reason), never otherwise
     assert all(t["state"] == "COMPLETE" or (t["failure"] or "").startswith("collapsed") for t in trials)
     assert record["search"]["selection_metric"] == "auc"
+    from benchmark.training.seeds import sampler_seed
+    assert record["config"]["search_seed"] == 0 and record["config"]["split_seed"] == 0
+    assert record["search"]["sampler_seed"] == sampler_seed("feature_extraction", 0, 0, 0)
     complete = [t for t in trials if t["state"] == "COMPLETE"]
     # trials within one standard error of the best validation AUC tie; the lowest loss wins
     top = max(t["value"] for t in complete)
@@ -118,9 +121,11 @@ def test_grid_search_selects_on_validation_and_tests_once(tmp_path, data):
     assert record["training"]["best_val_auc"] == best["value"] == best["val_auc"]
     # the repeats of one setting train with distinct seeds (shared across settings: paired)
     study = _study(tmp_path, record)
+    fold = evaluation_splits(profile, data)[0]
     for t in study.trials:
         if "config" in t.user_attrs:
-            assert t.user_attrs["config"]["train_seed"] == t.params["repeat"]
+            assert t.user_attrs["config"]["train_seed"] == fold.train_seed(t.params["repeat"])
+    assert len({fold.train_seed(r) for r in (0, 1)}) == 2
     assert (out / "predictions.csv").is_file() and not (out / "trials").exists()
     # a finished study is not searched again
     again = _search("feature_extraction", profile, data, tmp_path, out)
@@ -617,6 +622,32 @@ def test_kfold_splits_reject_too_few_folds_or_images():
         kfold_splits(labels, groups, 1, 0)
     with pytest.raises(ValueError, match="too few"):
         kfold_splits(labels[:8], groups[:8], 3, 0)
+
+
+def test_a_repeat_draws_a_new_partition_training_seeds_and_sampler_seeds(tmp_path, data):
+    """Two repeats differ in partition, training, augmentation and sampler seeds; the same repeat
+    of the same profile rebuilds identically; another [search] seed keeps the partition and
+    changes the training and sampler seeds."""
+    from benchmark.training.search import _sampler_and_pruner
+
+    kfold = _profile(tmp_path, "scheme = 'kfold'\nfolds = 3\nsplit_seeds = [4, 9]\n", name="k")
+    first, second = ([f for f in evaluation_splits(kfold, data) if f.repeat == r][0] for r in (0, 1))
+    assert not np.array_equal(first.split["test"], second.split["test"])
+    seeds = lambda f: (f.train_seed(0), f.train_seed(1), f.augment_seed,  # noqa: E731
+                       _sampler_and_pruner(kfold, "lora", f, 0)[0]._rng.rng.randint(2**31))
+    assert all(a != b for a, b in zip(seeds(first), seeds(second)))
+    again = evaluation_splits(kfold, data)[0]
+    assert seeds(again) == seeds(first) and np.array_equal(again.split["test"], first.split["test"])
+    reseeded = _profile(tmp_path, "scheme = 'kfold'\nfolds = 3\nsplit_seeds = [4, 9]\n[search]\nseed = 1\n",
+                        name="k1")
+    other = evaluation_splits(reseeded, data)[0]
+    assert np.array_equal(other.split["test"], first.split["test"])
+    assert all(a != b for a, b in zip(seeds(other), seeds(first)))
+
+
+def test_repeated_split_seed_is_refused(tmp_path):
+    with pytest.raises(ProfileError, match="split_seeds .* repeat a seed"):
+        _profile(tmp_path, "scheme = 'kfold'\nsplit_seeds = [3, 3]\n", name="dup")
 
 
 def test_evaluation_splits_are_the_same_for_every_method(tmp_path, data):

@@ -60,7 +60,7 @@ class SearchSection:
     tie_se: float = 1.0           # trials within this many standard errors of the best metric tie; lower validation loss wins
     pruner: str = "none"          # "none", "median" or "hyperband"
     parallel_trials: int = 1      # trials run at once (threads; for a GPU)
-    seed: int = 0                 # tpe: another value gives every study other draws (same folds, same training seeds)
+    seed: int = 0                 # another value: other sampler draws and training seeds on the same folds (training/seeds.py)
 
 
 @dataclass(frozen=True)
@@ -188,6 +188,9 @@ def _section(cls, values: dict, section: str, path: Path):
             len(out["lr_range"]) != 2 or not 0 < out["lr_range"][0] < out["lr_range"][1]):
         raise ProfileError(f"{path}: [search] lr_range must be [low, high] with 0 < low < high, "
                            f"got {list(out['lr_range'])}")
+    if section == "evaluation" and len(set(out.get("split_seeds", ()))) < len(out.get("split_seeds", ())):
+        raise ProfileError(f"{path}: [evaluation] split_seeds {list(out['split_seeds'])} repeat a seed: a repeat "
+                           "with the same seed repeats the same partition and training; give distinct seeds")
     if section == "evaluation" and out.get("scheme") == "kfold" and out.get("folds", 5) < 2:
         raise ProfileError(f"{path}: [evaluation] folds must be at least 2 for the kfold scheme")
     if section == "evaluation" and out.get("partition") == "official" and out.get("scheme", "holdout") != "kfold":

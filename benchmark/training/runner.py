@@ -35,6 +35,7 @@ from benchmark.runfolder import PREDICTION_COLUMNS, PREDICTIONS_FILE, RESULTS_FI
 from benchmark.runfolder import STATE_FILE
 from benchmark.models.registry import Method
 from benchmark.stats import threshold_metrics, youden_threshold
+from benchmark.training.seeds import augment_seed, train_seed
 from benchmark.training.trainer import TrainResult, predict_scores, train, trained_state
 from benchmark.training.device import resolve_device
 
@@ -49,6 +50,7 @@ class Fold:
     fold: int            # 0..k-1 (holdout: 0)
     split_seed: int      # the partition's seed
     split: dict          # {"train", "val", "test"}: index arrays
+    search_seed: int = 0  # the profile's [search] seed (with the split seed: training and sampler seeds)
 
     @property
     def folder(self) -> str:
@@ -56,8 +58,12 @@ class Fold:
 
     @property
     def augment_seed(self) -> int:
-        """The seed of the augmented views: one per fold, the same for every method."""
-        return 100_003 * self.split_seed + self.fold
+        """The seed of the augmented views: one per fold, the same for every method (seeds.py)."""
+        return augment_seed(self.split_seed, self.fold, self.search_seed)
+
+    def train_seed(self, trial: int = 0) -> int:
+        """The training seed of a trial of this fold's studies (seeds.py)."""
+        return train_seed(self.split_seed, self.fold, trial, self.search_seed)
 
 
 def evaluation_splits(profile: Profile, data: ImageSet) -> list[Fold]:
@@ -67,9 +73,10 @@ def evaluation_splits(profile: Profile, data: ImageSet) -> list[Fold]:
     for repeat, seed in enumerate(ev.split_seeds):
         if ev.scheme == "kfold":  # official: the data set's test folds, and validation parts drawn from the seed
             for f, split in enumerate(kfold_splits(data.labels, data.groups, ev.folds, seed, test_folds=official)):
-                out.append(Fold(repeat, f, int(seed), split))
+                out.append(Fold(repeat, f, int(seed), split, profile.search.seed))
         else:
-            out.append(Fold(repeat, 0, int(seed), stratified_group_split(data.labels, data.groups, seed=seed)))
+            out.append(Fold(repeat, 0, int(seed), stratified_group_split(data.labels, data.groups, seed=seed),
+                            profile.search.seed))
     return out
 
 
@@ -104,14 +111,12 @@ class RunSpec:
                 "backbone": p.backbone.name, "image_size": p.backbone.image_size,
                 "weights": self.weights if self.weights is not None else p.backbone.weights,
                 "scheme": p.evaluation.scheme, "repeat": self.repeat, "fold": self.fold, "split_seed": seed,
-                "train_seed": default_train_seed(seed or 0, self.fold) if self.train_seed is None else self.train_seed,
+                "search_seed": p.search.seed,
+                "train_seed": train_seed(seed or 0, self.fold, 0, p.search.seed) if self.train_seed is None
+                else self.train_seed,
                 "lr": p.train.lr if self.lr is None else self.lr,
                 "beta1": p.train.beta1 if self.beta1 is None else self.beta1,
                 "method_params": dict(self.params or {})}
-
-
-def default_train_seed(split_seed: int, fold: int, trial: int = 0) -> int:
-    return 100_000 * split_seed + 1000 * fold + trial
 
 
 def load_data(spec: RunSpec) -> tuple[ImageSet, float]:
@@ -219,7 +224,8 @@ def score_external(out_dir: Path, profile: Profile, external: dict[str, ImageSet
         backbone, method = rebuild_trained(config, state, str(out_dir / STATE_FILE))
     score = lambda images: predict_scores(backbone, images, device, profile.train.eval_batch_size,  # noqa: E731
                                           profile.train.inference_precision, profile.train.channels_last)
-    fold = Fold(int(config["repeat"]), int(config["fold"]), int(config.get("split_seed") or 0), {})
+    fold = Fold(int(config["repeat"]), int(config["fold"]), int(config.get("split_seed") or 0), {},
+                int(config.get("search_seed") or 0))
     threshold = float(record["metrics"]["validation_threshold"])
     frames = [predictions]
     for name, ext in todo.items():

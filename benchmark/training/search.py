@@ -6,8 +6,9 @@ live (SQLite under the run folder, or a shared storage URL) in :mod:`benchmark.t
 - ``grid`` (the paper's protocol): the grid's points are queued and run one at a time.
 - ``tpe``: Optuna's TPE sampler over the method's own space: the first trial is the method's
   default point, the next ``startup_trials - 1`` random, the rest TPE's. Each study has its own
-  sampler seed (from its name), so methods and folds get their own draws; a resumed study
-  reseeds past the trials it has, so it continues instead of repeating them. Median pruning
+  sampler seed (method, repeat, fold and ``[search] seed``: :mod:`benchmark.training.seeds`),
+  so methods, folds and repeats get their own draws; a resumed study reseeds past the trials
+  it has, so it continues instead of repeating them. Median pruning
   compares a trial's validation metric with the completed trials' at the same epoch, once two
   trials have completed, after the third epoch.
 
@@ -42,7 +43,6 @@ import tempfile
 import threading
 import time
 import warnings
-import zlib
 from pathlib import Path
 
 import optuna
@@ -59,7 +59,8 @@ from benchmark.common.profiles import Profile
 from benchmark.runfolder import FAILED_FILE, PREDICTIONS_FILE, RESULTS_FILE
 from benchmark.models.registry import Method, get_method
 from benchmark.runfolder import STATE_FILE
-from benchmark.training.runner import Fold, TrainedModel, default_train_seed, record_run, train_model
+from benchmark.training.runner import Fold, TrainedModel, record_run, train_model
+from benchmark.training.seeds import sampler_seed
 from benchmark.training.selection import SelectionRule
 from benchmark.training.search_space import describe_space, search_space, study_fingerprint, study_name, \
     trial_slots
@@ -86,10 +87,10 @@ def _suggest(trial: optuna.Trial, name: str, dist):
     raise TypeError(f"search space entry {name!r}: unsupported distribution {type(dist).__name__}")
 
 
-def _sampler_and_pruner(profile: Profile, name: str, n_finished: int):
+def _sampler_and_pruner(profile: Profile, method: str, fold: Fold, n_finished: int):
     s = profile.search
-    # own draws per study (the name carries the fingerprint, [search] seed included); a resume continues
-    seed = (zlib.crc32(name.encode()) + 104_729 * s.seed + 7919 * n_finished) % 2**31
+    # own draws per study (method, repeat, fold, [search] seed: seeds.py); a resume continues
+    seed = sampler_seed(method, fold.split_seed, fold.fold, fold.search_seed, n_finished)
     sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=max(1, s.startup_trials)) \
         if s.sampler == "tpe" else optuna.samplers.RandomSampler(seed=seed)  # grid: enqueued
     pruner = {"none": optuna.pruners.NopPruner(),
@@ -152,7 +153,7 @@ class _Objective:
         if self.profile.search.sampler == "grid":
             index = trial.suggest_categorical("repeat", list(range(self.profile.search.repeats)))
         config = {**self.base, "lr": params.pop("lr"), "beta1": params.pop("beta1", self.profile.train.beta1),
-                  "train_seed": default_train_seed(self.fold.split_seed, self.fold.fold, index),
+                  "train_seed": self.fold.train_seed(index),
                   "method_params": params}
 
         def on_epoch(epoch: int, metric: float) -> None:
@@ -242,7 +243,8 @@ class _QueueStudy(optuna.Study):
         return trial_id
 
 
-def _open_study(name: str, storage, profile: Profile, method: Method, shared: bool) -> tuple[optuna.Study, int]:
+def _open_study(name: str, storage, profile: Profile, method: Method, fold: Fold,
+                shared: bool) -> tuple[optuna.Study, int]:
     """Create or load the study; its creator fills its queue. Returns (study, interrupted trials redone)."""
     try:
         optuna.create_study(study_name=name, storage=storage, direction="maximize")
@@ -251,7 +253,7 @@ def _open_study(name: str, storage, profile: Profile, method: Method, shared: bo
         created = False
     probe = optuna.load_study(study_name=name, storage=storage)
     finished = sum(t.state.is_finished() for t in probe.get_trials(deepcopy=False))
-    sampler, pruner = _sampler_and_pruner(profile, name, finished)
+    sampler, pruner = _sampler_and_pruner(profile, method.name, fold, finished)
     study = _QueueStudy(study_name=name, storage=storage, sampler=sampler, pruner=pruner)
     if created:
         for params in trial_slots(profile, method):
@@ -301,12 +303,12 @@ def run_search(method_name: str, profile: Profile, dataset: str, data: ImageSet,
     store = FileSystemArtifactStore(str(artifacts_dir))
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study, interrupted = _open_study(name, open_storage(url, heartbeat if shared else None), profile, method,
-                                     shared)
+                                     fold, shared)
     base = {"method": method_name, "dataset": dataset, "profile": profile.name,
             "backbone": profile.backbone.name, "image_size": profile.backbone.image_size,
             "weights": weights if weights is not None else profile.backbone.weights,
             "scheme": profile.evaluation.scheme, "repeat": fold.repeat, "fold": fold.fold,
-            "split_seed": fold.split_seed, "augment_seed": fold.augment_seed}
+            "split_seed": fold.split_seed, "search_seed": fold.search_seed, "augment_seed": fold.augment_seed}
     objective = _Objective(method, profile, data, fold, base, dev, store, progress)
     jobs = max(1, parallel_trials or profile.search.parallel_trials)
     if jobs > 1 and profile.search.sampler == "grid":
@@ -331,6 +333,7 @@ def run_search(method_name: str, profile: Profile, dataset: str, data: ImageSet,
         time.sleep(poll_seconds)
 
     search = {"study_name": name, "storage": redact(url), "sampler": profile.search.sampler,
+              "sampler_seed": sampler_seed(method_name, fold.split_seed, fold.fold, fold.search_seed),
               "pruner": profile.search.pruner, "n_trials": len(study.trials),
               "space": describe_space(profile, method), "selection_metric": profile.search.selection,
               "interrupted_trials_redone": interrupted, "concurrent_studies": int(concurrent_studies),
