@@ -208,11 +208,12 @@ def _cmd_reference(args) -> int:
     if args.protocol:
         from benchmark.training.reference import protocol_probe_aucs
 
+        aucs = protocol_probe_aucs(args.run_dir, args.device, progress=True)
         print(f"{args.run_dir}: the logistic-regression probe on the frozen features, pooled out-of-fold AUC")
-        for name, auc in protocol_probe_aucs(args.run_dir, args.device).items():
-            print(f"  {name:<34} {auc:.3f}")
+        for name, auc in aucs.items():
+            print(f"  {name:<46} {auc:.3f}")
         return 0
-    path = write_reference(args.run_dir, args.device)
+    path = write_reference(args.run_dir, args.device, progress=True)
     frame = __import__("pandas").read_csv(path)
     for repeat, part in frame.groupby("repeat"):
         print(f"repeat {repeat}: logistic-regression reference, pooled out-of-fold AUC "
@@ -294,8 +295,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir", help="a run folder written by `petl-bench suite` (e.g. reports/latest)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps (the features' forward passes)")
     p.add_argument("--protocol", action="store_true",
-                   help="print the probe's AUC as the reference and under the methods' own protocol (the training "
-                        "images alone; C by inner CV, or chosen on the validation images); writes nothing")
+                   help="print the probe's AUC as the reference (training images, C by inner CV), fitted on the "
+                        "training and validation images, and with C chosen on the validation images; writes nothing")
     p.set_defaults(func=_cmd_reference)
 
     p = sub.add_parser("spread", help="how far each method's pooled AUC moves between run folders on the same "

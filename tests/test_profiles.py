@@ -89,3 +89,21 @@ def test_training_dict_leaves_out_what_only_changes_reporting_or_speed():
     assert "parallel_trials" not in d["search"] and "n_trials" in d["search"] and "selection" in d["search"]
     assert "n_bootstrap" not in d["evaluation"] and "external" not in d["evaluation"]
     assert d["evaluation"]["folds"] == 5 and d["train"]["max_epochs"] == 10
+
+
+def test_a_profile_starts_from_its_base(tmp_path):
+    """repeats.toml is the quick profile with five split seeds; a user's file can start from any."""
+    quick, repeats = load_profile("quick"), load_profile("repeats")
+    assert repeats.name == "repeats" and repeats.evaluation.split_seeds == (0, 1, 2, 3, 4)
+    assert (repeats.backbone, repeats.train, repeats.search) == (quick.backbone, quick.train, quick.search)
+    assert repeats.evaluation.folds == quick.evaluation.folds and "5" in repeats.description
+    (tmp_path / "mine.toml").write_text('base = "repeats"\n[search]\nseed = 3\n[evaluation]\nsplit_seeds = [7, 8]\n')
+    mine = load_profile(tmp_path / "mine.toml")
+    assert mine.name == "mine" and mine.search.seed == 3 and mine.search.n_trials == quick.search.n_trials
+    assert mine.evaluation.split_seeds == (7, 8) and mine.description == ""
+    (tmp_path / "loop.toml").write_text('base = "loop.toml"\n')
+    with pytest.raises(ProfileError, match="loop.toml: base must name another profile"):
+        load_profile(tmp_path / "loop.toml")
+    (tmp_path / "nobase.toml").write_text('base = "nope"\n')
+    with pytest.raises(ProfileError, match="no profile named 'nope'"):
+        load_profile(tmp_path / "nobase.toml")

@@ -2,8 +2,10 @@
 a method significantly below it flagged, with wins over it not counted as evidence."""
 from __future__ import annotations
 
+import json
 import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -137,9 +139,11 @@ def test_reference_needs_the_run_folder_files(tmp_path):
 
 
 def test_the_probe_under_the_protocol_matches_the_reference_and_holds_out_validation(tmp_path):
-    """`petl-bench reference --protocol`: its "reference" value is the written reference's pooled AUC;
-    the other two fit on the training images alone."""
-    from benchmark.training.reference import PROTOCOL_PROBES, protocol_probe_aucs
+    """`petl-bench reference --protocol`: its first value is the written reference's pooled AUC;
+    the reference follows the methods' protocol (reference.json says which, and its partition)."""
+    from benchmark.runfolder import REFERENCE_INFO_FILE, read_partition
+    from benchmark.runfolder.partition import partition_fingerprint
+    from benchmark.training.reference import PROTOCOL_PROBES, REFERENCE_PROTOCOL, protocol_probe_aucs
 
     profile = load_profile("smoke")
     data = load_dataset("synthetic", 64, synthetic_images=90, synthetic_seed=0)
@@ -148,10 +152,75 @@ def test_the_probe_under_the_protocol_matches_the_reference_and_holds_out_valida
     rows = pd.read_csv(write_reference(tmp_path))
     aucs = protocol_probe_aucs(tmp_path)
     assert list(aucs) == list(PROTOCOL_PROBES)
-    assert aucs["reference"] == pytest.approx(roc_auc_score(rows["label"], rows["score"]), abs=1e-12)
+    assert aucs[PROTOCOL_PROBES[0]] == pytest.approx(roc_auc_score(rows["label"], rows["score"]), abs=1e-12)
     assert all(0.5 < auc <= 1.0 for auc in aucs.values())
-    holdout = load_profile("paper").as_dict()
-    write_json_atomic(tmp_path / "suite.json", {"profile": {**profile.as_dict(), "evaluation": holdout["evaluation"]},
-                                                "dataset": "synthetic"})
-    with pytest.raises(ValueError, match="needs a kfold run"):
-        protocol_probe_aucs(tmp_path)
+    info = json.loads((tmp_path / REFERENCE_INFO_FILE).read_text())
+    assert info["protocol"] == REFERENCE_PROTOCOL and "training images" in info["protocol"]
+    assert info["partition"] == partition_fingerprint(*read_partition(tmp_path))
+    folds = evaluation_splits(profile, data)
+    assert [f["n_train"] for f in info["folds"]] == [len(f.split["train"]) for f in folds]  # not validation
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory):
+    """A k-fold run folder of 90 synthetic images (no trained method) and its reference."""
+    run_dir = tmp_path_factory.mktemp("small")
+    profile = load_profile("smoke")
+    profile = type(profile)(**{**profile.__dict__, "evaluation": type(profile.evaluation)(
+        scheme="kfold", folds=3, split_seeds=(0,), n_bootstrap=50)})
+    data = load_dataset("synthetic", 64, synthetic_images=90, synthetic_seed=0)
+    folds = evaluation_splits(profile, data)
+    save_test_images(run_dir, data, folds)
+    write_json_atomic(run_dir / "suite.json", {"profile": profile.as_dict(), "dataset": "synthetic"})
+    write_reference(run_dir, progress=False)
+    return run_dir, data, folds, profile
+
+
+def _relabel(run_dir, index, seed=0):
+    """Permute the labels of ``index`` in the run folder's saved images (the probe's only labels)."""
+    with np.load(run_dir / "test_images.npz") as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays["labels"][index] = np.random.default_rng(seed).permutation(arrays["labels"][index])
+    with open(run_dir / "test_images.npz", "wb") as fh:
+        np.savez_compressed(fh, **arrays)
+
+
+def test_the_threshold_and_scores_of_a_fold_ignore_its_test_and_validation_labels(small_run, tmp_path):
+    import shutil
+
+    run_dir, data, folds, _ = small_run
+    before = pd.read_csv(run_dir / REFERENCE_FILE)
+    fold = folds[0]
+    for part in ("test", "val"):
+        copy = Path(shutil.copytree(run_dir, tmp_path / part))
+        index = fold.split[part]
+        assert len(set(data.labels[index])) == 2  # a permutation can move labels
+        _relabel(copy, index)
+        after = reference_predictions(copy)
+        a, b = (t[t["fold"] == 0].sort_values("image_id") for t in (before, after))
+        assert a["threshold"].iloc[0] == pytest.approx(b["threshold"].iloc[0], abs=1e-12), part
+        assert np.allclose(a["score"], b["score"], atol=1e-12), part
+
+
+def test_a_reference_or_predictions_of_another_partition_are_refused(small_run, tmp_path, capsys):
+    import shutil
+
+    from benchmark.runfolder import load_predictions, load_reference
+    from benchmark.training.reference import reference_is_current
+
+    run_dir, data, _, profile = small_run
+    copy = Path(shutil.copytree(run_dir, tmp_path / "run"))
+    assert reference_is_current(copy) and load_reference(copy) is not None
+    other = type(profile)(**{**profile.__dict__, "evaluation": type(profile.evaluation)(
+        scheme="kfold", folds=3, split_seeds=(5,), n_bootstrap=50)})
+    save_test_images(copy, data, evaluation_splits(other, data))  # a resumed run folder whose folds changed
+    assert not reference_is_current(copy)
+    with pytest.raises(ValueError, match=rf"{REFERENCE_FILE} was made on another partition.*petl-bench reference"):
+        load_reference(copy)
+    shutil.copy(copy / REFERENCE_FILE, copy / "predictions.csv")
+    with pytest.raises(ValueError, match="predictions.csv was made on another partition.*new run folder"):
+        load_predictions(copy)
+    write_reference(copy)
+    assert reference_is_current(copy) and load_reference(copy) is not None
+    out = capsys.readouterr().out
+    assert "reference: each fold's training images" in out and "repeat 0, fold 2:" in out  # its progress

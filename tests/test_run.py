@@ -36,6 +36,14 @@ def test_run_writes_results_and_predictions(tmp_path, capsys):
     predictions = pd.read_csv(out / "predictions.csv", dtype={"image_id": str})
     assert list(predictions.columns) == PREDICTION_COLUMNS
     assert len(predictions) == record["dataset"]["split_sizes"]["test"]
+    # the AUC's standard deviation resamples duplicate groups; the image-level ones say so
+    from benchmark.stats import cluster_bootstrap_ci
+
+    m = record["metrics"]
+    ci = cluster_bootstrap_ci(predictions["label"], predictions["score"], predictions["group"],
+                              record["profile"]["evaluation"]["n_bootstrap"], 0)
+    assert (m["auc_std"], m["auc_ci_low"], m["auc_ci_high"]) == pytest.approx((ci["se"], ci["ci_low"], ci["ci_high"]))
+    assert {"auc_std_image_level", "accuracy_std_image_level"} <= set(m) and "accuracy_std" not in m
     assert predictions["score"].between(0, 1).all()
     assert set(predictions["method"]) == {"feature_extraction"} and set(predictions["dataset"]) == {"synthetic"}
     assert set(predictions["repeat"]) == {0} and set(predictions["fold"]) == {0}

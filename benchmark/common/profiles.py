@@ -124,7 +124,16 @@ def builtin_profiles() -> list[str]:
 
 
 def load_profile(name_or_path: str | Path) -> Profile:
-    """Load a built-in profile by name (smoke, quick, paper) or any TOML file by path."""
+    """Load a built-in profile by name (smoke, quick, paper) or any TOML file by path.
+
+    A profile may start from another: ``base = "quick"`` (a built-in name, or a path relative
+    to the file) takes every key of that profile, then this file's keys replace its, key by
+    key within each section (``repeats.toml``: the quick profile with more split seeds)."""
+    path, raw = _read(name_or_path)
+    return _parse(raw, path)
+
+
+def _read(name_or_path: str | Path, seen: tuple[Path, ...] = ()) -> tuple[Path, dict]:
     path = Path(name_or_path)
     if not path.suffix and not path.exists():
         path = BUILTIN_DIR / f"{name_or_path}.toml"
@@ -137,7 +146,18 @@ def load_profile(name_or_path: str | Path) -> Profile:
         raw = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as exc:
         raise ProfileError(f"profile {path} is not valid TOML: {exc}") from exc
-    return _parse(raw, path)
+    base = raw.pop("base", None)
+    if base is None:
+        return path, raw
+    if not isinstance(base, str) or path.resolve() in seen:
+        raise ProfileError(f"{path}: base must name another profile (a built-in name or a path), got {base!r}")
+    relative = path.parent / base
+    _, merged = _read(relative if relative.suffix and relative.is_file() else base, seen + (path.resolve(),))
+    merged.pop("name", None)
+    merged.pop("description", None)
+    for key, value in raw.items():
+        merged[key] = {**merged.get(key, {}), **value} if isinstance(value, dict) and key in _SECTIONS else value
+    return path, merged
 
 
 def _parse(raw: dict, path: Path) -> Profile:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 __all__ = ["SUITE_FILE", "PREDICTIONS_FILE", "STUDIES_FILE", "COST_FILE", "RESULTS_FILE", "FAILED_FILE",
-           "STATE_FILE", "TEST_IMAGES_FILE", "REFERENCE_FILE", "REFERENCE_METHOD", "PREDICTION_COLUMNS",
+           "STATE_FILE", "TEST_IMAGES_FILE", "REFERENCE_FILE", "REFERENCE_METHOD", "REFERENCE_INFO_FILE", "PREDICTION_COLUMNS",
            "STUDY_COLUMNS", "TRIALS_FILE", "TRIAL_COLUMNS", "IMAGES_FILE", "IMAGE_COLUMNS", "OK"]
 
 SUITE_FILE, PREDICTIONS_FILE, STUDIES_FILE, COST_FILE = "suite.json", "predictions.csv", "studies.csv", "cost.csv"
@@ -13,6 +13,7 @@ IMAGE_COLUMNS = ["dataset", "image_id", "group", "label"]
 TRIALS_FILE = "trials.csv"
 REFERENCE_FILE = "reference_predictions.csv"
 REFERENCE_METHOD = "logistic_regression_probe"  # benchmark.training.reference: not a method of the registry
+REFERENCE_INFO_FILE = "reference.json"  # the reference's protocol, partition fingerprint and each fold's C and threshold
 
 PREDICTION_COLUMNS = ["dataset", "method", "repeat", "fold", "image_id", "group", "label", "score", "threshold"]
 STUDY_COLUMNS = ["method", "repeat", "fold", "status", "reason", "n_trials", "n_collapsed", "n_failed",

@@ -48,6 +48,7 @@ from benchmark.runfolder.layout import (
     TEST_IMAGES_FILE,
     TRIALS_FILE,
 )
+from benchmark.runfolder.partition import check_partition
 
 __all__ = ["read_suite", "load_predictions", "load_reference", "load_image_table", "load_studies", "load_runs", "read_cost", "internal_dataset", "external_datasets",
            "external_scores", "score_table", "test_images", "refresh_tables"]
@@ -80,7 +81,8 @@ def _integers(frame: pd.DataFrame, column: str, path: Path) -> pd.Series:
 
 def load_predictions(run_dir, name: str = PREDICTIONS_FILE) -> pd.DataFrame:
     """``predictions.csv`` (or another file ``name`` in its columns), validated: one row per
-    scored image and model.
+    scored image and model, and its rows of the training data set made on the run's partition
+    (:func:`benchmark.runfolder.partition.check_partition`).
 
     Columns :data:`PREDICTION_COLUMNS` (others are kept): ``repeat``, ``fold``, ``group`` and
     ``label`` integers, ``label`` 0 (benign) or 1 (malignant), ``score`` and ``threshold``
@@ -133,6 +135,9 @@ def load_predictions(run_dir, name: str = PREDICTIONS_FILE) -> pd.DataFrame:
             d, i = n[n > 1].index[0]
             raise ValueError(f"{path}: image {i!r} of {d} has more than one {col} "
                              f"({sorted(pred.loc[(pred.dataset == d) & (pred.image_id == i), col].unique())})")
+    fix = (f"compute it again with `petl-bench reference {Path(run_dir)}`" if name == REFERENCE_FILE else
+           "the run folder mixes studies of two partitions: run the suite into a new run folder")
+    check_partition(run_dir, pred, path, read_suite(run_dir).get("dataset"), fix)
     return pred
 
 

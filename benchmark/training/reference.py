@@ -1,34 +1,41 @@
 """The reference every leaderboard is held against: scikit-learn's logistic regression on the
-pretrained backbone's frozen features, on the run's own folds.
-
-It needs no search of ours and no training loop of ours, so a method that falls well below it
-has not learned what the frozen features already hold: a win over such a method says that it
-trained badly, not that the winner is a better transfer method (the leaderboard flags it).
+pretrained backbone's frozen features, on the run's own folds, under the methods' protocol.
 
 For each fold: the pooled features of the frozen pretrained backbone (no augmentation) of the
-fold's training and validation images, as the dense head of ``feature_extraction`` sees them
-(not standardised: on BUSI at 112 px standardising lowered the pooled AUC from 0.869 to
-0.860); an L2 logistic regression whose C is
-chosen by 5-fold cross-validation within them (grouped by duplicate group, scored by AUC); the
-fold's test images scored with it. The threshold of each fold is Youden's on its training and
-validation images. Written to ``reference_predictions.csv`` (the columns of
-``predictions.csv``, method :data:`REFERENCE_METHOD`), atomically; :func:`write_reference` is
-called by the suite after its studies and by ``petl-bench reference RUN_DIR``.
+fold's training images only (not its validation images, which the methods use to stop and to
+select: the probe sees the images a method trains on), as the dense head of
+``feature_extraction`` sees them (not standardised); an L2 logistic regression whose C is chosen
+by 5-fold cross-validation within them (grouped by duplicate group, scored by AUC); its
+threshold Youden's on the out-of-fold predictions of that inner cross-validation at the chosen
+C (not on its own fitted training scores); the fold's test images scored with it. Written to
+``reference_predictions.csv`` (the columns of ``predictions.csv``, method
+:data:`REFERENCE_METHOD`) and ``reference.json`` (:data:`REFERENCE_PROTOCOL`, the partition's
+fingerprint, each fold's C and threshold), atomically; :func:`write_reference` is called by the
+suite after its studies (when the run folder has no reference of its partition and protocol
+yet) and by ``petl-bench reference RUN_DIR``. ``petl-bench reference --protocol`` compares it
+with the probe fitted on the training and validation images (the reference before it followed
+the methods' protocol) and with C chosen on the validation images (:data:`PROTOCOL_PROBES`).
 """
 from __future__ import annotations
 
+import json
+import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
-from benchmark.common.io import write_csv_atomic
-from benchmark.runfolder import PREDICTION_COLUMNS, REFERENCE_FILE, REFERENCE_METHOD, TEST_IMAGES_FILE, read_suite
+from benchmark.common.io import write_csv_atomic, write_json_atomic
+from benchmark.runfolder import (PREDICTION_COLUMNS, REFERENCE_FILE, REFERENCE_INFO_FILE, REFERENCE_METHOD,
+                                 TEST_IMAGES_FILE, read_partition, read_suite)
+from benchmark.runfolder.partition import partition_fingerprint
 from benchmark.stats import roc_auc, youden_threshold
 
 C_GRID = np.logspace(-4, 1, 11)
 INNER_FOLDS = 5
+REFERENCE_PROTOCOL = ("each fold's training images (not its validation images), C by 5-fold grouped inner "
+                      "cross-validation on them, threshold by Youden's J on the inner out-of-fold predictions")
 
 
 @torch.inference_mode()
@@ -52,17 +59,27 @@ def frozen_features(backbone_name: str, image_size: int, weights, images: np.nda
 
 def probe_fold(features: np.ndarray, labels: np.ndarray, groups: np.ndarray, fit: np.ndarray,
                seed: int = 0) -> tuple[object, float]:
-    """The fitted probe on the images ``fit`` (boolean mask) and its Youden threshold on them."""
+    """The probe fitted on the images ``fit`` (boolean mask; C by grouped inner cross-validation
+    on them) and its threshold: Youden's on the inner cross-validation's out-of-fold predictions
+    at the chosen C. Nothing outside ``fit`` is used."""
     from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold
+    from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold, cross_val_predict
 
-    model = GridSearchCV(LogisticRegression(max_iter=5000), {"C": C_GRID}, scoring="roc_auc",
-                         cv=StratifiedGroupKFold(INNER_FOLDS, shuffle=True, random_state=seed))
-    model.fit(features[fit], labels[fit], groups=groups[fit])
-    return model, youden_threshold(labels[fit], model.predict_proba(features[fit])[:, 1])
+    cv = StratifiedGroupKFold(INNER_FOLDS, shuffle=True, random_state=seed)
+    x, y, g = features[fit], labels[fit], groups[fit]
+    model = GridSearchCV(LogisticRegression(max_iter=5000), {"C": C_GRID}, scoring="roc_auc", cv=cv)
+    model.fit(x, y, groups=g)
+    inner = cross_val_predict(LogisticRegression(C=model.best_params_["C"], max_iter=5000), x, y, groups=g, cv=cv,
+                              method="predict_proba")[:, 1]
+    return model, youden_threshold(y, inner)
 
 
-def _run_features(run_dir: Path, device: str) -> tuple[dict, dict, np.ndarray]:
+def _say(progress: bool, text: str) -> None:
+    if progress:
+        print(f"reference: {text}", flush=True)
+
+
+def _run_features(run_dir: Path, device: str, progress: bool = False) -> tuple[dict, dict, np.ndarray]:
     """``suite.json``, the arrays of ``test_images.npz`` and the frozen features of its images."""
     path = run_dir / TEST_IMAGES_FILE
     if not path.is_file():
@@ -74,69 +91,126 @@ def _run_features(run_dir: Path, device: str) -> tuple[dict, dict, np.ndarray]:
         raise ValueError(f"{run_dir / 'suite.json'} names no backbone: is {run_dir} a run folder of the suite?")
     with np.load(path) as z:
         arrays = {k: z[k] for k in z.files}
+    started = time.perf_counter()
+    _say(progress, f"frozen {backbone['name']} features of {len(arrays['images'])} images at "
+                   f"{backbone['image_size']} px ...")
     x = frozen_features(backbone["name"], int(backbone["image_size"]), backbone.get("weights"), arrays["images"],
                         device)
+    _say(progress, f"features {x.shape[1]} per image, in {time.perf_counter() - started:.0f} s")
     return suite, arrays, x
 
 
-def reference_predictions(run_dir, device: str = "auto") -> pd.DataFrame:
-    """The probe's out-of-fold scores on the run's data and folds (``test_images.npz``, ``suite.json``)."""
-    suite, arrays, x = _run_features(Path(run_dir), device)
+def _fold_parts(run_dir: Path, suite: dict, arrays: dict):
+    """(repeat, fold, train, val, test) index arrays of every fold of the run: from the parts the
+    suite saved (``parts_<r>``), or, in a run folder saved before them, rebuilt from a k-fold
+    profile and checked against the test folds it saved."""
+    repeats = sorted(int(k.rsplit("_", 1)[1]) for k in arrays if k.startswith("test_fold_"))
+    if all(f"parts_{r}" in arrays for r in repeats):
+        for r in repeats:
+            for fold, part in enumerate(arrays[f"parts_{r}"]):
+                yield r, fold, *(np.flatnonzero(part == k) for k in range(3))
+        return
+    from benchmark.data.split import kfold_splits
+
+    evaluation = suite["profile"]["evaluation"]
+    if evaluation.get("scheme") != "kfold":
+        raise ValueError(f"{run_dir / TEST_IMAGES_FILE} has no training / validation parts and {run_dir / 'suite.json'} "
+                         f"is not a kfold run: rewrite it with `petl-bench suite --run-dir {run_dir}` (finished "
+                         "studies are not redone)")
+    y, groups = arrays["labels"], arrays["groups"]
+    for r, seed in enumerate(evaluation["split_seeds"]):
+        for fold, split in enumerate(kfold_splits(y, groups, int(evaluation["folds"]), int(seed))):
+            if not np.array_equal(np.sort(split["test"]), np.flatnonzero(arrays[f"test_fold_{r}"] == fold)):
+                raise ValueError(f"{run_dir / TEST_IMAGES_FILE}: repeat {r} fold {fold} is not the profile's "
+                                 "fold: was the run made with another version of the splitter?")
+            yield r, fold, split["train"], split["val"], split["test"]
+
+
+def _mask(n: int, index: np.ndarray) -> np.ndarray:
+    return np.isin(np.arange(n), index)
+
+
+def reference_predictions(run_dir, device: str = "auto", progress: bool = False,
+                          folds_info: list | None = None) -> pd.DataFrame:
+    """The probe's out-of-fold scores on the run's data and folds (``test_images.npz``,
+    ``suite.json``), under :data:`REFERENCE_PROTOCOL`. ``folds_info``, when given, receives each
+    fold's repeat, fold, C, threshold and number of training images."""
+    run_dir = Path(run_dir)
+    suite, arrays, x = _run_features(run_dir, device, progress)
     y, groups, ids = arrays["labels"], arrays["groups"], arrays["ids"]
-    frames = []
-    for key in sorted(k for k in arrays if k.startswith("test_fold_")):
-        repeat, fold_of = int(key.rsplit("_", 1)[1]), arrays[key]
-        for fold in np.unique(fold_of[fold_of >= 0]):
-            test = fold_of == fold
-            model, threshold = probe_fold(x, y, groups, ~test, seed=repeat)
-            frames.append(pd.DataFrame({
-                "dataset": suite.get("dataset", ""), "method": REFERENCE_METHOD, "repeat": repeat, "fold": int(fold),
-                "image_id": ids[test].astype(str), "group": groups[test], "label": y[test],
-                "score": model.predict_proba(x[test])[:, 1], "threshold": threshold}))
+    frames, started = [], time.perf_counter()
+    for repeat, fold, train, _, test in _fold_parts(run_dir, suite, arrays):
+        model, threshold = probe_fold(x, y, groups, _mask(len(y), train), seed=repeat)
+        c = float(model.best_params_["C"])
+        _say(progress, f"repeat {repeat}, fold {fold}: {len(train)} training images, C {c:.3g}, threshold "
+                       f"{threshold:.3f} ({time.perf_counter() - started:.0f} s)")
+        if folds_info is not None:
+            folds_info.append({"repeat": int(repeat), "fold": int(fold), "C": c, "threshold": float(threshold),
+                               "n_train": int(len(train))})
+        frames.append(pd.DataFrame({
+            "dataset": suite.get("dataset", ""), "method": REFERENCE_METHOD, "repeat": repeat, "fold": int(fold),
+            "image_id": ids[test].astype(str), "group": groups[test], "label": y[test],
+            "score": model.predict_proba(x[test])[:, 1], "threshold": threshold}))
     return pd.concat(frames, ignore_index=True)[PREDICTION_COLUMNS]
 
 
-PROTOCOL_PROBES = ("reference", "training images, C by inner CV", "training images, C on validation")
+PROTOCOL_PROBES = ("reference: training images, C by inner CV", "training + validation images, C by inner CV",
+                   "training images, C on validation")
 
 
-def protocol_probe_aucs(run_dir, device: str = "auto") -> dict[str, float]:
-    """The probe under the methods' own protocol: pooled out-of-fold AUC (mean over repeats) of
-    :data:`PROTOCOL_PROBES`: as the reference (training + validation images, C by inner CV); on
-    the training images alone, C by inner CV; on the training images alone, C the best on the
-    validation images' AUC, as a trained method chooses its epoch and trial. A k-fold run only:
-    the folds' training and validation parts are rebuilt from its profile and checked against
-    the test folds it saved."""
+def protocol_probe_aucs(run_dir, device: str = "auto", progress: bool = False) -> dict[str, float]:
+    """Pooled out-of-fold AUC (mean over repeats) of the probe in :data:`PROTOCOL_PROBES`: the
+    reference (training images, C by inner CV); on the training and validation images, C by
+    inner CV (the reference before it followed the methods' protocol); on the training images,
+    C the best on the validation images' AUC, as a trained method chooses its epoch and trial."""
     from sklearn.linear_model import LogisticRegression
 
-    from benchmark.data.split import kfold_splits
-
     run_dir = Path(run_dir)
-    suite, arrays, x = _run_features(run_dir, device)
-    evaluation = suite["profile"]["evaluation"]
-    if evaluation.get("scheme") != "kfold":
-        raise ValueError(f"{run_dir / 'suite.json'}: the probe under the protocol needs a kfold run, not "
-                         f"{evaluation.get('scheme')!r}")
+    suite, arrays, x = _run_features(run_dir, device, progress)
     y, groups = arrays["labels"], arrays["groups"]
+    scores: dict[int, dict[str, np.ndarray]] = {}
+    for repeat, fold, train, val, test in _fold_parts(run_dir, suite, arrays):
+        own = scores.setdefault(repeat, {name: np.full(len(y), np.nan) for name in PROTOCOL_PROBES})
+        for name, fit in zip(PROTOCOL_PROBES[:2], (train, np.r_[train, val])):
+            model, _ = probe_fold(x, y, groups, _mask(len(y), fit), seed=repeat)
+            own[name][test] = model.predict_proba(x[test])[:, 1]
+        fitted = [LogisticRegression(C=c, max_iter=5000).fit(x[train], y[train]) for c in C_GRID]
+        best = max(fitted, key=lambda m: roc_auc(y[val], m.predict_proba(x[val])[:, 1]))
+        own[PROTOCOL_PROBES[2]][test] = best.predict_proba(x[test])[:, 1]
+        _say(progress, f"repeat {repeat}, fold {fold} done")
     aucs = {name: [] for name in PROTOCOL_PROBES}
-    for repeat, seed in enumerate(evaluation["split_seeds"]):
-        scores = {name: np.zeros(len(y)) for name in PROTOCOL_PROBES}
-        for fold, split in enumerate(kfold_splits(y, groups, int(evaluation["folds"]), int(seed))):
-            train, val, test = split["train"], split["val"], split["test"]
-            if not np.array_equal(np.sort(test), np.flatnonzero(arrays[f"test_fold_{repeat}"] == fold)):
-                raise ValueError(f"{run_dir / TEST_IMAGES_FILE}: repeat {repeat} fold {fold} is not the profile's "
-                                 "fold: was the run made with another version of the splitter?")
-            for name, fit in zip(PROTOCOL_PROBES[:2], (np.r_[train, val], train)):
-                model, _ = probe_fold(x, y, groups, np.isin(np.arange(len(y)), fit), seed=repeat)
-                scores[name][test] = model.predict_proba(x[test])[:, 1]
-            fitted = [LogisticRegression(C=c, max_iter=5000).fit(x[train], y[train]) for c in C_GRID]
-            best = max(fitted, key=lambda m: roc_auc(y[val], m.predict_proba(x[val])[:, 1]))
-            scores[PROTOCOL_PROBES[2]][test] = best.predict_proba(x[test])[:, 1]
+    for own in scores.values():
+        tested = ~np.isnan(own[PROTOCOL_PROBES[0]])
         for name in PROTOCOL_PROBES:
-            aucs[name].append(roc_auc(y, scores[name]))
+            aucs[name].append(roc_auc(y[tested], own[name][tested]))
     return {name: float(np.mean(values)) for name, values in aucs.items()}
 
 
-def write_reference(run_dir, device: str = "auto") -> Path:
-    """Compute the reference and write ``reference_predictions.csv`` into ``run_dir`` (atomically)."""
+def _partition_fingerprint(run_dir: Path) -> str | None:
+    partition = read_partition(run_dir)
+    return None if partition is None else partition_fingerprint(*partition)
+
+
+def reference_is_current(run_dir) -> bool:
+    """Whether ``run_dir`` holds a reference of its partition under :data:`REFERENCE_PROTOCOL`."""
     run_dir = Path(run_dir)
-    return write_csv_atomic(run_dir / REFERENCE_FILE, reference_predictions(run_dir, device))
+    info = run_dir / REFERENCE_INFO_FILE
+    if not (run_dir / REFERENCE_FILE).is_file() or not info.is_file():
+        return False
+    try:
+        stored = json.loads(info.read_text())
+    except json.JSONDecodeError:
+        return False
+    return stored.get("protocol") == REFERENCE_PROTOCOL and stored.get("partition") == _partition_fingerprint(run_dir)
+
+
+def write_reference(run_dir, device: str = "auto", progress: bool = True) -> Path:
+    """Compute the reference and write ``reference_predictions.csv`` and ``reference.json`` into
+    ``run_dir`` (atomically), printing its progress."""
+    run_dir = Path(run_dir)
+    _say(progress, REFERENCE_PROTOCOL)
+    folds: list[dict] = []
+    path = write_csv_atomic(run_dir / REFERENCE_FILE, reference_predictions(run_dir, device, progress, folds))
+    write_json_atomic(run_dir / REFERENCE_INFO_FILE, {"protocol": REFERENCE_PROTOCOL,
+                                                      "partition": _partition_fingerprint(run_dir), "folds": folds})
+    return path

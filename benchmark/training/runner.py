@@ -27,7 +27,7 @@ from benchmark.models.backbones import BackboneAdapter
 from benchmark.data import ImageSet, load_dataset
 from benchmark.data.split import kfold_splits, stratified_group_split
 from benchmark.common.io import write_atomic, write_csv_atomic, write_json_atomic
-from benchmark.stats import evaluate_scores
+from benchmark.stats import cluster_bootstrap_ci, evaluate_scores
 from benchmark.models.build import ParameterCounts, build_model, count_parameters, rebuild_trained
 from benchmark.common.profiles import Profile
 from benchmark.common.provenance import provenance
@@ -236,6 +236,23 @@ def score_external(out_dir: Path, profile: Profile, external: dict[str, ImageSet
     return list(todo)
 
 
+def _test_metrics(labels: np.ndarray, scores: np.ndarray, groups: np.ndarray, n_bootstrap: int, seed: int) -> dict:
+    """The test fold's metrics (evaluate_scores). ``auc_std`` is the duplicate-aware bootstrap's (duplicate
+    groups resampled whole: cluster_bootstrap_ci, with its interval); the corner point's standard
+    deviations resample images and are named so (``*_std_image_level``)."""
+    metrics = evaluate_scores(labels, scores, n_bootstrap=n_bootstrap, seed=seed)
+    for key in ("auc", "accuracy", "sensitivity", "specificity"):
+        metrics[f"{key}_std_image_level"] = metrics.pop(f"{key}_std")
+    if n_bootstrap >= 2:
+        ci = cluster_bootstrap_ci(labels, scores, groups, n_bootstrap, seed)
+        metrics.update(auc_std=ci["se"], auc_ci_low=ci["ci_low"], auc_ci_high=ci["ci_high"])
+    else:
+        metrics.update(auc_std=float("nan"), auc_ci_low=float("nan"), auc_ci_high=float("nan"))
+    metrics["auc_std_note"] = ("auc_std and the 95% interval auc_ci_low..auc_ci_high: bootstrap over duplicate groups "
+                               "(a group's images resampled together); *_std_image_level: over images")
+    return metrics
+
+
 def record_run(out_dir: Path, trained: TrainedModel, data: ImageSet, fold: Fold, profile: Profile,
                device: torch.device, started: float, load_seconds: float = 0.0,
                extra: dict | None = None, external: dict[str, ImageSet] | None = None) -> dict:
@@ -252,8 +269,8 @@ def record_run(out_dir: Path, trained: TrainedModel, data: ImageSet, fold: Fold,
     va, te = split["val"], split["test"]
     threshold = youden_threshold(data.labels[va], score(data.images[va]))
     scores = score(data.images[te])
-    metrics = evaluate_scores(data.labels[te], scores, n_bootstrap=profile.evaluation.n_bootstrap,
-                              seed=fold.split_seed * 1000 + fold.fold)
+    metrics = _test_metrics(data.labels[te], scores, data.groups[te], profile.evaluation.n_bootstrap,
+                            fold.split_seed * 1000 + fold.fold)
     metrics["corner_point_note"] = "accuracy/sensitivity/specificity: ROC corner point chosen on the test set " \
                                    "(optimistic; for comparison with Byra 2021)"
     metrics["validation_threshold"] = threshold

@@ -8,11 +8,13 @@ Layout of a run folder (``reports/<timestamp>-<profile>/``)::
                                     predictions.csv, trained_state.pt), or failed.json (see benchmark.training.search)
     predictions.csv, studies.csv    the tidy tables of benchmark.runfolder, rebuilt from runs/
     test_images.npz                 the data set's images and each repeat's folds, for the report
+    partition.json                  the partition's fingerprint (ids, labels, each image's test fold per repeat)
     images.csv                      every image of the data set and the external sets: group, label, metadata
     external.json                   each external data set: size, checksum, duplicates of training images
     summary.csv                     one row per (method, repeat, fold), rebuilt from runs/
     failures.json                   studies that found no working configuration, if any
-    reference_predictions.csv       the logistic-regression reference on the frozen features (benchmark.training.reference)
+    reference_predictions.csv       the logistic-regression reference on the frozen features (benchmark.training.reference),
+    reference.json                  and its protocol, partition fingerprint, each fold's C and threshold
 
 Re-running the same command on the same folder resumes: finished studies are not rerun and
 finished trials of an interrupted study are kept.
@@ -37,7 +39,7 @@ from benchmark.data import load_dataset
 from benchmark.common.io import write_atomic, write_csv_atomic, write_json_atomic
 from benchmark.common.profiles import Profile
 from benchmark.runfolder import RESULTS_FILE, collect
-from benchmark.runfolder import IMAGES_FILE, REFERENCE_FILE, TEST_IMAGES_FILE
+from benchmark.runfolder import IMAGES_FILE, PARTITION_FILE, TEST_IMAGES_FILE, partition_info
 from benchmark.models.registry import get_method, list_methods
 from benchmark.training.runner import Fold, RunSpec, evaluation_splits, load_data
 from benchmark.training.search import finished_search, run_search
@@ -130,10 +132,11 @@ def run_suite(profile: Profile, dataset: str, run_dir: Path, methods: list[str],
             pending = left
         if external_sets:
             _score_finished_runs(run_dir, profile, methods, folds, external_sets, device)
-        if not (run_dir / REFERENCE_FILE).is_file():
-            from benchmark.training.reference import write_reference
+        from benchmark.training.reference import reference_is_current, write_reference
+
+        if not reference_is_current(run_dir):  # none yet, or of another partition or protocol
             print("suite: the logistic-regression reference on the frozen features", flush=True)
-            write_reference(run_dir, device)
+            write_reference(run_dir, device, progress=progress)
     finally:
         _, studies = collect(run_dir)  # whatever finished, also when a study raised
         failed = studies[studies["status"] != "ok"]
@@ -277,20 +280,30 @@ def _run_studies_in_workers(jobs: list[tuple[str, Fold]], workers: int, common: 
 
 def save_test_images(run_dir: Path, data, folds: list[Fold]) -> Path:
     """The data set's images (uint8, the profile's size), labels, ids and groups, and for every
-    repeat the test fold of each image (-1: not tested in that repeat), for the report and analysis."""
+    repeat the test fold of each image (``test_fold_<r>``; -1: not tested in that repeat) and each
+    fold's parts (``parts_<r>``, folds x images: 0 training, 1 validation, 2 test, -1 none), for the
+    report, the analysis and the reference; and ``partition.json``, the partition's fingerprint
+    (benchmark.runfolder.partition)."""
     arrays = {"images": data.images, "labels": data.labels, "ids": np.array(data.ids),
               "groups": np.asarray(data.groups)}
+    n_folds = {r: 1 + max(f.fold for f in folds if f.repeat == r) for r in {f.repeat for f in folds}}
     for f in folds:
         key = f"test_fold_{f.repeat}"
         if key not in arrays:
             arrays[key] = np.full(len(data), -1, dtype=np.int64)
+            arrays[f"parts_{f.repeat}"] = np.full((n_folds[f.repeat], len(data)), -1, dtype=np.int8)
         arrays[key][f.split["test"]] = f.fold
+        for part, name in enumerate(("train", "val", "test")):
+            arrays[f"parts_{f.repeat}"][f.fold, f.split[name]] = part
 
     def write(path: Path) -> None:
         with open(path, "wb") as fh:  # a file object: numpy would append .npz to a name
             np.savez_compressed(fh, **arrays)
 
-    return write_atomic(run_dir / TEST_IMAGES_FILE, write)
+    written = write_atomic(run_dir / TEST_IMAGES_FILE, write)
+    test_folds = {int(k.rsplit("_", 1)[1]): v for k, v in arrays.items() if k.startswith("test_fold_")}
+    write_json_atomic(run_dir / PARTITION_FILE, partition_info(data.ids, data.labels, test_folds))
+    return written
 
 
 def save_image_table(run_dir: Path, sets) -> Path:
