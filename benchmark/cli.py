@@ -10,21 +10,26 @@ from benchmark import __version__
 
 def _cmd_methods(args) -> int:
     from benchmark.common.profiles import load_profile
-    from benchmark.models.registry import list_methods
+    from benchmark.models.registry import SOURCES, list_methods
     from benchmark.training.search_space import describe_space, first_point
 
     methods = list_methods()
     profile = load_profile(args.profile)
     if args.json:
-        print(json.dumps([{"name": m.name, "description": m.description, "citation": m.citation,
+        print(json.dumps([{"name": m.name, "family": m.family, "source": m.source,
+                           "description": m.description, "citation": m.citation,
+                           "identity_at_init": m.identity_at_init, "mergeable": m.merge is not None,
                            "components": list(m.components), "bn_running_stats": m.bn_stats,
                            "lr_range": list(m.lr), "search_space": describe_space(profile, m),
                            "first_trial": first_point(profile, m) if profile.search.sampler == "tpe" else None}
                           for m in methods], indent=2))
         return 0
     width = max(len(m.name) for m in methods)
-    for m in methods:
-        print(f"{m.name:<{width}}  {m.description}")
+    fam = max(len(m.family) for m in methods)
+    src = max(len(m.source) for m in methods)
+    print(f"{'method':<{width}}  {'family':<{fam}}  {'source':<{src}}  description")
+    for m in sorted(methods, key=lambda m: (SOURCES.index(m.source), m.family, m.name)):
+        print(f"{m.name:<{width}}  {m.family:<{fam}}  {m.source:<{src}}  {m.description}")
         if args.verbose:
             pad = " " * (width + 2)
             print(f"{pad}search space ({profile.name}, {profile.search.sampler}): {describe_space(profile, m)}")

@@ -21,7 +21,8 @@ from benchmark.models.registry import register_method
                 "and the head; batch-norm layers keep their pretrained running statistics",
     citation="Ben Zaken, Ravfogel, Goldberg, 'BitFit: Simple Parameter-efficient Fine-tuning for "
              "Transformer-based Masked Language-models', ACL 2022",
-    bn_stats="eval",
+    bn_stats="eval", family="selective", source="literature", identity_at_init=True,
+    trains=lambda backbone, name, owner: name == "bias" or name.endswith(".bias"),
 )
 def bitfit(backbone):
     for name, p in backbone.model.named_parameters():

@@ -25,7 +25,8 @@ BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
                 "batch-norm layers keep their pretrained running statistics",
     citation="Frankle, Schwab, Morcos, 'Training BatchNorm and Only BatchNorm: On the Expressive "
              "Power of Random Features in CNNs', ICLR 2021",
-    bn_stats="eval",
+    bn_stats="eval", family="selective", source="literature", identity_at_init=True,
+    trains=lambda backbone, name, owner: isinstance(owner, BATCH_NORMS),
 )
 def bn_tuning(backbone):
     for module in backbone.model.modules():

@@ -71,17 +71,24 @@ def add_drs_layers(backbone, spatial: bool = True, channel: bool = True) -> list
     return layers
 
 
+def in_drs_layer(backbone, name, owner) -> bool:
+    return isinstance(owner, DRSLayer)
+
+
+DECLARED = dict(citation=CITATION, family="scaling", source="paper", trains=in_drs_layer, identity_at_init=True)
+
+
 @register_method(description="DRS layers (spatial then channel scaling) in every residual block, "
-                             "and the head; backbone frozen", citation=CITATION)
+                             "and the head; backbone frozen", **DECLARED)
 def drs(backbone):
     add_drs_layers(backbone)
 
 
-@register_method(description="Ablation: DRS with the spatial scaling S only", citation=CITATION)
+@register_method(description="Ablation: DRS with the spatial scaling S only", **DECLARED)
 def drs_spatial(backbone):
     add_drs_layers(backbone, channel=False)
 
 
-@register_method(description="Ablation: DRS with the channel scaling D only", citation=CITATION)
+@register_method(description="Ablation: DRS with the channel scaling D only", **DECLARED)
 def drs_channel(backbone):
     add_drs_layers(backbone, spatial=False)

@@ -3,6 +3,6 @@ from benchmark.models.registry import compose
 from methods import drs, finetune  # noqa: F401  (registers the parts)
 
 compose("drs_finetune_last_block", "drs", "finetune_last_block", citation=drs.CITATION,
-        description="DRS layers in every block, and fine-tuning of the last block and the head")
+        family="scaling + fine-tuning", description="DRS layers in every block, and fine-tuning of the last block and the head")
 compose("drs_finetune_all", "drs", "finetune_all", citation=drs.CITATION,
-        description="DRS layers in every block, and fine-tuning of the whole network")
+        family="scaling + fine-tuning", description="DRS layers in every block, and fine-tuning of the whole network")

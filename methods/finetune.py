@@ -2,9 +2,14 @@
 from benchmark.models.registry import register_method
 
 
+def in_last_block(backbone, name, owner) -> bool:
+    return any(owner is m for part in backbone.last_block() for m in part.modules())
+
+
 @register_method(
     description="Fine-tune the last residual block (and the head); the rest stays frozen",
     citation="Byra, Biomed. Signal Process. Control 69 (2021), baseline",
+    family="fine-tuning", source="paper", trains=in_last_block, identity_at_init=True,
 )
 def finetune_last_block(backbone):
     for module in backbone.last_block():
@@ -15,6 +20,7 @@ def finetune_last_block(backbone):
     description="Fine-tune every layer of the pretrained network (and the head)",
     citation="Byra, Biomed. Signal Process. Control 69 (2021), baseline",
     lr=(1e-5, 1e-3),  # a whole pretrained network: rates well below a new head's
+    family="fine-tuning", source="paper", trains=lambda backbone, name, owner: True, identity_at_init=True,
 )
 def finetune_all(backbone):
     backbone.model.requires_grad_(True)

@@ -26,8 +26,12 @@ import peft
 from torch import nn
 
 from benchmark.models.registry import register_method
+from methods._peft import inject, merge_and_unload, trains_adapters
 
 ADAPTED = "nn.Conv2d with groups == 1 (depthwise/grouped convs are left frozen)"
+CITATION = "Hu et al., 'LoRA: Low-Rank Adaptation of Large Language Models', ICLR 2022; peft (Mangrulkar et al., 2022)"
+SPACE = {"rank": optuna.distributions.CategoricalDistribution([4, 8, 16]),
+         "alpha": optuna.distributions.CategoricalDistribution([8, 16, 32])}
 
 
 def lora_targets(model: nn.Module) -> list[str]:
@@ -35,23 +39,17 @@ def lora_targets(model: nn.Module) -> list[str]:
     return [name for name, m in model.named_modules() if isinstance(m, nn.Conv2d) and m.groups == 1]
 
 
+def add_lora(backbone, rank: int, alpha: int, dora: bool = False) -> None:
+    """LoRA (or DoRA) factors on every ungrouped convolution, trained; the rest as it was."""
+    targets = lora_targets(backbone.model)
+    config = peft.LoraConfig(r=rank, lora_alpha=alpha, target_modules=targets, lora_dropout=0.0, use_dora=dora)
+    inject(backbone.model, config, targets, peft.tuners.lora.LoraLayer)
+
+
 @register_method(
     description=f"LoRA (peft) on every {ADAPTED}, and the head; pretrained weights frozen",
-    citation="Hu et al., 'LoRA: Low-Rank Adaptation of Large Language Models', ICLR 2022; "
-             "peft (Mangrulkar et al., 2022)",
-    search_space={"rank": optuna.distributions.CategoricalDistribution([4, 8, 16]),
-                  "alpha": optuna.distributions.CategoricalDistribution([8, 16, 32])},
+    citation=CITATION, search_space=SPACE, family="reparameterisation", source="peft",
+    trains=trains_adapters, identity_at_init=True, merge=merge_and_unload,
 )
 def lora(backbone, rank: int = 8, alpha: int = 16):
-    model = backbone.model
-    targets = lora_targets(model)
-    before = {id(p): p.requires_grad for p in model.parameters()}  # head + any composed method
-    config = peft.LoraConfig(r=rank, lora_alpha=alpha, target_modules=targets, lora_dropout=0.0)
-    peft.inject_adapter_in_model(config, model)  # in place; the model's forward and head unchanged
-    wrapped = {name for name, m in model.named_modules() if isinstance(m, peft.tuners.lora.LoraLayer)}
-    if wrapped != set(targets):
-        raise RuntimeError(f"peft adapted {sorted(wrapped ^ set(targets))[:3]} unexpectedly")
-    # peft leaves only its adapters trainable (it freezes the head too): restore what was
-    # trainable before, and train exactly the new LoRA factors besides.
-    for name, p in model.named_parameters():
-        p.requires_grad_(before.get(id(p), False) or "lora_" in name)
+    add_lora(backbone, rank, alpha)

@@ -84,6 +84,8 @@ def add_ssf_layers(model: nn.Module, fold: bool = True) -> list[SSF]:
                 "(before its activation), and the head; backbone frozen",
     citation="Lian, Zhou, Feng, Wang, 'Scaling & Shifting Your Features: A New Baseline for "
              "Efficient Model Tuning', NeurIPS 2022",
+    family="scaling", source="literature", identity_at_init=True,
+    trains=lambda backbone, name, owner: isinstance(owner, SSF),
 )
 def ssf(backbone):
     for layer in add_ssf_layers(backbone.model):

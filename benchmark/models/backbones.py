@@ -28,6 +28,8 @@ import timm
 import torch
 from torch import nn
 
+from benchmark.models.hooks import TrainingHooks
+
 RESNETS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
 EFFICIENTNET_LITES = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
 SUPPORTED = RESNETS + EFFICIENTNET_LITES
@@ -85,6 +87,7 @@ class BackboneAdapter:
         self.std = std
         self.image_size = image_size
         self._site_modules: list[nn.Module] | None = None
+        self.hooks = TrainingHooks()  # what the method asks of the trainer (benchmark.models.hooks)
 
     # -- structure -------------------------------------------------------------
     def blocks(self) -> list[nn.Module]:

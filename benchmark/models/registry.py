@@ -17,6 +17,16 @@ wants far smaller rates). The first trial of a search tries the geometric centre
 range with the method's defaults.
 Methods are combined by :func:`compose`, which applies them in order.
 
+What the checks of every method (``tests/test_method_contract.py``) hold a method to:
+``family`` and ``source`` (one of ``SOURCES``: the seed paper, peft, the literature, or a
+third-party plugin) group it in ``petl-bench methods`` and the report; ``trains(backbone,
+name, owner)`` says which parameters it trains besides the head (the parameter's full name and
+the module holding it), and exactly those may receive gradients; ``identity_at_init=True``
+claims the adapted network computes the pretrained one before training; ``merge(backbone)``,
+where offered, folds what was added into the backbone's own weights (merge-and-unload) without
+changing a score. A method that changes how training runs (a loss penalty, stages, a step
+after training) fills in ``backbone.hooks`` (``benchmark.models.hooks``).
+
 Other packages register methods through the entry-point group ``petl_bench.methods``:
 each entry point names a module (or a callable) that registers methods when loaded.
 """
@@ -32,6 +42,9 @@ from typing import Any, Callable
 ENTRY_POINT_GROUP = "petl_bench.methods"
 BN_POLICIES = ("frozen", "eval", "train")
 DEFAULT_LR = (1e-4, 1e-2)  # Adam learning rates for a new head or a few scaling parameters
+SOURCES = ("paper", "peft", "literature", "plugin")  # where a method comes from
+CORE = ("feature_extraction", "finetune_last_block", "finetune_all", "drs", "drs_finetune_last_block",
+        "drs_finetune_all", "lora", "bitfit")  # the seed paper's six, LoRA and BitFit
 
 
 @dataclass(frozen=True)
@@ -44,6 +57,11 @@ class Method:
     bn_stats: str = "frozen"
     components: tuple[str, ...] = ()
     lr: tuple[float, float] = DEFAULT_LR
+    family: str = "other"
+    source: str = "plugin"
+    trains: Callable[[Any, str, Any], bool] | None = None  # (backbone, parameter name, owner module)
+    identity_at_init: bool = False
+    merge: Callable[[Any], None] | None = None
 
     @property
     def default_lr(self) -> float:
@@ -72,30 +90,35 @@ _discovered = False
 
 def register_method(fn: Callable | None = None, *, name: str | None = None, description: str,
                     citation: str, search_space: dict | None = None, bn_stats: str = "frozen",
-                    lr: tuple[float, float] = DEFAULT_LR):
+                    lr: tuple[float, float] = DEFAULT_LR, family: str = "other", source: str = "plugin",
+                    trains: Callable | None = None, identity_at_init: bool = False,
+                    merge: Callable | None = None):
     """Register ``fn`` as a method (usable as ``@register_method(...)``)."""
 
     def decorator(f: Callable) -> Callable:
         method_name = name or f.__name__
-        _check_new(method_name, description, citation, bn_stats, lr)
+        _check_new(method_name, description, citation, bn_stats, lr, source)
         unknown = set(search_space or {}) - set(inspect.signature(f).parameters)
         if unknown:
             raise ValueError(f"method {method_name!r}: search space names {sorted(unknown)} are not "
                              f"keyword arguments of {f.__name__}()")
         _REGISTRY[method_name] = Method(method_name, f, description, citation,
                                         dict(search_space or {}), bn_stats, (method_name,),
-                                        (float(lr[0]), float(lr[1])))
+                                        (float(lr[0]), float(lr[1])), family, source, trains,
+                                        identity_at_init, merge)
         return f
 
     return decorator(fn) if fn is not None else decorator
 
 
 def compose(name: str, *parts: str, description: str, citation: str,
-            bn_stats: str | None = None) -> Method:
+            bn_stats: str | None = None, family: str | None = None) -> Method:
     """Register a method that applies the registered methods ``parts`` in order.
 
     Its learning-rate range is the most cautious of its parts' (the smallest low and high):
-    DRS with full fine-tuning takes full fine-tuning's rates."""
+    DRS with full fine-tuning takes full fine-tuning's rates. It trains what any part trains,
+    starts as the identity where every part does, comes from the first part's source, and
+    belongs to ``family`` (default: the parts' families joined by " + ")."""
     methods = [_REGISTRY[p] if p in _REGISTRY else _missing(p) for p in parts]
     space: dict[str, Any] = {}
     for m in methods:
@@ -112,14 +135,21 @@ def compose(name: str, *parts: str, description: str, citation: str,
            for m in methods for k, v in m.defaults().items()])
     policy = bn_stats or next((p for p in ("train", "eval") if any(m.bn_stats == p for m in methods)), "frozen")
     lr = (min(m.lr[0] for m in methods), min(m.lr[1] for m in methods))
-    _check_new(name, description, citation, policy, lr)
+    source = methods[0].source
+    _check_new(name, description, citation, policy, lr, source)
     components = tuple(c for m in methods for c in m.components)
-    method = Method(name, apply, description, citation, space, policy, components, lr)
+    trains = None
+    if all(m.trains for m in methods):
+        def trains(backbone, param, owner):
+            return any(m.trains(backbone, param, owner) for m in methods)
+    family = family or " + ".join(dict.fromkeys(m.family for m in methods))
+    method = Method(name, apply, description, citation, space, policy, components, lr, family, source,
+                    trains, all(m.identity_at_init for m in methods))
     _REGISTRY[name] = method
     return method
 
 
-def _check_new(name: str, description: str, citation: str, bn_stats: str, lr) -> None:
+def _check_new(name: str, description: str, citation: str, bn_stats: str, lr, source: str = "plugin") -> None:
     if name in _REGISTRY:
         raise ValueError(f"a method named {name!r} is already registered")
     if len(lr) != 2 or not 0 < lr[0] < lr[1]:
@@ -128,6 +158,8 @@ def _check_new(name: str, description: str, citation: str, bn_stats: str, lr) ->
         raise ValueError(f"method {name!r} must declare a description and a citation")
     if bn_stats not in BN_POLICIES:
         raise ValueError(f"method {name!r}: bn_stats must be one of {BN_POLICIES}, got {bn_stats!r}")
+    if source not in SOURCES:
+        raise ValueError(f"method {name!r}: source must be one of {SOURCES}, got {source!r}")
 
 
 def _missing(name: str):
@@ -159,13 +191,34 @@ def get_method(name: str) -> Method:
     discover()
     if name not in _REGISTRY:
         raise KeyError(f"no method named {name!r}; registered: {', '.join(sorted(_REGISTRY))} "
-                       "(`petl-bench methods` lists them)")
+                       f"(`petl-bench methods` lists them; sets: all, core, {', '.join(SOURCES)})")
     return _REGISTRY[name]
 
 
 def list_methods() -> list[Method]:
     discover()
     return [_REGISTRY[k] for k in sorted(_REGISTRY)]
+
+
+def method_set(spec: str | list[str] | tuple[str, ...]) -> list[str]:
+    """The method names a set names, in registry order where it is a set: "all" (every registered
+    method), "core" (``CORE``), a source ("paper", "peft", "literature", "plugin"), or method
+    names; a comma-separated string or a list mixes them (each name once, first place kept)."""
+    items = [s.strip() for s in spec.split(",")] if isinstance(spec, str) else list(spec)
+    names: list[str] = []
+    for item in filter(None, items):
+        if item == "all":
+            names += [m.name for m in list_methods()]
+        elif item == "core":
+            names += [get_method(n).name for n in CORE]
+        elif item in SOURCES:
+            names += [m.name for m in list_methods() if m.source == item]
+        else:
+            names.append(get_method(item).name)  # raises with the registered names and the sets
+    if not names:
+        raise ValueError(f"method set {spec!r} names no method; use 'all', 'core', a source "
+                         f"({', '.join(SOURCES)}) or method names (`petl-bench methods`)")
+    return list(dict.fromkeys(names))
 
 
 def unregister(name: str) -> None:

@@ -33,6 +33,7 @@ from benchmark.training.augment import augment_batch
 from benchmark.stats import roc_auc
 from benchmark.models.backbones import BackboneAdapter
 from benchmark.models.build import set_train_mode
+from benchmark.models.hooks import Stage
 from benchmark.common.profiles import SELECTION_METRICS, TrainSection
 from benchmark.training.device import Preprocess, inference_autocast, inference_dtype, training_autocast
 
@@ -104,6 +105,7 @@ class TrainResult:
     best_val_auc: float = math.nan
     selection: str = "auc"
     collapse: str | None = None
+    post_training: dict = field(default_factory=dict)  # what a method's finish hook chose (on validation)
 
     @property
     def best_val_metric(self) -> float:
@@ -118,13 +120,15 @@ class TrainResult:
                 "best_val_loss": self.best_val_loss, "epochs_run": self.epochs_run,
                 "stopped_early": self.stopped_early, "train_seconds": self.train_seconds,
                 "best_val_auc": self.best_val_auc, "selection": self.selection, "collapse": self.collapse,
-                "seconds_per_epoch": self.seconds_per_epoch, "inputs": self.inputs, "history": self.history}
+                "seconds_per_epoch": self.seconds_per_epoch, "inputs": self.inputs, "history": self.history,
+                "post_training": self.post_training}
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainResult":
         return cls(d["best_epoch"], d["best_val_accuracy"], d["best_val_loss"], d["epochs_run"],
                    d["stopped_early"], d["train_seconds"], d["history"], d.get("inputs", {}),
-                   d.get("best_val_auc", math.nan), d.get("selection", "accuracy"), d.get("collapse"))
+                   d.get("best_val_auc", math.nan), d.get("selection", "accuracy"), d.get("collapse"),
+                   d.get("post_training", {}))
 
 
 def class_weights(labels: np.ndarray) -> torch.Tensor:
@@ -192,9 +196,61 @@ def train(backbone: BackboneAdapter, bn_stats: str, train_images: np.ndarray, tr
     ``on_epoch(epoch, metric)`` is called after every epoch (an Optuna pruner hooks in here
     and may raise to stop the run). ``augment_seed`` seeds the augmented views
     (:func:`epoch_view`): the same for every method trained on the same images.
+
+    The method's training hooks (``backbone.hooks``, see ``benchmark.models.hooks``) are followed:
+    a penalty added to the loss, stages (each a full run of the loop below, the next starting
+    from the previous one's best state), and a finish step that sees validation metrics only.
     """
     if selection not in SELECTION_METRICS:
         raise ValueError(f"selection metric {selection!r}: use one of {', '.join(SELECTION_METRICS)}")
+    hooks = backbone.hooks
+    if not hooks.stages and hooks.finish is None:
+        return _train_stage(backbone, bn_stats, train_images, train_labels, val_images, val_labels, config, lr,
+                            beta1, device, seed, progress, on_epoch, desc, selection, augment_seed, hooks.penalty)
+    started, results, offset = time.perf_counter(), [], 0
+    declared = {id(p): p.requires_grad for p in backbone.model.parameters()}
+    for stage in hooks.stages or [Stage("train")]:
+        chosen = None if stage.trainable is None else {id(p) for p in stage.trainable(backbone)}
+        for p in backbone.model.parameters():
+            p.requires_grad_(declared[id(p)] and (chosen is None or id(p) in chosen))
+        step = None if on_epoch is None else (lambda e, metric, o=offset: on_epoch(o + e, metric))
+        result = _train_stage(backbone, bn_stats, train_images, train_labels, val_images, val_labels, config,
+                              stage.lr or lr, beta1, device, seed, progress, step, f"{desc} {stage.name}",
+                              selection, augment_seed, hooks.penalty)
+        results.append(result)
+        result.history = [{**h, "epoch": offset + h["epoch"], "stage": stage.name} for h in result.history]
+        offset += result.epochs_run
+        if stage.on_end is not None:
+            stage.on_end(backbone)
+    for p in backbone.model.parameters():
+        p.requires_grad_(declared[id(p)])
+    last = results[-1]
+    last.history = [h for r in results for h in r.history]
+    last.best_epoch += offset - last.epochs_run
+    last.epochs_run = offset
+    if hooks.finish is not None:
+        y_val, weights = np.asarray(val_labels), class_weights(np.asarray(train_labels))
+
+        def evaluate() -> dict:
+            scores = predict_scores(backbone, val_images, device, config.eval_batch_size,
+                                    config.inference_precision, config.channels_last)
+            metrics = validation_metrics(scores, y_val, weights)
+            return {**metrics, "selection": metrics[selection], "scores": scores}
+
+        last.post_training = hooks.finish(backbone, evaluate)
+        final = evaluate()
+        last.best_val_auc, last.best_val_accuracy, last.best_val_loss = final["auc"], final["accuracy"], final["loss"]
+        last.collapse = collapse_reason(final["scores"], last.history)
+    last.train_seconds = time.perf_counter() - started
+    return last
+
+
+def _train_stage(backbone: BackboneAdapter, bn_stats: str, train_images: np.ndarray, train_labels: np.ndarray,
+                 val_images: np.ndarray, val_labels: np.ndarray, config: TrainSection, lr: float, beta1: float,
+                 device: torch.device, seed: int, progress: bool, on_epoch: Callable[[int, float], None] | None,
+                 desc: str, selection: str, augment_seed: int, penalty: Callable[[], torch.Tensor] | None
+                 ) -> TrainResult:
+    """One run of the training loop over the parameters that require gradients (see :func:`train`)."""
     layout = torch.channels_last if config.channels_last else torch.contiguous_format
     model = backbone.model.to(device).to(memory_format=layout)
     prep = Preprocess(backbone.mean, backbone.std, config.channels_last).to(device)
@@ -224,6 +280,8 @@ def train(backbone: BackboneAdapter, bn_stats: str, train_images: np.ndarray, tr
             target = y_train[idx]
             loss = (F.binary_cross_entropy_with_logits(logits, target, reduction="none")
                     * weights[target.long()]).mean()
+            if penalty is not None:
+                loss = loss + penalty()
             if not torch.isfinite(loss):
                 raise TrainingDiverged(f"diverged: loss became {loss.item()} at epoch {epoch} "
                                        f"(learning rate {optimizer.param_groups[0]['lr']:.3g})")
