@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The whole suite for one profile: search, test and leaderboard of every registered method (or
-# --methods a,b), their cost (bench), the analysis and the report, into reports/<timestamp-profile>/
-# and reports/latest.
+# The whole suite for one profile: search, test and leaderboard of the profile's methods (or
+# --methods a,b or a set: all, core, paper, peft, literature), their cost (bench), the analysis and
+# the report, into reports/<timestamp-profile>/ and reports/latest.
 # Usage: ./run_all.sh [--profile smoke|quick|paper|FILE] [--dataset busi|synthetic] [--data-root P]
 #                     [--methods a,b,...] [--device auto|cpu|cuda] [--reports DIR] [--run-dir DIR]
 #                     [--workers N|auto]   (studies at once; auto: 2 on a CPU, 1 on a GPU)

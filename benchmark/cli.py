@@ -126,7 +126,7 @@ def _cmd_suite(args) -> int:
     from benchmark.training.suite import new_run_dir, point_latest, resolve_methods, run_suite
 
     profile = load_profile(args.profile)
-    methods = resolve_methods(args.methods)
+    methods = resolve_methods(args.methods, profile.methods)
     reports = Path(args.reports)
     run_dir = Path(args.run_dir) if args.run_dir else new_run_dir(reports, profile)
     if not args.run_dir:
@@ -209,6 +209,7 @@ def _cmd_reference(args) -> int:
     from sklearn.metrics import roc_auc_score
 
     from benchmark.training.reference import write_reference
+        args.methods = args.methods or ",".join(profile.methods)
 
     if args.protocol:
         from benchmark.training.reference import protocol_probe_aucs
@@ -324,7 +325,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", default="quick", help="smoke, quick, paper, or the path of a TOML profile")
     p.add_argument("--dataset", choices=DATASETS, default="busi")
     p.add_argument("--data-root", default=None, help="the data set's folder (default: its environment variable, datasets/<name>, ../shared/datasets/<dir>; see `petl-bench datasets`)")
-    p.add_argument("--methods", default=None, help="comma-separated method names (default: all)")
+    p.add_argument("--methods", default=None, help="comma-separated method names or sets: all, core, paper, peft, "
+                                                    "literature (default: the profile's methods)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
     p.add_argument("--reports", default="reports", help="folder for run folders (default: reports)")
     p.add_argument("--run-dir", default=None, help="resume or write this run folder instead of a new one")

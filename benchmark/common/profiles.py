@@ -78,6 +78,7 @@ class Profile:
     name: str
     description: str = ""
     source: str = ""
+    methods: tuple[str, ...] = ("all",)  # method names and sets ("all", "core", a source): petl-bench methods
     backbone: BackboneSection = field(default_factory=BackboneSection)
     data: DataSection = field(default_factory=DataSection)
     train: TrainSection = field(default_factory=TrainSection)
@@ -92,7 +93,7 @@ class Profile:
         leaves out what only changes reporting or speed (bootstrap size, external sets,
         parallel trials, frozen-prefix caching and its budget, the evaluation batch, names)."""
         d = self.as_dict()
-        for key in ("name", "description", "source"):
+        for key in ("name", "description", "source", "methods"):
             d.pop(key)
         d["search"].pop("parallel_trials")
         for key in ("cache_prefix", "cache_budget_mb", "eval_batch_size"):  # speed only: the same training
@@ -162,16 +163,26 @@ def _read(name_or_path: str | Path, seen: tuple[Path, ...] = ()) -> tuple[Path, 
 
 def _parse(raw: dict, path: Path) -> Profile:
     top = {"name": raw.pop("name", path.stem), "description": raw.pop("description", ""),
-           "source": str(path)}
+           "source": str(path), "methods": _methods(raw.pop("methods", ["all"]), path)}
     for section, cls in _SECTIONS.items():
         values = raw.pop(section, {})
         if not isinstance(values, dict):
             raise ProfileError(f"{path}: [{section}] must be a table")
         top[section] = _section(cls, values, section, path)
     if raw:
-        raise ProfileError(f"{path}: unknown key(s) {sorted(raw)}; known: name, description, "
+        raise ProfileError(f"{path}: unknown key(s) {sorted(raw)}; known: name, description, methods, "
                            f"{', '.join(f'[{s}]' for s in _SECTIONS)}")
     return Profile(**top)
+
+
+def _methods(value, path: Path) -> tuple[str, ...]:
+    """``methods``: a list of method names and sets (checked against the registry when a suite starts)."""
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) and v.strip() for v in value):
+        raise ProfileError(f"{path}: methods must be a non-empty list of method names or sets (\"all\", \"core\", "
+                           f"\"paper\", \"peft\", \"literature\"), got {value!r}")
+    return tuple(v.strip() for v in value)
 
 
 def _section(cls, values: dict, section: str, path: Path):

@@ -134,7 +134,8 @@ def add_bench_parser(subparsers) -> argparse.ArgumentParser:
                                             "(writes cost.csv)")
     p.add_argument("--backbone", default="efficientnet_lite0", help="resnet18..152, efficientnet_lite0..2")
     p.add_argument("--image-size", type=int, default=112, help="input size in pixels (default 112, the quick profile's)")
-    p.add_argument("--methods", default=None, help="comma-separated method names (default: all)")
+    p.add_argument("--methods", default=None, help="comma-separated method names or sets (all, core, a source); "
+                                                    "default: the profile's methods with --profile, else all")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1")
     p.add_argument("--steps", type=int, default=10, help="timed training steps per method (default 10)")
     p.add_argument("--warmup", type=int, default=2, help="untimed steps first (default 2)")

@@ -40,7 +40,7 @@ from benchmark.common.io import write_atomic, write_csv_atomic, write_json_atomi
 from benchmark.common.profiles import Profile
 from benchmark.runfolder import RESULTS_FILE, collect
 from benchmark.runfolder import IMAGES_FILE, PARTITION_FILE, TEST_IMAGES_FILE, partition_info
-from benchmark.models.registry import get_method, list_methods
+from benchmark.models.registry import get_method, method_set
 from benchmark.training.runner import Fold, RunSpec, evaluation_splits, load_data
 from benchmark.training.search import finished_search, run_search
 from benchmark.training.search_space import study_fingerprint, study_name
@@ -61,13 +61,10 @@ def point_latest(reports: Path, run_dir: Path) -> None:
     os.replace(tmp, link)
 
 
-def resolve_methods(names: str | None) -> list[str]:
-    if not names:
-        return [m.name for m in list_methods()]
-    chosen = [n.strip() for n in names.split(",") if n.strip()]
-    for n in chosen:
-        get_method(n)  # raises with the list of registered methods
-    return chosen
+def resolve_methods(names: str | None, default: tuple[str, ...] = ("all",)) -> list[str]:
+    """The methods to run: ``names`` (``--methods``: comma-separated names and sets), else ``default``
+    (a profile's ``methods``); sets are "all", "core" and the sources (``registry.method_set``)."""
+    return method_set(names or list(default))
 
 
 def run_suite(profile: Profile, dataset: str, run_dir: Path, methods: list[str], data_root=None,
