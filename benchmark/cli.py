@@ -192,6 +192,7 @@ def _cmd_bench(args) -> int:
         profile = load_profile(args.profile)
         args.backbone, args.image_size = profile.backbone.name, profile.backbone.image_size
         args.inference_precision = args.inference_precision or profile.train.inference_precision
+        args.methods = args.methods or ",".join(profile.methods)
     return run_bench(args)
 
 
@@ -209,7 +210,6 @@ def _cmd_reference(args) -> int:
     from sklearn.metrics import roc_auc_score
 
     from benchmark.training.reference import write_reference
-        args.methods = args.methods or ",".join(profile.methods)
 
     if args.protocol:
         from benchmark.training.reference import protocol_probe_aucs
