@@ -224,3 +224,30 @@ def test_a_reference_or_predictions_of_another_partition_are_refused(small_run, 
     assert reference_is_current(copy) and load_reference(copy) is not None
     out = capsys.readouterr().out
     assert "reference: each fold's training images" in out and "repeat 0, fold 2:" in out  # its progress
+
+
+def test_the_probe_threshold_comes_from_inner_out_of_fold_predictions():
+    """Youden's threshold on the inner cross-validation's out-of-fold scores of the fitted images
+    at the chosen C, not on the probe's own fitted scores; images outside ``fit`` change nothing."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedGroupKFold, cross_val_predict
+
+    from benchmark.stats import youden_threshold
+    from benchmark.training.reference import probe_fold
+
+    rng = np.random.default_rng(0)
+    y = np.r_[np.zeros(60, int), np.ones(40, int)]
+    x = rng.normal(size=(100, 8)) + 0.6 * y[:, None] * rng.normal(size=8)
+    groups = np.arange(100) // 2  # pairs of images share a group
+    y[1::2] = y[::2]
+    fit = np.arange(100) < 70
+    model, threshold = probe_fold(x, y, groups, fit, seed=1)
+    cv = StratifiedGroupKFold(5, shuffle=True, random_state=1)
+    inner = cross_val_predict(LogisticRegression(C=model.best_params_["C"], max_iter=5000), x[fit], y[fit],
+                              groups=groups[fit], cv=cv, method="predict_proba")[:, 1]
+    assert threshold == pytest.approx(youden_threshold(y[fit], inner), abs=1e-12)
+    assert threshold != pytest.approx(youden_threshold(y[fit], model.predict_proba(x[fit])[:, 1]), abs=1e-9)
+    shuffled = y.copy()
+    shuffled[~fit] = rng.permutation(y[~fit])
+    _, again = probe_fold(x, shuffled, groups, fit, seed=1)
+    assert again == threshold

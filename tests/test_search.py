@@ -222,7 +222,7 @@ def test_study_fingerprint_follows_what_decides_the_trials(tmp_path):
 # -- every study its own draws; a resume continues them; a changed profile is a new study ---------
 def test_each_study_draws_its_own_points_after_the_default_first(tmp_path, data, clean_registry):
     """Two methods with the same space: the same default first trial, then each study's own
-    draws (the samplers are seeded from the study names)."""
+    draws (the samplers are seeded per method, fold and repeat: benchmark.training.seeds)."""
     @register_method(description="feature extraction under another name", citation="test", lr=(1e-3, 1e-1))
     def head_probe(backbone):
         pass
@@ -238,16 +238,16 @@ def test_each_study_draws_its_own_points_after_the_default_first(tmp_path, data,
         lrs[method] = [t["params"]["lr"] for t in trials]
         assert all(1e-3 <= lr <= 1e-1 for lr in lrs[method]) and len(set(lrs[method])) == 3
     assert set(lrs["feature_extraction"][1:]).isdisjoint(lrs["head_probe"][1:])
-    # the sampler seeds: one per study name, and another once a study has trials
-    def seed(name, n_existing):  # the first number the study's (startup) sampler draws
-        return _sampler_and_pruner(profile, name, n_existing)[0]._random_sampler._rng.rng.randint(2**31)
+    # the sampler seeds: one per method, fold and repeat, and another once a study has trials
+    from benchmark.training.runner import Fold
 
-    assert seed("a.fold-0", 0) != seed("b.fold-0", 0) and seed("a.fold-0", 0) != seed("a.fold-1", 0)
-    assert seed("a.fold-0", 0) == seed("a.fold-0", 0) != seed("a.fold-0", 2)
-    # [search] seed: other draws for the same study name (the name changes too, through the fingerprint)
-    reseeded = _profile(tmp_path, "[search]\nsampler = 'tpe'\nseed = 1\n", name="reseeded")
-    first = _sampler_and_pruner(reseeded, "a.fold-0", 0)[0]._random_sampler._rng.rng.randint(2**31)
-    assert first != seed("a.fold-0", 0)
+    def seed(method, fold, n_existing, split_seed=0, search_seed=0):  # the first number the sampler draws
+        study = Fold(0, fold, split_seed, {}, search_seed)
+        return _sampler_and_pruner(profile, method, study, n_existing)[0]._random_sampler._rng.rng.randint(2**31)
+
+    assert seed("a", 0, 0) != seed("b", 0, 0) and seed("a", 0, 0) != seed("a", 1, 0) != seed("a", 1, 0, split_seed=1)
+    assert seed("a", 0, 0) == seed("a", 0, 0) != seed("a", 0, 2)
+    assert seed("a", 0, 0, search_seed=1) != seed("a", 0, 0)  # [search] seed: other draws on the same fold
 
 
 def _interrupt_training(monkeypatch, at_call, exception):
