@@ -206,6 +206,8 @@ def test_image_table_in_the_run_folder(loaded, tiny_data, tmp_path):
     save_image_table(tmp_path, [loaded, tiny_data])
     table = load_image_table(tmp_path)
     assert len(table) == len(loaded) + len(tiny_data)
+    # integers are written as integers though the synthetic rows leave them blank
+    assert "\nbus_bra,bus_0001-l,0,0,1,fibroadenoma,4,GE Logiq 5 @10-12MHz,left\n" in (tmp_path / "images.csv").read_text()
     ours = table[table.dataset == "bus_bra"].set_index("image_id")
     assert ours.loc["bus_0003-r", "patient"] == 3 and ours.loc["bus_0003-r", "device"] == DEVICES[0]
     assert ours["label"].tolist() == loaded.labels.tolist() and ours["group"].tolist() == loaded.groups.tolist()

@@ -305,8 +305,8 @@ def save_test_images(run_dir: Path, data, folds: list[Fold]) -> Path:
 
 def save_image_table(run_dir: Path, sets) -> Path:
     """``images.csv``: one row per image of ``sets`` (ImageSets), with their metadata columns."""
-    return write_csv_atomic(run_dir / IMAGES_FILE, pd.concat([pd.DataFrame(s.image_table()) for s in sets],
-                                                             ignore_index=True))
+    table = pd.concat([pd.DataFrame(s.image_table()) for s in sets], ignore_index=True)
+    return write_csv_atomic(run_dir / IMAGES_FILE, table.convert_dtypes())  # integers stay integers beside blanks
 
 
 def load_test_images(run_dir: Path, repeat: int = 0, fold: int = 0) -> tuple[np.ndarray, np.ndarray, list[str]]:
