@@ -181,3 +181,21 @@ def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
         write_atomic(path, broken)
     assert json.loads(path.read_text()) == {"a": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["x.json"]
+
+
+def test_results_auc_std_resamples_duplicate_groups():
+    """results.json's auc_std (and its interval) come from the bootstrap over duplicate groups; the
+    image-level standard deviations keep their own names."""
+    from benchmark.stats import cluster_bootstrap_ci
+    from benchmark.training.runner import _test_metrics
+
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.r_[np.zeros(30, int), np.ones(20, int)], 2)  # every image has a copy
+    scores = np.repeat(rng.normal(size=50) + labels[::2], 2) + rng.normal(scale=0.01, size=100)
+    groups = np.repeat(np.arange(50), 2)
+    m = _test_metrics(labels, scores, groups, 400, 3)
+    ci = cluster_bootstrap_ci(labels, scores, groups, 400, 3)
+    assert (m["auc_std"], m["auc_ci_low"], m["auc_ci_high"]) == pytest.approx((ci["se"], ci["ci_low"], ci["ci_high"]))
+    assert m["auc_std"] > 1.2 * m["auc_std_image_level"]  # copies resampled apart look twice as many cases
+    assert {"accuracy_std_image_level", "sensitivity_std_image_level", "specificity_std_image_level"} <= set(m)
+    assert not {"accuracy_std", "sensitivity_std", "specificity_std"} & set(m)
