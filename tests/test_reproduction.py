@@ -166,3 +166,13 @@ def test_resnet101_parameter_counts_are_the_suites():
     table = parameter_table("resnet101", 224, [pm.method for pm in PAPER_METHODS]).set_index("method")
     for pm in PAPER_METHODS:
         assert table.loc[pm.method, "trainable"] == pm.resnet101_parameters, pm.method
+
+
+def test_console_summary_is_short(paper_run):
+    """What `suite` and `report` print: the top of the leaderboard and the claims per data set, not the pages."""
+    from benchmark.reporting.console import TOP, console_summary
+
+    lines = console_summary(paper_run)
+    assert len(lines) <= TOP + 4
+    assert sum(line.startswith("Byra (2021)'s 7 claims on ") for line in lines) == 2
+    assert any("drs_finetune_last_block" in line for line in lines)
