@@ -75,3 +75,13 @@ def test_peft_bn_tuning_gives_the_suites_bn_tuning_numbers(tiny_data, smoke_prof
                                                                      rel=1e-5)
     d = tiny_data
     assert np.allclose(predict_scores(own, d.images, CPU), predict_scores(peft, d.images, CPU), atol=1e-5)
+
+
+def test_the_cost_of_a_step_includes_the_penalty(tiny_data):
+    from benchmark.cost.train_step import make_train_step
+
+    torch.manual_seed(0)
+    backbone, m, _ = build_model("l2_sp", "efficientnet_lite0", 64, weights="random", params={"alpha": 0.1})
+    step = make_train_step(backbone, m.bn_stats, tiny_data.images[:16], tiny_data.labels[:16], CPU, batch_size=4)
+    assert step.penalty is backbone.hooks.penalty
+    assert np.isfinite(step())

@@ -41,6 +41,7 @@ class TrainStep:
     batch_size: int
     device: torch.device
     order_generator: torch.Generator
+    penalty: object = None  # the method's loss penalty (backbone.hooks.penalty: L2-SP), as in the trainer
 
     @property
     def cached(self) -> bool:
@@ -60,6 +61,8 @@ class TrainStep:
         target = self.labels[idx]
         loss = (F.binary_cross_entropy_with_logits(logits, target, reduction="none")
                 * self.weights[target.long()]).mean()
+        if self.penalty is not None:
+            loss = loss + self.penalty()
         bool(torch.isfinite(loss))  # the trainer checks (and so synchronises) every step
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -97,4 +100,5 @@ def make_train_step(backbone, bn_stats: str, images: np.ndarray, labels: np.ndar
     set_train_mode(model, bn_stats)
     return TrainStep(model, inputs, bn_stats, optimizer,
                      torch.as_tensor(labels, dtype=torch.float32).to(dev),
-                     class_weights(np.asarray(labels)).to(dev), batch_size, dev, torch.Generator().manual_seed(seed))
+                     class_weights(np.asarray(labels)).to(dev), batch_size, dev, torch.Generator().manual_seed(seed),
+                     backbone.hooks.penalty)

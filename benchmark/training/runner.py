@@ -282,7 +282,8 @@ def record_run(out_dir: Path, trained: TrainedModel, data: ImageSet, fold: Fold,
         frames.append(frame)
     record = {
         "config": trained.config,
-        "method": {"name": method.name, "description": method.description, "citation": method.citation,
+        "method": {"name": method.name, "family": method.family, "source": method.source,
+                   "description": method.description, "citation": method.citation,
                    "components": list(method.components), "bn_running_stats": method.bn_stats,
                    "bn_running_stats_description": method.bn_stats_description()},
         "dataset": {"name": data.name, "synthetic": data.synthetic, "checksum": data.checksum,
