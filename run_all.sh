@@ -57,5 +57,5 @@ echo "== 2/3 cost of every method"
 "$PY" -m benchmark bench --profile "$profile" ${methods:+--methods "$methods"} --device "$device" \
   --out "$run_dir" --steps 5
 echo "== 3/3 analysis and report"
-"$PY" -m benchmark report "$run_dir" > /dev/null
+"$PY" -m benchmark report "$run_dir"
 echo "run_all.sh: done in $(( $(date +%s) - started )) s; open $run_dir/index.html"

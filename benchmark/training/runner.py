@@ -33,7 +33,7 @@ from benchmark.common.profiles import Profile
 from benchmark.common.provenance import provenance
 from benchmark.runfolder import PREDICTION_COLUMNS, PREDICTIONS_FILE, RESULTS_FILE
 from benchmark.runfolder import STATE_FILE
-from benchmark.models.registry import Method
+from benchmark.models.registry import Method, get_method
 from benchmark.stats import threshold_metrics, youden_threshold
 from benchmark.training.seeds import augment_seed, train_seed
 from benchmark.training.trainer import TrainResult, predict_scores, train, trained_state
@@ -116,7 +116,9 @@ class RunSpec:
                 else self.train_seed,
                 "lr": p.train.lr if self.lr is None else self.lr,
                 "beta1": p.train.beta1 if self.beta1 is None else self.beta1,
-                "method_params": dict(self.params or {})}
+                # filled in with the method's defaults, as results.json records them: a rerun of the same
+                # request is recognised as the same run (finished_run)
+                "method_params": {**get_method(self.method).defaults(), **(self.params or {})}}
 
 
 def load_data(spec: RunSpec) -> tuple[ImageSet, float]:

@@ -113,8 +113,14 @@ def run_suite(profile: Profile, dataset: str, run_dir: Path, methods: list[str],
         study_name(m, profile.backbone.name, f.repeat, f.fold,
                    study_fingerprint(profile, get_method(m), data.checksum))) is None]
     workers = max(1, min(workers, len(pending)))
+    n_studies = len(methods) * len(folds)
+    if len(pending) < n_studies:
+        print(f"suite: {n_studies - len(pending)} of {n_studies} studies already finished in {run_dir}; "
+              f"{len(pending)} to run", flush=True)
     try:
         for wait in (False, True):  # first take what is queued, then wait for other processes' trials
+            if not pending:  # every study finished (the second round only waits for other processes')
+                break
             if workers == 1:
                 left = []
                 bar = tqdm(pending, desc="suite", unit="study", disable=not progress)
