@@ -121,6 +121,7 @@ def test_claims_take_the_primary_row_in_the_claimed_direction():
     ("beats", 0.03, (0.01, 0.05), 0.001, "supported"),
     ("beats", -0.03, (-0.05, -0.01), 0.001, "contradicted"),
     ("beats", 0.01, (-0.01, 0.03), 0.3, "not resolved at this size"),
+    ("beats", 0.03, (0.01, 0.05), 0.2, "not resolved at this size"),  # the interval alone is not the test
     ("matches or beats", 0.0, (-MATCH_MARGIN / 2, MATCH_MARGIN / 2), 0.9, "supported"),
     ("matches or beats", 0.0, (-2 * MATCH_MARGIN, MATCH_MARGIN), 0.9, "not resolved at this size"),
 ])

@@ -25,7 +25,8 @@ from benchmark.evaluation.run_data import ALPHA
 from benchmark.stats import holm_correction
 
 __all__ = ["PaperMethod", "Claim", "PAPER", "PAPER_METHODS", "CLAIMS", "MATCH_MARGIN", "VERDICTS",
-           "CLAIM_COLUMNS", "REPRODUCTION_COLUMNS", "primary_rows", "paper_claims", "reproduction_table", "external_names"]
+           "CLAIM_COLUMNS", "REPRODUCTION_COLUMNS", "primary_rows", "paper_claims", "reproduction_table",
+           "external_names"]
 
 PAPER = ("Byra (2021), Breast mass classification with transfer learning based on scaling of deep "
          "representations, Biomedical Signal Processing and Control 69")
@@ -105,7 +106,7 @@ def primary_rows(sig: pd.DataFrame) -> pd.Series:
     return sig["test"] == PRIMARY_TEST
 
 
-def _verdict(kind: str, difference: float, ci_low: float, p_holm: float) -> tuple[str, str]:
+def _verdict(kind: str, difference: float, ci_low: float, ci_high: float, p_holm: float) -> tuple[str, str]:
     """(verdict, reason) of one claim from its estimate, interval and family-wise adjusted p."""
     if pd.isna(p_holm):
         return "not tested", "no p-value"
@@ -117,7 +118,10 @@ def _verdict(kind: str, difference: float, ci_low: float, p_holm: float) -> tupl
         return "supported", f"matches: the whole 95% interval lies above -{MATCH_MARGIN}"
     if pd.isna(ci_low):
         return "not resolved at this size", f"not significant (Holm p >= {ALPHA}; the test gives no interval)"
-    return "not resolved at this size", "the interval holds both a win and a loss"
+    if ci_low > 0 or ci_high < 0:
+        return "not resolved at this size", (f"the 95% interval excludes 0, but the difference is not significant "
+                                             f"after Holm's correction over the claims (Holm p >= {ALPHA})")
+    return "not resolved at this size", "the 95% interval holds both a win and a loss"
 
 
 def external_names(lb: pd.DataFrame) -> list[str]:
@@ -156,7 +160,7 @@ def paper_claims(sig: pd.DataFrame, datasets: list[str], ranked: list[str] | Non
         for r, adjusted in zip(family, holm_correction(p) if len(p) else []):
             r["p_holm"] = adjusted
             if "difference" in r:
-                r["verdict"], r["reason"] = _verdict(r["kind"], r["difference"], r["ci_low"], adjusted)
+                r["verdict"], r["reason"] = _verdict(r["kind"], r["difference"], r["ci_low"], r["ci_high"], adjusted)
         rows += family
     return pd.DataFrame(rows, columns=CLAIM_COLUMNS)
 
