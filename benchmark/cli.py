@@ -230,12 +230,14 @@ def _cmd_reference(args) -> int:
 
 def _cmd_spread(args) -> int:
     from benchmark.common.io import write_csv_atomic
-    from benchmark.evaluation.run_spread import run_labels, run_spread, spread_markdown, spread_sentences
+    from benchmark.evaluation.run_spread import (SPREAD_STATISTICS, run_labels, run_spread, spread_markdown,
+                                                 spread_sentences)
 
-    table, differences = run_spread(args.run_dirs)
+    statistic = "pooled" if args.pooled else "fold_stratified"
+    table, differences = run_spread(args.run_dirs, statistic)
     print("\n".join(spread_markdown(table, run_labels(args.run_dirs))))
-    print("\nPooled out-of-fold AUC per run (its rank in that run).")
-    for sentence in spread_sentences(table, differences):
+    print(f"\n{SPREAD_STATISTICS[statistic][1]} per run (its rank in that run).")
+    for sentence in spread_sentences(table, differences, statistic):
         print(sentence)
     if args.out:
         write_csv_atomic(args.out, table)
@@ -305,10 +307,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "training and validation images, and with C chosen on the validation images; writes nothing")
     p.set_defaults(func=_cmd_reference)
 
-    p = sub.add_parser("spread", help="how far each method's pooled AUC moves between run folders on the same "
-                                      "folds (e.g. profiles that differ only in [search] seed)")
+    p = sub.add_parser("spread", help="how far each method's fold-stratified AUC (the leaderboard's) moves between "
+                                      "run folders on the same folds (e.g. profiles that differ only in [search] seed)")
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="two or more run folders written by `petl-bench suite`")
     p.add_argument("--out", default=None, help="also write the table to this CSV file")
+    p.add_argument("--pooled", action="store_true", help="the pooled out-of-fold AUC instead of the fold-stratified one")
     p.set_defaults(func=_cmd_spread)
 
     from benchmark.cost.bench import add_bench_parser

@@ -5,7 +5,9 @@
 sets), ``studies.csv``, ``runs/<method>/repeat-<r>/fold-<f>/results.json`` (or ``failed.json``)
 and ``test_images.npz``. Scores come from a simple model: a method of strength ``s`` scores an
 image ``sigmoid(s * (2 label - 1) + noise)``; images of one duplicate group share their noise
-(they are near-copies), so duplicates make scores correlated as in BUSI.
+(they are near-copies), so duplicates make scores correlated as in BUSI. With ``fold_offsets``
+each fold model adds its own offset, as differently scaled fold models do, which moves the
+pooled out-of-fold AUC but not the fold-stratified one.
 """
 from __future__ import annotations
 
@@ -67,14 +69,18 @@ def make_run_folder(root: Path, methods=tuple(METHODS), folds: int = 5, repeats:
                     externals: dict | None = None, synthetic: bool = False, n_bootstrap: int = 200,
                     strengths: dict | None = None, cost: pd.DataFrame | None = None, shuffle_rows: bool = True,
                     test_images: bool = True, name: str = "run", dataset: str | None = None,
-                    reference: float | None = None) -> Path:
+                    reference: float | None = None, fold_offsets: float = 0.0,
+                    reference_on_externals: bool = False) -> Path:
     """A run folder of ``methods`` under ``root / name``.
 
     ``failed``: ``{method: (reason, [(repeat, fold), ...] or None for all)}``: those studies
     found no working configuration (``failed.json``, status in ``studies.csv``, no predictions).
     ``externals``: ``{name: (n_images, n_malignant)}`` external sets every fold model scores.
     ``strengths`` overrides :data:`METHODS`' strengths. ``reference``: the strength of a
-    ``reference_predictions.csv`` (the logistic-regression reference of ``benchmark.training.reference``).
+    ``reference_predictions.csv`` (the logistic-regression reference of ``benchmark.training.reference``),
+    which also scores the external sets with ``reference_on_externals``. ``fold_offsets``: fold model
+    ``f`` adds ``fold_offsets * N(0, 1)`` (drawn per method, repeat and fold) to its logits, on its test
+    fold and on the external images.
     """
     run_dir = Path(root) / name
     dataset = dataset or ("synthetic" if synthetic else "busi")
@@ -106,15 +112,23 @@ def make_run_folder(root: Path, methods=tuple(METHODS), folds: int = 5, repeats:
             reference_rows += [{"dataset": dataset, "method": REFERENCE_METHOD, "repeat": r, "fold": int(fold_of[i]),
                                 "image_id": ids[i], "group": int(groups[i]), "label": int(labels[i]),
                                 "score": float(scores[i]), "threshold": 0.5} for i in np.flatnonzero(fold_of >= 0)]
+            for e, (e_ids, e_labels, e_groups) in ext_images.items() if reference_on_externals else ():
+                for f in range(folds):
+                    e_scores = _sigmoid(0.6 * reference * (2 * e_labels - 1) + rng.normal(0.0, 1.0, e_labels.size))
+                    reference_rows += [{"dataset": e, "method": REFERENCE_METHOD, "repeat": r, "fold": f,
+                                        "image_id": e_ids[i], "group": int(e_groups[i]), "label": int(e_labels[i]),
+                                        "score": float(e_scores[i]), "threshold": 0.5} for i in range(e_labels.size)]
         for k, method in enumerate(methods):
             rng = np.random.default_rng(1000 * r + 17 * k + 5)
             group_noise = rng.normal(0.0, 1.0, groups.max() + 1)
             noise = group_noise[groups] + rng.normal(0.0, 0.05, n_images)
-            scores = _sigmoid(strengths.get(method, 0.5) * (2 * labels - 1) + noise)
+            offsets = fold_offsets * rng.normal(0.0, 1.0, folds) if fold_offsets else np.zeros(folds)
+            logits = strengths.get(method, 0.5) * (2 * labels - 1) + noise
             reason, where = failed.get(method, (None, []))
             for f in range(folds):
                 folder = run_dir / "runs" / method / f"repeat-{r}" / f"fold-{f}"
                 test = fold_of == f
+                scores = _sigmoid(logits + offsets[f])
                 if reason is not None and (where is None or (r, f) in where):
                     write_json_atomic(folder / "failed.json", {"method": method, "repeat": r, "fold": f,
                                                                "status": "no_working_configuration",
@@ -132,7 +146,7 @@ def make_run_folder(root: Path, methods=tuple(METHODS), folds: int = 5, repeats:
                 for e, (e_ids, e_labels, e_groups) in ext_images.items():
                     e_rng = np.random.default_rng(7 * r + 3 * f + k)
                     e_scores = _sigmoid(0.6 * strengths.get(method, 0.5) * (2 * e_labels - 1)
-                                        + e_rng.normal(0.0, 1.0, e_labels.size))
+                                        + e_rng.normal(0.0, 1.0, e_labels.size) + offsets[f])
                     rows += [{"dataset": e, "method": method, "repeat": r, "fold": f, "image_id": e_ids[i],
                               "group": int(e_groups[i]), "label": int(e_labels[i]), "score": float(e_scores[i]),
                               "threshold": threshold} for i in range(e_labels.size)]

@@ -1,7 +1,9 @@
 """benchmark.evaluation, benchmark.runfolder and benchmark.reporting.figures on fake run folders (no training)."""
 from __future__ import annotations
 
+import itertools
 import json
+import os
 import re
 from itertools import combinations
 from pathlib import Path
@@ -20,26 +22,28 @@ from benchmark.evaluation import (
     leaderboard,
     load_run,
     paired_bootstrap_resamples,
+    primary_summary,
     significance,
     summary_sentences,
 )
-from benchmark.runfolder import external_scores, load_predictions, load_studies
-from benchmark.reporting.pages import write_leaderboard
+from benchmark.runfolder import REFERENCE_METHOD, external_scores, load_predictions, load_studies
+from benchmark.reporting.pages import POOLED_VS_STRATIFIED, write_leaderboard
 from benchmark.stats import corner_operating_point, holm_correction, nadeau_bengio_ttest
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-README = Path(__file__).resolve().parents[1] / "README.md"
+STATISTICS_DOC = Path(__file__).resolve().parents[1] / "docs" / "statistics.md"
 RANKED = tuple(METHODS)
 
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     """Four working methods, two repeats of 5-fold CV, one method without a working configuration in
-    one study (the rest of its folds scored), one with none at all, and an external data set."""
+    one study (the rest of its folds scored), one with none at all, and an external data set. Each
+    fold model scores on its own scale (offsets of one logit SD), as differently scaled models do."""
     return make_run_folder(tmp_path_factory.mktemp("lb"), methods=RANKED + ("broken", "collapsed"), repeats=2,
                            failed={"broken": ("every trial's loss became NaN", [(1, 3)]),
                                    "collapsed": ("all trials collapsed to one class", None)},
-                           externals={"clinic_b": (60, 24)})
+                           externals={"clinic_b": (60, 24)}, fold_offsets=1.0)
 
 
 @pytest.fixture(scope="module")
@@ -123,24 +127,111 @@ def test_external_scores_average_the_fold_models(run_dir):
 
 
 # ---------------------------------------------------------------------------- leaderboard
+def recompute(run_dir) -> pd.DataFrame:
+    """Per method, from predictions.csv with scikit-learn alone (no code of the suite): ``auc`` (fold-stratified:
+    per-fold AUCs weighted by n_malignant * n_benign, mean over repeats), ``auc_pooled``, ``auc_fold_equal``
+    (per-fold AUCs weighted equally) and per external data set NAME ``NAME`` (each fold model's own AUC, mean
+    over models) and ``NAME_ensemble`` (AUC of the fold models' mean score, mean over repeats)."""
+    pred = pd.read_csv(Path(run_dir) / "predictions.csv", dtype={"image_id": str})
+    internal = json.loads((Path(run_dir) / "suite.json").read_text())["dataset"]
+    out = {}
+    for method, rows in pred[pred.dataset == internal].groupby("method"):
+        strat, pooled, equal = [], [], []
+        for _, rep in rows.groupby("repeat"):
+            num = den = 0.0
+            for _, fold in rep.groupby("fold"):
+                pairs = (fold.label == 1).sum() * (fold.label == 0).sum()
+                if pairs:
+                    auc = roc_auc_score(fold.label, fold.score)
+                    num, den = num + auc * pairs, den + pairs
+                    equal.append(auc)
+            strat.append(num / den)
+            pooled.append(roc_auc_score(rep.label, rep.score))
+        out[method] = {"auc": np.mean(strat), "auc_pooled": np.mean(pooled), "auc_fold_equal": np.mean(equal)}
+    for name, ext in pred[pred.dataset != internal].groupby("dataset"):
+        for method, rows in ext.groupby("method"):
+            per_model = [roc_auc_score(g.label, g.score) for _, g in rows.groupby(["repeat", "fold"])]
+            ensemble = [roc_auc_score(g.groupby("image_id").label.first(), g.groupby("image_id").score.mean())
+                        for _, g in rows.groupby("repeat")]
+            out.setdefault(method, {}).update({name: np.mean(per_model), f"{name}_ensemble": np.mean(ensemble)})
+    return pd.DataFrame(out).T
+
+
+def check_recomputed(lb: pd.DataFrame, expected: pd.DataFrame, externals) -> None:
+    """The leaderboard's ranked rows hold the recomputed numbers to 1e-9, ranked by the fold-stratified AUC."""
+    ranked = lb[lb["rank"].notna()].set_index("method")
+    assert len(ranked) >= 2
+    for method, row in ranked.iterrows():
+        want = expected.loc[method]
+        assert row["auc"] == pytest.approx(want["auc"], abs=1e-9, rel=0), method
+        assert row["auc_pooled"] == pytest.approx(want["auc_pooled"], abs=1e-9, rel=0), method
+        for name in externals:
+            assert row[f"external_{name}_auc"] == pytest.approx(want[name], abs=1e-9, rel=0), (method, name)
+            assert row[f"external_{name}_drop"] == pytest.approx(want["auc"] - want[name], abs=1e-9, rel=0)
+            assert row[f"external_{name}_auc_ensemble"] == pytest.approx(want[f"{name}_ensemble"], abs=1e-9, rel=0)
+    order = sorted(ranked.index, key=lambda m: (-expected.loc[m, "auc"], m))
+    assert list(ranked.sort_values("rank", kind="stable").index) == order
+
+
 def test_leaderboard_aucs_recomputed_with_sklearn(run_dir, lb):
-    """The ranked AUC is the AUC of a repeat's pooled out-of-fold rows, mean over repeats."""
+    """leaderboard.csv's fold-stratified AUC (primary, ranked), pooled AUC, external per-model AUC, drop and
+    ensemble AUC equal an independent recompute from predictions.csv with scikit-learn, to 1e-9; and on these
+    data each differs from the statistic it could be confused with, so the check tells them apart."""
+    expected = recompute(run_dir)
+    check_recomputed(lb, expected, ["clinic_b"])
+    ranked = expected.loc[list(RANKED)]
+    assert (ranked["auc"] - ranked["auc_pooled"]).abs().max() > 0.02  # fold offsets move the pooled AUC
+    assert (ranked["auc"] - ranked["auc_fold_equal"]).abs().max() > 1e-4  # n_pos n_neg weights, not equal ones
+    assert (ranked["clinic_b"] - ranked["clinic_b_ensemble"]).abs().max() > 0.02  # per model, not the ensemble
     pred = _pred(run_dir)
-    inner = pred[pred.dataset == "busi"]
     table = lb.set_index("method")
     for method in RANKED:
-        rows = inner[inner.method == method]
-        per_repeat = [roc_auc_score(g.label, g.score) for _, g in rows.groupby("repeat")]
-        assert len(per_repeat) == 2
-        assert table.loc[method, "auc"] == pytest.approx(np.mean(per_repeat), abs=1e-9, rel=0)
-        folds = [roc_auc_score(g.label, g.score) for _, g in rows.groupby(["repeat", "fold"])]
+        folds = [roc_auc_score(g.label, g.score) for _, g in
+                 pred[(pred.dataset == "busi") & (pred.method == method)].groupby(["repeat", "fold"])]
         assert table.loc[method, "auc_fold_mean"] == pytest.approx(np.mean(folds), abs=1e-12)
         assert table.loc[method, "auc_fold_sd"] == pytest.approx(np.std(folds, ddof=1), abs=1e-12)
-        ext = pred[(pred.dataset == "clinic_b") & (pred.method == method)]
-        ext_auc = np.mean([roc_auc_score(g.groupby("image_id").label.first(), g.groupby("image_id").score.mean())
-                           for _, g in ext.groupby("repeat")])
-        assert table.loc[method, "external_clinic_b_auc"] == pytest.approx(ext_auc, abs=1e-9)
-        assert table.loc[method, "external_clinic_b_drop"] == pytest.approx(table.loc[method, "auc"] - ext_auc)
+
+
+def test_written_leaderboard_csv_recomputes(tmp_path):
+    """The same check on leaderboard.csv as written, with one repeat and the reference scoring the external set."""
+    run_dir = make_run_folder(tmp_path, methods=RANKED, externals={"clinic_b": (60, 24)}, fold_offsets=0.5,
+                              reference=1.0, reference_on_externals=True, n_bootstrap=50)
+    write_leaderboard(run_dir, n_bootstrap=50)
+    lb = pd.read_csv(run_dir / "leaderboard.csv")
+    check_recomputed(lb, recompute(run_dir), ["clinic_b"])
+    assert "external_clinic_b_below_reference" in lb.columns
+
+
+def test_the_reference_flag_is_computed_per_data_set(tmp_path):
+    """An external row is flagged only against the reference's own predictions on that data set, and not at all
+    when the reference did not score it; the internal flag never spills over to external rows."""
+    kw = dict(methods=("good", "weak", "random_a"), n_images=120, n_malignant=45, n_bootstrap=50,
+              externals={"clinic_b": (60, 24)}, reference=1.5)
+    without = make_run_folder(tmp_path, name="without", **kw)
+    sig = significance(without)
+    lb = leaderboard(without)
+    assert lb["below_reference"].fillna(False).astype(bool).any()  # flagged on busi ...
+    assert not sig.loc[sig.dataset == "clinic_b", "b_below_reference"].any()  # ... but not on clinic_b
+    assert "external_clinic_b_below_reference" not in lb.columns
+    with_ext = make_run_folder(tmp_path, name="with", reference_on_externals=True, **kw)
+    lb = leaderboard(with_ext).set_index("method")
+    sig = significance(with_ext)
+    flagged = set(lb.index[lb["external_clinic_b_below_reference"].fillna(False).astype(bool)])
+    assert flagged and flagged == set(sig.loc[(sig.dataset == "clinic_b") & sig.b_below_reference, "method_b"])
+    reference = lb.loc[REFERENCE_METHOD, "external_clinic_b_auc"]
+    assert all(lb.loc[m, "external_clinic_b_auc"] < reference for m in flagged)
+    busi = set(lb.index[lb["below_reference"].fillna(False).astype(bool)])
+    assert busi == set(sig.loc[(sig.dataset == "busi") & sig.b_below_reference, "method_b"])
+
+
+@pytest.mark.skipif(not os.environ.get("PETL_BENCH_RUN"), reason="set PETL_BENCH_RUN to a finished run folder")
+def test_a_real_run_recomputes():
+    """``PETL_BENCH_RUN=reports/latest pytest tests/test_leaderboard.py -k real_run``: a real run's
+    leaderboard.csv (as written by petl-bench) against the recompute from its predictions.csv."""
+    run_dir = Path(os.environ["PETL_BENCH_RUN"])
+    lb = pd.read_csv(run_dir / "leaderboard.csv")
+    externals = [c[len("external_"):-len("_auc")] for c in lb.columns if c.startswith("external_") and c.endswith("_auc")]
+    check_recomputed(lb, recompute(run_dir), externals)
 
 
 def test_leaderboard_operating_points(run_dir, lb):
@@ -250,15 +341,44 @@ def test_significance_has_every_pair_test_and_family(data, sig):
     assert all(rank[a] < rank[b] for a, b in zip(sig.method_a, sig.method_b))
 
 
-def test_primary_test_is_the_paired_cluster_bootstrap(data, lb, sig):
-    primary = sig[(sig.test == PRIMARY_TEST) & (sig.dataset == "busi")].set_index(["method_a", "method_b"])
-    auc = lb.set_index("method")["auc"]
-    for (a, b), r in primary.iterrows():
-        assert r.difference == pytest.approx(auc[a] - auc[b], abs=1e-12)
-        assert r.ci_low <= r.difference <= r.ci_high
-        assert r.p >= 2 / (data.paired_resamples() + 1)
+def test_cluster_bootstrap_compares_the_leaderboards_statistic(data, lb, sig):
+    """The paired cluster bootstrap's differences are those of the fold-stratified AUC (busi) and of the
+    per-model external AUC (clinic_b), the leaderboard's columns."""
+    table = lb.set_index("method")
+    for dataset, column in (("busi", "auc"), ("clinic_b", "external_clinic_b_auc")):
+        rows = sig[(sig.test == "cluster_bootstrap") & (sig.dataset == dataset)].set_index(["method_a", "method_b"])
+        for (a, b), r in rows.iterrows():
+            assert r.difference == pytest.approx(table.loc[a, column] - table.loc[b, column], abs=1e-12)
+            assert r.ci_low <= r.difference <= r.ci_high
+            assert r.p >= 2 / (data.paired_resamples() + 1)
+    primary = sig[(sig.test == "cluster_bootstrap") & (sig.dataset == "busi")].set_index(["method_a", "method_b"])
     good_vs_random = primary.loc[[("good", "random_a"), ("good", "random_b")]]
     assert good_vs_random["significant"].all() and (good_vs_random["ci_low"] > 0.2).all()
+
+
+def test_primary_test_with_repeats_is_the_corrected_t_test_and_each_data_set_a_family(sig):
+    """Two repeats: the primary test of busi is the corrected repeated k-fold t-test (run-to-run variance
+    included, not conditional); clinic_b's is the paired cluster bootstrap, conditional on the trained models."""
+    primary = sig[sig.primary]
+    assert set(primary.loc[primary.dataset == "busi", "test"]) == {"nadeau_bengio"}
+    assert set(primary.loc[primary.dataset == "clinic_b", "test"]) == {"cluster_bootstrap"}
+    assert not primary.loc[primary.dataset == "busi", "conditional"].any()
+    assert sig.loc[sig.test != "nadeau_bengio", "conditional"].all()
+
+
+def test_one_repeat_primary_is_the_cluster_bootstrap_and_significant_says_conditional(tmp_path):
+    run_dir = make_run_folder(tmp_path, methods=("good", "random_a", "weak"), n_images=120, n_malignant=45,
+                              n_bootstrap=50, externals={"clinic_b": (60, 24)})
+    sig = significance(run_dir)
+    primary = sig[sig.primary]
+    assert set(primary["test"]) == {PRIMARY_TEST} and sig["conditional"].all()
+    everything = summary_sentences(sig, tests=TESTS)
+    significant = [s for s in everything if ": significant" in s]
+    assert significant and all("conditional on the trained models" in s and "petl-bench spread" in s
+                               for s in significant)
+    headline = primary_summary(sig)
+    assert headline.startswith("Under the primary paired cluster bootstrap, ") and " on busi survive" in headline
+    assert "(clinic_b)" not in headline  # the external family is reported on its own
 
 
 def test_nadeau_bengio_rows(run_dir, data, sig):
@@ -282,16 +402,24 @@ def test_delong_rows_use_each_repeats_pooled_scores(run_dir, sig):
 
 
 def test_summary_sentences_name_only_primary_differences_that_survive_holm(sig):
+    """Each data set's primary family, the training data set first; the headline counts busi's alone."""
     sentences = summary_sentences(sig)
-    primary = sig[(sig.test == PRIMARY_TEST) & sig.significant]
+    primary = sig[sig.primary & sig.significant]
     assert len(sentences) == len(primary)
     first = sentences[0]
-    assert first.startswith("good vs weak (busi): AUC ") and "paired cluster bootstrap p" in first
-    assert "95% CI" in first and first.endswith(": significant")
+    assert first.startswith("good vs weak (busi): mean fold AUC ") and "corrected repeated k-fold t-test p" in first
+    assert first.endswith(": significant (run-to-run variance included)")
+    external = [s for s in sentences if "(clinic_b)" in s]
+    assert external and all("paired cluster bootstrap" in s and "conditional on the trained models" in s
+                            for s in external)
+    headline = primary_summary(sig)
+    n_busi = int((primary.dataset == "busi").sum())
+    assert f"{n_busi} of 6 pairwise differences on busi survive" in headline and "clinic_b" not in headline
     nothing = sig[sig.test == PRIMARY_TEST].copy()
     nothing["significant"] = False
-    assert summary_sentences(nothing) == [
-        "paired cluster bootstrap: no difference survives Holm correction (0 of 12 comparisons on busi, clinic_b)."]
+    assert summary_sentences(nothing, tests=[PRIMARY_TEST]) == [
+        "paired cluster bootstrap: no difference survives Holm correction (0 of 6 comparisons on busi).",
+        "paired cluster bootstrap: no difference survives Holm correction (0 of 6 comparisons on clinic_b)."]
     assert "fewer than two methods" in summary_sentences(sig.iloc[0:0])[0]
 
 
@@ -321,8 +449,12 @@ def test_write_leaderboard(tmp_path):
         _check_png(run_dir / "figures" / name)
     md = (run_dir / "leaderboard.md").read_text()
     assert "SYNTHETIC" not in md
-    table = [line for line in md.splitlines() if line.startswith("| ")]
+    lines = md.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("| rank | method |"))
+    table = [line for line in itertools.takewhile(lambda s: s.startswith("|"), lines[start:]) if line.startswith("| ")]
     assert len(table) == 1 + len(METHODS) + 1
+    assert "fold-stratified AUC [95% CI]" in table[0] and "pooled AUC (secondary)" in table[0]
+    assert POOLED_VS_STRATIFIED in md
     assert table[1].startswith("| 1 | good |") and "150,000" in table[1] and "1-1" in table[1]
     assert table[-1].startswith("| — | collapsed |") and "no working configuration found: collapsed" in table[-1]
     assert "infer img/s" in table[0] and "optimistic" in table[0]
@@ -369,18 +501,21 @@ def test_no_working_method_at_all(tmp_path):
     assert "fewer than two methods have a working configuration" in (run_dir / "leaderboard.md").read_text()
 
 
-def test_readme_recompute_snippet_runs(tmp_path, lb, run_dir):
-    """The README's "Recompute from predictions.csv" snippet gives the leaderboard's AUCs."""
-    text = README.read_text()
-    section = text.split("### Recompute from predictions.csv", 1)[1]
+def test_docs_recompute_snippet_runs(tmp_path, lb, run_dir):
+    """The "Recompute from predictions.csv" snippet of docs/statistics.md gives the leaderboard's fold-stratified
+    (auc) and pooled (auc_pooled) AUCs."""
+    text = STATISTICS_DOC.read_text()
+    section = text.split("## Recompute from predictions.csv", 1)[1]
     code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
     assert 'run = "reports/latest"' in code
     namespace: dict = {}
     exec(code.replace('run = "reports/latest"', f"run = {str(run_dir)!r}"), namespace)
-    auc = namespace["auc"]
-    expected = lb.set_index("method")["auc"].dropna()
-    for method in expected.index:
-        assert auc[method] == pytest.approx(expected[method], abs=1e-9)
+    table = lb.set_index("method")
+    for name, column in (("auc", "auc"), ("pooled", "auc_pooled")):
+        expected = table[column].dropna()
+        expected = expected[[m for m in expected.index if table.loc[m, "status"] == "ok"]]
+        for method in expected.index:
+            assert namespace[name][method] == pytest.approx(expected[method], abs=1e-9), (name, method)
 
 
 def test_leaderboard_from_a_path_equals_from_loaded_data(run_dir, lb):

@@ -216,10 +216,10 @@ def test_page_structure_and_rebuild(base, tmp_path, no_analysis):
     heads = [text.index(h) for h in ('id="leaderboard"', 'id="significance"', 'id="roc"', 'id="auc-parameters"',
                                      'id="cost"', 'id="analysis"', 'id="gallery"', 'id="protocol"')]
     assert heads == sorted(heads)
-    # the summary names the best method, its pooled AUC and interval; the primary test is reported
+    # the summary names the best method, its fold-stratified AUC and interval; the primary test is reported
     best = pd.read_csv(run_folder / "leaderboard.csv").iloc[0]
-    assert (f'class="summary"><b>{best.method}</b> has the highest pooled out-of-fold test AUC, '
-            f'<b>{best.auc:.3f}</b> (95% CI {best.auc_ci_low:.3f}') in text
+    assert (f'class="summary"><b>{best.method}</b> has the highest fold-stratified test AUC (pairs within one fold '
+            f"model's test images), <b>{best.auc:.3f}</b> (95% CI {best.auc_ci_low:.3f}") in text
     assert "paired cluster bootstrap (primary)" in text and "2-fold cross-validation" in text
     # protocol and provenance
     for needle in ("0123456789abcdef", "uncommitted changes", "abc123", "case/999", "efficientnet_lite0",

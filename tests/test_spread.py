@@ -1,4 +1,4 @@
-"""`petl-bench spread`: each method's pooled AUC across run folders on the same folds."""
+"""`petl-bench spread`: each method's fold-stratified (or pooled) AUC across run folders on the same folds."""
 from __future__ import annotations
 
 import json
@@ -13,7 +13,7 @@ from benchmark.evaluation.run_spread import run_labels, run_spread, spread_sente
 from benchmark.runfolder import REFERENCE_METHOD
 from fake_runs import make_run_folder
 
-SMALL = dict(n_images=90, n_malignant=30, duplicate_pairs=10, folds=3, repeats=2)
+SMALL = dict(n_images=90, n_malignant=30, duplicate_pairs=10, folds=3, repeats=2, fold_offsets=1.0)
 
 
 def _set_seed(run_dir, seed: int) -> None:
@@ -35,30 +35,46 @@ def two_runs(tmp_path):
 
 
 def _pooled_auc(run_dir, method: str, file: str = "predictions.csv") -> float:
-    """The leaderboard's statistic recomputed with scikit-learn: the mean over repeats of the pooled AUC."""
+    """The pooled out-of-fold AUC recomputed with scikit-learn, mean over repeats."""
     frame = pd.read_csv(run_dir / file)
     frame = frame[(frame["dataset"] == "busi") & (frame["method"] == method)]
     return float(np.mean([roc_auc_score(g["label"], g["score"]) for _, g in frame.groupby("repeat")]))
 
 
-def test_spread_recomputes_each_runs_auc_and_range(two_runs):
+def _stratified_auc(run_dir, method: str, file: str = "predictions.csv") -> float:
+    """The leaderboard's statistic recomputed with scikit-learn: per-fold AUCs weighted by n_malignant * n_benign,
+    mean over repeats."""
+    frame = pd.read_csv(run_dir / file)
+    frame = frame[(frame["dataset"] == "busi") & (frame["method"] == method)]
+    out = []
+    for _, rep in frame.groupby("repeat"):
+        w = [(g.label == 1).sum() * (g.label == 0).sum() for _, g in rep.groupby("fold")]
+        out.append(np.average([roc_auc_score(g.label, g.score) for _, g in rep.groupby("fold")], weights=w))
+    return float(np.mean(out))
+
+
+@pytest.mark.parametrize("statistic, auc", [("fold_stratified", _stratified_auc), ("pooled", _pooled_auc)])
+def test_spread_recomputes_each_runs_auc_and_range(two_runs, statistic, auc):
+    """The spread shows the leaderboard's fold-stratified AUC (or, asked, the pooled one), recomputed with sklearn."""
     a, b = two_runs
-    table, differences = run_spread([a, b])
+    table, differences = run_spread([a, b], statistic)
     rows = table.set_index("method")
     assert list(table["method"])[-1] == REFERENCE_METHOD
     for method in ("good", "weak"):
-        assert rows.loc[method, "auc_seed0"] == pytest.approx(_pooled_auc(a, method), abs=1e-12)
-        assert rows.loc[method, "auc_seed1"] == pytest.approx(_pooled_auc(b, method), abs=1e-12)
+        assert rows.loc[method, "auc_seed0"] == pytest.approx(auc(a, method), abs=1e-12)
+        assert rows.loc[method, "auc_seed1"] == pytest.approx(auc(b, method), abs=1e-12)
     assert rows.loc["good", "auc_range"] == pytest.approx(0.0, abs=1e-12)  # the same model in both runs
-    expected = abs(_pooled_auc(a, "weak") - _pooled_auc(b, "weak"))
+    assert abs(_stratified_auc(a, "weak") - _pooled_auc(a, "weak")) > 0.01  # the two statistics differ here
+    expected = abs(auc(a, "weak") - auc(b, "weak"))
     assert expected > 0.05
     assert rows.loc["weak", "auc_range"] == pytest.approx(expected, abs=1e-12)
-    assert rows.loc[REFERENCE_METHOD, "auc_seed0"] == pytest.approx(_pooled_auc(a, REFERENCE_METHOD,
-                                                                              "reference_predictions.csv"))
+    assert rows.loc[REFERENCE_METHOD, "auc_seed0"] == pytest.approx(auc(a, REFERENCE_METHOD,
+                                                                        "reference_predictions.csv"))
     assert rows.loc[REFERENCE_METHOD, "auc_range"] == pytest.approx(0.0, abs=1e-12)
     assert differences == ["search.seed: 0, 1"]
-    text = " ".join(spread_sentences(table, differences))
+    text = " ".join(spread_sentences(table, differences, statistic))
     assert "search.seed: 0, 1" in text and f"largest {expected:.3f} (weak" in text
+    assert text.count("Fold-stratified AUC range" if statistic == "fold_stratified" else "Pooled out-of-fold AUC") == 1
 
 
 def test_spread_ranks_follow_each_run(tmp_path):
@@ -105,7 +121,9 @@ def test_cli_prints_the_table_and_writes_the_csv(two_runs, tmp_path, capsys):
     out = tmp_path / "spread.csv"
     assert main(["spread", str(a), str(b), "--out", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert "| method | seed0 | seed1 | range |" in printed
+    assert "| method | seed0 | seed1 | range |" in printed and "Fold-stratified AUC per run" in printed
+    assert main(["spread", str(a), str(b), "--pooled"]) == 0
+    assert "Pooled out-of-fold AUC per run" in capsys.readouterr().out
     assert "search.seed: 0, 1" in printed
     written = pd.read_csv(out)
     assert list(written["method"])[-1] == REFERENCE_METHOD

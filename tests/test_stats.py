@@ -532,3 +532,73 @@ def test_youden_threshold_maximises_j_and_prefers_the_highest_cut():
 def test_threshold_metrics_counts():
     m = threshold_metrics([0, 0, 1, 1, 1], [0.2, 0.6, 0.6, 0.4, 0.9], 0.5)
     assert m == {"accuracy": 0.6, "sensitivity": pytest.approx(2 / 3), "specificity": 0.5}
+
+
+# ------------------------------------------------------------------ fold-stratified AUC
+def _fold_scored(seed: int, n: int = 120, k: int = 4):
+    """Scores of k fold models, each on its own scale (an offset per fold), and duplicate pairs."""
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < 0.4).astype(int)
+    fold = rng.integers(0, k, n)
+    s = y * 1.2 + rng.normal(size=n) + 1.5 * fold  # fold f's model scores everything higher by 1.5 f
+    groups = np.arange(n)
+    for i in range(0, n - 1, 5):  # a few same-label, same-fold pairs share a group
+        if y[i] == y[i + 1] and fold[i] == fold[i + 1]:
+            groups[i + 1] = i
+    return y, s, fold, groups
+
+
+def _independent_stratified_auc(y, s, fold, weights=None):
+    """sum_f AUC_f W1_f W0_f / sum_f W1_f W0_f with sklearn (weights: image weights)."""
+    w = np.ones(y.size) if weights is None else weights
+    num = den = 0.0
+    for f in np.unique(fold):
+        m = (fold == f) & (w > 0)
+        w1, w0 = w[m & (y == 1)].sum(), w[m & (y == 0)].sum()
+        if w1 and w0:
+            num += roc_auc_score(y[m], s[m], sample_weight=w[m]) * w1 * w0
+            den += w1 * w0
+    return num / den
+
+
+def test_stratified_auc_is_the_pair_weighted_fold_mean_and_ignores_scale_offsets():
+    from benchmark.stats import stratified_auc
+
+    y, s, fold, _ = _fold_scored(0)
+    expected = _independent_stratified_auc(y, s, fold)
+    assert stratified_auc(y, s, fold) == pytest.approx(expected, abs=1e-12)
+    equal_weights = np.mean([roc_auc_score(y[fold == f], s[fold == f]) for f in np.unique(fold)])
+    assert abs(stratified_auc(y, s, fold) - equal_weights) > 1e-4  # n_pos n_neg weights, not equal ones
+    # the fold offsets change the pooled AUC, not the stratified one
+    unshifted = s - 1.5 * fold
+    assert stratified_auc(y, unshifted, fold) == pytest.approx(stratified_auc(y, s, fold), abs=1e-12)
+    assert abs(roc_auc_score(y, s) - roc_auc_score(y, unshifted)) > 0.02
+    assert stratified_auc(y, s, np.zeros(y.size)) == pytest.approx(roc_auc_score(y, s), abs=1e-12)
+    with pytest.raises(ValueError, match="no.* stratum|none does"):
+        stratified_auc(y, s, np.where(y == 1, 0, 1))
+
+
+def test_cluster_bootstrap_with_blocks_and_strata_equals_sklearn_per_resample():
+    """A resample's block-stratified AUC is the sklearn recompute with the group counts as weights,
+    and resampling within strata keeps every fold's numbers of malignant and benign groups."""
+    from benchmark.stats.cluster_bootstrap import _check_groups, _group_resamples, _group_strata
+
+    y, s, fold, groups = _fold_scored(1)
+    draws = cluster_bootstrap_aucs(y, {"s": s, "pooled": s}, groups, n_bootstrap=4, seed=5,
+                                   blocks={"s": fold}, strata=fold)
+    index, label = _check_groups(y, groups)
+    stratum = _group_strata(fold, index, label.size)
+    (c1, c0), = list(_group_resamples(label, 4, np.random.default_rng(5), 100, stratum))
+    malignant, benign = np.flatnonzero(label == 1), np.flatnonzero(label == 0)
+    for b in range(4):
+        counts = np.zeros(label.size)
+        counts[malignant], counts[benign] = c1[b], c0[b]
+        w = counts[index]
+        assert draws[b, 0] == pytest.approx(_independent_stratified_auc(y, s, fold, w), abs=1e-12)
+        assert draws[b, 1] == pytest.approx(roc_auc_score(y, s, sample_weight=w), abs=1e-12)
+        for f in np.unique(fold):  # each fold keeps its numbers of malignant and benign groups
+            for cls, c, pos in ((1, c1[b], malignant), (0, c0[b], benign)):
+                assert c[stratum[pos] == stratum[index[np.flatnonzero(fold == f)[0]]]].sum() == \
+                    np.unique(index[(fold == f) & (y == cls)]).size
+    with pytest.raises(ValueError, match="two strata"):
+        cluster_bootstrap_aucs(y, {"s": s}, np.zeros(y.size, int) + y, 3, strata=fold)

@@ -8,47 +8,60 @@ optionally ``cost.csv``), so a report can be rebuilt at any time, on any machine
 
 * :mod:`benchmark.evaluation.run_data` - :func:`load_run`: the run folder's tables, validated,
   with each method's status;
-* :mod:`benchmark.evaluation.draws` - the pooled out-of-fold scores and the bootstrap draws
-  every table below shares;
-* :mod:`benchmark.evaluation.table` - :func:`leaderboard`: one row per method: pooled
-  out-of-fold AUC with duplicate-aware and image-level bootstrap intervals, per-fold AUCs,
-  operating points, rank with its interval, cost, status; methods without a working
-  configuration at the bottom, unranked;
+* :mod:`benchmark.evaluation.draws` - the out-of-fold scores and the bootstrap draws every
+  table below shares (fold-stratified and pooled AUC; per-model external AUC);
+* :mod:`benchmark.evaluation.table` - :func:`leaderboard`: one row per method: fold-stratified
+  AUC with duplicate-aware and image-level bootstrap intervals, pooled out-of-fold AUC, per-fold
+  AUCs, operating points, rank with its interval, external per-model AUC and drop, cost,
+  status; methods without a working configuration at the bottom, unranked;
 * :mod:`benchmark.evaluation.reference` - :func:`reference_comparison`: every ranked method
   against the logistic-regression reference on the frozen features
-  (:mod:`benchmark.training.reference`), when the run has it: a method significantly below it
-  is flagged, and wins over it are not claimed as evidence;
+  (:mod:`benchmark.training.reference`), per data set it scored: a method significantly below
+  it is flagged, and wins over it are not claimed as evidence;
 * :mod:`benchmark.evaluation.pairwise` - :func:`significance`: every pair of ranked
-  methods, every test, Holm-corrected per family;
+  methods, every test, Holm-corrected per family, each data set's primary test marked;
 * :mod:`benchmark.evaluation.sentences` - :func:`summary_sentences`: the differences that
-  survive Holm correction, in words (and :func:`reference_sentences`, the reference's);
-* :mod:`benchmark.evaluation.run_spread` - :func:`run_spread`: each method's pooled AUC in
-  several run folders on the same folds (``petl-bench spread``), which the intervals above
+  survive Holm correction, in words; :func:`primary_summary`, the headline (the training data
+  set's primary family only); :func:`reference_sentences`, the reference's;
+* :mod:`benchmark.evaluation.run_spread` - :func:`run_spread`: each method's fold-stratified
+  (optionally pooled) AUC in several run folders on the same folds (``petl-bench spread``), which the intervals above
   leave out: the randomness of the search and the training;
 * ``benchmark.reporting.pages.write_leaderboard`` writes ``leaderboard.csv|md|html``,
   ``significance.csv``, ``figures/*.png`` (the pages are rendered by
   :mod:`benchmark.reporting.pages`, the figures by :mod:`benchmark.reporting.figures`).
 
-The statistic ranked is the **pooled out-of-fold AUC**: in each repeat of k-fold
-cross-validation every image is scored once, by the model that did not see it; the AUC of
-those scores (one per image) is averaged over repeats. Its uncertainty comes from a stratified
-bootstrap of duplicate *groups* (:func:`benchmark.stats.cluster_bootstrap_aucs`), the same
-resamples for every method (paired) and every repeat, so the intervals, the paired
-differences and the rank intervals all come from one set of draws. Statistics come from
+The statistic ranked is the **fold-stratified AUC**: in each repeat of k-fold cross-validation
+every image is scored once, by the fold model that did not see it, and only malignant-benign
+pairs scored by the same fold model are compared (:func:`benchmark.stats.stratified_auc`: the
+per-fold AUCs averaged with weights n_malignant * n_benign of each fold); it is averaged over
+repeats. The pooled out-of-fold AUC (all pairs, also those scored by two different fold models,
+so it also measures whether the models agree in scale) is a secondary column. On an external
+data set the statistic is the **per-model AUC**: each fold model's own AUC on its images,
+averaged over the fold models and repeats. Uncertainty comes from a stratified bootstrap of
+duplicate *groups* (:func:`benchmark.stats.cluster_bootstrap_aucs`; within folds when every
+repeat has one partition), the same resamples for every method (paired) and every repeat, so
+the intervals, the paired differences and the rank intervals all come from one set of draws.
+It resamples test images with one trained model per fold, so its verdicts are conditional on
+the trained models; with more than one repeat the primary paired test of the training data set
+is the corrected repeated k-fold t-test over all folds, which includes the run-to-run variance
+(:func:`benchmark.evaluation.pairwise.primary_test`). Statistics come from
 :mod:`benchmark.stats`; nothing is re-implemented here. Bootstrap seeds are fixed
 (:data:`benchmark.evaluation.draws.BOOTSTRAP_SEED`), so rebuilding gives identical numbers.
 """
-from benchmark.evaluation.draws import Draws, bootstrap_draws, fold_aucs, pooled_scores
+from benchmark.evaluation.draws import STATISTICS, Draws, bootstrap_draws, fold_aucs, pooled_scores
 from benchmark.evaluation.table import LEADERBOARD_COLUMNS, REFERENCE_COLUMNS, REFERENCE_STATUS, leaderboard
-from benchmark.evaluation.reference import reference_comparison
-from benchmark.evaluation.run_data import (ALPHA, CONFIDENCE, NO_WORKING, RunData, default_n_bootstrap, load_run,
-                                           method_order, method_status, paired_bootstrap_resamples)
-from benchmark.evaluation.sentences import fmt_p, reference_sentences, summary_sentences
-from benchmark.evaluation.pairwise import (PRIMARY_TEST, SIGNIFICANCE_COLUMNS, TEST_LABELS, TESTS,
-                                               nadeau_bengio_sizes, significance)
+from benchmark.evaluation.reference import BELOW_REFERENCE, reference_comparison
+from benchmark.evaluation.run_data import (ALPHA, CONFIDENCE, NO_WORKING, RunData, default_n_bootstrap,
+                                           fold_stratified_aucs, load_run, method_order, method_status,
+                                           paired_bootstrap_resamples, pooled_aucs)
+from benchmark.evaluation.sentences import CONDITIONAL, fmt_p, primary_summary, reference_sentences, summary_sentences
+from benchmark.evaluation.pairwise import (PRIMARY_TEST, REPEATS_PRIMARY_TEST, SIGNIFICANCE_COLUMNS, TEST_LABELS, TESTS,
+                                               nadeau_bengio_sizes, primary_test, significance)
 
 __all__ = [
-    "ALPHA", "CONFIDENCE", "NO_WORKING", "PRIMARY_TEST", "TESTS", "TEST_LABELS", "SIGNIFICANCE_COLUMNS",
+    "ALPHA", "CONFIDENCE", "NO_WORKING", "PRIMARY_TEST", "REPEATS_PRIMARY_TEST", "TESTS", "TEST_LABELS",
+    "SIGNIFICANCE_COLUMNS", "STATISTICS", "BELOW_REFERENCE", "CONDITIONAL", "primary_test", "primary_summary",
+    "fold_stratified_aucs", "pooled_aucs",
     "LEADERBOARD_COLUMNS", "REFERENCE_STATUS", "REFERENCE_COLUMNS", "RunData", "Draws", "load_run", "method_status",
     "method_order", "default_n_bootstrap", "paired_bootstrap_resamples", "pooled_scores", "bootstrap_draws",
     "fold_aucs", "leaderboard", "reference_comparison", "significance", "nadeau_bengio_sizes", "fmt_p",

@@ -4,9 +4,14 @@
 one row per image; :func:`bootstrap_draws` resamples duplicate groups once
 (:func:`benchmark.stats.cluster_bootstrap_aucs`) and evaluates every ranked method on the same
 resamples, so that the leaderboard's intervals and ranks, the paired differences and the
-comparison with the reference all come from one set of draws; :func:`fold_aucs` gives the
-per-fold AUCs. Results are cached on the :class:`benchmark.evaluation.RunData`, and
-the seed is fixed (:data:`BOOTSTRAP_SEED`), so rebuilding gives identical numbers.
+comparison with the reference all come from one set of draws. Its statistics
+(:data:`STATISTICS`): on the training data set the **fold-stratified AUC** (the primary one:
+only malignant-benign pairs scored by one fold model, :func:`benchmark.stats.stratified_auc`)
+and the pooled out-of-fold AUC; on an external data set the **per-model AUC** (the mean over
+the fold models of each model's own AUC) and the AUC of the fold models' mean score (the
+ensemble). :func:`fold_aucs` gives the per-fold AUCs. Results are cached on the
+:class:`benchmark.evaluation.RunData`, and the seed is fixed (:data:`BOOTSTRAP_SEED`), so
+rebuilding gives identical numbers.
 """
 from __future__ import annotations
 
@@ -18,15 +23,30 @@ import pandas as pd
 
 from benchmark.evaluation.run_data import _NAN, RunData
 from benchmark.runfolder import REFERENCE_METHOD, external_scores, score_table
-from benchmark.stats import cluster_bootstrap_aucs, roc_auc
+from benchmark.stats import cluster_bootstrap_aucs, roc_auc, stratified_auc
 
-__all__ = ["Draws", "pooled_scores", "bootstrap_draws", "fold_aucs"]
+__all__ = ["STATISTICS", "Draws", "pooled_scores", "bootstrap_draws", "fold_aucs"]
 
 BOOTSTRAP_SEED = 0
+# statistic -> what it is; the first of each data set's kind is its default
+STATISTICS = {
+    "fold_stratified": "training data set: AUC over the pairs within one fold model's test images, mean over repeats",
+    "pooled": "training data set: AUC of a repeat's pooled out-of-fold scores, mean over repeats",
+    "per_model": "external data set: each fold model's own AUC, mean over the fold models and repeats",
+    "ensemble": "external data set: AUC of the mean of a repeat's fold models' scores, mean over repeats",
+}
 
 
 def _methods(data: RunData, reference: bool) -> list[str]:
     return data.order + ([REFERENCE_METHOD] if reference else [])
+
+
+def _rows(data: RunData, dataset: str, reference: bool) -> pd.DataFrame:
+    """Prediction rows of ``dataset`` of the ranked methods (and the reference's, with ``reference``)."""
+    frame = data.rows(dataset)
+    if reference:
+        frame = pd.concat([frame, data.reference[data.reference["dataset"] == dataset]], ignore_index=True)
+    return frame
 
 
 def pooled_scores(data: RunData, dataset: str | None = None, reference: bool = False):
@@ -40,14 +60,30 @@ def pooled_scores(data: RunData, dataset: str | None = None, reference: bool = F
     dataset = dataset or data.internal
     key = ("scores", dataset, reference)
     if key not in data.cache:
-        if dataset == data.internal:
-            frame = data.rows()
-        else:
-            frame = external_scores(data.predictions, dataset)
-        if reference:
-            frame = pd.concat([frame, data.reference[data.reference["dataset"] == dataset]], ignore_index=True)
+        frame = _rows(data, dataset, reference)
+        if dataset != data.internal:
+            frame = external_scores(frame, dataset) if len(frame) else frame
         data.cache[key] = score_table(frame, _methods(data, reference))
     return data.cache[key]
+
+
+def _model_scores(data: RunData, dataset: str, reference: bool):
+    """``(images, columns, matrix)`` with one column per fold model: ``(method, model)``, ``model`` =
+    ``repeat * k + fold``."""
+    frame = _rows(data, dataset, reference)
+    k = int(frame["fold"].max()) + 1 if len(frame) else 1
+    return score_table(frame.assign(repeat=frame["repeat"] * k + frame["fold"]), _methods(data, reference))
+
+
+def _fold_blocks(data: RunData, reference: bool, columns) -> tuple[dict, np.ndarray | None]:
+    """Per (method, repeat) column the fold of each image (-1: not scored), and the strata to resample
+    within: the folds when every column has the same partition of the same images, else None."""
+    frame = _rows(data, data.internal, reference)
+    _, _, folds = score_table(frame.assign(score=frame["fold"].astype(float)), _methods(data, reference))
+    folds = np.nan_to_num(folds, nan=-1.0).astype(int)
+    blocks = {c: folds[:, j] for j, c in enumerate(columns)}
+    same = folds.size and (folds >= 0).all() and (folds == folds[:, :1]).all()
+    return blocks, (folds[:, 0] if same else None)
 
 
 @dataclass
@@ -55,40 +91,58 @@ class Draws:
     """Bootstrap AUCs of the ranked methods on one data set (see :func:`bootstrap_draws`)."""
 
     methods: list[str]
-    observed: dict          # method -> AUC (mean over repeats of the pooled AUC)
-    per_repeat: dict        # (method, repeat) -> pooled AUC
+    observed: dict          # method -> the statistic (mean over its columns: repeats, or fold models)
+    per_column: dict        # (method, repeat) or (method, model) -> the statistic of that column
     draws: np.ndarray       # (B, len(methods)), same resamples for every method
     n_images: int
     n_groups: int
+    statistic: str = "fold_stratified"
 
 
 def bootstrap_draws(data: RunData, dataset: str | None = None, image_level: bool = False,
-                    reference: bool = False) -> Draws:
-    """Paired bootstrap of every ranked method's pooled AUC (mean over repeats) on one data set.
+                    reference: bool = False, statistic: str | None = None) -> Draws:
+    """Paired bootstrap of every ranked method's statistic (:data:`STATISTICS`) on one data set.
 
-    Resamples duplicate groups (:func:`benchmark.stats.cluster_bootstrap_aucs`; with
-    ``image_level=True`` every image is its own group, the naive image bootstrap, for
-    comparison). One set of ``data.paired_resamples()`` group draws serves every method and
-    every repeat: in each resample a method's statistic is the mean over its repeats of the
-    AUC of its pooled scores under the resample's weights. With ``reference`` the reference
+    ``statistic`` defaults to ``"fold_stratified"`` on the training data set and
+    ``"per_model"`` on an external one. Resamples duplicate groups
+    (:func:`benchmark.stats.cluster_bootstrap_aucs`; with ``image_level=True`` every image is
+    its own group, the naive image bootstrap, for comparison); for the fold-stratified AUC
+    within folds when every repeat has one partition (a group never straddles folds), so
+    every fold model's test set keeps its numbers of malignant and benign groups. One set of
+    ``data.paired_resamples()`` group draws serves every method, every repeat and every fold
+    model: in each resample a method's statistic is the mean over its columns (repeats, or fold
+    models) of their AUCs under the resample's weights. With ``reference`` the reference
     (:data:`REFERENCE_METHOD`) is drawn too, as the last method. Cached on ``data``.
     """
     dataset = dataset or data.internal
-    key = ("draws", dataset, image_level, reference)
+    internal = dataset == data.internal
+    statistic = statistic or ("fold_stratified" if internal else "per_model")
+    if statistic not in STATISTICS or internal != (statistic in ("fold_stratified", "pooled")):
+        raise ValueError(f"statistic {statistic!r} does not apply to the {'training' if internal else 'external'} "
+                         f"data set {dataset!r}; choose one of {list(STATISTICS)}")
+    key = ("draws", dataset, image_level, reference, statistic)
     if key in data.cache:
         return data.cache[key]
     methods = _methods(data, reference)
-    images, columns, matrix = pooled_scores(data, dataset, reference)
+    images, columns, matrix = (_model_scores(data, dataset, reference) if statistic == "per_model"
+                               else pooled_scores(data, dataset, reference))
     y = images["label"].to_numpy()
     groups = np.arange(len(images)) if image_level else images["group"].to_numpy()
-    per_repeat = {}
+    blocks, strata = _fold_blocks(data, reference, columns) if statistic == "fold_stratified" else ({}, None)
+    per_column = {}
     for j, col in enumerate(columns):
         s = matrix[:, j]
         keep = np.isfinite(s)
-        per_repeat[col] = roc_auc(y[keep], s[keep]) if len(np.unique(y[keep])) == 2 else _NAN
+        if len(np.unique(y[keep])) < 2:
+            per_column[col] = _NAN
+        elif statistic == "fold_stratified":
+            per_column[col] = stratified_auc(y[keep], s[keep], blocks[col][keep])
+        else:
+            per_column[col] = roc_auc(y[keep], s[keep])
     scores = {col: matrix[:, j] for j, col in enumerate(columns)}
     raw = cluster_bootstrap_aucs(y, scores, groups, data.paired_resamples(), seed=BOOTSTRAP_SEED,
-                                 allow_missing=bool(np.isnan(matrix).any())) if columns else np.empty((0, 0))
+                                 allow_missing=bool(np.isnan(matrix).any()), blocks=blocks or None,
+                                 strata=strata) if columns else np.empty((0, 0))
     draws = np.empty((raw.shape[0], len(methods)))
     observed = {}
     for k, m in enumerate(methods):
@@ -96,11 +150,11 @@ def bootstrap_draws(data: RunData, dataset: str | None = None, image_level: bool
         if not cols:  # not scored on this data set: no statistic, no comparison
             observed[m], draws[:, k] = _NAN, _NAN
             continue
-        observed[m] = float(np.mean([per_repeat[columns[j]] for j in cols]))
+        observed[m] = float(np.mean([per_column[columns[j]] for j in cols]))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN resamples stay NaN
             draws[:, k] = np.nanmean(raw[:, cols], axis=1)
-    result = Draws(methods, observed, per_repeat, draws, len(images), int(images["group"].nunique()))
+    result = Draws(methods, observed, per_column, draws, len(images), int(images["group"].nunique()), statistic)
     data.cache[key] = result
     return result
 

@@ -1,11 +1,21 @@
 """Pairwise significance of the ranked methods: every pair, every test, Holm-corrected per family.
 
-:data:`TESTS` lists the tests in reporting order. The first, the paired cluster bootstrap on the
-leaderboard's draws, is the primary one: it compares the methods on the same resamples and
-resamples duplicate groups whole. The others are reported for comparison: DeLong's test (assumes
-independent images), the corrected resampled t-test over folds, and the paper's bootstrap
-Wilcoxon test (anti-conservative). Each row also says whether its ``method_b`` is below the
-reference (:mod:`benchmark.evaluation.reference`).
+:data:`TESTS` lists the tests in reporting order. Which one is primary (column ``primary``,
+:func:`primary_test`) depends on the data set and on the repeats:
+
+* training data set, one repeat: the paired cluster bootstrap of the fold-stratified AUC on the
+  leaderboard's draws (same resamples for every method, duplicate groups whole, within folds).
+  It resamples test images only, with one trained model per fold: its verdicts are conditional
+  on the trained models (column ``conditional``; ``petl-bench spread`` shows how far reruns move);
+* training data set, more than one repeat (each a new partition, training and sampler seeds):
+  the corrected repeated k-fold t-test over all r x k per-fold AUC differences (Nadeau & Bengio
+  2003, as in Bouckaert & Frank 2004), which includes the run-to-run variance;
+* an external data set: the paired cluster bootstrap of the per-model external AUC on its
+  images (conditional on the trained models), a family of its own.
+
+The others are reported for comparison: DeLong's test on pooled scores (assumes independent
+images) and the paper's bootstrap Wilcoxon test (anti-conservative). Each row also says whether
+its ``method_b`` is below the reference on that row's data set (:mod:`benchmark.evaluation.reference`).
 """
 from __future__ import annotations
 
@@ -26,19 +36,28 @@ from benchmark.stats import (
     roc_auc,
 )
 
-__all__ = ["PRIMARY_TEST", "TESTS", "TEST_LABELS", "SIGNIFICANCE_COLUMNS", "significance", "nadeau_bengio_sizes"]
+__all__ = ["PRIMARY_TEST", "REPEATS_PRIMARY_TEST", "TESTS", "TEST_LABELS", "SIGNIFICANCE_COLUMNS", "primary_test",
+           "significance", "nadeau_bengio_sizes"]
 
-# Test names in significance tables, in reporting order; the first is the primary test.
+# Test names in significance tables, in reporting order.
 TESTS = ("cluster_bootstrap", "delong", "nadeau_bengio", "bootstrap_wilcoxon")
-PRIMARY_TEST = TESTS[0]
+PRIMARY_TEST = TESTS[0]                # with one repeat, and on every external data set
+REPEATS_PRIMARY_TEST = "nadeau_bengio"  # on the training data set with more than one repeat
 TEST_LABELS = {
     "cluster_bootstrap": "paired cluster bootstrap",
-    "delong": "DeLong (assumes independent images)",
-    "nadeau_bengio": "corrected resampled t-test over folds (Nadeau & Bengio)",
+    "delong": "DeLong on pooled scores (assumes independent images)",
+    "nadeau_bengio": "corrected repeated k-fold t-test over all folds (Nadeau & Bengio; Bouckaert & Frank)",
     "bootstrap_wilcoxon": "bootstrap Wilcoxon rank-sum (Byra 2021)",
 }
 SIGNIFICANCE_COLUMNS = ["dataset", "method_a", "method_b", "test", "repeat", "auc_a", "auc_b", "difference",
-                        "statistic", "ci_low", "ci_high", "p", "p_holm", "significant", "b_below_reference"]
+                        "statistic", "ci_low", "ci_high", "p", "p_holm", "significant", "b_below_reference",
+                        "primary", "conditional"]
+
+
+def primary_test(n_repeats: int, internal: bool = True) -> str:
+    """The primary test of a data set: :data:`REPEATS_PRIMARY_TEST` on the training data set with more
+    than one repeat (it includes the run-to-run variance), else :data:`PRIMARY_TEST`."""
+    return REPEATS_PRIMARY_TEST if internal and n_repeats > 1 else PRIMARY_TEST
 
 
 def _row(dataset, a, b, test, repeat, auc_a, auc_b, difference, statistic=_NAN, ci_low=_NAN, ci_high=_NAN, p=_NAN):
@@ -74,14 +93,17 @@ def significance(data, confidence: float = CONFIDENCE) -> pd.DataFrame:
     Columns :data:`SIGNIFICANCE_COLUMNS`; ``dataset`` is the training data set, or an external
     one (paired comparisons on its images). Tests:
 
-    * ``cluster_bootstrap`` (primary): paired bootstrap of duplicate groups of the pooled AUC
-      (mean over repeats) difference (:func:`benchmark.evaluation.bootstrap_draws`,
-      :func:`benchmark.stats.paired_differences`): ``difference``, percentile ``ci_low``/
-      ``ci_high``, two-sided p; ``repeat`` empty;
+    * ``cluster_bootstrap``: paired bootstrap of duplicate groups of the difference of the
+      leaderboard's statistic (:func:`benchmark.evaluation.bootstrap_draws`,
+      :func:`benchmark.stats.paired_differences`): the fold-stratified AUC (mean over repeats) on
+      the training data set, the per-model AUC on an external one; ``difference``, percentile
+      ``ci_low``/``ci_high``, two-sided p; ``repeat`` empty;
     * ``delong``: DeLong's test on the pooled scores of each repeat (``repeat`` set;
-      ``statistic`` = z). It assumes independent images, which duplicates violate;
-    * ``nadeau_bengio`` (training data set): corrected resampled t-test on the per-fold AUC
-      differences over all repeats and folds (:func:`benchmark.stats.nadeau_bengio_ttest`,
+      ``statistic`` = z; on an external data set the fold models' mean scores). It assumes
+      independent images, which duplicates violate;
+    * ``nadeau_bengio`` (training data set): corrected repeated k-fold t-test on the per-fold AUC
+      differences over all repeats and folds (:func:`benchmark.stats.nadeau_bengio_ttest`: the
+      variance of the mean difference is the sample variance times ``1/(r k) + n_test/n_train``,
       sizes from :func:`nadeau_bengio_sizes`); ``auc_a``/``auc_b`` mean per-fold AUCs,
       ``statistic`` = t; NaN p with fewer than two folds;
     * ``bootstrap_wilcoxon`` (training data set): the paper's test on each repeat's pooled
@@ -89,8 +111,12 @@ def significance(data, confidence: float = CONFIDENCE) -> pd.DataFrame:
 
     ``p_holm``: Holm (1979) adjusted p over all pairs of one (dataset, test, repeat) family;
     ``significant``: ``p_holm < 0.05``; ``b_below_reference``: ``method_b`` is significantly
-    below the logistic-regression reference (:func:`benchmark.evaluation.reference_comparison`), so a win over it is
-    no evidence for ``method_a``. Unranked methods appear in no row.
+    below the logistic-regression reference on that row's data set
+    (:func:`benchmark.evaluation.reference_comparison`; False where the reference did not score
+    it), so a win over it is no evidence for ``method_a``; ``primary``: the row belongs to its
+    data set's primary test (:func:`primary_test`); ``conditional``: the test's p-value leaves
+    out the run-to-run variance (every test with one repeat; all but ``nadeau_bengio`` with
+    more). Rows of the training data set come first. Unranked methods appear in no row.
     """
     data = data if isinstance(data, RunData) else load_run(data)
     pairs = list(combinations(data.order, 2))
@@ -117,8 +143,11 @@ def significance(data, confidence: float = CONFIDENCE) -> pd.DataFrame:
     frame["_t"] = frame["test"].map({t: i for i, t in enumerate(TESTS)})
     frame["_r"] = frame["repeat"].fillna(-1).astype(int)
     frame = frame.sort_values(["_d", "_t", "_r"], kind="stable")
-    below = set(reference_comparison(data).query("below")["method"])
-    frame["b_below_reference"] = frame["method_b"].isin(below)
+    below = {(d, m) for d in datasets for m in reference_comparison(data, d).query("below")["method"]}
+    frame["b_below_reference"] = [(d, b) in below for d, b in zip(frame["dataset"], frame["method_b"])]
+    n_repeats = int(data.rows()["repeat"].nunique())
+    frame["primary"] = [t == primary_test(n_repeats, d == data.internal) for d, t in zip(frame["dataset"], frame["test"])]
+    frame["conditional"] = (frame["test"] != REPEATS_PRIMARY_TEST) | (n_repeats < 2)
     return frame[SIGNIFICANCE_COLUMNS].reset_index(drop=True)
 
 

@@ -3,7 +3,8 @@
 :func:`load_run` reads what the training side wrote (:mod:`benchmark.runfolder`) into a
 :class:`RunData`: predictions, studies, per-fold results, cost, the reference's scores, each
 method's status (:func:`method_status`: only a method with a working configuration and
-predictions for every fold is ranked) and the ranked methods, best first. Every comparison
+predictions for every fold is ranked) and the ranked methods, best first by fold-stratified AUC
+(:func:`fold_stratified_aucs`). Every comparison
 downstream is paired, so a run whose ranked methods (or reference) were scored on different
 images is refused here, with the reason. :class:`RunData` also caches the bootstrap draws that
 the tables share (:mod:`benchmark.evaluation.draws`).
@@ -30,11 +31,11 @@ from benchmark.runfolder import (
     read_cost,
     read_suite,
 )
-from benchmark.stats import roc_auc
+from benchmark.stats import roc_auc, stratified_auc
 
 __all__ = [
     "ALPHA", "CONFIDENCE", "NO_WORKING", "RunData", "load_run", "method_status", "method_order",
-    "default_n_bootstrap", "paired_bootstrap_resamples", "pooled_aucs",
+    "default_n_bootstrap", "paired_bootstrap_resamples", "pooled_aucs", "fold_stratified_aucs",
 ]
 
 ALPHA = 0.05
@@ -126,8 +127,17 @@ def pooled_aucs(frame: pd.DataFrame) -> pd.Series:
     return frame.groupby(["method", "repeat"])[["label", "score"]].apply(auc)
 
 
+def fold_stratified_aucs(frame: pd.DataFrame) -> pd.Series:
+    """Fold-stratified AUC of each (method, repeat): pairs within one fold model's test images only
+    (:func:`benchmark.stats.stratified_auc`; NaN where no fold holds both classes)."""
+    def auc(g):
+        has_pairs = (g.groupby("fold")["label"].nunique() == 2).any()
+        return stratified_auc(g["label"], g["score"], g["fold"]) if has_pairs else _NAN
+    return frame.groupby(["method", "repeat"])[["label", "score", "fold"]].apply(auc)
+
+
 def method_order(data: RunData) -> list[str]:
-    """Ranked methods by pooled out-of-fold AUC (mean over repeats), best first (ties by name)."""
+    """Ranked methods by fold-stratified AUC (mean over repeats), best first (ties by name)."""
     return list(data.order)
 
 
@@ -156,7 +166,7 @@ def load_run(run_dir, n_bootstrap: int | None = None) -> RunData:
     if data.reference is not None and ranked:
         _check_reference(data, ranked[0])
     if ranked:
-        means = pooled_aucs(data.rows()[data.rows()["method"].isin(ranked)]).groupby(level="method").mean()
+        means = fold_stratified_aucs(data.rows()[data.rows()["method"].isin(ranked)]).groupby(level="method").mean()
         data.order = sorted(ranked, key=lambda m: (-np.nan_to_num(means[m], nan=-1.0), m))
     return data
 

@@ -3,10 +3,11 @@
 A leaderboard's intervals cover the sampling of its test images, not the randomness of its own
 training and search: runs that differ only in the sampler's draws (``[search] seed``), or in
 the training seeds, select other models on the same folds and score the same images
-differently. :func:`run_spread` puts each method's pooled out-of-fold AUC (the leaderboard's
-statistic: the mean over repeats of each repeat's pooled AUC) from several such run folders
-side by side, with its range and each run's rank; ``petl-bench spread RUN_DIR RUN_DIR ...``
-prints it. A difference between two methods that is smaller than their ranges is within what
+differently. :func:`run_spread` puts each method's fold-stratified AUC (the leaderboard's
+ranked statistic, mean over repeats; :func:`benchmark.evaluation.fold_stratified_aucs`), or
+with ``statistic="pooled"`` its pooled out-of-fold AUC, from several such run folders side by
+side, with its range and each run's rank by that statistic; ``petl-bench spread RUN_DIR
+RUN_DIR ...`` prints it (``--pooled`` for the pooled AUC). A difference between two methods that is smaller than their ranges is within what
 rerunning the search alone produces.
 
 The runs must have scored the same images in the same folds and repeats (otherwise the spread
@@ -21,10 +22,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmark.evaluation.run_data import RunData, load_run, pooled_aucs
+from benchmark.evaluation.run_data import RunData, fold_stratified_aucs, load_run, pooled_aucs
 from benchmark.runfolder import PREDICTIONS_FILE, REFERENCE_METHOD
 
-__all__ = ["run_spread", "run_labels", "profile_differences", "spread_markdown", "spread_sentences"]
+__all__ = ["SPREAD_STATISTICS", "run_spread", "run_labels", "profile_differences", "spread_markdown",
+           "spread_sentences"]
+
+# statistic -> (function of prediction rows, its name in sentences)
+SPREAD_STATISTICS = {"fold_stratified": (fold_stratified_aucs, "Fold-stratified AUC"),
+                     "pooled": (pooled_aucs, "Pooled out-of-fold AUC")}
 
 _IGNORED_SETTINGS = {"name", "description", "source"}  # labels and the file it came from
 
@@ -81,20 +87,23 @@ def _check_same_folds(runs: list[RunData]) -> None:
                 "data, [evaluation] folds and split_seeds")
 
 
-def _aucs(frame: pd.DataFrame) -> pd.Series:
-    """Each method's pooled AUC, averaged over repeats (the leaderboard's statistic)."""
-    return pooled_aucs(frame).groupby(level="method").mean()
+def _aucs(frame: pd.DataFrame, statistic: str) -> pd.Series:
+    """Each method's statistic, averaged over repeats."""
+    return SPREAD_STATISTICS[statistic][0](frame).groupby(level="method").mean()
 
 
-def run_spread(run_dirs) -> tuple[pd.DataFrame, list[str]]:
-    """Each method's pooled out-of-fold AUC in every run, its range and ranks; and the settings
-    that differ between the runs.
+def run_spread(run_dirs, statistic: str = "fold_stratified") -> tuple[pd.DataFrame, list[str]]:
+    """Each method's AUC (``statistic``: ``"fold_stratified"``, the leaderboard's ranked one, or
+    ``"pooled"``) in every run, its range and ranks; and the settings that differ between the runs.
 
     One row per method ranked in any run (the reference last, when every run has it), sorted by
     the mean AUC over the runs: ``method``, ``auc_<label>`` and ``rank_<label>`` per run (labels
-    from :func:`run_labels`; NaN where the method is not ranked in that run), ``auc_min``,
-    ``auc_max``, ``auc_range``, ``auc_mean``, ``n_runs`` (runs that ranked it).
+    from :func:`run_labels`; NaN where the method is not ranked in that run; rank 1 = highest
+    ``statistic`` among the run's ranked methods), ``auc_min``, ``auc_max``, ``auc_range``,
+    ``auc_mean``, ``n_runs`` (runs that ranked it).
     """
+    if statistic not in SPREAD_STATISTICS:
+        raise ValueError(f"statistic must be one of {list(SPREAD_STATISTICS)}, got {statistic!r}")
     if len(run_dirs) < 2:
         raise ValueError("give at least two run folders to compare")
     runs = [load_run(d) for d in run_dirs]
@@ -103,13 +112,16 @@ def run_spread(run_dirs) -> tuple[pd.DataFrame, list[str]]:
     methods = list(dict.fromkeys(m for run in runs for m in run.order))
     table = pd.DataFrame({"method": methods})
     for label, run in zip(labels, runs):
-        aucs = _aucs(run.rows()[run.rows()["method"].isin(run.order)]) if run.order else pd.Series(dtype=float)
+        aucs = _aucs(run.rows()[run.rows()["method"].isin(run.order)], statistic) if run.order else \
+            pd.Series(dtype=float)
+        order = sorted(run.order, key=lambda m: (-np.nan_to_num(aucs.get(m, np.nan), nan=-1.0), m))
         table[f"auc_{label}"] = [float(aucs.get(m, np.nan)) for m in methods]
-        table[f"rank_{label}"] = [float(run.order.index(m) + 1) if m in run.order else np.nan for m in methods]
+        table[f"rank_{label}"] = [float(order.index(m) + 1) if m in order else np.nan for m in methods]
     if all(run.reference is not None for run in runs):
         row = {"method": REFERENCE_METHOD}
         for label, run in zip(labels, runs):
-            row[f"auc_{label}"] = float(_aucs(run.reference[run.reference["dataset"] == run.internal]).iloc[0])
+            row[f"auc_{label}"] = float(_aucs(run.reference[run.reference["dataset"] == run.internal],
+                                              statistic).iloc[0])
             row[f"rank_{label}"] = np.nan
         table = pd.concat([table, pd.DataFrame([row])], ignore_index=True)
     aucs = table[[f"auc_{label}" for label in labels]]
@@ -136,7 +148,7 @@ def spread_markdown(table: pd.DataFrame, labels: list[str]) -> list[str]:
     return lines
 
 
-def spread_sentences(table: pd.DataFrame, differences: list[str]) -> list[str]:
+def spread_sentences(table: pd.DataFrame, differences: list[str], statistic: str = "fold_stratified") -> list[str]:
     """What the spread says, in words: the largest and the median range, and the ranks that moved."""
     labels = [c.removeprefix("auc_") for c in table.columns
               if c.startswith("auc_") and c not in ("auc_min", "auc_max", "auc_range", "auc_mean")]
@@ -147,7 +159,7 @@ def spread_sentences(table: pd.DataFrame, differences: list[str]) -> list[str]:
                                                            "and the training's own randomness)") + "."]
     if not both.empty:
         worst = both.loc[both["auc_range"].idxmax()]
-        out.append(f"Pooled AUC range over the runs: largest {worst['auc_range']:.3f} ({worst['method']}, "
+        out.append(f"{SPREAD_STATISTICS[statistic][1]} range over the runs: largest {worst['auc_range']:.3f} ({worst['method']}, "
                    f"{worst['auc_min']:.3f} to {worst['auc_max']:.3f}), median {both['auc_range'].median():.3f} "
                    f"over {len(both)} methods ranked in every run.")
         ranks = both[[f"rank_{label}" for label in labels]]

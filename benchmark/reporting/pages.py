@@ -15,6 +15,7 @@ import pandas as pd
 from benchmark.common.io import write_csv_atomic, write_text_atomic
 from benchmark.evaluation import (
     ALPHA,
+    BELOW_REFERENCE,
     PRIMARY_TEST,
     RunData,
     TESTS,
@@ -65,11 +66,12 @@ def leaderboard_table(lb: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
                  if c.startswith("external_") and c.endswith("_auc")]
     cost = [c for c in _COST_COLUMNS if c in lb.columns]
     reference = "vs_reference" in lb.columns and (lb["method"] == REFERENCE_METHOD).any()
-    header = (["rank", "method", "AUC [95% CI]", "rank interval", "fold AUC (mean ± SD)"]
+    header = (["rank", "method", "fold-stratified AUC [95% CI]", "rank interval", "fold AUC (mean ± SD)",
+               "pooled AUC (secondary)"]
               + (["vs reference (Δ AUC [95% CI])"] if reference else []) + [
                "accuracy / sensitivity / specificity (validation thresholds)",
                "corner acc / sens / spec (optimistic)"]
-              + [f"{e} AUC (drop)" for e in externals]
+              + [h for e in externals for h in (f"{e} AUC per model (drop)", f"{e} ensemble AUC")]
               + ["trainable params", "s/epoch"] + [_COST_COLUMNS[c] for c in cost] + ["status"])
     rows = []
     for _, r in lb.iterrows():
@@ -78,7 +80,8 @@ def leaderboard_table(lb: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
         row = [str(int(r["rank"])) if not pd.isna(r["rank"]) else ("ref" if is_reference else "—"), str(r["method"]),
                f"{fmt_number(r['auc'])} {_ci(r['auc_ci_low'], r['auc_ci_high'])}" if ranked else "—",
                str(r["rank_interval"]) if not pd.isna(r["rank"]) else "—",
-               f"{fmt_number(r['auc_fold_mean'])} ± {fmt_number(r['auc_fold_sd'])}" if ranked else "—"]
+               f"{fmt_number(r['auc_fold_mean'])} ± {fmt_number(r['auc_fold_sd'])}" if ranked else "—",
+               fmt_number(r.get("auc_pooled")) if ranked else "—"]
         if reference:
             row.append("—" if pd.isna(r["vs_reference"]) else
                        f"{r['vs_reference']:+.3f} {_ci(r['vs_reference_ci_low'], r['vs_reference_ci_high'])}"
@@ -86,11 +89,13 @@ def leaderboard_table(lb: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
         row += [" / ".join(fmt_number(r[k]) for k in ("accuracy", "sensitivity", "specificity")) if ranked else "—",
                " / ".join(fmt_number(r[f"{k}_corner"]) for k in ("accuracy", "sensitivity", "specificity"))
                if ranked else "—"]
-        row += [f"{fmt_number(r[f'external_{e}_auc'])} ({fmt_number(r[f'external_{e}_drop'])})" if ranked else "—"
-                for e in externals]
+        row += [cell for e in externals for cell in (
+            f"{fmt_number(r[f'external_{e}_auc'])} ({fmt_number(r[f'external_{e}_drop'])})"
+            + (" below" if _flag(r.get(f"external_{e}_below_reference")) else "") if ranked else "—",
+            fmt_number(r.get(f"external_{e}_auc_ensemble")) if ranked else "—")]
         row += [_parameters(r), fmt_number(r["seconds_per_epoch"])]
         row += [fmt_number(r[c], 1) for c in cost]
-        row.append(str(r["status"]) + ("; significantly below the reference"
+        row.append(str(r["status"]) + (f"; significantly {BELOW_REFERENCE}"
                                        if _flag(r.get("below_reference")) else ""))
         rows.append(row)
     return header, rows
@@ -146,24 +151,40 @@ def synthetic_banner(proto: dict) -> str | None:
             "ultrasound; they are a wiring check and say nothing about BUSI.")
 
 
+POOLED_VS_STRATIFIED = (
+    "The pooled AUC (secondary column) also compares images scored by two different fold models, so it also "
+    "measures whether the fold models agree in the scale of their scores, which is not what is being ranked.")
+EXTERNAL_NOTE = (
+    "External AUC per model: each fold model's own AUC on the external images, mean over the fold models (and "
+    "repeats), with a bootstrap of the external images' duplicate groups; drop: the fold-stratified AUC minus it. "
+    "Ensemble AUC: of the fold models' mean score per image, another statistic (an ensemble usually scores higher "
+    "than its members).")
+
+
 def leaderboard_notes(proto: dict) -> list[str]:
     """What the leaderboard's columns mean, for the pages."""
     repeats = len(proto["repeats"])
     scheme = (f"{proto['folds']}-fold cross-validation" + (f", {repeats} repeats" if repeats > 1 else "")
               if proto["scheme"] == "kfold" else f"holdout splits ({repeats})")
     notes = [
-        f"AUC: of the pooled out-of-fold test scores ({scheme}; every image scored once per repeat by the model "
-        f"that did not see it){', mean over repeats' if repeats > 1 else ''}. 95% CI: bootstrap of duplicate groups "
-        f"({proto['n_groups']} groups of {proto['n_images']} images, B = {proto['paired_resamples']:,}); "
-        "leaderboard.csv also has the naive image-level interval (auc_ci_low_image, auc_ci_high_image). "
-        "Rank interval: 95% bootstrap interval of the rank. Fold AUC: mean ± SD of the per-fold test AUCs. "
-        "These intervals cover the sampling of the test images, not the randomness of the search and the "
-        "training: petl-bench spread RUN_DIR RUN_DIR ... shows how far each AUC moves between runs on the "
-        "same folds (e.g. with another [search] seed).",
+        f"Fold-stratified AUC (ranked): of the out-of-fold test scores ({scheme}; every image scored once per "
+        "repeat by the fold model that did not see it), comparing only malignant-benign pairs scored by the same "
+        "fold model, i.e. the per-fold AUCs weighted by each fold's malignant x benign pairs"
+        f"{', mean over repeats' if repeats > 1 else ''}. {POOLED_VS_STRATIFIED} 95% CI: bootstrap of duplicate "
+        f"groups within folds ({proto['n_groups']} groups of {proto['n_images']} images, "
+        f"B = {proto['paired_resamples']:,}); leaderboard.csv also has the naive image-level interval "
+        "(auc_ci_low_image, auc_ci_high_image). Rank interval: 95% bootstrap interval of the rank. Fold AUC: "
+        "mean ± SD of the per-fold test AUCs. These intervals cover the sampling of the test images, not the "
+        "randomness of the partition, the search and the training: "
+        + (f"the primary paired test over the {repeats} repeats (corrected repeated k-fold t-test) includes it; "
+           if repeats > 1 else "with one repeat every 'significant' is conditional on the trained models; ")
+        + "petl-bench spread RUN_DIR RUN_DIR ... shows how far each AUC moves between runs.",
         "Accuracy, sensitivity and specificity: each image called malignant when its score reaches the threshold "
         "its fold chose on validation data (Youden's J), pooled. Corner: at the ROC point closest to (0, 1) of the "
         "test scores themselves - optimistic, for comparison with Byra 2021 only.",
     ]
+    if proto["externals"]:
+        notes.append(EXTERNAL_NOTE)
     if proto["concurrent_studies"] > 1:
         notes.append(f"s/epoch is the wall time per epoch each study recorded; up to {proto['concurrent_studies']} "
                      "studies ran at once (petl-bench suite --workers), each on its share of the machine. The cost "
@@ -173,8 +194,11 @@ def leaderboard_notes(proto: dict) -> list[str]:
 
 def differences_by_test(sig: pd.DataFrame) -> list[dict]:
     """Per test present in ``sig`` (in the order of TESTS): its ``label``, whether it is the ``primary``
-    one, and the ``sentences`` on the differences that survive Holm correction under it."""
-    return [{"label": TEST_LABELS[t], "primary": t == PRIMARY_TEST, "sentences": summary_sentences(sig, tests=[t])}
+    one of the training data set (the first in ``sig``), and the ``sentences`` on the differences that survive
+    Holm correction under it, one family per data set."""
+    primary = set(sig.loc[sig["primary"].astype(bool) & (sig["dataset"] == sig["dataset"].iloc[0]), "test"]) \
+        if "primary" in sig.columns and len(sig) else {PRIMARY_TEST}
+    return [{"label": TEST_LABELS[t], "primary": t in primary, "sentences": summary_sentences(sig, tests=[t])}
             for t in TESTS if (sig["test"] == t).any()]
 
 
@@ -211,11 +235,18 @@ def protocol_items(proto: dict) -> list[tuple[str, str]]:
              ("bootstrap resamples", f"{proto['paired_resamples']:,} (duplicate groups, stratified by class, paired "
                                      f"across methods and repeats); the paper's Wilcoxon test uses "
                                      f"{proto['n_bootstrap']:,}"),
-             ("tests", "paired cluster bootstrap of the pooled AUC (primary); DeLong on each repeat's pooled scores "
-                       "(assumes independent images, which duplicates violate); corrected resampled t-test on "
-                       "per-fold AUCs (Nadeau & Bengio 2003, training size: " + proto["n_train_source"] + "); the "
-                       "bootstrap Wilcoxon rank-sum test of Byra (2021), anti-conservative, for comparability. Holm "
-                       f"correction over all pairs per data set, test and repeat, alpha {ALPHA}"),
+             ("tests", ("primary on the training data set: the corrected repeated k-fold t-test over all "
+                        f"{len(proto['repeats'])} x {proto['folds']} per-fold AUC differences (Nadeau & Bengio 2003, "
+                        "Bouckaert & Frank 2004), which includes the run-to-run variance; the paired cluster bootstrap "
+                        "of the fold-stratified AUC for comparison (conditional on the trained models)"
+                        if len(proto["repeats"]) > 1 else
+                        "primary: paired cluster bootstrap of the fold-stratified AUC, conditional on the trained "
+                        "models (test images resampled, one trained model per fold)")
+                       + "; on an external data set the paired cluster bootstrap of the per-model AUC; DeLong on "
+                       "each repeat's pooled scores (assumes independent images, which duplicates violate); "
+                       "corrected t-test training size: " + proto["n_train_source"] + "; the bootstrap Wilcoxon "
+                       "rank-sum test of Byra (2021), anti-conservative, for comparability. Holm correction over all "
+                       f"pairs per data set, test and repeat (each data set a family of its own), alpha {ALPHA}"),
              ("resolution", f"the paired bootstrap's p-value cannot fall below 2/(B+1) = "
                             f"{2 / (proto['paired_resamples'] + 1):.5f}")]
     if len(proto["checksums"]) > 1:

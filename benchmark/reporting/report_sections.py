@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmark.evaluation import ALPHA, PRIMARY_TEST, TESTS, TEST_LABELS, reference_sentences, summary_sentences
+from benchmark.evaluation import (ALPHA, CONDITIONAL, PRIMARY_TEST, TESTS, TEST_LABELS, primary_summary,
+                                  reference_sentences, summary_sentences)
 from benchmark.reporting.pages import differences_by_test, fmt_int, leaderboard_notes, leaderboard_table
 from benchmark.reporting.render import embedded_figure
 from benchmark.reporting.report_inputs import ANALYSIS_DIR, ANALYSIS_ITEMS, PVALUE_FIGURE, read_cost
@@ -55,24 +56,9 @@ def _best(ranked: pd.DataFrame) -> dict | None:
 
 
 def _primary_sentence(sig: pd.DataFrame) -> str | None:
-    """What survives Holm correction under the primary test, in one sentence (None without that test)."""
-    primary = sig[sig["test"] == PRIMARY_TEST]
-    if primary.empty:
-        return None
-    label = TEST_LABELS[PRIMARY_TEST]
-    n_sig, n_all = int(primary["significant"].sum()), int(primary["p"].notna().sum())
-    if n_sig == 0:
-        return f"Under the primary {label}, " + summary_sentences(sig)[0].split(": ", 1)[-1]
-    over_below = primary["significant"] & primary["b_below_reference"].fillna(False).astype(bool)
-    evidence = primary[~over_below] if over_below.any() else primary
-    listed = summary_sentences(evidence) if evidence["significant"].any() else []
-    more = f"; and {len(listed) - 3} more (below)" if len(listed) > 3 else ""
-    text = f"Under the primary {label}, {n_sig} of {n_all} pairwise differences survive Holm correction"
-    if over_below.any():
-        text += (f"; {int(over_below.sum())} of them are wins over methods significantly below the "
-                 "logistic-regression reference, which say those methods trained badly, not that the "
-                 "winners are better")
-    return text + (f": {'; '.join(listed[:3])}{more}." if listed else ".")
+    """What survives Holm correction under the training data set's primary test, in one sentence (None
+    without that test); external data sets are families of their own, reported in their section."""
+    return primary_summary(sig)
 
 
 def summary(lb: pd.DataFrame, sig: pd.DataFrame | None) -> dict:
@@ -89,24 +75,30 @@ def summary(lb: pd.DataFrame, sig: pd.DataFrame | None) -> dict:
     primary = _primary_sentence(sig)
     if primary:
         sentences.append(primary)
-    others = []
-    for test in TESTS[1:]:
-        part = sig[sig["test"] == test]
+    internal = sig["dataset"].iloc[0]  # the training data set's rows come first; one family per data set
+    inner = sig[sig["dataset"] == internal]
+    primary_tests = set(inner.loc[inner["primary"].astype(bool), "test"]) if "primary" in inner else {PRIMARY_TEST}
+    others, conditional = [], []
+    for test in [t for t in TESTS if t not in primary_tests]:
+        part = inner[inner["test"] == test]
         if part.empty or part["p"].isna().all():
             continue
         label = TEST_LABELS[test] + (", anti-conservative" if test == "bootstrap_wilcoxon" else "")
         others.append(f"{label}: {int(part['significant'].sum())} of {int(part['p'].notna().sum())}")
+        if part["conditional"].astype(bool).all() if "conditional" in part else True:
+            conditional.append(TEST_LABELS[test])
     if others:
-        sentences.append(f"Significant after Holm correction with the other tests: {'; '.join(others)}.")
+        sentences.append(f"Significant on {internal} after Holm correction with the other tests: {'; '.join(others)}"
+                         + (f" ({', '.join(conditional)}: {CONDITIONAL})." if conditional else "."))
     sentences += reference_sentences(lb)
     return {"best": _best(lb[lb["rank"].notna()]), "sentences": sentences}
 
 
 def leaderboard_section(lb: pd.DataFrame, proto: dict) -> dict:
     """The leaderboard table (a row class marks the best, the reference and the unranked) and its notes."""
-    header, rows = leaderboard_table(lb)
     row_classes = ["best" if r == 1 else "reference" if m == REFERENCE_METHOD else "unranked" if pd.isna(r) else ""
                    for r, m in zip(lb["rank"], lb["method"])]
+    header, rows = leaderboard_table(lb)
     return {"header": header, "rows": rows, "row_classes": row_classes, "notes": leaderboard_notes(proto)}
 
 

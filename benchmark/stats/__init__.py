@@ -1,11 +1,13 @@
 """Statistics on scores and labels alone (numpy and scipy). Nothing here knows about run folders,
 training or reports.
 
-* :mod:`benchmark.stats.metrics` - AUC, the ROC corner operating point and the stratified image
-  bootstrap of Byra (2021), and the conventions every module here follows;
+* :mod:`benchmark.stats.metrics` - AUC, the stratified AUC (pairs within one fold model's test
+  images only), the ROC corner operating point and the stratified image bootstrap of Byra
+  (2021), and the conventions every module here follows;
 * :mod:`benchmark.stats.thresholds` - operating points chosen on validation data;
 * :mod:`benchmark.stats.cluster_bootstrap` - the duplicate-aware bootstrap: AUCs of several
-  scorers on shared resamples of duplicate groups;
+  scorers on shared resamples of duplicate groups (optionally within folds, with pairs
+  within folds only);
 * :mod:`benchmark.stats.bootstrap` - what shared bootstrap draws say: percentile intervals,
   paired differences with their p-value, rank intervals;
 * :mod:`benchmark.stats.hypothesis` - significance tests comparing classifiers, and Holm's
@@ -19,11 +21,12 @@ from benchmark.stats.cluster_bootstrap import (cluster_bootstrap_aucs, cluster_b
 from benchmark.stats.hypothesis import (bootstrap_wilcoxon_test, delong_test, delong_variance, holm_correction,
                                         nadeau_bengio_ttest, paired_bootstrap_auc_difference,
                                         paired_bootstrap_auc_differences, paired_split_test)
-from benchmark.stats.metrics import auc_standard_error, bootstrap_aucs, corner_operating_point, evaluate_scores, roc_auc
+from benchmark.stats.metrics import (auc_standard_error, bootstrap_aucs, corner_operating_point, evaluate_scores, roc_auc,
+                                     stratified_auc)
 from benchmark.stats.thresholds import threshold_metrics, youden_threshold
 
 __all__ = [
-    "roc_auc", "auc_standard_error", "corner_operating_point", "evaluate_scores", "bootstrap_aucs",
+    "roc_auc", "stratified_auc", "auc_standard_error", "corner_operating_point", "evaluate_scores", "bootstrap_aucs",
     "youden_threshold", "threshold_metrics",
     "weighted_aucs", "cluster_bootstrap_aucs", "cluster_bootstrap_ci", "paired_cluster_bootstrap",
     "percentile_interval", "paired_differences", "rank_intervals",

@@ -111,21 +111,30 @@ def _check_groups(y: np.ndarray, groups) -> tuple[np.ndarray, np.ndarray]:
     return index, (malignant > 0).astype(np.int8)
 
 
-def _group_resamples(group_label: np.ndarray, n_bootstrap: int, rng: np.random.Generator, chunk: int):
+def _group_resamples(group_label: np.ndarray, n_bootstrap: int, rng: np.random.Generator, chunk: int,
+                     group_stratum: np.ndarray | None = None):
     """Yield ``(malignant_counts, benign_counts)`` of stratified group resamples, ``n_bootstrap`` rows in all.
 
     Each resample draws, with replacement, as many malignant groups from the malignant groups
-    and as many benign groups from the benign groups as there are; ``malignant_counts[b, g]``
-    is how often resample ``b`` drew the ``g``-th malignant group (groups in index order),
-    likewise ``benign_counts``.
+    and as many benign groups from the benign groups as there are (with ``group_stratum``:
+    within each stratum, e.g. a fold, as many of each class as that stratum holds);
+    ``malignant_counts[b, g]`` is how often resample ``b`` drew the ``g``-th malignant group
+    (groups in index order), likewise ``benign_counts``.
     """
-    n1, n0 = int((group_label == 1).sum()), int((group_label == 0).sum())
+    stratum = np.zeros(group_label.size, np.int64) if group_stratum is None else group_stratum
+    members = []  # per class: the positions (among that class's groups) of each stratum's groups
+    for label in (1, 0):
+        of_class = stratum[group_label == label]
+        members.append([np.flatnonzero(of_class == s) for s in np.unique(of_class)])
     done = 0
     while done < n_bootstrap:
         b = min(chunk, n_bootstrap - done)
         counts = []
-        for n in (n1, n0):
-            drawn = rng.integers(0, n, size=(b, n)) + (np.arange(b)[:, None] * n)
+        for strata in members:
+            n = sum(m.size for m in strata)
+            drawn = np.concatenate([m[rng.integers(0, m.size, size=(b, m.size))] for m in strata], axis=1) \
+                if strata else np.empty((b, 0), np.int64)
+            drawn = drawn + (np.arange(b)[:, None] * n)
             counts.append(np.bincount(drawn.ravel(), minlength=b * n).reshape(b, n))
         yield counts[0], counts[1]
         done += b
@@ -138,10 +147,13 @@ class _GroupKernel:
     benign group h of ``[s_i > s_j] + 1/2 [s_i == s_j]``; a resample with group counts ``c1``,
     ``c0`` then has the weighted AUC ``c1 K c0 / ((c1 . n1) (c0 . n0))`` with ``n1``, ``n0``
     the groups' numbers of scored images: one matrix product per chunk of resamples. Images
-    without a score (NaN) are left out.
+    without a score (NaN) are left out. With ``block`` (an integer per image, e.g. the fold
+    whose model scored it) only pairs within one block count: ``K`` sums those, ``n1``, ``n0``
+    become ``(groups, blocks)`` counts and the denominator ``sum_b (c1 . n1[:, b]) (c0 . n0[:, b])``.
     """
 
-    def __init__(self, y: np.ndarray, scores: np.ndarray, group_of_image: np.ndarray, group_label: np.ndarray):
+    def __init__(self, y: np.ndarray, scores: np.ndarray, group_of_image: np.ndarray, group_label: np.ndarray,
+                 block: np.ndarray | None = None):
         index1 = np.cumsum(group_label == 1) - 1  # position of a malignant group among malignant groups
         index0 = np.cumsum(group_label == 0) - 1
         g1, g0 = int((group_label == 1).sum()), int((group_label == 0).sum())
@@ -149,18 +161,28 @@ class _GroupKernel:
         pos, neg = present & (y == 1), present & (y == 0)
         sp, sn = scores[pos], scores[neg]
         rows, cols = index1[group_of_image[pos]], index0[group_of_image[neg]]
+        _, blocks = np.unique(np.zeros(y.size, np.int64) if block is None else block, return_inverse=True)
+        blocks = blocks.reshape(-1)
+        bp, bn = blocks[pos], blocks[neg]
         per_row = np.zeros((g1, sn.size))
-        for start in range(0, sp.size, 1024):  # blocks of malignant images bound the memory
-            block = sp[start:start + 1024, None]
-            np.add.at(per_row, rows[start:start + 1024], (block > sn[None, :]) + 0.5 * (block == sn[None, :]))
+        for start in range(0, sp.size, 1024):  # chunks of malignant images bound the memory
+            chunk = sp[start:start + 1024, None]
+            pairs = (chunk > sn[None, :]) + 0.5 * (chunk == sn[None, :])
+            if block is not None:  # only pairs scored by one model (of one block) count
+                pairs = pairs * (bp[start:start + 1024, None] == bn[None, :])
+            np.add.at(per_row, rows[start:start + 1024], pairs)
         kernel = np.zeros((g1, g0))
         np.add.at(kernel.T, cols, per_row.T)
+        n_blocks = int(blocks.max(initial=0)) + 1
+        # scored images of each group in each block
+        self.n1 = np.zeros((g1, n_blocks))
+        np.add.at(self.n1, (rows, bp), 1.0)
+        self.n0 = np.zeros((g0, n_blocks))
+        np.add.at(self.n0, (cols, bn), 1.0)
         # Twice the kernel holds integers, and so does every partial sum of c1 (2K) c0. They are
         # at most 2 (G1 max n1)(G0 max n0): a resample draws G1 malignant and G0 benign groups.
         # Below 2^24 float32 computes them exactly, and about twice as fast as float64.
-        self.n1 = np.bincount(rows, minlength=g1).astype(np.float64)
-        self.n0 = np.bincount(cols, minlength=g0).astype(np.float64)
-        bound = 2.0 * g1 * self.n1.max(initial=0.0) * g0 * self.n0.max(initial=0.0)
+        bound = 2.0 * g1 * self.n1.sum(axis=1).max(initial=0.0) * g0 * self.n0.sum(axis=1).max(initial=0.0)
         self.dtype = np.float32 if bound < 2.0 ** 24 else np.float64
         self.kernel2 = (2.0 * kernel).astype(self.dtype)
 
@@ -168,14 +190,14 @@ class _GroupKernel:
         """AUC of each resample; ``c1``, ``c0``: group counts (any float dtype; exact integers)."""
         c1, c0 = c1.astype(self.dtype, copy=False), c0.astype(self.dtype, copy=False)
         wins = 0.5 * np.einsum("ij,ij->i", c1 @ self.kernel2, c0).astype(np.float64)
-        denominator = (c1 @ self.n1.astype(self.dtype)).astype(np.float64) * \
-            (c0 @ self.n0.astype(self.dtype)).astype(np.float64)
+        denominator = np.einsum("ij,ij->i", (c1 @ self.n1.astype(self.dtype)).astype(np.float64),
+                                (c0 @ self.n0.astype(self.dtype)).astype(np.float64))
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(denominator > 0, wins / np.where(denominator > 0, denominator, 1.0), np.nan)
 
 
 def cluster_bootstrap_aucs(y_true, scores_by_method: dict, groups, n_bootstrap: int = 2000, seed=0,
-                           allow_missing: bool = False) -> np.ndarray:
+                           allow_missing: bool = False, blocks=None, strata=None) -> np.ndarray:
     """AUCs of every scorer on the same stratified resamples of duplicate groups: ``(n_bootstrap, k)``.
 
     ``groups[i]`` is the duplicate group of image ``i`` (any hashable values; images that
@@ -194,6 +216,14 @@ def cluster_bootstrap_aucs(y_true, scores_by_method: dict, groups, n_bootstrap: 
     (e.g. a holdout split's test set within the union of test sets): those images weigh 0 in
     its AUC, and a resample in which its scored images lack a class gives NaN. ``seed`` is
     anything ``numpy.random.default_rng`` accepts; the same inputs and seed give the same draws.
+
+    ``blocks`` (one integer per image, or a dict giving each scorer its own) makes a scorer's
+    statistic the block-stratified AUC of :func:`benchmark.stats.stratified_auc`: only
+    malignant-benign pairs within one block count (the block of an image being, e.g., the fold
+    whose model scored it), under the resample's weights. ``strata`` (one value per image;
+    a group must lie in one stratum) resamples the groups within each stratum and class, so
+    that every resample keeps each stratum's numbers of malignant and benign groups (e.g. each
+    fold model's test set keeps its size).
     """
     names = list(scores_by_method)
     if not names:
@@ -212,17 +242,47 @@ def cluster_bootstrap_aucs(y_true, scores_by_method: dict, groups, n_bootstrap: 
     _require_both_classes(y, "cluster_bootstrap_aucs")
     n_bootstrap = _check_n_bootstrap(n_bootstrap)
     group_of_image, group_label = _check_groups(y, groups)
-    kernels = [_GroupKernel(y, s, group_of_image, group_label) for s in vectors]
+    block_of = {name: _check_blocks(blocks.get(name) if isinstance(blocks, dict) else blocks, y.size, str(name))
+                for name in names}
+    kernels = [_GroupKernel(y, s, group_of_image, group_label, block_of[name]) for name, s in zip(names, vectors)]
+    group_stratum = _group_strata(strata, group_of_image, group_label.size)
     rng = np.random.default_rng(seed)
     chunk = max(1, _CLUSTER_CHUNK_CELLS // max(1, group_label.size))
     out = np.empty((n_bootstrap, len(names)))
     row = 0
-    for c1, c0 in _group_resamples(group_label, n_bootstrap, rng, chunk):
+    for c1, c0 in _group_resamples(group_label, n_bootstrap, rng, chunk, group_stratum):
         as_type = {t: (c1.astype(t), c0.astype(t)) for t in {k.dtype for k in kernels}}  # convert once a chunk
         for k, kernel in enumerate(kernels):
             out[row:row + c1.shape[0], k] = kernel.aucs(*as_type[kernel.dtype])
         row += c1.shape[0]
     return out
+
+
+def _check_blocks(block, n: int, name: str) -> np.ndarray | None:
+    if block is None:
+        return None
+    b = np.asarray(block)
+    if b.shape != (n,):
+        raise ValueError(f"blocks of {name!r} must be 1-D with one entry per image ({n}), got shape {b.shape}")
+    return b
+
+
+def _group_strata(strata, group_of_image: np.ndarray, n_groups: int) -> np.ndarray | None:
+    """The stratum of each group (None without strata); raises if a group lies in two strata."""
+    if strata is None:
+        return None
+    s = np.asarray(strata)
+    if s.shape != group_of_image.shape:
+        raise ValueError(f"strata must be 1-D with one entry per image ({group_of_image.size}), got shape {s.shape}")
+    _, index = np.unique(s, return_inverse=True)
+    index = index.reshape(-1)
+    first = np.full(n_groups, -1)
+    first[group_of_image[::-1]] = index[::-1]  # the stratum of each group's first image
+    straddle = np.flatnonzero(first[group_of_image] != index)
+    if straddle.size:
+        raise ValueError(f"a duplicate group lies in two strata (image {int(straddle[0])}); resampling within strata "
+                         "(folds) needs every group in one stratum")
+    return first
 
 
 def cluster_bootstrap_ci(y_true, scores, groups, n_bootstrap: int = 2000, seed=0, confidence: float = 0.95) -> dict:

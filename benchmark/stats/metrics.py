@@ -33,7 +33,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-__all__ = ["roc_auc", "auc_standard_error", "corner_operating_point", "evaluate_scores", "bootstrap_aucs"]
+__all__ = ["roc_auc", "stratified_auc", "auc_standard_error", "corner_operating_point", "evaluate_scores", "bootstrap_aucs"]
 
 _CLASS_NAMES = {0: "0 (benign)", 1: "1 (malignant)"}
 
@@ -239,6 +239,32 @@ def roc_auc(y_true, scores) -> float:
     values, group = _score_groups(s)
     pos, neg = _identity_counts(y, group, values.size)
     return float(_auc_from_counts(pos, neg)[0])
+
+
+def stratified_auc(y_true, scores, strata) -> float:
+    """AUC over the malignant-benign pairs within one stratum only (e.g. one fold model's test images).
+
+    ``sum_f U_f / sum_f (n_pos_f n_neg_f)``, with ``U_f`` the Mann-Whitney count (ties 1/2) of
+    stratum ``f``: the per-stratum AUCs averaged with weights ``n_pos_f * n_neg_f``. Scores of
+    images in different strata (scored by different fold models, each on its own scale) are
+    never compared, so unlike the AUC of the pooled scores it does not depend on whether the
+    models agree in scale. A stratum with one class has no pairs and weighs nothing. Raises
+    ``ValueError`` when no stratum holds both classes.
+    """
+    y, (s,) = _check_binary_scores(y_true, scores)
+    f = np.asarray(strata)
+    if f.shape != y.shape:
+        raise ValueError(f"y_true and strata have different shapes ({y.shape} vs {f.shape})")
+    wins = pairs = 0.0
+    for key in np.unique(f):
+        in_f = f == key
+        n_pos, n_neg = int(y[in_f].sum()), int((y[in_f] == 0).sum())
+        if n_pos and n_neg:
+            wins += roc_auc(y[in_f], s[in_f]) * n_pos * n_neg
+            pairs += n_pos * n_neg
+    if not pairs:
+        raise ValueError("stratified_auc needs a stratum holding both classes; none does")
+    return float(wins / pairs)
 
 
 def auc_standard_error(auc: float, n_pos: int, n_neg: int) -> float:
