@@ -167,7 +167,8 @@ BAD_TABLES = {
     "bad case": (lambda b: edit_csv(b / "bus_data.csv", lambda t: t.loc.__setitem__((0, "Case"), "one")),
                  r"line 2 \(bus_0001-l\): Case 'one' is not a patient number"),
     "stray image": (_stray_image, r"holds 1 image\(s\) that bus_data.csv does not list: bus_0999-s.png"),
-    "mixed patient": (lambda b: edit_csv(b / "bus_data.csv", lambda t: t.loc.__setitem__((1, "Pathology"), "malignant")),
+    "mixed patient": (lambda b: edit_csv(b / "bus_data.csv",
+                                         lambda t: t.loc.__setitem__((1, "Pathology"), "malignant")),
                       r"patient \(Case\) 1 is benign on line 2 \(bus_0001-l\) but malignant on line 3 \(bus_0001-r\)"),
     "missing column": (lambda b: edit_csv(b / "bus_data.csv", lambda t: t.drop(columns="Case")),
                        r"bus_data.csv has no column Case"),
@@ -207,7 +208,8 @@ def test_image_table_in_the_run_folder(loaded, tiny_data, tmp_path):
     table = load_image_table(tmp_path)
     assert len(table) == len(loaded) + len(tiny_data)
     # integers are written as integers though the synthetic rows leave them blank
-    assert "\nbus_bra,bus_0001-l,0,0,1,fibroadenoma,4,GE Logiq 5 @10-12MHz,left\n" in (tmp_path / "images.csv").read_text()
+    text = (tmp_path / "images.csv").read_text()
+    assert "\nbus_bra,bus_0001-l,0,0,1,fibroadenoma,4,GE Logiq 5 @10-12MHz,left\n" in text
     ours = table[table.dataset == "bus_bra"].set_index("image_id")
     assert ours.loc["bus_0003-r", "patient"] == 3 and ours.loc["bus_0003-r", "device"] == DEVICES[0]
     assert ours["label"].tolist() == loaded.labels.tolist() and ours["group"].tolist() == loaded.groups.tolist()

@@ -8,7 +8,8 @@ Layout (as distributed on Zenodo, doi:10.5281/zenodo.8231412)::
 
     <root>/BUSBRA/Images/bus_NNNN-{l,r,s}.png   the images (8-bit greyscale)
     <root>/BUSBRA/Masks/mask_NNNN-{l,r,s}.png   lesion masks (never loaded)
-    <root>/BUSBRA/bus_data.csv                  ID, Case, Histology, Pathology, BIRADS, Device, Width, Height, Side, BBOX
+    <root>/BUSBRA/bus_data.csv                  ID, Case, Histology, Pathology, BIRADS, Device, Width,
+                                                Height, Side, BBOX
     <root>/BUSBRA/5-fold-cv.csv, 10-fold-cv.csv ID, Pathology, kFold (1..k), valid_1..valid_k
 
 ``<root>`` may also be the ``BUSBRA`` folder itself. The label is ``Pathology`` (benign /
@@ -56,7 +57,8 @@ CITATION = ("Gómez-Flores W, Gregorio-Calas MJ, Coelho de Albuquerque Pereira W
             "Dataset for Assessing Computer-aided Diagnosis Systems. Medical Physics 51(4):3110-3123 (2024). "
             "doi:10.1002/mp.16812")
 LICENCE = ("MIT-style notice shipped as BUSBRA/LICENSE.txt: use, copy, modify and redistribute, keeping the "
-           "notice; every paper that uses the data must cite the article (the Zenodo record is CC BY 4.0)")
+           "notice; every paper that uses the data must cite the article (the Zenodo record is reported as "
+           "CC BY 4.0)")
 _SHOWN = 10  # problems listed in one error
 
 
@@ -174,8 +176,8 @@ def read_official_folds(root: Path, rows: list[dict[str, str]], k: int) -> np.nd
     empty = sorted(set(range(1, k + 1)) - {int(f) + 1 for f in fold if f >= 0})
     if empty and not problems:
         problems.append(f"fold(s) {', '.join(map(str, empty))} hold no image")
-    _raise(path, problems, f"The official partition must give every image of {TABLE} one fold, the same for "
-                           f"all images of a patient; fix the file or remove it (the suite then offers its own folds only)")
+    _raise(path, problems, f"The official partition must give every image of {TABLE} one fold, the same for all "
+                           "images of a patient; fix the file or remove it (the suite then offers its own folds only)")
     return fold
 
 
