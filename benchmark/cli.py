@@ -78,21 +78,30 @@ def _cmd_datasets(args) -> int:
 
 def _cmd_run(args) -> int:
     from benchmark.common.profiles import load_profile
-    from benchmark.training.runner import RunSpec, run
+    from pathlib import Path
+
+    from benchmark.training.runner import RunSpec, finished_run, run
 
     profile = load_profile(args.profile)
     params = dict(_parse_param(p) for p in args.param)
     spec = RunSpec(method=args.method, dataset=args.dataset, profile=profile, repeat=args.repeat, fold=args.fold,
                    train_seed=args.train_seed, data_root=args.data_root, weights=args.weights,
                    lr=args.lr, beta1=args.beta1, params=params)
+    if not args.force and finished_run(Path(args.out), spec) is not None:
+        print(f"not run again: {args.out} holds a finished run of the same configuration (its results below; "
+              "--force reruns it)")
     external = _external_sets(args.external, profile)
     record = run(spec, args.out, device=args.device, progress=not args.no_progress, force=args.force,
                  external=external)
     m = record["metrics"]
+    at_val = m.get("at_validation_threshold") or {}
     synthetic = " (SYNTHETIC DATA)" if record["dataset"]["synthetic"] else ""
+    operating = (f"at the threshold chosen on validation data: accuracy {at_val['accuracy']:.3f}, "
+                 f"sensitivity {at_val['sensitivity']:.3f}, specificity {at_val['specificity']:.3f}"
+                 if at_val else f"at the test set's ROC corner (optimistic): accuracy {m['accuracy']:.3f}, "
+                 f"sensitivity {m['sensitivity']:.3f}, specificity {m['specificity']:.3f}")
     print(f"{record['config']['method']} on {record['dataset']['name']}{synthetic}: "
-          f"AUC {m['auc']:.3f} ± {m['auc_std']:.3f}, accuracy {m['accuracy']:.3f}, "
-          f"sensitivity {m['sensitivity']:.3f}, specificity {m['specificity']:.3f}; "
+          f"AUC {m['auc']:.3f} ± {m['auc_std']:.3f}, {operating}; "
           f"{record['parameters']['trainable']:,} trainable parameters; "
           f"{record['training']['epochs_run']} epochs; data load {record['dataset']['load_seconds']:.1f} s; "
           f"wall {record['wall_seconds']:.1f} s -> {args.out}")
@@ -138,10 +147,12 @@ def _cmd_suite(args) -> int:
                       parallel_trials=args.parallel_trials, workers=args.workers, external=args.external,
                       artifacts=args.artifacts, heartbeat=args.heartbeat)
     if not frame.empty:
+        from benchmark.reporting.console import console_summary
         from benchmark.reporting.pages import write_leaderboard
 
         write_leaderboard(run_dir)
-        print((run_dir / "leaderboard.md").read_text())
+        print("\n".join(console_summary(run_dir)))
+        print(f"the leaderboard: {run_dir / 'leaderboard.md'} (and .html, .csv)")
         print(f"next: `petl-bench bench --profile {args.profile} --out {run_dir}` (cost columns), "
               f"`petl-bench report {run_dir}` (index.html)")
     print(f"run folder: {run_dir}")
@@ -178,8 +189,14 @@ def _cmd_report(args) -> int:
     if not run_dir.is_dir():
         raise FileNotFoundError(f"run folder {run_dir} does not exist (see reports/ for run folders)")
     page = write_report(run_dir, rebuild=args.rebuild)
-    print((run_dir / "leaderboard.md").read_text())
-    print(f"wrote {page} (and the leaderboard, significance, figures and analysis beside it)")
+    if args.full:
+        print((run_dir / "leaderboard.md").read_text())
+    else:
+        from benchmark.reporting.console import console_summary
+
+        print("\n".join(console_summary(run_dir)))
+    print(f"wrote {page} (open it in a browser; the leaderboard, significance, claims, figures and analysis are "
+          f"beside it{'' if args.full else '; --full prints leaderboard.md here'})")
     return 0
 
 
@@ -265,7 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="train and test one method on one split")
     p.add_argument("--method", required=True, help="a registered method (see `petl-bench methods`)")
-    p.add_argument("--dataset", choices=DATASETS, default="busi")
+    p.add_argument("--dataset", choices=DATASETS, default="busi", help="a registered data set")
     p.add_argument("--data-root", default=None, help="the data set's folder (default: its environment variable, datasets/<name>, ../shared/datasets/<dir>; see `petl-bench datasets`)")
     p.add_argument("--profile", default="smoke", help="smoke, quick, paper, or the path of a TOML profile")
     p.add_argument("--repeat", type=int, default=0,
@@ -296,6 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
                                       "and analysis of a run folder")
     p.add_argument("run_dir", help="a run folder written by `petl-bench suite` (e.g. reports/latest)")
     p.add_argument("--rebuild", action="store_true", help="rebuild the leaderboard files even if up to date")
+    p.add_argument("--full", action="store_true", help="print the whole leaderboard.md, not a short summary")
     p.set_defaults(func=_cmd_report)
 
     p = sub.add_parser("reference", help="(re)compute a run folder's reference: scikit-learn's logistic "
@@ -326,7 +344,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a data set every selected model also scores once (external validation), besides the "
                         "profile's [evaluation] external; repeatable (see `petl-bench datasets`)")
     p.add_argument("--profile", default="quick", help="smoke, quick, paper, or the path of a TOML profile")
-    p.add_argument("--dataset", choices=DATASETS, default="busi")
+    p.add_argument("--dataset", choices=DATASETS, default="busi", help="the data set to train and test on")
     p.add_argument("--data-root", default=None, help="the data set's folder (default: its environment variable, datasets/<name>, ../shared/datasets/<dir>; see `petl-bench datasets`)")
     p.add_argument("--methods", default=None, help="comma-separated method names or sets: all, core, paper, peft, "
                                                     "literature (default: the profile's methods)")
@@ -351,7 +369,17 @@ def build_parser() -> argparse.ArgumentParser:
                         "auto (2 on a CPU, 1 on a GPU; what run_all.sh uses); default 1")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_suite)
+    for command in sub.choices.values():
+        _show_defaults(command)
     return parser
+
+
+def _show_defaults(parser: argparse.ArgumentParser) -> None:
+    """Every option's help ends with its default (``--help`` hides none), unless it already names it."""
+    for action in parser._actions:
+        if (action.option_strings and action.help not in (None, argparse.SUPPRESS) and "default" not in action.help
+                and action.default not in (None, False, [], argparse.SUPPRESS) and action.nargs != 0):
+            action.help += " (default: %(default)s)"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -308,7 +308,7 @@ def test_cost_and_analysis_included(run_folder, monkeypatch):
     text, page = _parse(_write(run_folder))
     assert len(calls) == 1
     assert 'id="cost-table"' in text and "192.0 GFLOP/s" in text and "6.25" in text  # % of machine peak
-    assert "train img/s" in text.split('id="leaderboard"')[1].split("</table>")[0]  # cost in the leaderboard
+    assert "train img/s" in text.split('id="leaderboard-more"')[1].split("</table>")[0]  # cost: more columns
     assert "A finding about activation rates." in text
     assert "petl-bench bench" not in text
     assert "Not measured: weak (RuntimeError: out of memory)" in text

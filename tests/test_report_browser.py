@@ -99,3 +99,35 @@ def test_screenshot(page, report):
     assert out.stat().st_size > 10_000
     with open(out, "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_page_opens_on_the_reproduction_section(page):
+    """The first section is Byra (2021)'s question, and its start is on the first screen (1280 x 900)."""
+    page, _ = page
+    first = page.evaluate("document.querySelector('section').id")
+    assert first == "reproduction"
+    top = page.evaluate("document.querySelector('#reproduction').getBoundingClientRect().top")
+    assert 0 <= top < 900 * 0.5
+    rows = page.evaluate("Array.from(document.querySelectorAll('#reproduction-table tbody tr'))"
+                         ".map(r => r.cells[0].textContent)")
+    from benchmark.evaluation import PAPER_METHODS
+
+    assert [f"{pm.label} ({pm.method})" for pm in PAPER_METHODS] == rows
+    verdicts = page.evaluate("Array.from(document.querySelectorAll('#reproduction table.claims tbody tr'))"
+                             ".map(r => r.cells[r.cells.length - 1].textContent)")
+    from benchmark.evaluation import CLAIMS
+
+    assert len(verdicts) >= len(CLAIMS) and all(v.split(":")[0] in (
+        "supported", "contradicted", "not resolved at this size", "not tested") for v in verdicts)
+
+
+def test_leaderboard_needs_no_horizontal_scroll_at_1280px(page):
+    page, _ = page
+    assert page.viewport_size["width"] == 1280
+    widths = page.evaluate("""() => {
+        const table = document.querySelector('#leaderboard');
+        const box = table.parentElement;
+        return {table: table.scrollWidth, box: box.clientWidth, page: document.documentElement.scrollWidth};
+    }""")
+    assert widths["table"] <= widths["box"], widths
+    assert widths["page"] <= 1280, widths

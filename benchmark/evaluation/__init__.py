@@ -23,6 +23,9 @@ optionally ``cost.csv``), so a report can be rebuilt at any time, on any machine
 * :mod:`benchmark.evaluation.sentences` - :func:`summary_sentences`: the differences that
   survive Holm correction, in words; :func:`primary_summary`, the headline (the training data
   set's primary family only); :func:`reference_sentences`, the reference's;
+* :mod:`benchmark.evaluation.reproduction` - :func:`paper_claims`, :func:`reproduction_table`: the
+  seed paper's Table 1 and Table 2 beside the run, and each of its claims tested by the primary
+  paired comparison (Holm within that pre-specified family);
 * :mod:`benchmark.evaluation.run_spread` - :func:`run_spread`: each method's fold-stratified
   (optionally pooled) AUC in several run folders on the same folds (``petl-bench spread``), which the intervals above
   leave out: the randomness of the search and the training;
@@ -57,6 +60,7 @@ from benchmark.evaluation.run_data import (ALPHA, CONFIDENCE, NO_WORKING, RunDat
 from benchmark.evaluation.sentences import CONDITIONAL, fmt_p, primary_summary, reference_sentences, summary_sentences
 from benchmark.evaluation.pairwise import (PRIMARY_TEST, REPEATS_PRIMARY_TEST, SIGNIFICANCE_COLUMNS, TEST_LABELS, TESTS,
                                                nadeau_bengio_sizes, primary_test, significance)
+from benchmark.evaluation.reproduction import CLAIMS, PAPER_METHODS, paper_claims, reproduction_table
 
 __all__ = [
     "ALPHA", "CONFIDENCE", "NO_WORKING", "PRIMARY_TEST", "REPEATS_PRIMARY_TEST", "TESTS", "TEST_LABELS",
@@ -65,5 +69,5 @@ __all__ = [
     "LEADERBOARD_COLUMNS", "REFERENCE_STATUS", "REFERENCE_COLUMNS", "RunData", "Draws", "load_run", "method_status",
     "method_order", "default_n_bootstrap", "paired_bootstrap_resamples", "pooled_scores", "bootstrap_draws",
     "fold_aucs", "leaderboard", "reference_comparison", "significance", "nadeau_bengio_sizes", "fmt_p",
-    "summary_sentences", "reference_sentences",
+    "summary_sentences", "reference_sentences", "CLAIMS", "PAPER_METHODS", "paper_claims", "reproduction_table",
 ]

@@ -29,6 +29,7 @@ from benchmark.evaluation import (
     summary_sentences,
 )
 from benchmark.reporting.render import embedded_figure, render
+from benchmark.reporting.reproduction import reproduction_section, write_claims
 from benchmark.runfolder import REFERENCE_METHOD, refresh_tables
 
 __all__ = ["fmt_number", "fmt_int", "leaderboard_table", "run_protocol", "synthetic_banner", "leaderboard_notes",
@@ -101,6 +102,20 @@ def leaderboard_table(lb: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
+# The columns a reader needs first (the HTML pages show the others in a second table behind a toggle):
+# rank, method, the ranked AUC (the third column), its rank interval, the reference, parameters, status.
+MAIN_COLUMNS = ("rank", "method", "rank interval", "trainable params", "status")
+
+
+def split_leaderboard(header: list[str], rows: list[list[str]]) -> dict:
+    """``leaderboard_table``'s cells as two tables that each fit a page: ``main`` (:data:`MAIN_COLUMNS`, the
+    ranked AUC and the difference to the reference) and ``more`` (the method, then every other column)."""
+    main = [j for j, h in enumerate(header) if h in MAIN_COLUMNS or j == 2 or h.startswith("vs reference")]
+    more = [header.index("method")] + [j for j in range(len(header)) if j not in main]
+    return {"header": [header[j] for j in main], "rows": [[r[j] for j in main] for r in rows],
+            "more_header": [header[j] for j in more], "more_rows": [[r[j] for j in more] for r in rows]}
+
+
 def _parameters(r) -> str:
     """The trainable parameters of a method's selected models: the median, and the range when
     the folds selected models of different sizes."""
@@ -122,6 +137,7 @@ def run_protocol(data: RunData) -> dict:
     return {
         "profile": profile.get("name", "unknown"),
         "profile_description": profile.get("description"),
+        "search": profile.get("search") or {},
         "backbone": f"{backbone.get('name', 'unknown')}, {backbone.get('image_size', '?')} px"
         if backbone else "unknown",
         "dataset": data.internal,
@@ -198,8 +214,21 @@ def differences_by_test(sig: pd.DataFrame) -> list[dict]:
     Holm correction under it, one family per data set."""
     primary = set(sig.loc[sig["primary"].astype(bool) & (sig["dataset"] == sig["dataset"].iloc[0]), "test"]) \
         if "primary" in sig.columns and len(sig) else {PRIMARY_TEST}
-    return [{"label": TEST_LABELS[t], "primary": t in primary, "sentences": summary_sentences(sig, tests=[t])}
+    return [{"label": TEST_LABELS[t], "primary": t in primary, "sentences": summary_sentences(sig, tests=[t]),
+             "n_significant": int(sig.loc[sig["test"] == t, "significant"].astype(bool).sum()),
+             "n_compared": int(sig.loc[sig["test"] == t, "p"].notna().sum()), "caveat": TEST_CAVEATS.get(t, "")}
             for t in TESTS if (sig["test"] == t).any()]
+
+
+# Why a secondary test's "significant" weighs less than the primary test's: the pages show these tests as a
+# count with this caveat, their per-pair lines folded away (HTML) or only in significance.csv (Markdown).
+TEST_CAVEATS = {
+    "delong": "it treats near-duplicate images as independent, so its p-values are too small where the data "
+              "has copies",
+    "nadeau_bengio": "per-fold AUCs: with a handful of folds it has little power",
+    "bootstrap_wilcoxon": "anti-conservative: its p-value shrinks as more bootstrap resamples are drawn, whatever "
+                          "the data; shown for comparability with Byra (2021) only",
+}
 
 
 def _page_context(proto: dict, lb: pd.DataFrame, sig: pd.DataFrame) -> dict:
@@ -208,7 +237,7 @@ def _page_context(proto: dict, lb: pd.DataFrame, sig: pd.DataFrame) -> dict:
     return {"proto": proto, "banner": synthetic_banner(proto), "header": header, "rows": rows,
             "notes": leaderboard_notes(proto), "reference": reference_sentences(lb),
             "no_tests": summary_sentences(sig)[0] if sig.empty else None, "tests": differences_by_test(sig),
-            "protocol": protocol_items(proto)}
+            "protocol": protocol_items(proto), "reproduction": reproduction_section(lb, sig, proto)}
 
 
 def markdown_page(proto: dict, lb: pd.DataFrame, sig: pd.DataFrame) -> str:
@@ -272,6 +301,7 @@ def html_page(proto: dict, lb: pd.DataFrame, sig: pd.DataFrame, figures: dict, d
     """``leaderboard.html``: the Markdown page's content, the figures (``{caption: path}``) embedded, and
     every test."""
     return render("leaderboard.html", **_page_context(proto, lb, sig), alpha=ALPHA,
+                  split=split_leaderboard(*leaderboard_table(lb)),
                   figures=[(caption, embedded_figure(path)) for caption, path in figures.items()],
                   methods=method_rows(data, lb), significance=None if sig.empty else significance_table(sig))
 
@@ -311,12 +341,13 @@ def write_leaderboard(run_dir, n_bootstrap: int | None = None) -> dict[str, Path
     proto = run_protocol(data)
     written = {"leaderboard.csv": write_csv_atomic(run_dir / "leaderboard.csv", lb),
                "significance.csv": write_csv_atomic(run_dir / "significance.csv", sig)}
+    written["claims.csv"] = write_claims(run_dir, lb, sig, data.internal)
     fig_dir = run_dir / "figures"
     figures = {}
     if data.order:
         figures["ROC curves of the pooled out-of-fold scores of every ranked method (AUC in the legend)"] = \
             fig.roc_figure(data, fig_dir / "roc.png")
-        figures["Pooled out-of-fold AUC against trainable parameters (error bars: 95% cluster-bootstrap CI)"] = \
+        figures["Fold-stratified AUC against trainable parameters (error bars: 95% cluster-bootstrap CI)"] = \
             fig.auc_vs_parameters_figure(lb, fig_dir / "auc_vs_parameters.png", synthetic=proto["synthetic"])
     if (sig["test"] == PRIMARY_TEST).any():
         figures["Holm-adjusted p-values of the paired cluster bootstrap for every pair of methods"] = \

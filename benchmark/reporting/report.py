@@ -47,6 +47,7 @@ from benchmark.reporting.report_inputs import (
     run_analysis,
 )
 from benchmark.reporting.report_protocol import protocol_section
+from benchmark.reporting.reproduction import reproduction_section
 from benchmark.reporting.report_sections import (
     analysis_section,
     cost_section,
@@ -102,6 +103,7 @@ def write_report(run_dir, rebuild: bool = False) -> Path:
         "index.html",
         header=_header(lb, proto),
         summary=summary(lb, sig),
+        reproduction=reproduction_section(lb, pd.DataFrame() if sig is None else sig, proto),
         leaderboard=leaderboard_section(lb, proto),
         significance=significance_section(run_dir, sig),
         figures={section: embedded_figure(path) if path.is_file() else None for section, path in figures.items()},

@@ -14,7 +14,13 @@ import pandas as pd
 
 from benchmark.evaluation import (ALPHA, CONDITIONAL, PRIMARY_TEST, TESTS, TEST_LABELS, primary_summary,
                                   reference_sentences, summary_sentences)
-from benchmark.reporting.pages import differences_by_test, fmt_int, leaderboard_notes, leaderboard_table
+from benchmark.reporting.pages import (
+    differences_by_test,
+    fmt_int,
+    leaderboard_notes,
+    leaderboard_table,
+    split_leaderboard,
+)
 from benchmark.reporting.render import embedded_figure
 from benchmark.reporting.report_inputs import ANALYSIS_DIR, ANALYSIS_ITEMS, PVALUE_FIGURE, read_cost
 from benchmark.runfolder import REFERENCE_METHOD
@@ -98,8 +104,8 @@ def leaderboard_section(lb: pd.DataFrame, proto: dict) -> dict:
     """The leaderboard table (a row class marks the best, the reference and the unranked) and its notes."""
     row_classes = ["best" if r == 1 else "reference" if m == REFERENCE_METHOD else "unranked" if pd.isna(r) else ""
                    for r, m in zip(lb["rank"], lb["method"])]
-    header, rows = leaderboard_table(lb)
-    return {"header": header, "rows": rows, "row_classes": row_classes, "notes": leaderboard_notes(proto)}
+    return {**split_leaderboard(*leaderboard_table(lb)), "row_classes": row_classes,
+            "notes": leaderboard_notes(proto)}
 
 
 def significance_section(run_dir: Path, sig: pd.DataFrame | None) -> dict:
