@@ -216,8 +216,14 @@ def differences_by_test(sig: pd.DataFrame) -> list[dict]:
         if "primary" in sig.columns and len(sig) else {PRIMARY_TEST}
     return [{"label": TEST_LABELS[t], "primary": t in primary, "sentences": summary_sentences(sig, tests=[t]),
              "n_significant": int(sig.loc[sig["test"] == t, "significant"].astype(bool).sum()),
-             "n_compared": int(sig.loc[sig["test"] == t, "p"].notna().sum()), "caveat": TEST_CAVEATS.get(t, "")}
+             "counts": _counts(sig[sig["test"] == t]), "caveat": TEST_CAVEATS.get(t, "")}
             for t in TESTS if (sig["test"] == t).any()]
+
+
+def _counts(part: pd.DataFrame) -> str:
+    """How many comparisons of one test survive Holm, per data set (each its own family), training set first."""
+    return "; ".join(f"{int(g['significant'].astype(bool).sum())} of {int(g['p'].notna().sum())} on {d}"
+                     for d, g in part.groupby("dataset", sort=False))
 
 
 # Why a secondary test's "significant" weighs less than the primary test's: the pages show these tests as a
