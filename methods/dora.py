@@ -10,12 +10,24 @@ Which convolutions: the same as LoRA's, every ``nn.Conv2d`` with ``groups == 1``
 LoRA and DoRA need ``rank % groups == 0`` on a grouped convolution and cannot merge there, so
 EfficientNet-Lite's depthwise 3x3/5x5 convolutions stay frozen (LoHa, LoKr and IA3 adapt them).
 
+The trainer keeps activations and weights channels-last; peft 0.21's DoRA flattens each LoRA
+factor with ``.view``, which a channels-last k x k factor refuses, so a hook keeps the factors'
+weights contiguous (a layout, not a change of values).
+
 Liu et al., "DoRA: Weight-Decomposed Low-Rank Adaptation", ICML 2024; peft's
 ``LoraConfig(use_dora=True)``.
 """
+from peft.tuners.lora import LoraLayer
+
 from benchmark.models.registry import register_method
 from methods._peft import merge_and_unload, trains_adapters
 from methods.lora import ADAPTED, SPACE, add_lora
+
+
+def _contiguous_factors(layer, args) -> None:
+    for factor in list(layer.lora_A.values()) + list(layer.lora_B.values()):
+        if not factor.weight.is_contiguous():
+            factor.weight.data = factor.weight.data.contiguous()
 
 
 @register_method(
@@ -26,3 +38,6 @@ from methods.lora import ADAPTED, SPACE, add_lora
 )
 def dora(backbone, rank: int = 8, alpha: int = 16):
     add_lora(backbone, rank, alpha, dora=True)
+    for layer in backbone.model.modules():
+        if isinstance(layer, LoraLayer):
+            layer.register_forward_pre_hook(_contiguous_factors)

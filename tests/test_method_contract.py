@@ -64,7 +64,7 @@ def check_identity_at_init(method, backbone="efficientnet_lite0"):
 
 def check_declared_parameters(method, backbone="efficientnet_lite0"):
     """Exactly the head and the parameters ``method.trains`` names require and receive gradients,
-    and after an optimiser step nothing else has changed."""
+    and after an optimiser step (in the trainer's channels-last layout) nothing else has changed."""
     adapter = _structure(backbone)
     apply_method(adapter, method)
     model = adapter.model
@@ -77,6 +77,7 @@ def check_declared_parameters(method, backbone="efficientnet_lite0"):
     named = dict(model.named_parameters())
     wrong = sorted(n for n, p in named.items() if p.requires_grad != declared[n])
     assert not wrong, f"{method.name}: requires_grad differs from its declaration for {wrong[:4]}"
+    model.to(memory_format=torch.channels_last)  # the trainer's layout ([train] channels_last)
     before = {k: v.detach().clone() for k, v in model.state_dict().items()}
     set_train_mode(model, method.bn_stats)
     optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1)
