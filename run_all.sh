@@ -6,7 +6,7 @@
 #                     [--methods a,b,...] [--device auto|cpu|cuda] [--reports DIR] [--run-dir DIR]
 #                     [--workers N|auto]   (studies at once; auto: 2 on a CPU, 1 on a GPU)
 #                     [--external NAME]... (also score these data sets once: external validation)
-#                     [--storage URL --artifacts DIR]  (share the search with other hosts; see README)
+#                     [--storage URL --artifacts DIR]  (share the search with other hosts; see docs/distributed.md)
 # Without BUSI at hand (--data-root, $BUSI_ROOT, datasets/busi, ../shared/datasets/busi) it runs on
 # synthetic data, and every page of the report says so. --run-dir resumes an interrupted run.
 set -euo pipefail
