@@ -130,7 +130,7 @@ def reproduction_section(lb: pd.DataFrame, sig: pd.DataFrame, proto: dict) -> di
     missing = [pm.method for pm in PAPER_METHODS if pm.method not in present]
     notes = [
         f"Paper: {PAPER}, Tables 1 and 2. Trainable parameters (head included) are counted by this suite: ResNet101 "
-        "at 224 px with `petl-bench params --backbone resnet101`, not copied from the paper's Table 1, whose Keras "
+        "at 224 px with petl-bench params --backbone resnet101, not copied from the paper's Table 1, whose Keras "
         "ResNet101 has bias terms in its convolutions (so its counts differ a little).",
         f"Each claim is one paired comparison under the primary test ({tests}), the same "
         "estimate, interval and p-value as in the all-pairs table; the Holm correction runs over the "
@@ -143,10 +143,10 @@ def reproduction_section(lb: pd.DataFrame, sig: pd.DataFrame, proto: dict) -> di
     conditional = claims["conditional"].astype(str).str.lower().isin(("true", "1"))
     if conditional.any():
         notes.append("With one repeat these verdicts are conditional on the trained models: the test resamples the "
-                     "test images only, not the search and the training. `petl-bench spread RUN_DIR RUN_DIR` shows "
+                     "test images only, not the search and the training. petl-bench spread RUN_DIR RUN_DIR shows "
                      "how far a rerun moves each method; a profile with several repeats tests with that variance.")
     if missing:
-        notes.append(f"Not in this run, or unranked: {', '.join(missing)} (`petl-bench methods` lists them; "
+        notes.append(f"Not in this run, or unranked: {', '.join(missing)} (petl-bench methods lists them; "
                      "their claims are not tested).")
     return {"header": header, "rows": _method_rows(table, externals), "datasets": datasets,
             "claims_header": ["claim", "comparison", "paper Δ", "this run: Δ AUC [95% CI]", "Holm p (claims)",
