@@ -175,7 +175,8 @@ def _place_labels(fig: Figure, ax, xs, ys, names, colors) -> None:
 
 
 def auc_vs_parameters_figure(leaderboard_df: pd.DataFrame, path, synthetic: bool = False) -> Path:
-    """Pooled out-of-fold AUC (error bars: its 95% cluster-bootstrap interval) against trainable parameters.
+    """Fold-stratified AUC (the leaderboard's ``auc``; error bars: its 95% cluster-bootstrap interval) against
+    trainable parameters.
 
     The x axis is logarithmic; each point is labelled with its method's name.
     """
@@ -209,12 +210,12 @@ def auc_vs_parameters_figure(leaderboard_df: pd.DataFrame, path, synthetic: bool
         if len(reference):
             ax.axhline(float(reference.iloc[0]), color="0.35", lw=1.2, ls="--", zorder=1)
         ax.set_xlabel("Trainable parameters (count, log scale)")
-        ax.set_ylabel("Pooled out-of-fold test AUC")
+        ax.set_ylabel("Fold-stratified test AUC")
         ax.set_title(f"Test AUC against trainable parameters{_synthetic_note(synthetic)}", fontweight="bold")
         fig.tight_layout()
         handles = [Line2D([], [], color="0.3", marker="o", ls="none", ms=7)]
-        labels = ["pooled AUC, 95% cluster-bootstrap CI" if np.isfinite(err).any() else
-                  "pooled AUC (no interval)"]
+        labels = ["fold-stratified AUC, 95% cluster-bootstrap CI" if np.isfinite(err).any() else
+                  "fold-stratified AUC (no interval)"]
         if len(reference):
             handles.append(Line2D([], [], color="0.35", lw=1.2, ls="--"))
             labels.append(f"reference: logistic regression on frozen features ({float(reference.iloc[0]):.3f})")
@@ -316,8 +317,8 @@ def pvalue_matrix_figure(significance_df: pd.DataFrame, path, test: str = "clust
 
 # ------------------------------------------------------------------- internal vs external
 def external_auc_figure(leaderboard_df: pd.DataFrame, path, external: str, synthetic: bool = False) -> Path:
-    """Per ranked method (one row each, leaderboard order, best at the top): its pooled
-    out-of-fold AUC on the training data set (open circle) and its AUC on the external data set
+    """Per ranked method (one row each, leaderboard order, best at the top): its fold-stratified
+    AUC on the training data set (open circle) and its per-model AUC on the external data set
     ``external`` (filled diamond, error bar: the 95% cluster-bootstrap interval of the
     ``external_<name>_*`` columns), joined by a line whose length is the drop.
     """
@@ -364,7 +365,7 @@ def external_auc_figure(leaderboard_df: pd.DataFrame, path, external: str, synth
         handles = [Line2D([], [], color="0.3", marker="o", mfc="white", mew=2, ls="none", ms=7),
                    Line2D([], [], color="0.3", marker="D", ls="none", ms=6)]
         handles.append(Line2D([], [], color="0.3", lw=7, alpha=0.25))
-        labels = ["training set, pooled out-of-fold AUC",
+        labels = ["training set, fold-stratified AUC",
                   f"{external}" + (", 95% cluster-bootstrap CI" if has_ci else " (no interval)"), "drop"]
         ax.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, -0.16 if len(names) > 3 else -0.3),
                   ncol=3, fontsize="small", frameon=False)

@@ -81,7 +81,7 @@ def read_significance(run_dir: Path) -> pd.DataFrame | None:
     """``significance.csv`` with its flags as booleans, or None."""
     sig = read_csv(run_dir / "significance.csv")
     if sig is not None and not sig.empty:
-        for col in ("significant", "b_below_reference"):
+        for col in ("significant", "b_below_reference", "primary", "conditional"):
             if col in sig.columns:
                 sig[col] = sig[col].astype(str).str.lower().eq("true")
     return sig
