@@ -70,7 +70,7 @@ def block_shapes(backbone) -> list[tuple[int, int, int]]:
         for h in hooks:
             h.remove()
         model.train(was_training)
-    return [(i[1], o[1], i[-1] // o[-1]) for i, o in shapes]
+    return [(i[1], o[1], max(1, round(i[-1] / o[-1]))) for i, o in shapes]  # 7 -> 4 is stride 2
 
 
 def add_adapters(backbone, reduction: int) -> list[ConvAdapter]:

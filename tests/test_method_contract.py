@@ -126,6 +126,18 @@ def test_a_trained_state_reloads_to_the_same_scores(name):
     assert torch.equal(trained, again), (trained - again).abs().max()
 
 
+@pytest.mark.parametrize("name", METHODS)
+def test_trains_at_the_quick_profiles_size(name):
+    """112 px: odd feature maps (7 x 7 -> 4 x 4) in EfficientNet-Lite0's last stages."""
+    adapter = create_structure("efficientnet_lite0", image_size=112)
+    method = get_method(name)
+    apply_method(adapter, method)
+    set_train_mode(adapter.model, method.bn_stats)
+    out = adapter.model.to(memory_format=torch.channels_last)(torch.randn(2, 3, 112, 112))
+    out.sum().backward()
+    assert out.shape == (2, 1)
+
+
 @pytest.mark.parametrize("name", [m.name for m in list_methods() if m.merge is not None])
 def test_merge_and_unload_keeps_the_scores(name):
     method = get_method(name)
