@@ -116,3 +116,44 @@ def test_the_same_seed_gives_the_same_folds():
     labels, groups = _singletons()
     a, b = kfold_splits(labels, groups, 3, 7), kfold_splits(labels, groups, 3, 7)
     assert all(np.array_equal(x[k], y[k]) for x, y in zip(a, b) for k in ("train", "val", "test"))
+
+
+def test_the_tie_width_uses_the_metrics_own_standard_error_and_says_so():
+    """Hanley-McNeil's for the AUC, the binomial one for accuracy (a mix-up survived mutation)."""
+    from benchmark.stats import auc_standard_error
+
+    auc, accuracy = SelectionRule("auc", 1.0, 21, 43), SelectionRule("accuracy", 1.0, 21, 43)
+    assert auc.standard_error(0.8) == pytest.approx(auc_standard_error(0.8, 21, 43))
+    assert accuracy.standard_error(0.8) == pytest.approx(np.sqrt(0.8 * 0.2 / 64))
+    assert auc.tolerance(0.8) != pytest.approx(accuracy.tolerance(0.8))
+    assert "within 1 standard error(s) of the best (Hanley-McNeil, 21 malignant / 43 benign validation images)" \
+        in auc.describe()
+    assert "(binomial, 21 malignant / 43 benign" in accuracy.describe()
+    assert auc.describe().startswith("best validation auc; ")
+    assert "ties go to the lower validation loss, then the higher metric, then the earlier trial" in auc.describe()
+    assert "only equal values count as ties" in SelectionRule("auc", 0.0, 21, 43).describe()
+
+
+@pytest.mark.parametrize("k, seed", [(2, 0), (3, 5), (5, 1)])
+def test_kfold_parts_are_disjoint_cover_every_image_and_keep_groups_whole(k, seed):
+    """Mutants that survived the mutation check of split.py: the test fold leaking into its own
+    training part, the validation part dropped or swapped, k = 2 refused."""
+    rng = np.random.default_rng(seed)
+    n = 90
+    labels = (rng.random(n) < 0.35).astype(int)
+    groups = np.arange(n)
+    for i in range(0, 20, 2):  # ten duplicate pairs of one label
+        groups[i + 1], labels[i + 1] = groups[i], labels[i]
+    folds = kfold_splits(labels, groups, k, seed)
+    assert len(folds) == k
+    tests = np.concatenate([f["test"] for f in folds])
+    assert np.array_equal(np.sort(tests), np.arange(n))  # every image tested exactly once
+    for f in folds:
+        train, val, test = f["train"], f["val"], f["test"]
+        assert not (set(train) & set(val) or set(train) & set(test) or set(val) & set(test))
+        assert np.array_equal(np.sort(np.r_[train, val, test]), np.arange(n))
+        assert len(val) > 0 and len(train) > 4 * len(val)  # the paper's 452 : 65
+        assert 0 < labels[val].sum() < len(val) and 0 < labels[train].sum() < len(train)
+        for part in (train, val, test):  # duplicate groups never straddle two parts
+            inside = set(groups[part])
+            assert not inside & set(groups[np.setdiff1d(np.arange(n), part)])
