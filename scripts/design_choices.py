@@ -14,8 +14,8 @@ Choices:
 
 It prints, per variant: the fold-stratified AUC of the design partition's test folds (pairs within
 one fold model), the pooled out-of-fold AUC, the mean validation AUC of the selected trials, and
-each external set's mean per-model AUC, all computed here with scikit-learn from the run folder's
-``predictions.csv`` and ``results.json`` files; ``--out`` writes them as CSV.
+each external set's mean per-model AUC: the leaderboard's own columns (``benchmark.evaluation``),
+with the validation AUC from ``results.json``; ``--out`` writes them as CSV.
 """
 from __future__ import annotations
 
@@ -26,12 +26,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import roc_auc_score
 
 from benchmark.common.io import write_csv_atomic
 from benchmark.common.profiles import load_profile
 from benchmark.models.registry import compose, get_method
-from benchmark.stats import stratified_auc
+from benchmark.evaluation import leaderboard, load_run
 from benchmark.training.suite import run_suite
 
 DESIGN_SEEDS_FROM = 9001  # reported profiles use split seeds below this
@@ -72,36 +71,20 @@ def design_profile(profile_name: str, split_seed: int):
     return load_profile(path)
 
 
-def fold_stratified_auc(rows: pd.DataFrame) -> float:
-    """The leaderboard's statistic: pairs within one fold model's test images (per repeat and fold)."""
-    strata = rows["repeat"].astype(str) + "/" + rows["fold"].astype(str)
-    return stratified_auc(rows["label"].to_numpy(), rows["score"].to_numpy(), strata.to_numpy())
-
-
-def per_model_auc(rows: pd.DataFrame) -> float:
-    return float(np.mean([roc_auc_score(g["label"], g["score"]) for _, g in rows.groupby(["repeat", "fold"])]))
-
-
 def validation_auc(run_dir: Path, method: str) -> float:
-    values = []
-    for path in sorted((run_dir / "runs" / method).glob("repeat-*/fold-*/results.json")):
-        values.append(float(json.loads(path.read_text())["training"]["best_val_auc"]))
+    values = [float(json.loads(p.read_text())["training"]["best_val_auc"])
+              for p in sorted((run_dir / "runs" / method).glob("repeat-*/fold-*/results.json"))]
     return float(np.mean(values)) if values else float("nan")
 
 
-def summarise(run_dir: Path, methods: list[str], internal: str) -> pd.DataFrame:
-    predictions = pd.read_csv(run_dir / "predictions.csv", dtype={"image_id": str})
-    rows = []
-    for method in methods:
-        mine = predictions[predictions["method"] == method]
-        own = mine[mine["dataset"] == internal]
-        row = {"method": method, "fold_stratified_auc": fold_stratified_auc(own),
-               "pooled_auc": float(roc_auc_score(own["label"], own["score"])),
-               "validation_auc": validation_auc(run_dir, method)}
-        for name, ext in mine[mine["dataset"] != internal].groupby("dataset"):
-            row[f"{name}_per_model_auc"] = per_model_auc(ext)
-        rows.append(row)
-    return pd.DataFrame(rows)
+def summarise(run_dir: Path, methods: list[str]) -> pd.DataFrame:
+    """The leaderboard's own columns for the variants (fold-stratified AUC, pooled AUC, each
+    external set's per-model AUC), with the mean validation AUC of the selected trials beside them."""
+    table = leaderboard(load_run(run_dir)).set_index("method")
+    external = [c for c in table.columns if c.startswith("external_") and c.endswith("_auc")]
+    out = table.loc[methods, ["auc", "auc_pooled", *external]].rename(columns={"auc": "fold_stratified_auc"})
+    out["validation_auc"] = [validation_auc(run_dir, m) for m in methods]
+    return out.reset_index()
 
 
 def main(argv=None) -> int:
@@ -119,7 +102,7 @@ def main(argv=None) -> int:
     profile = design_profile(args.profile, args.split_seed)
     run_suite(profile, args.dataset, args.run_dir, methods, workers=1,
               external=args.external if args.external is not None else ["breast_lesions_usg"])
-    table = summarise(args.run_dir, methods, args.dataset)
+    table = summarise(args.run_dir, methods)
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     if args.out:
         write_csv_atomic(args.out, table)
