@@ -28,6 +28,7 @@ from benchmark.evaluation import (
     significance,
     summary_sentences,
 )
+from benchmark.reporting.families import with_families
 from benchmark.reporting.render import embedded_figure, render
 from benchmark.reporting.reproduction import reproduction_section, write_claims
 from benchmark.runfolder import REFERENCE_METHOD, refresh_tables
@@ -67,7 +68,7 @@ def leaderboard_table(lb: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
                  if c.startswith("external_") and c.endswith("_auc")]
     cost = [c for c in _COST_COLUMNS if c in lb.columns]
     reference = "vs_reference" in lb.columns and (lb["method"] == REFERENCE_METHOD).any()
-    header = (["rank", "method", "fold-stratified AUC [95% CI]", "rank interval", "fold AUC (mean ± SD)",
+    header = (["rank", "method", "family", "fold-stratified AUC [95% CI]", "rank interval", "fold AUC (mean ± SD)",
                "pooled AUC (secondary)"]
               + (["vs reference (Δ AUC [95% CI])"] if reference else []) + [
                "accuracy / sensitivity / specificity (validation thresholds)",
@@ -79,6 +80,7 @@ def leaderboard_table(lb: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
         is_reference = r["method"] == REFERENCE_METHOD
         ranked = not pd.isna(r["rank"]) or is_reference  # the reference has numbers, not a rank
         row = [str(int(r["rank"])) if not pd.isna(r["rank"]) else ("ref" if is_reference else "—"), str(r["method"]),
+               str(r.get("family", "")) if not pd.isna(r.get("family")) else "",
                f"{fmt_number(r['auc'])} {_ci(r['auc_ci_low'], r['auc_ci_high'])}" if ranked else "—",
                str(r["rank_interval"]) if not pd.isna(r["rank"]) else "—",
                f"{fmt_number(r['auc_fold_mean'])} ± {fmt_number(r['auc_fold_sd'])}" if ranked else "—",
@@ -103,14 +105,15 @@ def leaderboard_table(lb: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
 
 
 # The columns a reader needs first (the HTML pages show the others in a second table behind a toggle):
-# rank, method, the ranked AUC (the third column), its rank interval, the reference, parameters, status.
-MAIN_COLUMNS = ("rank", "method", "rank interval", "trainable params", "status")
+# rank, method, family, the ranked AUC, its rank interval, the reference, parameters, status.
+MAIN_COLUMNS = ("rank", "method", "family", "fold-stratified AUC [95% CI]", "rank interval", "trainable params",
+                "status")
 
 
 def split_leaderboard(header: list[str], rows: list[list[str]]) -> dict:
     """``leaderboard_table``'s cells as two tables that each fit a page: ``main`` (:data:`MAIN_COLUMNS`, the
     ranked AUC and the difference to the reference) and ``more`` (the method, then every other column)."""
-    main = [j for j, h in enumerate(header) if h in MAIN_COLUMNS or j == 2 or h.startswith("vs reference")]
+    main = [j for j, h in enumerate(header) if h in MAIN_COLUMNS or h.startswith("vs reference")]
     more = [header.index("method")] + [j for j in range(len(header)) if j not in main]
     return {"header": [header[j] for j in main], "rows": [[r[j] for j in main] for r in rows],
             "more_header": [header[j] for j in more], "more_rows": [[r[j] for j in more] for r in rows]}
@@ -342,7 +345,7 @@ def write_leaderboard(run_dir, n_bootstrap: int | None = None) -> dict[str, Path
     run_dir = Path(run_dir)
     refresh_tables(run_dir)
     data = load_run(run_dir, n_bootstrap)
-    lb = leaderboard(data)
+    lb = with_families(leaderboard(data))
     sig = significance(data)
     proto = run_protocol(data)
     written = {"leaderboard.csv": write_csv_atomic(run_dir / "leaderboard.csv", lb),

@@ -14,6 +14,7 @@ import pandas as pd
 
 from benchmark.evaluation import (ALPHA, CONDITIONAL, PRIMARY_TEST, TESTS, TEST_LABELS, primary_summary,
                                   reference_sentences, summary_sentences)
+from benchmark.reporting.families import family_table
 from benchmark.reporting.pages import (
     differences_by_test,
     fmt_int,
@@ -104,8 +105,9 @@ def leaderboard_section(lb: pd.DataFrame, proto: dict) -> dict:
     """The leaderboard table (a row class marks the best, the reference and the unranked) and its notes."""
     row_classes = ["best" if r == 1 else "reference" if m == REFERENCE_METHOD else "unranked" if pd.isna(r) else ""
                    for r, m in zip(lb["rank"], lb["method"])]
+    family_header, family_rows = family_table(lb)
     return {**split_leaderboard(*leaderboard_table(lb)), "row_classes": row_classes,
-            "notes": leaderboard_notes(proto)}
+            "notes": leaderboard_notes(proto), "family_header": family_header, "family_rows": family_rows}
 
 
 def significance_section(run_dir: Path, sig: pd.DataFrame | None) -> dict:
