@@ -257,3 +257,28 @@ def test_the_probe_threshold_comes_from_inner_out_of_fold_predictions():
     shuffled[~fit] = rng.permutation(y[~fit])
     _, again = probe_fold(x, shuffled, groups, fit, seed=1)
     assert again == threshold
+
+
+def test_the_probe_fits_with_one_blas_thread(monkeypatch):
+    """Every logistic-regression fit of the probe runs with one BLAS thread: OpenBLAS's threads on
+    these small fits made the reference on BUS-BRA take over 44 min on the busy 2-core machine."""
+    from sklearn.linear_model import LogisticRegression
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from benchmark.training.reference import C_GRID, INNER_FOLDS, probe_fold
+
+    seen = []
+    fit_original = LogisticRegression.fit
+
+    def fit(self, *args, **kwargs):
+        seen.append(max(p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"))
+        return fit_original(self, *args, **kwargs)
+
+    monkeypatch.setattr(LogisticRegression, "fit", fit)
+    rng = np.random.default_rng(0)
+    y = np.r_[np.zeros(30, int), np.ones(30, int)]
+    x = rng.normal(size=(60, 4)) + y[:, None]
+    with threadpool_limits(limits=2, user_api="blas"):  # as on a 2-core machine, whatever this one has
+        probe_fold(x, y, np.arange(60), np.ones(60, bool))
+    # the grid on every inner fold, the refit at the chosen C, the inner out-of-fold predictions
+    assert len(seen) == len(C_GRID) * INNER_FOLDS + 1 + INNER_FOLDS and set(seen) == {1}

@@ -15,6 +15,12 @@ suite after its studies (when the run folder has no reference of its partition a
 yet) and by ``petl-bench reference RUN_DIR``. ``petl-bench reference --protocol`` compares it
 with the probe fitted on the training and validation images (the reference before it followed
 the methods' protocol) and with C chosen on the validation images (:data:`PROTOCOL_PROBES`).
+
+The fits run with one BLAS thread (:func:`one_blas_thread`): each is a few hundred matrix-vector
+products of about 1,300 x 1,280, too small to share, and OpenBLAS's spinning threads on a busy
+2-core machine made one fit about 80x slower in CPU time (BUS-BRA at 112 px: the 275 fits of
+one run took over 44 min wall; with one thread about 4 CPU-s per outer fold). The solutions are
+the same (lbfgs, same data, same tolerance).
 """
 from __future__ import annotations
 
@@ -25,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from threadpoolctl import threadpool_limits
 
 from benchmark.common.io import write_csv_atomic, write_json_atomic
 from benchmark.runfolder import (PREDICTION_COLUMNS, REFERENCE_FILE, REFERENCE_INFO_FILE, REFERENCE_METHOD,
@@ -68,10 +75,17 @@ def probe_fold(features: np.ndarray, labels: np.ndarray, groups: np.ndarray, fit
     cv = StratifiedGroupKFold(INNER_FOLDS, shuffle=True, random_state=seed)
     x, y, g = features[fit], labels[fit], groups[fit]
     model = GridSearchCV(LogisticRegression(max_iter=5000), {"C": C_GRID}, scoring="roc_auc", cv=cv)
-    model.fit(x, y, groups=g)
-    inner = cross_val_predict(LogisticRegression(C=model.best_params_["C"], max_iter=5000), x, y, groups=g, cv=cv,
-                              method="predict_proba")[:, 1]
+    with one_blas_thread():
+        model.fit(x, y, groups=g)
+        inner = cross_val_predict(LogisticRegression(C=model.best_params_["C"], max_iter=5000), x, y, groups=g,
+                                  cv=cv, method="predict_proba")[:, 1]
     return model, youden_threshold(y, inner)
+
+
+def one_blas_thread():
+    """A context in which BLAS (numpy's, scipy's, scikit-learn's OpenBLAS) uses one thread: the
+    probe's fits are too small to share between threads (see the module's docstring)."""
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 def _say(progress: bool, text: str) -> None:
@@ -174,7 +188,8 @@ def protocol_probe_aucs(run_dir, device: str = "auto", progress: bool = False) -
         for name, fit in zip(PROTOCOL_PROBES[:2], (train, np.r_[train, val])):
             model, _ = probe_fold(x, y, groups, _mask(len(y), fit), seed=repeat)
             own[name][test] = model.predict_proba(x[test])[:, 1]
-        fitted = [LogisticRegression(C=c, max_iter=5000).fit(x[train], y[train]) for c in C_GRID]
+        with one_blas_thread():
+            fitted = [LogisticRegression(C=c, max_iter=5000).fit(x[train], y[train]) for c in C_GRID]
         best = max(fitted, key=lambda m: roc_auc(y[val], m.predict_proba(x[val])[:, 1]))
         own[PROTOCOL_PROBES[2]][test] = best.predict_proba(x[test])[:, 1]
         _say(progress, f"repeat {repeat}, fold {fold} done")
