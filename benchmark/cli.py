@@ -188,6 +188,11 @@ def _cmd_report(args) -> int:
     run_dir = Path(args.run_dir)
     if not run_dir.is_dir():
         raise FileNotFoundError(f"run folder {run_dir} does not exist (see reports/ for run folders)")
+    from benchmark.reporting.sites import is_sites_folder
+
+    if is_sites_folder(run_dir):  # run_all.sh --profile sites: train-<set>/ run folders and the matrix
+        args.run_dirs, args.out, args.train_sets = [run_dir], None, None
+        return _cmd_sites(args)
     page = write_report(run_dir, rebuild=args.rebuild)
     if args.full:
         print((run_dir / "leaderboard.md").read_text())
@@ -197,6 +202,40 @@ def _cmd_report(args) -> int:
         print("\n".join(console_summary(run_dir)))
     print(f"wrote {page} (open it in a browser; the leaderboard, significance, claims, figures and analysis are "
           f"beside it{'' if args.full else '; --full prints leaderboard.md here'})")
+    return 0
+
+
+def _cmd_sites(args) -> int:
+    from benchmark.common.profiles import load_profile
+
+    if args.train_sets:
+        from benchmark.data import DATASETS
+
+        profile = load_profile(args.train_sets)
+        if not profile.sites.train and not profile.sites.test:
+            return 0  # not a sites profile: nothing to print (run_all.sh then runs one suite)
+        unknown = [n for n in (*profile.sites.train, *profile.sites.test) if n not in DATASETS]
+        if unknown:
+            raise ValueError(f"{profile.source}: [sites] names unknown data set(s) {', '.join(unknown)}; "
+                             f"registered: {', '.join(DATASETS)}")
+        print("\n".join(profile.sites.train))
+        return 0
+    if not args.run_dirs:
+        raise ValueError("give the folder `run_all.sh --profile sites` wrote (or one run folder per training "
+                         "set), or --train-sets PROFILE")
+    import pandas as pd
+
+    from benchmark.evaluation.sites import SITE_RANKS_FILE
+    from benchmark.reporting.sites import write_sites
+
+    written = write_sites(args.run_dirs, args.out)
+    for _, row in pd.read_csv(written[SITE_RANKS_FILE]).iterrows():
+        rank = "-" if pd.isna(row["rank"]) else str(int(row["rank"]))
+        print(f"{rank:>3}  {row['method']:<24} mean off-site AUC {row['mean_offsite_auc']:.3f} "
+              f"[{row['mean_offsite_ci_low']:.3f}, {row['mean_offsite_ci_high']:.3f}] over {row['n_offsite']} "
+              f"cell(s)")
+    print(f"wrote {', '.join(str(p) for p in written.values() if p.suffix != '.png')} and "
+          f"{sum(p.suffix == '.png' for p in written.values())} heatmap(s)")
     return 0
 
 
@@ -331,6 +370,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="also write the table to this CSV file")
     p.add_argument("--pooled", action="store_true", help="the pooled out-of-fold AUC instead of the fold-stratified one")
     p.set_defaults(func=_cmd_spread)
+
+    p = sub.add_parser("sites", help="the train-site x test-site matrix of run folders trained on different data "
+                                     "sets (run_all.sh --profile sites): site_matrix.csv, site_ranks.csv, a heatmap "
+                                     "per method and index.html")
+    p.add_argument("run_dirs", nargs="*", metavar="RUN_DIR",
+                   help="the folder run_all.sh --profile sites wrote (its train-<set>/ run folders), or one run "
+                        "folder per training set")
+    p.add_argument("--out", default=None, help="where the matrix goes (default: the one folder given)")
+    p.add_argument("--train-sets", default=None, metavar="PROFILE",
+                   help="print the [sites] train data sets of this profile, one a line (nothing when it has no [sites]), "
+                        "and stop (run_all.sh)")
+    p.set_defaults(func=_cmd_sites)
 
     from benchmark.cost.bench import add_bench_parser
 

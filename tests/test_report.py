@@ -238,8 +238,8 @@ def test_everything_is_embedded(built):
     assert "url(" not in text
     assert page.imgs and all(src.startswith("data:image/png;base64,") for src in page.imgs)
     assert all(h.startswith("#") for h in page.hrefs)
-    # figures + one thumbnail per test image (16 < the gallery's cap)
-    assert len(page.imgs) == 3 + N_TEST
+    # figures (3, the Pareto figure and a reliability diagram) + one thumbnail per test image (16 < the gallery's cap)
+    assert len(page.imgs) == 3 + 2 + N_TEST
 
 
 def test_gallery_misclassified_first(built):
@@ -312,7 +312,7 @@ def test_cost_and_analysis_included(run_folder, monkeypatch):
     assert "A finding about activation rates." in text
     assert "petl-bench bench" not in text
     assert "Not measured: weak (RuntimeError: out of memory)" in text
-    assert len(page.imgs) == 3 + 3 + N_TEST
+    assert len(page.imgs) == 3 + 2 + 3 + N_TEST  # + Pareto and reliability figures
     _write(run_folder)
     assert len(calls) == 1  # CSVs present: not recomputed
 

@@ -9,6 +9,8 @@ import tomllib
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+from benchmark.common.train_sizes import ALL, OPTION, size_label, size_order
+
 BUILTIN_DIR = Path(__file__).resolve().parent.parent / "profiles"
 
 
@@ -28,6 +30,9 @@ class DataSection:
     synthetic_images: int = 647  # size of the generated data set
     synthetic_seed: int = 0
     include_normal: bool = False
+    # data-efficiency curves: each fold's training part subsampled to these sizes (numbers of images,
+    # "all": not subsampled), nested, stratified, whole groups (benchmark.data.subsample); () = off
+    train_sizes: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -74,6 +79,18 @@ class EvaluationSection:
 
 
 @dataclass(frozen=True)
+class SitesSection:
+    """The train-site x test-site matrix (``run_all.sh``, ``petl-bench sites``): one suite run per
+    ``train`` data set, whose selected models also score every ``test`` data set but their own."""
+    train: tuple[str, ...] = ()   # data sets trained on, one run folder each (RUN_DIR/train-<set>/)
+    test: tuple[str, ...] = ()    # data sets every run scores (all but its training set): external sets
+
+    def externals(self, dataset: str) -> list[str]:
+        """The ``test`` data sets a run trained on ``dataset`` scores as external sets."""
+        return [name for name in self.test if name != dataset]
+
+
+@dataclass(frozen=True)
 class Profile:
     name: str
     description: str = ""
@@ -84,6 +101,7 @@ class Profile:
     train: TrainSection = field(default_factory=TrainSection)
     search: SearchSection = field(default_factory=SearchSection)
     evaluation: EvaluationSection = field(default_factory=EvaluationSection)
+    sites: SitesSection = field(default_factory=SitesSection)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -93,13 +111,14 @@ class Profile:
         leaves out what only changes reporting or speed (bootstrap size, external sets,
         parallel trials, frozen-prefix caching and its budget, the evaluation batch, names)."""
         d = self.as_dict()
-        for key in ("name", "description", "source", "methods"):
+        for key in ("name", "description", "source", "methods", "sites"):  # sites: which external sets
             d.pop(key)
         d["search"].pop("parallel_trials")
         for key in ("cache_prefix", "cache_budget_mb", "eval_batch_size"):  # speed only: the same training
             d["train"].pop(key)
         for key in ("n_bootstrap", "external"):
             d["evaluation"].pop(key)
+        d["data"].pop("train_sizes")  # each size is its own study: the size is in the study's name instead
         return d
 
 
@@ -108,7 +127,7 @@ SELECTION_METRICS = ("auc", "accuracy")  # [search] selection
 PARTITIONS = ("stratified", "official")  # [evaluation] partition
 
 _SECTIONS = {"backbone": BackboneSection, "data": DataSection, "train": TrainSection,
-             "search": SearchSection, "evaluation": EvaluationSection}
+             "search": SearchSection, "evaluation": EvaluationSection, "sites": SitesSection}
 _CHOICES = {("search", "sampler"): ("grid", "tpe"),
             ("train", "inference_precision"): INFERENCE_PRECISIONS,
             ("search", "pruner"): ("none", "median", "hyperband"),
@@ -185,6 +204,40 @@ def _methods(value, path: Path) -> tuple[str, ...]:
     return tuple(v.strip() for v in value)
 
 
+def _train_sizes(values: tuple, path: Path) -> tuple[str, ...]:
+    """``[data] train_sizes`` as labels, smallest first ("all" last); errors name the file and the key."""
+    try:
+        labels = [size_label(v) for v in values]
+    except ValueError as exc:
+        raise ProfileError(f"{path}: {exc}") from None
+    if len(set(labels)) < len(labels):
+        raise ProfileError(f"{path}: {OPTION} {list(values)} lists a size twice; give each size once")
+    if all(v == ALL for v in labels):
+        raise ProfileError(f"{path}: {OPTION} must list at least one number of training images (e.g. [50, 100, "
+                           f"\"{ALL}\"]); leave it out to train on whole training parts only")
+    return tuple(size_order(labels))
+
+
+def _check_sites(train: tuple, test: tuple, path: Path) -> None:
+    """``[sites]``: data-set names (checked against the registry when a run starts), each once; every
+    ``train`` set also in ``test``; both given or neither. Errors name the file and the key."""
+    where = f"{path}: [sites]"
+    for key, names in (("train", train), ("test", test)):
+        bad = [n for n in names if not isinstance(n, str) or not n.strip()]
+        if bad:
+            raise ProfileError(f"{where} {key} must list data-set names (see `petl-bench datasets`), got {bad!r}")
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ProfileError(f"{where} {key} lists {', '.join(twice)} twice; give each data set once")
+    if bool(train) != bool(test):
+        raise ProfileError(f"{where} needs both train (the data sets trained on, one run each) and test (every "
+                           f"data set scored, the train ones included), got train {list(train)}, test {list(test)}")
+    missing = [n for n in train if n not in test]
+    if missing:
+        raise ProfileError(f"{where} test must list every train data set too (each run scores all but its own; its "
+                           f"own is its cross-validation): add {', '.join(missing)} to test {list(test)}")
+
+
 def _section(cls, values: dict, section: str, path: Path):
     known = {f.name: f for f in fields(cls)}
     unknown = set(values) - set(known)
@@ -219,9 +272,13 @@ def _section(cls, values: dict, section: str, path: Path):
             len(out["lr_range"]) != 2 or not 0 < out["lr_range"][0] < out["lr_range"][1]):
         raise ProfileError(f"{path}: [search] lr_range must be [low, high] with 0 < low < high, "
                            f"got {list(out['lr_range'])}")
+    if section == "data" and out.get("train_sizes"):
+        out["train_sizes"] = _train_sizes(out["train_sizes"], path)
     if section == "evaluation" and len(set(out.get("split_seeds", ()))) < len(out.get("split_seeds", ())):
         raise ProfileError(f"{path}: [evaluation] split_seeds {list(out['split_seeds'])} repeat a seed: a repeat "
                            "with the same seed repeats the same partition and training; give distinct seeds")
+    if section == "sites":
+        _check_sites(out.get("train", ()), out.get("test", ()), path)
     if section == "evaluation" and out.get("scheme") == "kfold" and out.get("folds", 5) < 2:
         raise ProfileError(f"{path}: [evaluation] folds must be at least 2 for the kfold scheme")
     if section == "evaluation" and out.get("partition") == "official" and out.get("scheme", "holdout") != "kfold":

@@ -61,6 +61,7 @@ class RunData:
     status: pd.DataFrame                      # method, status, ranked
     order: list[str] = field(default_factory=list)  # ranked methods, best first
     reference: pd.DataFrame | None = None     # reference_predictions.csv (benchmark.training.reference), if any
+    train_size: str | None = None             # [data] train_sizes: the training-set size read; None: the run has none
     cache: dict = field(default_factory=dict, repr=False)
 
     def rows(self, dataset: str | None = None) -> pd.DataFrame:
@@ -141,26 +142,32 @@ def method_order(data: RunData) -> list[str]:
     return list(data.order)
 
 
-def load_run(run_dir, n_bootstrap: int | None = None) -> RunData:
+def load_run(run_dir, n_bootstrap: int | None = None, train_size: str | None = None) -> RunData:
     """Read and validate a run folder (:mod:`benchmark.runfolder`) and rank its working methods.
 
     ``n_bootstrap`` defaults to the profile's (``suite.json``), else 1000; it sets the
     bootstrap of the paper's Wilcoxon test and the least number of paired resamples
     (:func:`paired_bootstrap_resamples`). A ranked method must have been scored on the same
     images with the same labels as every other in each repeat (``ValueError`` otherwise).
+
+    A data-efficiency run (``[data] train_sizes``) is read at one training-set size: ``train_size``,
+    by default the leaderboard's (``"all"`` when it has it, else the largest;
+    :mod:`benchmark.runfolder.sizes`).
     """
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise FileNotFoundError(f"run folder {run_dir} does not exist")
-    predictions = load_predictions(run_dir)
-    studies = load_studies(run_dir)
+    predictions = load_predictions(run_dir, train_size=train_size)
+    studies = load_studies(run_dir, train_size=train_size)
     internal = internal_dataset(run_dir, predictions)
     status = method_status(predictions, studies, internal)
     data = RunData(run_dir=run_dir, suite=read_suite(run_dir), predictions=predictions, studies=studies,
-                   runs=load_runs(run_dir), cost=read_cost(run_dir),
+                   runs=load_runs(run_dir, train_size=train_size), cost=read_cost(run_dir),
                    n_bootstrap=int(n_bootstrap if n_bootstrap is not None else default_n_bootstrap(run_dir)),
                    internal=internal, externals=external_datasets(run_dir, predictions), status=status,
-                   reference=load_reference(run_dir))
+                   reference=load_reference(run_dir),
+                   train_size=predictions["train_size"].iloc[0] if "train_size" in predictions and len(predictions)
+                   else None)
     ranked = list(status.loc[status["ranked"], "method"])
     _check_same_images(data, ranked)
     if data.reference is not None and ranked:

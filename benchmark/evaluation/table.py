@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from benchmark.evaluation.calibration import calibration_columns
 from benchmark.evaluation.draws import Draws, bootstrap_draws, fold_aucs
 from benchmark.evaluation.reference import reference_comparison
 from benchmark.evaluation.run_data import _NAN, CONFIDENCE, RunData, load_run, pooled_aucs
@@ -71,6 +72,10 @@ def leaderboard(data) -> pd.DataFrame:
       rank), and per ranked method ``vs_reference`` (its AUC minus the reference's), its 95%
       CI ``vs_reference_ci_low``/``_ci_high``, ``vs_reference_p_holm`` and ``below_reference``
       (:func:`benchmark.evaluation.reference_comparison`, on the training data set);
+    * calibration (:func:`benchmark.evaluation.calibration.calibration_columns`): ``brier``,
+      ``calibration_intercept``, ``calibration_slope``, ``ece_adaptive`` (each fold model's, mean over
+      the models), the same of the Platt-scaled scores (``platt_*``), each with ``_ci_low``/``_ci_high``
+      from the duplicate-group bootstrap; per external data set NAME the same prefixed ``external_NAME_``;
     * the columns of ``cost.csv``, when present.
     """
     data = data if isinstance(data, RunData) else load_run(data)
@@ -91,6 +96,7 @@ def leaderboard(data) -> pd.DataFrame:
     _add_run_facts(table, data)
     for name in data.externals:
         _add_external(table, data, name)
+    calibration_columns(table, data)
     for col in ("rank", "rank_low", "rank_high", "n_repeats", "n_folds", "n_images", "n_groups",
                 "trainable_parameters", "trainable_parameters_min", "trainable_parameters_max",
                 "trainable_parameters_without_head"):

@@ -51,6 +51,14 @@ def _new_figure(width: float, height: float) -> Figure:
     return fig
 
 
+def panel_row(n: int, panel_width: float, extra_width: float, height: float):
+    """A figure of ``n`` panels side by side (plus ``extra_width`` inches for a legend), laid out by
+    matplotlib's constrained engine: ``(figure, axes)``. Call it inside ``_style()``."""
+    fig = _new_figure(panel_width * n + extra_width, height)
+    fig.set_layout_engine("constrained")
+    return fig, fig.subplots(1, n, squeeze=False)[0]
+
+
 def _save(fig: Figure, path) -> Path:
     path = Path(path)
     write_atomic(path, lambda p: fig.savefig(p, format="png", dpi=DPI, bbox_inches="tight"))
@@ -59,6 +67,14 @@ def _save(fig: Figure, path) -> Path:
 
 def _synthetic_note(synthetic: bool) -> str:
     return "  [SYNTHETIC DATA - not BUSI]" if synthetic else ""
+
+
+def unit_square(ax, diagonal: str) -> None:
+    """Axes from 0 to 1 on both sides, equal aspect, with the dotted diagonal labelled ``diagonal``."""
+    ax.plot([0, 1], [0, 1], color="0.55", lw=1, ls=":", label=diagonal)
+    ax.set_xlim(-0.01, 1.01)
+    ax.set_ylim(-0.01, 1.01)
+    ax.set_aspect("equal")
 
 
 # ------------------------------------------------------------------------------------ ROC
@@ -110,10 +126,7 @@ def roc_figure(data, path, max_panels: int = 3) -> Path:
                 fpr, tpr = _roc_points(*curves[m])
                 ax.plot(fpr, tpr, color=colors[m], lw=1.8, ls=_LINESTYLES[order.index(m) // 10 % 4],
                         label=f"{m} ({aucs[m]:.3f})")
-            ax.plot([0, 1], [0, 1], color="0.55", lw=1, ls=":", label="chance (0.500)")
-            ax.set_xlim(-0.01, 1.01)
-            ax.set_ylim(-0.01, 1.01)
-            ax.set_aspect("equal")
+            unit_square(ax, "chance (0.500)")
             ax.set_xlabel("False positive rate, 1 − specificity (fraction)")
             ax.set_ylabel("True positive rate, sensitivity (fraction)")
             y = next(iter(curves.values()))[0]

@@ -12,9 +12,18 @@ PNG data URIs, the CSS (``templates/report.css``) is inline, there is no JavaScr
 4. significance: the primary test's (paired cluster bootstrap) p-value matrix and the
    differences that survive Holm correction;
 5. ROC curves of the pooled out-of-fold scores; 6. AUC against trainable parameters;
+   then which method at which budget (AUC against parameters and training time, the Pareto front:
+   ``pareto.csv``) and, for a run with ``[data] train_sizes``, the learning curve (``learning_curve.csv``)
+   and whether the leader at the smallest size survives the primary test (``learning_curve_lead.csv``)
+   (:mod:`benchmark.reporting.report_efficiency`);
 7. external validation, when the run has external data sets: per set its licence, citation, size,
    duplicates of training images, internal against external AUC per method
    (``figures/external_<name>.png``) and the differences that survive Holm on its images;
+   then clinical subgroups when a data set of the run has them (BUS-BRA: per scanner, BI-RADS 4), with
+   that set's licence and required citation (:mod:`benchmark.reporting.report_subgroups`);
+   then calibration on every data set: reliability diagrams (``calibration_curve.csv``) and Brier score,
+   calibration intercept and slope and adaptive ECE, raw and Platt-scaled
+   (:mod:`benchmark.reporting.report_calibration`);
 8. cost (``cost.csv`` of ``petl-bench bench``), when present;
 9. analysis figures and findings (:mod:`benchmark.reporting.analysis`), when present or computable;
 10. a gallery of test images (repeat 0, every fold's test images) with every method's out-of-fold
@@ -38,6 +47,7 @@ from benchmark.common.io import write_text_atomic
 from benchmark.evaluation import load_run
 from benchmark.reporting.pages import run_protocol, synthetic_banner
 from benchmark.reporting.render import embedded_figure, render
+from benchmark.reporting.report_calibration import calibration_section, ensure_calibration
 from benchmark.reporting.report_external import ensure_external_figures, external_section
 from benchmark.reporting.report_gallery import gallery
 from benchmark.reporting.report_inputs import (
@@ -46,7 +56,9 @@ from benchmark.reporting.report_inputs import (
     read_significance,
     run_analysis,
 )
+from benchmark.reporting.report_efficiency import efficiency_section, ensure_efficiency
 from benchmark.reporting.report_protocol import protocol_section
+from benchmark.reporting.report_subgroups import subgroup_section
 from benchmark.reporting.reproduction import reproduction_section
 from benchmark.reporting.report_sections import (
     analysis_section,
@@ -96,6 +108,8 @@ def write_report(run_dir, rebuild: bool = False) -> Path:
     sig = read_significance(run_dir)
     proto = run_protocol(data)
     ensure_external_figures(run_dir, lb, data.externals, proto["synthetic"])
+    ensure_calibration(run_dir, data, proto["synthetic"])
+    ensure_efficiency(run_dir, data, proto["synthetic"], force=rebuild)
     findings, analysis_notes = run_analysis(run_dir)
     backbone = (data.suite.get("profile") or {}).get("backbone") or {}
     figures = {section: run_dir / "figures" / name for section, name in LEADERBOARD_FIGURES.items()}
@@ -108,7 +122,10 @@ def write_report(run_dir, rebuild: bool = False) -> Path:
         significance=significance_section(run_dir, sig),
         figures={section: embedded_figure(path) if path.is_file() else None for section, path in figures.items()},
         figures_command=f"petl-bench report {run_dir}",
+        efficiency=efficiency_section(run_dir, data),
         external=external_section(run_dir, data, lb, sig),
+        subgroups=subgroup_section(run_dir, data),
+        calibration=calibration_section(run_dir, data, lb),
         cost=cost_section(run_dir, list(lb["method"]),
                           (backbone.get("name", "BACKBONE"), backbone.get("image_size", "SIZE"))),
         analysis=analysis_section(run_dir, findings, analysis_notes),

@@ -23,6 +23,8 @@ from pathlib import Path
 import pandas as pd
 
 from benchmark.common.io import write_csv_atomic
+from benchmark.common.train_sizes import TRAIN_SIZE_COLUMNS
+from benchmark.runfolder.sizes import is_sized, record_size, size_sort_key
 from benchmark.runfolder.layout import (FAILED_FILE, PREDICTION_COLUMNS, PREDICTIONS_FILE, RESULTS_FILE, STUDIES_FILE,
                                         STUDY_COLUMNS, TRIAL_COLUMNS, TRIALS_FILE)
 
@@ -45,7 +47,7 @@ def _study_row(run_dir: Path, folder: Path, record: dict, status: str) -> dict:
     params = {"lr": config.get("lr"), "beta1": config.get("beta1"), **(config.get("method_params") or {})} \
         if status == "ok" else {}
     return {"method": config.get("method") or record.get("method"), "repeat": int(config.get("repeat", 0)),
-            "fold": int(config.get("fold", 0)), "status": status, "reason": record.get("reason", ""),
+            "fold": int(config.get("fold", 0)), "train_size": record_size(record), "status": status, "reason": record.get("reason", ""),
             "n_trials": int(search.get("n_trials", 0) or 0), "n_collapsed": int(search.get("n_collapsed", 0) or 0),
             "n_failed": int(search.get("n_failed", 0) or 0), "selected_params": json.dumps(params, sort_keys=True),
             "val_auc": (selected or {}).get("val_auc", (record.get("training") or {}).get("best_val_auc")),
@@ -56,7 +58,7 @@ def _trial_rows(record: dict) -> list[dict]:
     search, config = record.get("search") or {}, record.get("config") or {}
     tied = search.get("tied_trials")
     return [{"method": config.get("method") or record.get("method"), "repeat": int(config.get("repeat", 0)),
-             "fold": int(config.get("fold", 0)), "trial": t.get("number"), "state": t.get("state"),
+             "fold": int(config.get("fold", 0)), "train_size": record_size(record), "trial": t.get("number"), "state": t.get("state"),
              "failure": t.get("failure") or "", "params": json.dumps(t.get("params") or {}, sort_keys=True),
              "val_auc": t.get("val_auc"), "val_loss": t.get("val_loss"), "epochs": t.get("epochs"),
              "tied": (t.get("number") in tied) if tied is not None else None,
@@ -64,32 +66,48 @@ def _trial_rows(record: dict) -> list[dict]:
             for t in search.get("trials") or []]
 
 
+def _sort(frame: pd.DataFrame, keys: list[str], sized: bool) -> pd.DataFrame:
+    """``frame`` sorted by ``keys``, then (with training-set sizes) by size, smallest first."""
+    if not sized:
+        return frame.sort_values(keys, kind="stable")
+    return frame.sort_values(keys[:-1] + ["train_size", keys[-1]], kind="stable",
+                             key=lambda c: size_sort_key(c) if c.name == "train_size" else c)
+
+
 def collect(run_dir) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Rebuild and write ``predictions.csv``, ``studies.csv`` and ``trials.csv`` of ``run_dir``;
     return the first two."""
     run_dir = Path(run_dir)
-    frames, studies, trials = [], [], []
+    frames, studies, trials, records, failed = [], [], [], [], []
     for folder in sorted(p for p in (run_dir / "runs").glob("*/repeat-*/fold-*") if p.is_dir()):
         if (folder / RESULTS_FILE).is_file() and (folder / PREDICTIONS_FILE).is_file():
             record = _read(folder / RESULTS_FILE)
             if record is None:
                 continue
-            frames.append(pd.read_csv(folder / PREDICTIONS_FILE, dtype={"image_id": str}))
+            frames.append(pd.read_csv(folder / PREDICTIONS_FILE, dtype={"image_id": str})[PREDICTION_COLUMNS])
             studies.append(_study_row(run_dir, folder, record, "ok"))
             trials += _trial_rows(record)
+            records.append(record)
         elif (folder / FAILED_FILE).is_file():
             record = _read(folder / FAILED_FILE)
             if record is not None:
                 studies.append(_study_row(run_dir, folder, record, record.get("status", "failed")))
                 trials += _trial_rows(record)
-    predictions = pd.concat(frames, ignore_index=True)[PREDICTION_COLUMNS] if frames else \
-        pd.DataFrame(columns=PREDICTION_COLUMNS)
-    predictions = predictions.sort_values(["dataset", "method", "repeat", "fold", "image_id"], kind="stable")
-    study_frame = pd.DataFrame(studies, columns=STUDY_COLUMNS).sort_values(["method", "repeat", "fold"],
-                                                                          kind="stable")
+                failed.append(record)
+    # [data] train_sizes: every table says which training-set size a row belongs to (benchmark.runfolder.sizes)
+    sized = is_sized(records + failed)
+    size_columns = ["train_size"] if sized else []
+    if sized:
+        frames = [f.assign(train_size=record_size(r), n_train=((r.get("dataset") or {}).get("split_sizes") or {})
+                           .get("train")) for f, r in zip(frames, records)]
+    predictions = pd.concat(frames, ignore_index=True) if frames else \
+        pd.DataFrame(columns=PREDICTION_COLUMNS + (list(TRAIN_SIZE_COLUMNS) if sized else []))
+    predictions = _sort(predictions, ["dataset", "method", "repeat", "fold", "image_id"], sized)
+    study_frame = _sort(pd.DataFrame(studies, columns=STUDY_COLUMNS + size_columns), ["method", "repeat", "fold"],
+                        sized)
     write_csv_atomic(run_dir / PREDICTIONS_FILE, predictions.reset_index(drop=True))
     write_csv_atomic(run_dir / STUDIES_FILE, study_frame.reset_index(drop=True))
-    trial_frame = pd.DataFrame(trials, columns=TRIAL_COLUMNS).sort_values(["method", "repeat", "fold", "trial"],
-                                                                         kind="stable")
+    trial_frame = _sort(pd.DataFrame(trials, columns=TRIAL_COLUMNS + size_columns),
+                        ["method", "repeat", "fold", "trial"], sized)
     write_csv_atomic(run_dir / TRIALS_FILE, trial_frame.reset_index(drop=True))
     return predictions.reset_index(drop=True), study_frame.reset_index(drop=True)

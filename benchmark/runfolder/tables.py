@@ -49,6 +49,7 @@ from benchmark.runfolder.layout import (
     TRIALS_FILE,
 )
 from benchmark.runfolder.partition import check_partition
+from benchmark.runfolder.sizes import record_size, select_size
 
 __all__ = ["read_suite", "load_predictions", "load_reference", "load_image_table", "load_studies", "load_runs", "read_cost", "internal_dataset", "external_datasets",
            "external_scores", "score_table", "test_images", "refresh_tables"]
@@ -79,7 +80,8 @@ def _integers(frame: pd.DataFrame, column: str, path: Path) -> pd.Series:
     return values.astype(np.int64)
 
 
-def load_predictions(run_dir, name: str = PREDICTIONS_FILE) -> pd.DataFrame:
+def load_predictions(run_dir, name: str = PREDICTIONS_FILE, train_size: str | None = None,
+                     every_size: bool = False) -> pd.DataFrame:
     """``predictions.csv`` (or another file ``name`` in its columns), validated: one row per
     scored image and model, and its rows of the training data set made on the run's partition
     (:func:`benchmark.runfolder.partition.check_partition`).
@@ -90,14 +92,17 @@ def load_predictions(run_dir, name: str = PREDICTIONS_FILE) -> pd.DataFrame:
     once, the threshold must be the same on all rows of a ``(dataset, method, repeat, fold)``,
     and an image keeps one label and one group within its data set. Every violation is a
     ``ValueError`` naming the file and the first offending row (file rows count from 2, after
-    the header); a missing file is a ``FileNotFoundError``.
+    the header); a missing file is a ``FileNotFoundError``. A data-efficiency run's file (a
+    ``train_size`` column, :mod:`benchmark.runfolder.sizes`) gives the rows of one size:
+    ``train_size``, by default the leaderboard's; every size with ``every_size``.
     """
     path = Path(run_dir) / name
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing: the suite writes it when its studies finish "
                                 f"(expected columns {', '.join(PREDICTION_COLUMNS)})")
     try:
-        pred = pd.read_csv(path, dtype={"dataset": str, "method": str, "image_id": str}, keep_default_na=False,
+        pred = pd.read_csv(path, dtype={"dataset": str, "method": str, "image_id": str, "train_size": str},
+                           keep_default_na=False,
                            na_values={"score": ["", "nan", "NaN"], "threshold": ["", "nan", "NaN"]})
     except pd.errors.EmptyDataError:
         raise ValueError(f"{path} is empty (not even a header); expected columns "
@@ -118,13 +123,14 @@ def load_predictions(run_dir, name: str = PREDICTIONS_FILE) -> pd.DataFrame:
             row = int(np.flatnonzero(bad)[0])
             raise ValueError(f"{path}: {col} must be a finite number; row {row + 2} holds {pred[col].iloc[row]!r}")
         pred[col] = values.astype(float)
-    key = ["dataset", "method", "repeat", "fold", "image_id"]
+    sized = ["train_size"] if "train_size" in pred.columns else []  # each size: a study of its own
+    key = ["dataset", "method", "repeat", "fold", *sized, "image_id"]
     dup = pred.duplicated(key, keep=False)
     if dup.any():
         r = pred[dup].iloc[0]
         raise ValueError(f"{path}: image {r.image_id!r} of {r.dataset} is scored twice by {r.method}, repeat "
                          f"{r['repeat']}, fold {r.fold}")
-    thresholds = pred.groupby(["dataset", "method", "repeat", "fold"])["threshold"].nunique()
+    thresholds = pred.groupby(["dataset", "method", "repeat", "fold", *sized])["threshold"].nunique()
     if (thresholds > 1).any():
         d, m, r, f = thresholds[thresholds > 1].index[0]
         raise ValueError(f"{path}: {m}, repeat {r}, fold {f} on {d} has more than one threshold; the threshold "
@@ -138,7 +144,7 @@ def load_predictions(run_dir, name: str = PREDICTIONS_FILE) -> pd.DataFrame:
     fix = (f"compute it again with `petl-bench reference {Path(run_dir)}`" if name == REFERENCE_FILE else
            "the run folder mixes studies of two partitions: run the suite into a new run folder")
     check_partition(run_dir, pred, path, read_suite(run_dir).get("dataset"), fix)
-    return pred
+    return select_size(pred, train_size, every_size, str(path))
 
 
 def load_reference(run_dir) -> pd.DataFrame | None:
@@ -267,7 +273,7 @@ def refresh_tables(run_dir) -> bool:
 
 
 # ------------------------------------------------------------------------------ studies
-def load_studies(run_dir) -> pd.DataFrame:
+def load_studies(run_dir, train_size: str | None = None, every_size: bool = False) -> pd.DataFrame:
     """``studies.csv``: one row per (method, repeat, fold) study, columns :data:`STUDY_COLUMNS`.
 
     ``status`` is ``"ok"`` or why the study has no selected model (``no_working_configuration``);
@@ -279,7 +285,8 @@ def load_studies(run_dir) -> pd.DataFrame:
     if not path.is_file():
         warnings.warn(f"{path} is missing: every method with predictions is taken to have worked", stacklevel=2)
         return pd.DataFrame({c: pd.Series(dtype=object) for c in STUDY_COLUMNS})
-    studies = pd.read_csv(path, dtype={"method": str, "status": str, "reason": str, "selected_params": str},
+    studies = pd.read_csv(path, dtype={"method": str, "status": str, "reason": str, "selected_params": str,
+                                       "train_size": str},
                           keep_default_na=False, na_values={c: ["", "nan", "NaN"] for c in
                                                             ("n_trials", "n_collapsed", "n_failed", "val_auc")})
     missing = [c for c in ("method", "repeat", "fold", "status") if c not in studies.columns]
@@ -291,7 +298,7 @@ def load_studies(run_dir) -> pd.DataFrame:
         if col not in studies.columns:
             studies[col] = "" if col in ("reason", "selected_params", "run_path") else _NAN
     studies["status"] = studies["status"].str.strip()
-    return studies
+    return select_size(studies, train_size, every_size, str(path))  # one training-set size (see load_predictions)
 
 
 # --------------------------------------------------------------------------------- runs
@@ -318,7 +325,7 @@ def _run_row(run_dir: Path, folder: Path, record: dict) -> dict:
     fold = config.get("fold", _folder_index(folder, "fold-"))
     return {
         "method": str(config.get("method") or folder.parent.parent.name),
-        "repeat": _number(repeat, int, None), "fold": _number(fold, int, None),
+        "repeat": _number(repeat, int, None), "fold": _number(fold, int, None), "train_size": record_size(record),
         "lr": _number(config.get("lr")), "beta1": _number(config.get("beta1")),
         "method_params": json.dumps(config.get("method_params") or {}, sort_keys=True),
         "trainable_parameters": _number(params.get("trainable"), int, None),
@@ -344,7 +351,7 @@ _INT_COLUMNS = ("repeat", "fold", "trainable_parameters", "trainable_parameters_
                 "total_parameters", "epochs_run", "n_images", "n_train", "n_val", "n_test", "search_n_trials")
 
 
-def load_runs(run_dir) -> pd.DataFrame:
+def load_runs(run_dir, train_size: str | None = None, every_size: bool = False) -> pd.DataFrame:
     """One row per finished study, ``runs/<method>/repeat-<r>/fold-<f>/results.json`` flattened.
 
     Columns :data:`RUN_COLUMNS`: method, repeat, fold, selected hyper-parameters (``lr``,
@@ -353,7 +360,8 @@ def load_runs(run_dir) -> pd.DataFrame:
     ``n_train``/``n_val``/``n_test`` of the fold when recorded), description, citation, search
     facts and ``run_path`` (relative to ``run_dir``). Folders holding ``failed.json`` are left
     out silently (see :func:`load_studies`); folders with neither file (a study in progress)
-    with a warning. An empty frame when nothing has finished.
+    with a warning. An empty frame when nothing has finished. ``train_size`` (``"all"`` unless the
+    run used ``[data] train_sizes``) selects as :func:`load_predictions` does.
     """
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
@@ -376,6 +384,7 @@ def load_runs(run_dir) -> pd.DataFrame:
     for col in _INT_COLUMNS:
         runs[col] = runs[col].astype("Int64")
     runs["synthetic"] = runs["synthetic"].astype(bool)
+    runs = select_size(runs, train_size, every_size, str(run_dir))
     return runs.sort_values(["method", "repeat", "fold"], kind="stable").reset_index(drop=True)
 
 

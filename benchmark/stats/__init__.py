@@ -11,13 +11,17 @@ training or reports.
 * :mod:`benchmark.stats.bootstrap` - what shared bootstrap draws say: percentile intervals,
   paired differences with their p-value, rank intervals;
 * :mod:`benchmark.stats.hypothesis` - significance tests comparing classifiers, and Holm's
-  correction for multiple comparisons.
+  correction for multiple comparisons;
+* :mod:`benchmark.stats.calibration` - Brier score, calibration intercept and slope, adaptive
+  ECE, Platt scaling (with case weights, so that bootstrap resamples are rows of weights).
 
 Their public functions are imported from here: ``from benchmark.stats import delong_test``.
 """
 from benchmark.stats.bootstrap import paired_differences, percentile_interval, rank_intervals
-from benchmark.stats.cluster_bootstrap import (cluster_bootstrap_aucs, cluster_bootstrap_ci, paired_cluster_bootstrap,
-                                               weighted_aucs)
+from benchmark.stats.calibration import (CALIBRATION_METRICS, adaptive_ece, brier_score, calibration_metrics,
+                                         logistic_calibration, platt_apply, platt_fit)
+from benchmark.stats.cluster_bootstrap import (cluster_bootstrap_aucs, cluster_bootstrap_ci, cluster_bootstrap_weights,
+                                               paired_cluster_bootstrap, weighted_aucs)
 from benchmark.stats.hypothesis import (bootstrap_wilcoxon_test, delong_test, delong_variance, holm_correction,
                                         nadeau_bengio_ttest, paired_bootstrap_auc_difference,
                                         paired_bootstrap_auc_differences, paired_split_test)
@@ -28,7 +32,10 @@ from benchmark.stats.thresholds import threshold_metrics, youden_threshold
 __all__ = [
     "roc_auc", "stratified_auc", "auc_standard_error", "corner_operating_point", "evaluate_scores", "bootstrap_aucs",
     "youden_threshold", "threshold_metrics",
-    "weighted_aucs", "cluster_bootstrap_aucs", "cluster_bootstrap_ci", "paired_cluster_bootstrap",
+    "weighted_aucs", "cluster_bootstrap_aucs", "cluster_bootstrap_weights", "cluster_bootstrap_ci",
+    "paired_cluster_bootstrap",
+    "CALIBRATION_METRICS", "brier_score", "logistic_calibration", "adaptive_ece", "calibration_metrics", "platt_fit",
+    "platt_apply",
     "percentile_interval", "paired_differences", "rank_intervals",
     "delong_variance", "delong_test", "paired_bootstrap_auc_difference", "paired_bootstrap_auc_differences",
     "bootstrap_wilcoxon_test", "paired_split_test", "nadeau_bengio_ttest", "holm_correction",

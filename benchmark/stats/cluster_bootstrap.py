@@ -9,7 +9,9 @@ whole groups keeps that dependence (Davison & Hinkley 1997, sec. 3.8; Field & We
   is drawn); :func:`cluster_bootstrap_ci` and :func:`paired_cluster_bootstrap` summarise them
   with :mod:`benchmark.stats.bootstrap`;
 * :func:`weighted_aucs` - the weighted Mann-Whitney AUC they rest on (an image's weight is
-  how often its group was drawn).
+  how often its group was drawn);
+* :func:`cluster_bootstrap_weights` - the same resamples as image weights, for any other
+  weighted statistic (calibration: :mod:`benchmark.stats.calibration`).
 
 Conventions are those of :mod:`benchmark.stats.metrics`: label 1 = malignant (positive),
 higher score = more malignant, malignant/benign score ties count one half in the AUC.
@@ -28,7 +30,8 @@ from benchmark.stats.metrics import (
     roc_auc,
 )
 
-__all__ = ["weighted_aucs", "cluster_bootstrap_aucs", "cluster_bootstrap_ci", "paired_cluster_bootstrap"]
+__all__ = ["weighted_aucs", "cluster_bootstrap_aucs", "cluster_bootstrap_weights", "cluster_bootstrap_ci",
+           "paired_cluster_bootstrap"]
 
 
 # ------------------------------------------------------------------ weighted Mann-Whitney AUC
@@ -79,15 +82,21 @@ def weighted_aucs(y_true, scores, weights) -> np.ndarray:
     total weight. Scores are sorted once; each row costs O(n).
     """
     y, (s,) = _check_binary_scores(y_true, scores)
+    w, one = _check_weights(weights, y.size)
+    out = _ScoreLayout(y, s).aucs(w)
+    return float(out[0]) if one else out
+
+
+def _check_weights(weights, n: int) -> tuple[np.ndarray, bool]:
+    """Case weights ``(n,)`` or ``(b, n)`` as a ``(b, n)`` float array, and whether they were one row."""
     w = np.asarray(weights, dtype=np.float64)
     one = w.ndim == 1
     w = np.atleast_2d(w)
-    if w.ndim != 2 or w.shape[1] != y.size:
-        raise ValueError(f"weights must have shape (n,) or (b, n) with n = {y.size}, got {np.shape(weights)}")
+    if w.ndim != 2 or w.shape[1] != n:
+        raise ValueError(f"weights must have shape (n,) or (b, n) with n = {n}, got {np.shape(weights)}")
     if not np.isfinite(w).all() or (w < 0).any():
         raise ValueError("weights must be finite and non-negative")
-    out = _ScoreLayout(y, s).aucs(w)
-    return float(out[0]) if one else out
+    return w, one
 
 
 # ------------------------------------------------------------------ cluster bootstrap
@@ -254,6 +263,31 @@ def cluster_bootstrap_aucs(y_true, scores_by_method: dict, groups, n_bootstrap: 
         as_type = {t: (c1.astype(t), c0.astype(t)) for t in {k.dtype for k in kernels}}  # convert once a chunk
         for k, kernel in enumerate(kernels):
             out[row:row + c1.shape[0], k] = kernel.aucs(*as_type[kernel.dtype])
+        row += c1.shape[0]
+    return out
+
+
+def cluster_bootstrap_weights(y_true, groups, n_bootstrap: int = 2000, seed=0, strata=None) -> np.ndarray:
+    """The stratified duplicate-group resamples of :func:`cluster_bootstrap_aucs` as image weights: ``(n_bootstrap, n)``.
+
+    ``weights[b, i]`` is how often resample ``b`` drew image ``i``'s group (as many malignant and
+    benign groups as observed, within each stratum of ``strata`` when given); any statistic that
+    takes case weights (a Brier score, a logistic fit) evaluated on each row is its bootstrap.
+    """
+    y = _check_labels(y_true)
+    _require_both_classes(y, "cluster_bootstrap_weights")
+    n_bootstrap = _check_n_bootstrap(n_bootstrap)
+    group_of_image, group_label = _check_groups(y, groups)
+    malignant, benign = np.flatnonzero(group_label == 1), np.flatnonzero(group_label == 0)
+    rng = np.random.default_rng(seed)
+    chunk = max(1, _CLUSTER_CHUNK_CELLS // max(1, group_label.size))
+    out = np.empty((n_bootstrap, y.size))
+    row = 0
+    for c1, c0 in _group_resamples(group_label, n_bootstrap, rng, chunk,
+                                   _group_strata(strata, group_of_image, group_label.size)):
+        counts = np.empty((c1.shape[0], group_label.size))
+        counts[:, malignant], counts[:, benign] = c1, c0  # the counts in group order
+        out[row:row + c1.shape[0]] = counts[:, group_of_image]
         row += c1.shape[0]
     return out
 

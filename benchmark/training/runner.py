@@ -2,7 +2,9 @@
 
 Writes, atomically, ``results.json`` (metrics, hyper-parameters, parameter counts, timing,
 provenance), ``predictions.csv`` (the tidy rows of :data:`PREDICTION_COLUMNS`: one per test
-image, and one per image of every external data set) and ``trained_state.pt`` (the selected
+image, and one per image of every external data set), ``validation_predictions.csv`` (the same
+columns, one row per validation image: they chose the threshold, and post-hoc recalibration is
+fitted on them) and ``trained_state.pt`` (the selected
 model's trained parameters and buffers, for later analysis). A folder that already holds a
 finished run of the same configuration is not run again.
 
@@ -16,7 +18,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +28,8 @@ import torch
 from benchmark.models.backbones import BackboneAdapter
 from benchmark.data import ImageSet, load_dataset
 from benchmark.data.split import kfold_splits, stratified_group_split
+from benchmark.data.subsample import nested_subsets
+from benchmark.common.train_sizes import ALL, size_order
 from benchmark.common.io import write_atomic, write_csv_atomic, write_json_atomic
 from benchmark.stats import cluster_bootstrap_ci, evaluate_scores
 from benchmark.models.build import ParameterCounts, build_model, count_parameters, rebuild_trained
@@ -33,9 +37,10 @@ from benchmark.common.profiles import Profile
 from benchmark.common.provenance import provenance
 from benchmark.runfolder import PREDICTION_COLUMNS, PREDICTIONS_FILE, RESULTS_FILE
 from benchmark.runfolder import STATE_FILE
+from benchmark.runfolder.validation import VALIDATION_PREDICTIONS_FILE
 from benchmark.models.registry import Method, get_method
 from benchmark.stats import threshold_metrics, youden_threshold
-from benchmark.training.seeds import augment_seed, train_seed
+from benchmark.training.seeds import augment_seed, subsample_seed, train_seed
 from benchmark.training.trainer import TrainResult, predict_scores, train, trained_state
 from benchmark.training.device import resolve_device
 
@@ -51,10 +56,12 @@ class Fold:
     split_seed: int      # the partition's seed
     split: dict          # {"train", "val", "test"}: index arrays
     search_seed: int = 0  # the profile's [search] seed (with the split seed: training and sampler seeds)
+    train_size: str | None = None  # a subset of the training part ([data] train_sizes), or None: all of it
 
     @property
     def folder(self) -> str:
-        return f"repeat-{self.repeat}/fold-{self.fold}"
+        size = f"-size-{self.train_size}" if self.train_size is not None else ""
+        return f"repeat-{self.repeat}/fold-{self.fold}{size}"
 
     @property
     def augment_seed(self) -> int:
@@ -77,6 +84,26 @@ def evaluation_splits(profile: Profile, data: ImageSet) -> list[Fold]:
         else:
             out.append(Fold(repeat, 0, int(seed), stratified_group_split(data.labels, data.groups, seed=seed),
                             profile.search.seed))
+    return out
+
+
+def sized_folds(profile: Profile, data: ImageSet, folds: list[Fold]) -> list[Fold]:
+    """Every fold once per ``[data] train_sizes`` size (the folds themselves when the profile has none).
+
+    A size's fold keeps the validation and test images and trains on a nested, stratified subset of
+    whole groups of the training part (:func:`benchmark.data.subsample.nested_subsets`, seeded by the
+    split seed and the fold: the same subsets for every method); ``"all"`` is the fold itself
+    (``train_size`` None: the study of a run without sizes)."""
+    sizes = profile.data.train_sizes
+    if not sizes:
+        return list(folds)
+    out = []
+    for f in folds:
+        subsets = nested_subsets(f.split["train"], data.labels, data.groups, sizes,
+                                 subsample_seed(f.split_seed, f.fold),
+                                 where=f"the training part of repeat {f.repeat}, fold {f.fold}")
+        out += [f if label == ALL else replace(f, split={**f.split, "train": subsets[label]}, train_size=label)
+                for label in size_order(sizes)]
     return out
 
 
@@ -269,7 +296,8 @@ def record_run(out_dir: Path, trained: TrainedModel, data: ImageSet, fold: Fold,
     score = lambda images: predict_scores(backbone, images, device, profile.train.eval_batch_size,  # noqa: E731
                                           profile.train.inference_precision, profile.train.channels_last)
     va, te = split["val"], split["test"]
-    threshold = youden_threshold(data.labels[va], score(data.images[va]))
+    val_scores = score(data.images[va])  # kept: post-hoc recalibration is fitted on them (runfolder.validation)
+    threshold = youden_threshold(data.labels[va], val_scores)
     scores = score(data.images[te])
     metrics = _test_metrics(data.labels[te], scores, data.groups[te], profile.evaluation.n_bootstrap,
                             fold.split_seed * 1000 + fold.fold)
@@ -308,5 +336,6 @@ def record_run(out_dir: Path, trained: TrainedModel, data: ImageSet, fold: Fold,
     out_dir = Path(out_dir)
     write_atomic(out_dir / STATE_FILE, lambda p: torch.save(state, p))
     write_csv_atomic(out_dir / PREDICTIONS_FILE, pd.concat(frames, ignore_index=True))
+    write_csv_atomic(out_dir / VALIDATION_PREDICTIONS_FILE, _rows(data, va, val_scores, method.name, fold, threshold))
     write_json_atomic(out_dir / RESULTS_FILE, record)  # last: its presence marks the run finished
     return json.loads((out_dir / RESULTS_FILE).read_text())

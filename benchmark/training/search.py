@@ -289,7 +289,7 @@ def run_search(method_name: str, profile: Profile, dataset: str, data: ImageSet,
     """
     method = get_method(method_name)
     name = study_name(method_name, profile.backbone.name, fold.repeat, fold.fold,
-                      study_fingerprint(profile, method, data.checksum))
+                      study_fingerprint(profile, method, data.checksum), fold.train_size)
     out_dir = Path(out_dir)
     if (done := finished_search(out_dir, name)) is not None:
         return done
@@ -309,6 +309,8 @@ def run_search(method_name: str, profile: Profile, dataset: str, data: ImageSet,
             "weights": weights if weights is not None else profile.backbone.weights,
             "scheme": profile.evaluation.scheme, "repeat": fold.repeat, "fold": fold.fold,
             "split_seed": fold.split_seed, "search_seed": fold.search_seed, "augment_seed": fold.augment_seed}
+    if fold.train_size is not None:  # a training subset ([data] train_sizes); absent: the whole training part
+        base["train_size"] = fold.train_size
     objective = _Objective(method, profile, data, fold, base, dev, store, progress)
     jobs = max(1, parallel_trials or profile.search.parallel_trials)
     if jobs > 1 and profile.search.sampler == "grid":

@@ -81,9 +81,12 @@ def study_fingerprint(profile: Profile, method: Method, data_checksum: str) -> s
     return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:10]
 
 
-def study_name(method: str, backbone: str, repeat: int, fold: int, fingerprint: str) -> str:
-    """``<method>.<backbone>.repeat-<r>.fold-<f>.<fingerprint>``: one study per fold and set-up."""
-    return f"{method}.{backbone}.repeat-{repeat}.fold-{fold}.{fingerprint}"
+def study_name(method: str, backbone: str, repeat: int, fold: int, fingerprint: str,
+               train_size: str | None = None) -> str:
+    """``<method>.<backbone>.repeat-<r>.fold-<f>.<fingerprint>``: one study per fold and set-up; a fold's
+    training subset (``[data] train_sizes``) adds ``.size-<n>`` after the fold."""
+    size = f".size-{train_size}" if train_size is not None else ""
+    return f"{method}.{backbone}.repeat-{repeat}.fold-{fold}{size}.{fingerprint}"
 
 
 def grid_points(profile: Profile) -> list[dict]:

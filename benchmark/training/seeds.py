@@ -10,7 +10,9 @@ the profile's ``[search] seed``:
   epoch sees: :func:`train_seed`, one per trial) and the augmented views themselves
   (:func:`augment_seed`, one per fold, the same for every method, so paired comparisons share
   them);
-- the search's sampler (:func:`sampler_seed`, one per study: the method's own draws).
+- the search's sampler (:func:`sampler_seed`, one per study: the method's own draws);
+- with ``[data] train_sizes``, the nested training subsets of a fold (:func:`subsample_seed`:
+  the split seed and the fold, like the partition).
 
 So a new repeat (another split seed) draws a new partition, new training seeds and new
 sampler seeds; another ``[search] seed`` on the same split seeds keeps the partition and
@@ -25,7 +27,7 @@ import zlib
 
 import numpy as np
 
-_TRAIN, _AUGMENT, _SAMPLER = 1, 2, 3  # keep the three streams apart for equal inputs
+_TRAIN, _AUGMENT, _SAMPLER, _SUBSAMPLE = 1, 2, 3, 4  # keep the streams apart for equal inputs
 
 
 def _seed(*values: int) -> int:
@@ -40,6 +42,12 @@ def train_seed(split_seed: int, fold: int, trial: int = 0, search_seed: int = 0)
 def augment_seed(split_seed: int, fold: int, search_seed: int = 0) -> int:
     """The seed of a fold's augmented views: the same for every method of the fold."""
     return _seed(_AUGMENT, split_seed, fold, search_seed)
+
+
+def subsample_seed(split_seed: int, fold: int) -> int:
+    """The seed of a fold's nested training subsets (``[data] train_sizes``): part of the partition, so
+    the split seed's alone (not ``[search] seed``), the same for every method."""
+    return _seed(_SUBSAMPLE, split_seed, fold)
 
 
 def sampler_seed(method: str, split_seed: int, fold: int, search_seed: int = 0, n_finished: int = 0) -> int:

@@ -5,7 +5,9 @@ Layout of a run folder (``reports/<timestamp>-<profile>/``)::
     suite.json                      what was asked (profile, dataset, methods, external sets), written first
     optuna.db                       the Optuna studies (unless --storage names another)
     runs/<method>/repeat-<r>/fold-<f>/  one study each: the selected-and-tested run (results.json,
-                                    predictions.csv, trained_state.pt), or failed.json (see benchmark.training.search)
+                                    predictions.csv, trained_state.pt), or failed.json (see benchmark.training.search);
+                                    with [data] train_sizes, fold-<f>-size-<n>/ for each size n below "all"
+    train_subsets.csv               with [data] train_sizes: each fold's training images at each size
     predictions.csv, studies.csv    the tidy tables of benchmark.runfolder, rebuilt from runs/
     test_images.npz                 the data set's images and each repeat's folds, for the report
     partition.json                  the partition's fingerprint (ids, labels, each image's test fold per repeat)
@@ -39,9 +41,10 @@ from benchmark.data import load_dataset
 from benchmark.common.io import write_atomic, write_csv_atomic, write_json_atomic
 from benchmark.common.profiles import Profile
 from benchmark.runfolder import RESULTS_FILE, collect
-from benchmark.runfolder import IMAGES_FILE, PARTITION_FILE, TEST_IMAGES_FILE, partition_info
+from benchmark.runfolder import IMAGES_FILE, PARTITION_FILE, TEST_IMAGES_FILE, TRAIN_SUBSETS_FILE, partition_info
+from benchmark.common.train_sizes import ALL
 from benchmark.models.registry import get_method, method_set
-from benchmark.training.runner import Fold, RunSpec, evaluation_splits, load_data
+from benchmark.training.runner import Fold, RunSpec, evaluation_splits, load_data, sized_folds
 from benchmark.training.search import finished_search, run_search
 from benchmark.training.search_space import study_fingerprint, study_name
 from benchmark.training.study_storage import DEFAULT_HEARTBEAT, default_storage, open_storage
@@ -74,7 +77,8 @@ def run_suite(profile: Profile, dataset: str, run_dir: Path, methods: list[str],
               heartbeat: int = DEFAULT_HEARTBEAT) -> pd.DataFrame:
     """Search, select and test every method on every fold; returns :func:`summarise`.
 
-    ``external`` names data sets (besides the profile's ``[evaluation] external``) that every
+    ``external`` names data sets (besides the profile's ``[evaluation] external`` and its ``[sites]
+    test`` sets other than ``dataset``) that every
     selected model scores once after selection; nothing about them influences training,
     search or selection. ``workers`` > 1 (or "auto", see :func:`resolve_workers`) runs that many
     studies at once, each in its own process with an equal share of torch's threads. On a small
@@ -90,7 +94,7 @@ def run_suite(profile: Profile, dataset: str, run_dir: Path, methods: list[str],
     study, so each process ends with the complete results in its own run folder.
     """
     workers = resolve_workers(workers, device)
-    external = list(dict.fromkeys([*profile.evaluation.external, *external]))
+    external = list(dict.fromkeys([*profile.evaluation.external, *profile.sites.externals(dataset), *external]))
     run_dir.mkdir(parents=True, exist_ok=True)
     write_json_atomic(run_dir / "suite.json", {"profile": profile.as_dict(), "dataset": dataset,
                                                "data_root": data_root, "methods": methods,
@@ -105,13 +109,16 @@ def run_suite(profile: Profile, dataset: str, run_dir: Path, methods: list[str],
     folds = evaluation_splits(profile, data)
     save_test_images(run_dir, data, folds)
     save_image_table(run_dir, [data, *external_sets.values()])
+    folds = sized_folds(profile, data, folds)  # each fold once per [data] train_sizes size
+    if profile.data.train_sizes:
+        save_train_subsets(run_dir, data, folds)
     common = dict(profile=profile, dataset=dataset, data=data, run_dir=run_dir, storage=storage, device=device,
                   parallel_trials=parallel_trials, external=external_sets, artifacts=artifacts,
                   heartbeat=heartbeat)
     pending = [(m, f) for m in methods for f in folds if finished_search(
         run_dir / "runs" / m / f.folder,
         study_name(m, profile.backbone.name, f.repeat, f.fold,
-                   study_fingerprint(profile, get_method(m), data.checksum))) is None]
+                   study_fingerprint(profile, get_method(m), data.checksum), f.train_size)) is None]
     workers = max(1, min(workers, len(pending)))
     n_studies = len(methods) * len(folds)
     if len(pending) < n_studies:
@@ -186,6 +193,9 @@ def load_external(run_dir: Path, profile: Profile, data, names) -> dict:
                       "duplicates_of_training_images": len(pairs),
                       "duplicate_pairs": [list(p) for p in pairs[:50]]}
         print(f"external: {name}, {len(ext)} images; {len(pairs)} duplicate(s) of {data.name} images")
+    for i, (name, ext) in enumerate(sets.items()):  # every pair of external sets too (the site matrix's pairs)
+        info[name]["duplicates_of_other_external_sets"] = {
+            other: len(cross_duplicates(sets[other], ext)) for other in list(sets)[:i]}
     write_json_atomic(run_dir / "external.json", info)
     return sets
 
@@ -309,6 +319,14 @@ def save_test_images(run_dir: Path, data, folds: list[Fold]) -> Path:
     return written
 
 
+def save_train_subsets(run_dir: Path, data, folds: list[Fold]) -> Path:
+    """``train_subsets.csv``: the training images of every fold at every size (``[data] train_sizes``):
+    ``repeat, fold, train_size, image_id``; a smaller size's images are among every larger one's."""
+    frame = pd.DataFrame([{"repeat": f.repeat, "fold": f.fold, "train_size": f.train_size or ALL,
+                           "image_id": data.ids[i]} for f in folds for i in f.split["train"]])
+    return write_csv_atomic(run_dir / TRAIN_SUBSETS_FILE, frame)
+
+
 def save_image_table(run_dir: Path, sets) -> Path:
     """``images.csv``: one row per image of ``sets`` (ImageSets), with their metadata columns."""
     table = pd.concat([pd.DataFrame(s.image_table()) for s in sets], ignore_index=True)
@@ -341,8 +359,11 @@ def summarise(run_dir: Path) -> pd.DataFrame:
                      "trainable_parameters": r["parameters"]["trainable"],
                      "epochs": r["training"]["epochs_run"],
                      "seconds_per_epoch": r["training"]["seconds_per_epoch"],
-                     "synthetic": r["dataset"]["synthetic"]})
+                     "synthetic": r["dataset"]["synthetic"],
+                     **({"train_size": r["config"]["train_size"]} if "train_size" in r["config"] else {})})
     frame = pd.DataFrame(rows)
+    if "train_size" in frame.columns:  # [data] train_sizes: the studies without one trained on all
+        frame["train_size"] = frame["train_size"].fillna(ALL)
     if not frame.empty:
         write_csv_atomic(run_dir / "summary.csv", frame)
     return frame

@@ -1,0 +1,121 @@
+"""The learning curve of a data-efficiency run: each method's AUC at each training-set size.
+
+A run with ``[data] train_sizes`` trained every method on nested subsets of each fold's training
+images (:mod:`benchmark.data.subsample`), with the same validation and test images at every
+size. :func:`learning_curve` reads ``predictions.csv`` one size at a time
+(:func:`benchmark.evaluation.load_run` with ``train_size``) and computes, per size, method and
+data set, the leaderboard's own statistic with its interval (:func:`benchmark.evaluation.draws.bootstrap_draws`,
+the same draws and seed): on the training data set the fold-stratified AUC, on an external set
+the per-model AUC. So the row of the leaderboard's size repeats the leaderboard's ``auc``,
+``auc_ci_low`` and ``auc_ci_high`` (or ``external_<name>_*``) exactly.
+
+:func:`size_lead` answers "which method leads at the smallest size, and does the lead survive?":
+the leader at a size against every other ranked method under the protocol's primary paired test
+of the training data set (:func:`benchmark.evaluation.pairwise.primary_test`: the paired cluster
+bootstrap with one repeat, the corrected repeated k-fold t-test with more), Holm-corrected over
+all pairs of ranked methods at that size, as ``significance.csv`` is at the leaderboard's size.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from benchmark.evaluation.draws import bootstrap_draws
+from benchmark.evaluation.pairwise import _cluster_rows, _nadeau_bengio_rows, primary_test
+from benchmark.evaluation.run_data import _NAN, ALPHA, CONFIDENCE, load_run
+from benchmark.runfolder import load_predictions
+from benchmark.runfolder.sizes import sizes_of
+from benchmark.stats import holm_correction, percentile_interval
+
+__all__ = ["LEARNING_CURVE_FILE", "LEARNING_CURVE_COLUMNS", "learning_curve", "LEAD_FILE", "LEAD_COLUMNS",
+           "size_lead"]
+
+LEARNING_CURVE_FILE = "learning_curve.csv"
+LEARNING_CURVE_COLUMNS = ["dataset", "statistic", "method", "train_size", "n_train_images", "n_train_min",
+                          "n_train_max", "auc", "ci_low", "ci_high", "n_folds", "n_repeats", "status"]
+LEAD_FILE = "learning_curve_lead.csv"
+LEAD_COLUMNS = ["dataset", "train_size", "test", "leader", "method", "auc_leader", "auc_method", "difference",
+                "ci_low", "ci_high", "p", "p_holm", "significant"]
+
+
+def learning_curve(run_dir, n_bootstrap: int | None = None) -> pd.DataFrame | None:
+    """One row per (data set, method, training-set size), sizes smallest first; None when the run has
+    no sizes (no ``train_size`` column in ``predictions.csv``).
+
+    Columns (:data:`LEARNING_CURVE_COLUMNS`): ``dataset`` (the training data set first, then each
+    external set), ``statistic`` (``fold_stratified`` or ``per_model``), ``method``, ``train_size``
+    (the size's label, ``"all"`` for the whole training part), ``n_train_images`` (mean over the fold
+    models of the images each was trained on; ``n_train_min``/``_max`` their range: whole groups
+    make a subset's size approximate, and ``"all"`` differs by fold), ``auc`` with its 95%
+    cluster-bootstrap interval ``ci_low``/``ci_high``, ``n_folds`` (fold models), ``n_repeats``, and
+    ``status`` (``"ok"``, or why the method is unranked at that size: its AUC is then empty).
+    """
+    run_dir = Path(run_dir)
+    sizes = sizes_of(load_predictions(run_dir, every_size=True))
+    if not sizes:
+        return None
+    rows = []
+    for size in sizes:
+        data = load_run(run_dir, n_bootstrap, train_size=size)
+        for dataset in [data.internal, *data.externals]:
+            boot = bootstrap_draws(data, dataset) if data.order else None
+            frame = data.rows(dataset)
+            for m, status in zip(data.status["method"], data.status["status"]):
+                models = frame.loc[frame["method"] == m].drop_duplicates(["repeat", "fold"])
+                n_train = pd.to_numeric(models["n_train"], errors="coerce").dropna()
+                auc, lo, hi = _NAN, _NAN, _NAN
+                if boot is not None and m in boot.observed:
+                    k = boot.methods.index(m)
+                    auc = boot.observed[m]
+                    lo, hi = percentile_interval(boot.draws[:, k], CONFIDENCE)
+                rows.append({"dataset": dataset,
+                             "statistic": "fold_stratified" if dataset == data.internal else "per_model", "method": m,
+                             "train_size": size,
+                             "n_train_images": float(n_train.mean()) if len(n_train) else _NAN,
+                             "n_train_min": int(n_train.min()) if len(n_train) else pd.NA,
+                             "n_train_max": int(n_train.max()) if len(n_train) else pd.NA,
+                             "auc": auc, "ci_low": lo, "ci_high": hi, "n_folds": len(models),
+                             "n_repeats": int(models["repeat"].nunique()), "status": status})
+    table = pd.DataFrame(rows, columns=LEARNING_CURVE_COLUMNS)
+    for col in ("n_train_min", "n_train_max"):
+        table[col] = table[col].astype("Int64")
+    order = {d: i for i, d in enumerate(dict.fromkeys(table["dataset"]))}
+    table["_d"] = table["dataset"].map(order)
+    table["_s"] = table["train_size"].map({s: i for i, s in enumerate(sizes)})
+    table = table.sort_values(["_d", "method", "_s"], kind="stable").drop(columns=["_d", "_s"])
+    table["auc"] = table["auc"].astype(float)
+    return table.reset_index(drop=True)
+
+
+def size_lead(run_dir, train_size: str | None = None, n_bootstrap: int | None = None) -> pd.DataFrame | None:
+    """The leader at ``train_size`` (default: the smallest size) against every other ranked method.
+
+    One row per other ranked method, runner-up first (:data:`LEAD_COLUMNS`): ``leader`` (the method
+    ranked first at that size), ``method``, both AUCs (the leaderboard's statistic at that size),
+    ``difference`` (leader minus method), ``ci_low``/``ci_high`` (the paired bootstrap's 95% interval;
+    empty for the t-test), ``p``, ``p_holm`` (Holm over every pair of ranked methods at that size) and
+    ``significant`` (``p_holm`` < 0.05), under ``test``, the primary test of the training data set. None
+    when the run has no sizes or fewer than two methods are ranked at that size.
+    """
+    run_dir = Path(run_dir)
+    sizes = sizes_of(load_predictions(run_dir, every_size=True))
+    if not sizes:
+        return None
+    size = sizes[0] if train_size is None else str(train_size)
+    data = load_run(run_dir, n_bootstrap, train_size=size)
+    if len(data.order) < 2:
+        return None
+    pairs = [(a, b) for i, a in enumerate(data.order) for b in data.order[i + 1:]]
+    test = primary_test(int(data.rows()["repeat"].nunique()))
+    rows = pd.DataFrame(_cluster_rows(data, data.internal, pairs, CONFIDENCE) if test == "cluster_bootstrap"
+                        else _nadeau_bengio_rows(data, pairs))
+    rows["p_holm"] = holm_correction(rows["p"].to_numpy(dtype=float))
+    leader = data.order[0]
+    rows = rows[rows["method_a"] == leader].set_index("method_b").loc[data.order[1:]].reset_index()
+    return pd.DataFrame({
+        "dataset": data.internal, "train_size": size, "test": test, "leader": leader, "method": rows["method_b"],
+        "auc_leader": rows["auc_a"].astype(float), "auc_method": rows["auc_b"].astype(float),
+        "difference": rows["difference"].astype(float), "ci_low": rows["ci_low"].astype(float),
+        "ci_high": rows["ci_high"].astype(float), "p": rows["p"].astype(float), "p_holm": rows["p_holm"],
+        "significant": (rows["p_holm"] < ALPHA).fillna(False).astype(bool)}, columns=LEAD_COLUMNS)

@@ -1,0 +1,230 @@
+"""Data-efficiency runs ([data] train_sizes) and the cost-aware summary: the Pareto front, the learning
+curve recomputed with independent code, the report's section, and a tiny suite run at two sizes."""
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import warnings
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from benchmark.evaluation import leaderboard, load_run
+from benchmark.evaluation.learning_curve import LEARNING_CURVE_COLUMNS, learning_curve
+from benchmark.evaluation.pareto import pareto_front, pareto_table
+from benchmark.runfolder import load_predictions, load_runs, load_studies
+
+sys.path.insert(0, str(Path(__file__).parent))
+from fake_runs import make_run_folder  # noqa: E402
+
+
+# ------------------------------------------------------------------------------- Pareto front
+def test_pareto_front_on_a_hand_example():
+    #            a     b     c     d     e     f (tie with b)  g (NaN)
+    auc = [0.80, 0.90, 0.85, 0.95, 0.70, 0.90, np.nan]
+    cost = [10, 100, 200, 1000, 5, 100, 1]
+    # c is dominated by b (lower AUC, higher cost); b and f are equal: both on the front
+    assert pareto_front(auc, cost).tolist() == [True, True, False, True, True, True, False]
+    assert pareto_front([0.9, 0.9], [1, 2]).tolist() == [True, False]  # equal AUC, higher cost: dominated
+    assert pareto_front([0.8, 0.9], [1, 1]).tolist() == [False, True]  # equal cost, lower AUC: dominated
+    with pytest.raises(ValueError, match="same shape"):
+        pareto_front([0.1, 0.2], [1])
+
+
+def test_pareto_table_marks_the_front_per_cost_from_the_leaderboard_and_runs():
+    lb = pd.DataFrame({"method": ["a", "b", "c", "logistic_regression_probe", "broken"],
+                       "rank": [1, 2, 3, None, None], "auc": [0.9, 0.85, 0.8, 0.88, None],
+                       "auc_ci_low": [0.85, 0.8, 0.75, 0.83, None], "auc_ci_high": [0.95, 0.9, 0.85, 0.93, None],
+                       "trainable_parameters": [1000, 10, 100, 1281, None]})
+    runs = pd.DataFrame({"method": ["a", "a", "b", "c"], "train_seconds": [10.0, 30.0, np.nan, 5.0],
+                         "seconds_per_epoch": [1, 1, 4.0, 1], "epochs_run": [10, 30, 5, 5]})
+    table = pareto_table(lb, runs)
+    assert set(table["method"]) == {"a", "b", "c"}  # ranked methods only: no reference, no unranked
+    params = table[table["cost"] == "trainable_parameters"].set_index("method")
+    seconds = table[table["cost"] == "training_seconds"].set_index("method")
+    assert params["on_front"].to_dict() == {"a": True, "b": True, "c": False}
+    assert seconds["cost_value"].to_dict() == {"a": 20.0, "b": 20.0, "c": 5.0}  # b: 4 s x 5 epochs (no train_seconds)
+    assert seconds["on_front"].to_dict() == {"a": True, "b": False, "c": True}
+
+
+# ------------------------------------------------------------------------ a fake sized run folder
+SMALL = "20"
+
+
+def _sized_run(root: Path, externals=None) -> Path:
+    """A fake run folder at two training-set sizes: "all" (the fake methods' strengths) and "20" (weaker)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        full = make_run_folder(root, folds=3, name="full", externals=externals)
+        small = make_run_folder(root, folds=3, name="small", externals=externals,
+                                strengths={"good": 1.0, "random_a": 0.0, "random_b": 0.3, "weak": 0.2})
+    run_dir = root / "run"
+    shutil.copytree(full, run_dir)
+    for results in (small / "runs").glob("*/repeat-*/fold-*/results.json"):
+        record = json.loads(results.read_text())
+        record["config"]["train_size"] = SMALL
+        record["dataset"]["split_sizes"]["train"] = 20
+        record["parameters"]["trainable"] = 1  # a size's runs must not leak into the leaderboard's
+        folder = run_dir / results.parent.relative_to(small).parent / f"{results.parent.name}-size-{SMALL}"
+        folder.mkdir(parents=True)
+        (folder / "results.json").write_text(json.dumps(record))
+    runs = [json.loads(p.read_text()) for p in (full / "runs").glob("*/repeat-*/fold-*/results.json")]
+    n_all = {(r["config"]["method"], r["config"]["fold"]): r["dataset"]["split_sizes"]["train"] for r in runs}
+    pred_all = pd.read_csv(full / "predictions.csv", dtype={"image_id": str})
+    pred_all = pred_all.assign(train_size="all", n_train=[n_all[(m, f)] for m, f in zip(pred_all.method,
+                                                                                          pred_all.fold)])
+    pred_small = pd.read_csv(small / "predictions.csv", dtype={"image_id": str}).assign(train_size=SMALL, n_train=20)
+    pd.concat([pred_small, pred_all]).to_csv(run_dir / "predictions.csv", index=False)
+    studies = pd.concat([pd.read_csv(small / "studies.csv").assign(train_size=SMALL),
+                         pd.read_csv(full / "studies.csv").assign(train_size="all")])
+    studies.to_csv(run_dir / "studies.csv", index=False)
+    return run_dir
+
+
+@pytest.fixture(scope="module")
+def sized_run(tmp_path_factory):
+    return _sized_run(tmp_path_factory.mktemp("sized"), externals={"ext": (60, 20)})
+
+
+def _fold_stratified(frame: pd.DataFrame) -> float:
+    """Independent: per-fold AUCs (scikit-learn) weighted by each fold's malignant x benign pairs."""
+    aucs, weights = [], []
+    for _, g in frame.groupby("fold"):
+        aucs.append(roc_auc_score(g["label"], g["score"]))
+        weights.append(int(g["label"].sum()) * int((1 - g["label"]).sum()))
+    return float(np.average(aucs, weights=weights))
+
+
+def _per_model(frame: pd.DataFrame) -> float:
+    return float(np.mean([roc_auc_score(g["label"], g["score"]) for _, g in frame.groupby(["repeat", "fold"])]))
+
+
+def test_tables_of_a_sized_run_read_one_size_and_the_leaderboard_reads_all(sized_run):
+    every = load_predictions(sized_run, every_size=True)
+    assert sorted(every["train_size"].unique()) == ["20", "all"]
+    assert set(load_predictions(sized_run)["train_size"]) == {"all"}  # the leaderboard's size by default
+    assert set(load_predictions(sized_run, train_size=SMALL)["train_size"]) == {SMALL}
+    assert set(load_studies(sized_run, train_size=SMALL)["train_size"]) == {SMALL}
+    assert set(load_runs(sized_run)["trainable_parameters"]) != {1} and \
+        set(load_runs(sized_run, train_size=SMALL)["trainable_parameters"]) == {1}
+    with pytest.raises(ValueError, match="has no training-set size '7'"):
+        load_predictions(sized_run, train_size="7")
+    data = load_run(sized_run)
+    assert data.train_size == "all" and not (data.predictions["train_size"] != "all").any()
+
+
+def test_learning_curve_recomputed_from_predictions_with_independent_code(sized_run):
+    curve = learning_curve(sized_run, n_bootstrap=200)
+    assert list(curve.columns) == LEARNING_CURVE_COLUMNS
+    pred = pd.read_csv(sized_run / "predictions.csv", dtype={"image_id": str, "train_size": str})
+    methods = sorted(pred["method"].unique())
+    assert len(curve) == len(methods) * 2 * 2  # methods x sizes x (busi, ext)
+    for r in curve.itertuples():
+        rows = pred[(pred.dataset == r.dataset) & (pred.method == r.method) & (pred.train_size == r.train_size)]
+        expected = _fold_stratified(rows) if r.dataset == "busi" else _per_model(rows)
+        assert r.auc == pytest.approx(expected, abs=1e-9), (r.dataset, r.method, r.train_size)
+        assert r.ci_low <= r.auc <= r.ci_high and r.n_folds == 3 and r.status == "ok"
+        assert r.n_train_images == pytest.approx(rows.drop_duplicates("fold")["n_train"].mean())
+    good = curve[(curve.dataset == "busi") & (curve.method == "good")].set_index("train_size")
+    assert good.loc[SMALL, "auc"] < good.loc["all", "auc"]  # the fake method is weaker on fewer images
+    # at the leaderboard's size the curve repeats the leaderboard, interval included
+    lb = leaderboard(load_run(sized_run, n_bootstrap=200)).set_index("method")
+    at_all = curve[(curve.train_size == "all") & (curve.dataset == "busi")].set_index("method")
+    for m in methods:
+        assert (at_all.loc[m, "auc"], at_all.loc[m, "ci_low"], at_all.loc[m, "ci_high"]) == pytest.approx(
+            (lb.loc[m, "auc"], lb.loc[m, "auc_ci_low"], lb.loc[m, "auc_ci_high"]), abs=1e-12)
+        ext = curve[(curve.train_size == "all") & (curve.dataset == "ext")].set_index("method")
+        assert ext.loc[m, "auc"] == pytest.approx(lb.loc[m, "external_ext_auc"], abs=1e-12)
+
+
+def test_lead_at_the_smallest_size_is_the_primary_test_of_that_size(sized_run):
+    """size_lead: the leader at the smallest size against each other method, with the p-values significance()
+    gives at that size (the same Holm family: every pair of ranked methods under the primary test)."""
+    from benchmark.evaluation.learning_curve import LEAD_COLUMNS, size_lead
+    from benchmark.evaluation.pairwise import significance
+
+    lead = size_lead(sized_run, n_bootstrap=200)
+    assert list(lead.columns) == LEAD_COLUMNS and set(lead["train_size"]) == {SMALL}
+    curve = learning_curve(sized_run, n_bootstrap=200)
+    small = curve[(curve.dataset == "busi") & (curve.train_size == SMALL)].set_index("method")["auc"]
+    assert set(lead["leader"]) == {small.idxmax()} == {"good"}
+    assert list(lead["method"]) == list(small.drop("good").sort_values(ascending=False).index)  # runner-up first
+    np.testing.assert_allclose(lead["auc_method"], small.loc[lead["method"]].to_numpy(), atol=1e-12)
+    np.testing.assert_allclose(lead["difference"], lead["auc_leader"] - lead["auc_method"], atol=1e-12)
+    sig = significance(load_run(sized_run, n_bootstrap=200, train_size=SMALL))
+    sig = sig[sig.primary & (sig.dataset == "busi") & (sig.method_a == "good")].set_index("method_b")
+    np.testing.assert_allclose(lead["p_holm"], sig.loc[lead["method"], "p_holm"].to_numpy(), atol=1e-12)
+    assert lead.set_index("method").loc["random_a", "significant"]  # 1.0 against 0.0 strength: a clear lead
+    assert size_lead(sized_run, train_size="all", n_bootstrap=200)["train_size"].eq("all").all()
+
+
+def test_a_run_without_sizes_has_no_learning_curve(tmp_path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        run_dir = make_run_folder(tmp_path, folds=2)
+    assert learning_curve(run_dir) is None
+    assert "train_size" not in load_predictions(run_dir).columns
+
+
+@pytest.fixture
+def no_analysis(monkeypatch):
+    monkeypatch.setitem(sys.modules, "benchmark.reporting.analysis", None)
+
+
+def test_report_writes_the_tables_and_shows_the_figures(sized_run, tmp_path, no_analysis):
+    from benchmark.reporting.report import write_report
+
+    run_dir = Path(shutil.copytree(sized_run, tmp_path / "run"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        page = write_report(run_dir).read_text()
+    for name in ("learning_curve.csv", "pareto.csv", "figures/learning_curve.png", "figures/pareto.png"):
+        assert (run_dir / name).is_file(), name
+    pareto = pd.read_csv(run_dir / "pareto.csv")
+    lb = pd.read_csv(run_dir / "leaderboard.csv")
+    assert set(pareto["on_front"].astype(str)) <= {"True", "False"} and pareto["on_front"].any()
+    assert set(pareto["method"]) == set(lb.loc[lb["rank"].notna(), "method"])
+    assert 'id="data-efficiency"' in page and 'id="cost-summary"' in page
+    assert "AUC [95% CI] by training-set size" in page and "at training-set size <code>all</code>" in page
+    assert "At the smallest size (20: 20 training images per fold on average) good leads" in page
+    assert (run_dir / "learning_curve_lead.csv").is_file()
+    assert page.index('id="cost-summary"') < page.index('id="data-efficiency"') < page.index('id="cost"')
+
+
+# ------------------------------------------------------------------------ a tiny suite at two sizes
+def test_suite_trains_every_method_at_every_size_and_resumes(tmp_path, smoke_profile, capsys):
+    """The smoke protocol (2 folds, 1 trial) on 96 synthetic images at 16 training images and all of them."""
+    from benchmark.training.suite import run_suite
+
+    profile = replace(smoke_profile, data=replace(smoke_profile.data, train_sizes=("16", "all")))
+    run_dir = tmp_path / "run"
+    run_suite(profile, "synthetic", run_dir, ["feature_extraction"], device="cpu", progress=False)
+    pred = load_predictions(run_dir, every_size=True)
+    assert sorted(pred["train_size"].unique()) == ["16", "all"]
+    small, full = pred[pred.train_size == "16"], pred[pred.train_size == "all"]
+    assert set(small["n_train"]) == {16} and full["n_train"].min() > 16
+    # the same test images at both sizes; the validation set unchanged
+    assert small.groupby("fold")["image_id"].apply(set).equals(full.groupby("fold")["image_id"].apply(set))
+    subsets = pd.read_csv(run_dir / "train_subsets.csv", dtype={"train_size": str, "image_id": str})
+    for fold in (0, 1):
+        part = subsets[subsets.fold == fold]
+        assert set(part.loc[part.train_size == "16", "image_id"]) < set(part.loc[part.train_size == "all", "image_id"])
+        small_run = json.loads((run_dir / f"runs/feature_extraction/repeat-0/fold-{fold}-size-16/results.json")
+                               .read_text())
+        full_run = json.loads((run_dir / f"runs/feature_extraction/repeat-0/fold-{fold}/results.json").read_text())
+        assert small_run["config"]["train_size"] == "16" and "train_size" not in full_run["config"]
+        assert small_run["dataset"]["split_sizes"]["train"] == 16
+        assert small_run["dataset"]["split_sizes"]["val"] == full_run["dataset"]["split_sizes"]["val"]
+        assert small_run["search"]["study_name"] != full_run["search"]["study_name"]
+    studies = pd.read_csv(run_dir / "studies.csv", dtype={"train_size": str})
+    assert len(studies) == 4 and set(studies["status"]) == {"ok"}
+    curve = learning_curve(run_dir)
+    assert list(curve["train_size"]) == ["16", "all"] and curve["auc"].notna().all()
+    capsys.readouterr()
+    run_suite(profile, "synthetic", run_dir, ["feature_extraction"], device="cpu", progress=False)
+    assert "4 of 4 studies already finished" in capsys.readouterr().out
