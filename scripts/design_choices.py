@@ -6,11 +6,19 @@ the quick profile with a split seed that no built-in profile reports (9001 and u
 folds are fresh data for the decision, and scores the selected models on an external site too.
 
     python scripts/design_choices.py bn_policy --split-seed 9001 --run-dir reports/design-bn-9001
+    python scripts/design_choices.py reference_standardisation --split-seed 9001 --out design-ref-9001.csv
 
 Choices:
   bn_policy   BitFit and BN tuning with every batch-norm layer in eval mode (pretrained running
               statistics; the suite's choice) against the "frozen" policy (layers whose affine
               parameters train use batch statistics and re-estimate their running statistics).
+  reference_standardisation
+              the reference probe on the frozen features as the head sees them (the suite's
+              choice) against standardised features (a StandardScaler fitted on each fold's
+              training images only). No network trains: the frozen features of the design
+              partition's images are computed once (a few minutes here), and each variant's
+              grouped inner cross-validation AUC on the training images (validation data), its
+              test folds and the external sets are scored.
 
 It prints, per variant: the fold-stratified AUC of the design partition's test folds (pairs within
 one fold model), the pooled out-of-fold AUC, the mean validation AUC of the selected trials, and
@@ -36,6 +44,7 @@ from benchmark.training.suite import run_suite
 DESIGN_SEEDS_FROM = 9001  # reported profiles use split seeds below this
 
 CHOICES = {
+    "reference_standardisation": {},  # no trained variants: see reference_standardisation()
     "bn_policy": {
         "bitfit": None,
         "bitfit_bn_frozen": ("bitfit", "frozen"),
@@ -87,6 +96,49 @@ def summarise(run_dir: Path, methods: list[str]) -> pd.DataFrame:
     return out.reset_index()
 
 
+def reference_standardisation(profile, dataset: str, external: list[str]) -> pd.DataFrame:
+    """The reference probe on raw and on standardised frozen features, on the design partition:
+    per variant the mean inner cross-validation AUC of the chosen C (grouped, on each fold's
+    training images: validation data), the fold-stratified AUC of the test folds and each external
+    set's mean per-model AUC (each fold's probe scoring every external image)."""
+    from sklearn.preprocessing import StandardScaler
+
+    from benchmark.data import load_dataset
+    from benchmark.stats import roc_auc, stratified_auc
+    from benchmark.training.reference import frozen_features, probe_fold
+    from benchmark.training.runner import RunSpec, evaluation_splits, load_data
+
+    bb = profile.backbone
+    data, _ = load_data(RunSpec(method="feature_extraction", dataset=dataset, profile=profile))  # as the suite
+    folds = evaluation_splits(profile, data)
+    x = frozen_features(bb.name, bb.image_size, bb.weights, data.images)
+    ext = {}
+    for name in external:
+        e = load_dataset(name, bb.image_size, synthetic_images=profile.data.synthetic_images,  # as the suite
+                         synthetic_seed=profile.data.synthetic_seed + 1, include_normal=False)
+        ext[name] = (frozen_features(bb.name, bb.image_size, bb.weights, e.images), e.labels)
+    rows = []
+    for variant in ("raw (the suite's)", "standardised"):
+        inner, y_test, s_test, strata, ext_aucs = [], [], [], [], {n: [] for n in ext}
+        for fold in folds:
+            train, test = fold.split["train"], fold.split["test"]
+            fit = np.isin(np.arange(len(data.labels)), train)
+            scale = StandardScaler().fit(x[fit]) if variant == "standardised" else None
+            prep = (lambda f: scale.transform(f)) if scale is not None else (lambda f: f)
+            model, _ = probe_fold(prep(x), data.labels, data.groups, fit, seed=fold.repeat)
+            inner.append(float(model.best_score_))
+            y_test.append(data.labels[test])
+            s_test.append(model.predict_proba(prep(x[test]))[:, 1])
+            strata.append(np.full(len(test), fold.repeat * 1000 + fold.fold))
+            for name, (fx, fy) in ext.items():
+                ext_aucs[name].append(roc_auc(fy, model.predict_proba(prep(fx))[:, 1]))
+        y, s_, f = np.concatenate(y_test), np.concatenate(s_test), np.concatenate(strata)
+        rows.append({"variant": variant, "inner_cv_auc": float(np.mean(inner)),
+                     "fold_stratified_auc": stratified_auc(y, s_, f), "auc_pooled": roc_auc(y, s_),
+                     **{f"external_{n}_auc": float(np.mean(v)) for n, v in ext_aucs.items()}})
+    return pd.DataFrame(rows)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("choice", choices=sorted(CHOICES))
@@ -95,13 +147,23 @@ def main(argv=None) -> int:
     parser.add_argument("--dataset", default="busi")
     parser.add_argument("--external", action="append", default=None,
                         help="external set to score (repeatable; default breast_lesions_usg)")
-    parser.add_argument("--run-dir", type=Path, required=True)
+    parser.add_argument("--run-dir", type=Path, help="the run folder of the trained variants (not for "
+                        "reference_standardisation)")
     parser.add_argument("--out", type=Path, help="write the table as CSV")
     args = parser.parse_args(argv)
-    methods = register_variants(args.choice)
     profile = design_profile(args.profile, args.split_seed)
+    external = args.external if args.external is not None else ["breast_lesions_usg"]
+    if args.choice == "reference_standardisation":
+        table = reference_standardisation(profile, args.dataset, external)
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+        if args.out:
+            write_csv_atomic(args.out, table)
+        return 0
+    if args.run_dir is None:
+        parser.error(f"{args.choice} trains its variants: give --run-dir")
+    methods = register_variants(args.choice)
     run_suite(profile, args.dataset, args.run_dir, methods, workers=1,
-              external=args.external if args.external is not None else ["breast_lesions_usg"])
+              external=external)
     table = summarise(args.run_dir, methods)
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     if args.out:

@@ -87,6 +87,14 @@ def check_declared_parameters(method, backbone="efficientnet_lite0"):
         assert (p.grad is not None) == declared[n], f"{method.name}: {n} gradient does not match its declaration"
         if not declared[n]:
             assert torch.equal(p.detach(), before[n]), f"{method.name}: undeclared {n} changed"
+    if method.bn_stats == "frozen":  # frozen batch-norms keep their running statistics
+        for mod_name, bn in model.named_modules():
+            if isinstance(bn, BNS) and not any(p.requires_grad for p in bn.parameters(recurse=False)):
+                assert torch.equal(bn.running_mean, before[f"{mod_name}.running_mean"]), \
+                    f"{method.name}: frozen {mod_name} updated its running mean"
+    counts = count_parameters(adapter)
+    assert counts.trainable == sum(p.numel() for p in named.values() if p.requires_grad)
+    assert counts.head == sum(p.numel() for p in adapter.head().parameters())
     return adapter
 
 
