@@ -11,6 +11,8 @@ from benchmark.stats import roc_auc
 from benchmark.models.build import build_model
 from benchmark.training.device import Preprocess, inference_dtype, resolve_device
 from benchmark.training.trainer import (
+    COLLAPSE_LOSS_FRACTION,
+    COLLAPSE_SCORE_RANGE,
     PRIOR_LOSS,
     TrainingCollapsed,
     TrainingDiverged,
@@ -44,6 +46,31 @@ def test_class_weights_are_inverse_frequency():
     assert torch.allclose(w, torch.tensor([4 / 6, 4 / 2]))
     with pytest.raises(ValueError, match="both classes"):
         class_weights(np.array([0, 0]))
+
+
+def test_validation_metrics_match_scikit_learn():
+    """Accuracy at 0.5 (a score of exactly 0.5 counts as malignant), AUC and the class-weighted
+    cross-entropy (the mean of weight x loss over the images), against scikit-learn."""
+    from sklearn.metrics import accuracy_score, log_loss, roc_auc_score
+
+    rng = np.random.default_rng(3)
+    labels = np.concatenate([[1, 1], rng.integers(0, 2, 38)])  # the two scores of 0.5 are malignant
+    scores = np.concatenate([[0.5, 0.5], rng.uniform(0.02, 0.98, 38)])
+    weights = class_weights(np.array([0] * 30 + [1] * 10))  # 2/3 and 2
+    got = trainer.validation_metrics(scores, labels, weights)
+    assert got["accuracy"] == pytest.approx(accuracy_score(labels, scores >= 0.5), abs=1e-12)
+    assert got["auc"] == pytest.approx(roc_auc_score(labels, scores), abs=1e-12)
+    w = weights.numpy().astype(float)[labels]
+    expected = log_loss(labels, scores, sample_weight=w) * w.sum() / len(labels)
+    assert got["loss"] == pytest.approx(expected, rel=1e-6)
+    # scores of exactly 0 or 1 are clamped to 1e-7 from the ends: a finite loss
+    edge = trainer.validation_metrics(np.array([0.0, 1.0]), np.array([1, 0]), torch.tensor([1.0, 3.0]))
+    assert edge["loss"] == pytest.approx((1.0 + 3.0) / 2 * -math.log(1e-7), rel=1e-6)
+    assert edge["accuracy"] == 0.0
+    # float32 scores (as predict_scores returns them) are clamped in float64: 1 - 1e-7 is not 1 - 2**-23
+    edge32 = trainer.validation_metrics(np.array([1.0], np.float32), np.array([0]), torch.tensor([1.0, 1.0]))
+    assert edge32["loss"] == pytest.approx(-math.log(1e-7), rel=1e-6)
+    assert math.isnan(trainer.validation_metrics(np.array([0.2, 0.7]), np.array([1, 1]), weights)["auc"])
 
 
 def test_training_is_repeatable_for_a_seed(tiny_data, smoke_profile):
@@ -132,6 +159,13 @@ def test_collapse_reason():
     # leaving the prior in either loss is enough
     assert collapse_reason(spread, flat + [{"train_loss": 0.6, "val_loss": PRIOR_LOSS}]) is None
     assert collapse_reason(spread, flat + [{"train_loss": PRIOR_LOSS, "val_loss": 0.6}]) is None
+    # the boundaries: a spread of exactly COLLAPSE_SCORE_RANGE is not constant, a loss exactly at the
+    # limit has reached it (not collapsed), and a model without a finished epoch has learnt nothing
+    assert collapse_reason(np.array([0.0, COLLAPSE_SCORE_RANGE]), good) is None
+    limit = COLLAPSE_LOSS_FRACTION * PRIOR_LOSS
+    assert collapse_reason(spread, [{"train_loss": limit, "val_loss": PRIOR_LOSS}]) is None
+    assert collapse_reason(spread, [{"train_loss": PRIOR_LOSS, "val_loss": limit}]) is None
+    assert collapse_reason(spread, []).startswith("collapsed: training loss never below")
     assert issubclass(TrainingCollapsed, TrialFailed) and issubclass(TrainingDiverged, TrialFailed)
 
 

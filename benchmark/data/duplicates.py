@@ -209,9 +209,10 @@ def read_same_lesion_pairs(path: str | Path, ids: Sequence[str]) -> list[tuple[i
     path = Path(path)
     where = {image_id: k for k, image_id in enumerate(ids)}
     with open(path, newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    if rows and not {"image_a", "image_b", "reason"} <= set(rows[0]):
-        raise ValueError(f"{path}: needs the columns image_a, image_b, reason; has {', '.join(rows[0])}")
+        reader = csv.DictReader(fh)
+        rows, columns = list(reader), reader.fieldnames  # None: an empty file
+    if columns is not None and not {"image_a", "image_b", "reason"} <= set(columns):
+        raise ValueError(f"{path}: needs the columns image_a, image_b, reason; has {', '.join(columns)}")
     out = []
     for line, row in enumerate(rows, start=2):
         missing = [row[c] for c in ("image_a", "image_b") if row[c] not in where]
@@ -238,8 +239,8 @@ def find_duplicate_groups(
     n = len(sha256s)
     if len(images) != n:
         raise ValueError("images and sha256s must have the same length")
-    first: dict[str, int] = {}
-    pairs = [(first.setdefault(h, k), k) for k, h in enumerate(sha256s) if first.get(h, k) != k]
+    first: dict[str, int] = {}  # content sha256 -> the first image with it
+    pairs = [(first[h], k) for k, h in enumerate(sha256s) if first.setdefault(h, k) != k]
     pairs += [(i, j) for i, j, _, _ in near_duplicate_pairs(images, rules)]
     pairs += [(int(i), int(j)) for i, j, *_ in same_lesion]
     return _union_find_groups(n, np.array(pairs, dtype=np.int64).reshape(-1, 2))

@@ -60,8 +60,9 @@ def collapse_reason(val_scores: np.ndarray, history: list[dict]) -> str | None:
 
     - its validation scores span less than ``COLLAPSE_SCORE_RANGE`` (every image scored the same);
     - its loss never left the class-prior loss: neither the training loss (mean of an epoch) nor
-      the validation loss ever went below ``COLLAPSE_LOSS_FRACTION`` x ln 2, the class-weighted
-      loss of a constant prediction. It learnt nothing from the images.
+      the validation loss ever reached ``COLLAPSE_LOSS_FRACTION`` x ln 2 (0.98 x the class-weighted
+      loss of a constant prediction; a loss exactly at it has reached it), or it finished no epoch.
+      It learnt nothing from the images.
     """
     spread = float(np.ptp(val_scores)) if len(val_scores) else 0.0
     if spread < COLLAPSE_SCORE_RANGE:
