@@ -267,3 +267,16 @@ def test_ssf_folds_only_where_the_convolution_feeds_the_batch_norm_alone():
     model.eval(), reference.eval()
     x = torch.randn(2, 3, 16, 16)
     assert torch.allclose(model(x), reference(x), atol=1e-5)
+
+
+@pytest.mark.parametrize("backbone", FAMILIES)
+def test_dora_adds_a_magnitude_vector_to_every_lora_layer(backbone):
+    """DoRA is LoRA plus one trained magnitude per output channel of each adapted convolution: the
+    plugins differ by exactly those parameters (so a DoRA that silently built plain LoRA fails)."""
+    lora, dora = _build(backbone, "lora"), _build(backbone, "dora")
+    layers = {n: m for n, m in lora.model.named_modules() if isinstance(m, LoraLayer)}
+    out_channels = sum(m.get_base_layer().out_channels for m in layers.values())
+    assert count_parameters(dora).trainable - count_parameters(lora).trainable == out_channels
+    magnitudes = [n for n, p in dora.model.named_parameters() if "lora_magnitude_vector" in n and p.requires_grad]
+    assert len(magnitudes) == len(layers)
+    assert not any("lora_magnitude_vector" in n for n, _ in lora.model.named_parameters())

@@ -25,8 +25,15 @@ def test_drs_layer_equations():
     s = torch.arange(12.0).view(3, 4)
     expected = torch.stack([2.0 * (s * y[:, 0] + 1) + 0.5, -1.0 * (s * y[:, 1] + 1)], dim=1)
     assert torch.allclose(layer(y), expected)
-    with pytest.raises(ValueError, match="input size"):
+    with pytest.raises(ValueError, match=r"built for representations \(2, 3, 4\) \(C, H, W\) got \(2, 4, 4\): "
+                                         "build the model at the input size"):
         layer(torch.randn(1, 2, 4, 4))
+    assert "channels=2, height=3, width=4, spatial=True, channel=True" in repr(layer)
+
+
+def test_a_drs_layer_without_either_scaling_is_refused():
+    with pytest.raises(ValueError, match=r"^a DRS layer needs the spatial or the channel scaling \(or both\)$"):
+        DRSLayer(channels=2, height=3, width=4, spatial=False, channel=False)
 
 
 @pytest.mark.parametrize("name", DRS_METHODS)

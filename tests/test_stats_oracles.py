@@ -18,13 +18,23 @@ from statsmodels.stats.multitest import multipletests
 from benchmark.stats.hypothesis import (
     _ZERO_VARIANCE,
     bootstrap_wilcoxon_test,
+    delong_test,
     delong_variance,
     holm_correction,
     nadeau_bengio_ttest,
     paired_bootstrap_auc_difference,
+    paired_bootstrap_auc_differences,
     paired_split_test,
 )
-from benchmark.stats.metrics import auc_standard_error, corner_operating_point, stratified_auc
+from benchmark.stats.calibration import brier_score
+from benchmark.stats.metrics import (
+    auc_standard_error,
+    bootstrap_aucs,
+    corner_operating_point,
+    evaluate_scores,
+    roc_auc,
+    stratified_auc,
+)
 from benchmark.stats.thresholds import threshold_metrics, youden_threshold
 
 NB_KEYS = {"mean_difference", "t", "p", "df"}
@@ -101,7 +111,10 @@ def test_nadeau_bengio_fewer_than_two_differences(diffs):
     assert set(res) == NB_KEYS
     assert np.isnan(res["t"]) and np.isnan(res["p"])
     assert res["df"] == 0
-    assert res["mean_difference"] == pytest.approx(0.25) if diffs else np.isnan(res["mean_difference"])
+    if diffs:
+        assert res["mean_difference"] == 0.25
+    else:
+        assert np.isnan(res["mean_difference"])
 
 
 @pytest.mark.parametrize("j", [2, 3, 5])
@@ -509,3 +522,153 @@ def test_paired_bootstrap_defaults():
     b = np.round(a + np.random.default_rng(9).normal(0, 0.8, 30), 2)
     assert (paired_bootstrap_auc_difference(y, a, b)
             == paired_bootstrap_auc_difference(y, a, b, n_bootstrap=2000, seed=0, confidence=0.95))
+
+
+def test_paired_bootstrap_many_pairs_defaults_and_messages():
+    y, a = _scored_case(17, n=30)
+    b = np.round(a + np.random.default_rng(10).normal(0, 0.8, 30), 2)
+    scores = {"net_a": a, "net_b": b}
+    assert (paired_bootstrap_auc_differences(y, scores, [("net_a", "net_b")])
+            == paired_bootstrap_auc_differences(y, scores, [("net_a", "net_b")], n_bootstrap=2000, seed=0))
+    with pytest.raises(ValueError, match="y_true and net_b have different lengths"):
+        paired_bootstrap_auc_differences(y, {"net_a": a, "net_b": b[:5]}, [("net_a", "net_b")])
+    with pytest.raises(ValueError, match="^paired_bootstrap_auc_difference needs both classes"):
+        paired_bootstrap_auc_difference([1, 1, 1], [0.1, 0.2, 0.3], [0.3, 0.2, 0.1])
+    with pytest.raises(ValueError, match=r"^paired_bootstrap_auc_difference needs n_bootstrap >= 1$"):
+        paired_bootstrap_auc_difference(y, a, b, n_bootstrap=0)
+    one = paired_bootstrap_auc_difference(y, a, b, n_bootstrap=1)
+    assert one["ci_low"] == one["ci_high"]
+
+
+# ------------------------------------------------------------------ DeLong test and class-count checks
+def test_delong_needs_two_cases_of_each_class_and_two_are_enough():
+    for y in ([1, 1, 0], [1, 1, 1, 0], [0, 0, 1], [0, 0, 0, 1]):
+        s = np.linspace(0.1, 0.9, len(y))
+        with pytest.raises(ValueError, match="needs at least 2 malignant and 2 benign cases"):
+            delong_variance(y, s)
+    y, s = np.array([1, 0, 1, 0]), np.array([0.9, 0.3, 0.4, 0.5])
+    auc, var = delong_variance(y, s)
+    auc_ref, var_ref = _slow_delong_variance(y, s)
+    assert auc == pytest.approx(auc_ref) and var == pytest.approx(var_ref)
+    z, p = delong_test(y, s, [0.8, 0.1, 0.2, 0.7])
+    assert np.isfinite(z) and 0.0 < p <= 1.0
+
+
+def test_delong_test_error_messages():
+    with pytest.raises(ValueError, match="^delong_test needs both classes"):
+        delong_test([0, 0, 0], [0.1, 0.2, 0.3], [0.3, 0.2, 0.1])
+    with pytest.raises(ValueError, match="^delong_test needs at least 2 malignant and 2 benign"):
+        delong_test([0, 0, 1], [0.1, 0.2, 0.3], [0.3, 0.2, 0.1])
+
+
+# ------------------------------------------------------------------ input validation (metrics)
+def test_label_and_score_validation_messages():
+    with pytest.raises(ValueError, match="^y_true is empty$"):
+        roc_auc([], [])
+    with pytest.raises(ValueError, match="^y_true must be real-valued"):
+        roc_auc(np.array([0, 1], dtype=complex), [0.1, 0.2])
+    with pytest.raises(ValueError, match="^scores must be real-valued"):
+        roc_auc([0, 1], np.array([0.1, 0.2], dtype=complex))
+    with pytest.raises(ValueError, match=r"found 2, 3, 4, 5, 6, \.\.\.$"):
+        roc_auc([0, 1, 2, 3, 4, 5, 6, 7], np.arange(8.0))
+    with pytest.raises(ValueError, match=r"found 2, 3, 4, 5, 6$"):
+        roc_auc([0, 1, 2, 3, 4, 5, 6], np.arange(7.0))
+    with pytest.raises(ValueError, match=r"found 2$"):
+        roc_auc([0, 1, 2], np.arange(3.0))
+    with pytest.raises(ValueError, match=r"^roc_auc needs both classes in y_true; only class 0 \(benign\) is present "
+                                         r"\(no class 1 \(malignant\) cases among 2\)"):
+        roc_auc([0, 0], [0.1, 0.2])
+    with pytest.raises(ValueError, match="^scores must be finite"):
+        brier_score([0, 1], [0.1, np.nan])
+
+
+def test_function_names_in_class_errors():
+    for fn, name in [(bootstrap_aucs, "bootstrap_aucs"), (evaluate_scores, "evaluate_scores")]:
+        with pytest.raises(ValueError, match=f"^{name} needs both classes"):
+            fn([1, 1], [0.1, 0.2], 10, 0)
+
+
+# ------------------------------------------------------------------ evaluate_scores / bootstrap
+def test_evaluate_scores_defaults_counts_and_small_bootstraps():
+    y, s = _scored_case(18, n=30)
+    res = evaluate_scores(y, s)
+    assert res == evaluate_scores(y, s, n_bootstrap=1000, seed=0)
+    assert res["n"] == 30 and res["n_positive"] == int(y.sum()) and res["n_bootstrap"] == 1000
+    two = evaluate_scores(y, s, n_bootstrap=2, seed=4)
+    assert np.isfinite(two["auc_std"])
+    assert two["auc_std"] == pytest.approx(np.std(bootstrap_aucs(y, s, 2, 4), ddof=1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for n_bootstrap in (0, 1):
+            res = evaluate_scores(y, s, n_bootstrap=n_bootstrap)
+            assert all(np.isnan(res[k]) for k in ("auc_std", "accuracy_std", "sensitivity_std", "specificity_std"))
+
+
+def test_bootstrap_over_several_chunks():
+    # 20 000 cases: resamples are processed 100 at a time, so 250 resamples take three chunks
+    rng = np.random.default_rng(19)
+    y = (rng.random(20_000) < 0.4).astype(int)
+    s = np.round(rng.normal(size=20_000) + y, 1)
+    aucs = bootstrap_aucs(y, s, 250, 7)
+    res = evaluate_scores(y, s, n_bootstrap=250, seed=7)
+    assert aucs.shape == (250,)
+    assert np.all(np.abs(aucs - roc_auc_score(y, s)) < 0.03)  # 0.03 is about 8 standard errors
+    assert res["auc_std"] == pytest.approx(np.std(aucs, ddof=1), rel=1e-12)
+    assert np.array_equal(aucs[:100], bootstrap_aucs(y, s, 100, 7))
+    diff = paired_bootstrap_auc_difference(y, s, -s, n_bootstrap=250, seed=7)
+    assert diff["ci_low"] == pytest.approx(np.quantile(2 * aucs - 1, 0.025))
+
+
+# ------------------------------------------------------------------ corner point for huge test sets
+def _counts_case(pos_counts: dict, neg_counts: dict):
+    y = np.concatenate([np.ones(sum(pos_counts.values()), int), np.zeros(sum(neg_counts.values()), int)])
+    s = np.concatenate([np.repeat(list(pos_counts), list(pos_counts.values())),
+                        np.repeat(list(neg_counts), list(neg_counts.values()))]).astype(float)
+    return y, s
+
+
+@pytest.mark.parametrize("pos_counts, neg_counts, expected", [
+    # best point at a score held by as many benign as malignant cases
+    ({0.9: 40_000, 0.5: 5_000, 0.1: 5_000}, {0.5: 5_000, 0.2: 45_000}, 0.5),
+    # best point at a score held by a single case
+    ({0.9: 40_000, 0.7: 1, 0.1: 9_999}, {0.2: 50_000}, 0.7),
+])
+def test_corner_operating_point_huge_test_sets(pos_counts, neg_counts, expected):
+    y, s = _counts_case(pos_counts, neg_counts)
+    assert (y == 1).sum() * (y == 0).sum() >= 2e9  # the float comparison branch
+    res = corner_operating_point(y, s)
+    assert res["threshold"] == expected == _corner_oracle(y, s)[1]
+
+
+def test_corner_operating_point_huge_random_test_set():
+    # 60 000 cases per class: (n_pos n_neg)^2 no longer fits in int64
+    rng = np.random.default_rng(20)
+    y = np.r_[np.ones(60_000, int), np.zeros(60_000, int)]
+    s = np.round(rng.normal(size=120_000) + 0.7 * y, 1)
+    _, t, sens, spec = _corner_oracle(y, s)
+    res = corner_operating_point(y, s)
+    assert res["threshold"] == t
+    assert res["sensitivity"] == pytest.approx(sens) and res["specificity"] == pytest.approx(spec)
+
+
+def test_evaluate_scores_huge_test_set_with_a_rare_score():
+    # resamples of a huge test set miss the single case scored 0.95 now and then
+    y = np.r_[np.ones(50_000, int), np.zeros(50_000, int)]
+    s = np.where(y == 1, 0.8, 0.2)
+    s[:10_000] = 0.3
+    s[0] = 0.95
+    res = evaluate_scores(y, s, n_bootstrap=8, seed=1)
+    _, t, sens, spec = _corner_oracle(y, s)
+    assert res["threshold"] == t and res["sensitivity"] == pytest.approx(sens)
+    assert np.isfinite(res["accuracy_std"]) and np.isfinite(res["sensitivity_std"])
+
+
+@pytest.mark.parametrize("k", [3000, 3273])
+def test_corner_operating_point_exact_tie_is_not_decided_by_rounding(k):
+    # 44 007 cases per class (integer branch). Cut 0.9 gives (FP, FN) = (k, 7k), cut 0.5 gives (5k, 5k):
+    # k^2 + 49 k^2 = 25 k^2 + 25 k^2, an exact tie, which goes to the higher cut. In floating point the
+    # squared distances round differently for these k, so only an exact comparison gets this right.
+    n = 44_007
+    y, s = _counts_case({0.9: n - 7 * k, 0.5: 2 * k, 0.1: 5 * k}, {0.9: k, 0.5: 4 * k, 0.1: n - 5 * k})
+    assert _corner_oracle(y, s)[1] == 0.9
+    assert corner_operating_point(y, s)["threshold"] == 0.9

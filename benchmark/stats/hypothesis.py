@@ -279,8 +279,10 @@ def nadeau_bengio_ttest(diffs, n_train: float, n_test: float) -> dict:
     (ddof=1), the folds' training sets overlap, so the variance of ``m`` is inflated from
     ``s^2 / J`` to ``(1/J + n_test/n_train) s^2``: ``t = m / sqrt((1/J + n_test/n_train) s^2)``,
     ``J - 1`` degrees of freedom, two-sided p. Returns ``{"mean_difference", "t", "p", "df"}``;
-    with fewer than 2 differences ``t`` and ``p`` are NaN. All differences 0: ``t = 0, p = 1``;
-    equal non-zero differences (zero variance): ``t = +-inf, p = 0``.
+    with fewer than 2 differences ``t`` and ``p`` are NaN. Zero variance - a corrected variance of
+    at most 1e-20, or differences equal to a relative 1e-12 - gives ``t = +-inf, p = 0``, unless
+    the mean difference is below 1e-12 in size (all differences 0, up to rounding): ``t = 0, p = 1``.
+    AUC differences are never that small unless they are equal.
     """
     d = np.asarray(diffs, dtype=np.float64).ravel()
     if not np.isfinite(d).all():

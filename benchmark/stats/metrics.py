@@ -142,7 +142,9 @@ def _corner_from_counts(pos: np.ndarray, neg: np.ndarray, values: np.ndarray) ->
     Candidate thresholds are the score values present in the row; threshold ``t`` calls
     ``score >= t`` malignant. Among equally close points the highest threshold (the most
     specific one) wins. Distances are compared exactly, in integer arithmetic, as
-    ``(FP * n_pos)^2 + (FN * n_neg)^2``, i.e. ``n_pos^2 n_neg^2 (FPR^2 + (1-TPR)^2)``.
+    ``(FP * n_pos)^2 + (FN * n_neg)^2``, i.e. ``n_pos^2 n_neg^2 (FPR^2 + (1-TPR)^2)``, while
+    ``n_pos n_neg < 2e9`` (about 45,000 cases of each class); above, where that would overflow
+    int64, as floats, where rounding may decide a tie.
     """
     # Work with values in descending order so that argmin's first hit is the highest threshold.
     pos = pos[:, ::-1]
@@ -292,7 +294,8 @@ def corner_operating_point(y_true, scores) -> dict:
     (label 1) when ``score >= threshold``. The "call everything benign" point (0, 0) is
     therefore not a candidate (the lowest threshold gives (1, 1) instead). Ties in
     distance are broken towards the highest threshold (most specific). Distances are
-    compared exactly (integer arithmetic), so the choice does not depend on rounding.
+    compared exactly (integer arithmetic) up to about 45,000 cases of each class, so there the
+    choice does not depend on rounding (see :func:`_corner_from_counts`).
 
     Returns ``{"threshold", "accuracy", "sensitivity", "specificity"}`` as floats.
     """
