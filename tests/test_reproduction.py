@@ -135,6 +135,34 @@ def test_verdicts(kind, difference, ci, p, verdict):
     assert (claims.drop(row.name)["verdict"] == "not tested").all() and row["p_holm"] == pytest.approx(p)
 
 
+@pytest.mark.parametrize("difference, ci, p, flagged, caveat", [
+    (0.055, (0.029, 0.083), 0.001, "feature_extraction", True),   # BUS-BRA's case: a win over a model below the probe
+    (0.055, (0.029, 0.083), 0.001, "drs", False),                 # the winner flagged: the win stands as it is
+    (-0.055, (-0.083, -0.029), 0.001, "drs", True),               # a loss by a model below the probe
+    (0.01, (-0.03, 0.05), 0.3, "feature_extraction", False),      # nothing significant: nothing to qualify
+])
+def test_significant_verdict_against_a_model_below_the_reference_says_so(difference, ci, p, flagged, caveat):
+    """A claim decided against a model that falls short of the logistic-regression probe on its own features
+    keeps its verdict, but its reason says the difference is no evidence about the methods; the flag is the
+    significance table's ``b_below_reference``, and only on that data set."""
+    table = _sig([("bus_bra", "drs", "feature_extraction", "cluster_bootstrap", difference, *ci, p, 0.83, 0.78),
+                  ("busi", "drs", "feature_extraction", "cluster_bootstrap", difference, *ci, p, 0.83, 0.78),
+                  ("bus_bra", "lora", flagged, "cluster_bootstrap", 0.1, 0.05, 0.15, 0.0001, 0.9, 0.8)])
+    table["b_below_reference"] = (table["dataset"] == "bus_bra") & (table["method_b"] == flagged)
+    claims = paper_claims(table, ["bus_bra", "busi"]).set_index("dataset")
+    row = claims[claims["method_b"] == "feature_extraction"]
+    expected = "supported" if difference > 0 and p < 0.05 else (
+        "contradicted" if p < 0.05 else "not resolved at this size")
+    assert (row["verdict"] == expected).all()
+    assert ("below a logistic-regression probe" in row.loc["bus_bra", "reason"]) == caveat
+    assert (flagged in row.loc["bus_bra", "reason"]) == caveat
+    assert "probe" not in row.loc["busi", "reason"]  # flagged on bus_bra only
+    # read back from significance.csv, the flag is text
+    table["b_below_reference"] = table["b_below_reference"].map(str)
+    assert paper_claims(table, ["bus_bra"]).equals(paper_claims(table.assign(
+        b_below_reference=table["b_below_reference"] == "True"), ["bus_bra"]))
+
+
 def test_missing_method_is_not_tested_and_says_which():
     claims = paper_claims(_sig([]), ["busi"], ranked=["drs", "feature_extraction"])
     row = claims[claims["method_b"] == "finetune_all"].iloc[0]

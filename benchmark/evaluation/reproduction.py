@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from benchmark.evaluation.pairwise import PRIMARY_TEST
+from benchmark.evaluation.reference import BELOW_REFERENCE
 from benchmark.evaluation.run_data import ALPHA
 from benchmark.stats import holm_correction
 
@@ -124,6 +125,20 @@ def _verdict(kind: str, difference: float, ci_low: float, ci_high: float, p_holm
     return "not resolved at this size", "the 95% interval holds both a win and a loss"
 
 
+def _below_reference(sig: pd.DataFrame | None) -> set[tuple[str, str]]:
+    """(data set, method) pairs flagged significantly below the logistic-regression reference: the table's
+    ``b_below_reference`` rows (a method below the reference is the lower side of some pair)."""
+    if sig is None or sig.empty or "b_below_reference" not in sig.columns:
+        return set()
+    flagged = sig["b_below_reference"].astype(str).str.lower().isin(("true", "1"))
+    return set(zip(sig.loc[flagged, "dataset"], sig.loc[flagged, "method_b"]))
+
+
+def _below_reference_caveat(loser: str, dataset: str) -> str:
+    return (f"; but {loser} is significantly {BELOW_REFERENCE} ({dataset}), so a significant difference "
+            "against it is no evidence about the methods, only about how that model trained here")
+
+
 def external_names(lb: pd.DataFrame) -> list[str]:
     """The external data sets the leaderboard has columns for (``external_<name>_auc``)."""
     return [c[len("external_"):-len("_auc")] for c in lb.columns if c.startswith("external_") and c.endswith("_auc")]
@@ -139,10 +154,13 @@ def paper_claims(sig: pd.DataFrame, datasets: list[str], ranked: list[str] | Non
     ``verdict``: ``supported`` (significantly better; or, for a "matches or beats" claim, the whole
     interval above ``-MATCH_MARGIN``), ``contradicted`` (significantly worse), ``not resolved at this
     size``, or ``not tested`` (a method is missing or unranked: ``reason`` says which); ``test`` and
-    ``conditional`` (its p-value leaves out the run-to-run variance) as the significance table has them. Columns
+    ``conditional`` (its p-value leaves out the run-to-run variance) as the significance table has them. A
+    significant verdict whose worse side is significantly below the logistic-regression reference on that
+    data set (the table's ``b_below_reference``) keeps its verdict, and its ``reason`` says so. Columns
     :data:`CLAIM_COLUMNS`, one row per (data set, claim), in the order of ``datasets`` and :data:`CLAIMS`.
     """
     rows = []
+    below = _below_reference(sig)
     for dataset in datasets:
         family = []
         for claim in CLAIMS:
@@ -161,6 +179,9 @@ def paper_claims(sig: pd.DataFrame, datasets: list[str], ranked: list[str] | Non
             r["p_holm"] = adjusted
             if "difference" in r:
                 r["verdict"], r["reason"] = _verdict(r["kind"], r["difference"], r["ci_low"], r["ci_high"], adjusted)
+                loser = r["method_b"] if r["difference"] > 0 else r["method_a"]
+                if adjusted < ALPHA and (dataset, loser) in below:
+                    r["reason"] += _below_reference_caveat(loser, dataset)
         rows += family
     return pd.DataFrame(rows, columns=CLAIM_COLUMNS)
 
