@@ -64,5 +64,5 @@ def test_the_tie_bar_only_rises_with_the_best_so_discarded_states_are_never_need
         best = np.linspace(0.5, 1.0, 501)
         bars = np.array([b - rule.tolerance(b) for b in best])
         assert np.all(np.diff(bars) > 0)
-    with pytest.raises(ValueError, match="no complete trial"):
+    with pytest.raises(ValueError, match="^no complete trial to select from$"):
         RULE.select([])

@@ -131,7 +131,7 @@ def test_the_tie_width_uses_the_metrics_own_standard_error_and_says_so():
     assert "(binomial, 21 malignant / 43 benign" in accuracy.describe()
     assert auc.describe().startswith("best validation auc; ")
     assert "ties go to the lower validation loss, then the higher metric, then the earlier trial" in auc.describe()
-    assert "only equal values count as ties" in SelectionRule("auc", 0.0, 21, 43).describe()
+    assert "; values only equal values count as ties; ties go" in SelectionRule("auc", 0.0, 21, 43).describe()
 
 
 @pytest.mark.parametrize("k, seed", [(2, 0), (3, 5), (5, 1)])
