@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from benchmark.common.io import write_csv_atomic, write_text_atomic
+from benchmark.reporting.report_repeats import repeats_section, write_repeat_tables
 from benchmark.evaluation import (
     ALPHA,
     BELOW_REFERENCE,
@@ -249,9 +250,10 @@ def _page_context(proto: dict, lb: pd.DataFrame, sig: pd.DataFrame) -> dict:
             "protocol": protocol_items(proto), "reproduction": reproduction_section(lb, sig, proto)}
 
 
-def markdown_page(proto: dict, lb: pd.DataFrame, sig: pd.DataFrame) -> str:
-    """``leaderboard.md``: banner (synthetic data), table, notes, surviving differences, protocol."""
-    return render("leaderboard.md", **_page_context(proto, lb, sig))
+def markdown_page(proto: dict, lb: pd.DataFrame, sig: pd.DataFrame, repeats: dict | None = None) -> str:
+    """``leaderboard.md``: banner (synthetic data), table, notes, the spread over repeats (``repeats``:
+    :func:`benchmark.reporting.report_repeats.repeats_section`), surviving differences, protocol."""
+    return render("leaderboard.md", **_page_context(proto, lb, sig), repeats=repeats)
 
 
 def protocol_items(proto: dict) -> list[tuple[str, str]]:
@@ -351,6 +353,7 @@ def write_leaderboard(run_dir, n_bootstrap: int | None = None) -> dict[str, Path
     written = {"leaderboard.csv": write_csv_atomic(run_dir / "leaderboard.csv", lb),
                "significance.csv": write_csv_atomic(run_dir / "significance.csv", sig)}
     written["claims.csv"] = write_claims(run_dir, lb, sig, data.internal)
+    written.update(write_repeat_tables(run_dir, data))
     fig_dir = run_dir / "figures"
     figures = {}
     if data.order:
@@ -364,7 +367,8 @@ def write_leaderboard(run_dir, n_bootstrap: int | None = None) -> dict[str, Path
                                      synthetic=proto["synthetic"])
     for path in figures.values():
         written[f"figures/{Path(path).name}"] = Path(path)
-    written["leaderboard.md"] = write_text_atomic(run_dir / "leaderboard.md", markdown_page(proto, lb, sig))
+    written["leaderboard.md"] = write_text_atomic(run_dir / "leaderboard.md",
+                                                  markdown_page(proto, lb, sig, repeats_section(run_dir)))
     written["leaderboard.html"] = write_text_atomic(run_dir / "leaderboard.html",
                                                     html_page(proto, lb, sig, figures, data))
     return written
