@@ -102,3 +102,19 @@ def test_the_report_writes_the_tables_and_the_section(run_dir, tmp_path):
     written = write_leaderboard(single)
     assert "repeat_spread.csv" not in written and not (single / "repeat_spread.csv").exists()
     assert "## Over repeats" not in (single / "leaderboard.md").read_text()
+
+
+@pytest.mark.filterwarnings("ignore:write_analysis")  # a fake run has no trained models to analyse
+def test_a_run_folder_made_before_gets_the_tables_and_the_html_section(run_dir):
+    """The report treats missing repeat tables as stale outputs: rebuilt, and shown in index.html."""
+    from benchmark.reporting.report import write_report
+
+    for name in ("repeat_spread.csv", "rank_stability.csv"):
+        (run_dir / name).unlink(missing_ok=True)
+    page = write_report(run_dir).read_text()
+    assert (run_dir / "repeat_spread.csv").exists() and (run_dir / "rank_stability.csv").exists()
+    section = page[page.index('<section id="repeats">'):]
+    section = section[:section.index("</section>")]
+    spread = pd.read_csv(run_dir / "repeat_spread.csv")
+    for r in spread.itertuples():
+        assert f"<td>{r.method}</td><td>{r.auc_mean:.3f}</td><td>{r.auc_sd:.3f}</td>" in section

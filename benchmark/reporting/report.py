@@ -58,6 +58,7 @@ from benchmark.reporting.report_inputs import (
 )
 from benchmark.reporting.report_efficiency import efficiency_section, ensure_efficiency
 from benchmark.reporting.report_protocol import protocol_section
+from benchmark.reporting.report_repeats import repeats_section
 from benchmark.reporting.report_subgroups import subgroup_section
 from benchmark.reporting.reproduction import reproduction_section
 from benchmark.reporting.report_sections import (
@@ -120,6 +121,7 @@ def write_report(run_dir, rebuild: bool = False) -> Path:
         reproduction=reproduction_section(lb, pd.DataFrame() if sig is None else sig, proto),
         leaderboard=leaderboard_section(lb, proto),
         significance=significance_section(run_dir, sig),
+        repeats=repeats_section(run_dir),
         figures={section: embedded_figure(path) if path.is_file() else None for section, path in figures.items()},
         figures_command=f"petl-bench report {run_dir}",
         efficiency=efficiency_section(run_dir, data),

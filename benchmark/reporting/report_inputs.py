@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from benchmark.evaluation import PRIMARY_TEST, RunData
+from benchmark.evaluation.repeat_stability import RANK_STABILITY_FILE, REPEAT_SPREAD_FILE
 from benchmark.reporting.pages import write_leaderboard
 from benchmark.runfolder import COST_FILE, PREDICTIONS_FILE, RESULTS_FILE, STUDIES_FILE, SUITE_FILE
 
@@ -71,6 +72,8 @@ def ensure_leaderboard(run_dir: Path, data: RunData, force: bool) -> None:
         outputs += [run_dir / "figures" / f for f in LEADERBOARD_FIGURES]
     if len(data.order) >= 2:
         outputs.append(run_dir / "figures" / PVALUE_FIGURE)
+        if data.rows()["repeat"].nunique() >= 2:  # the spread over repeats (a run folder made before it, too)
+            outputs += [run_dir / REPEAT_SPREAD_FILE, run_dir / RANK_STABILITY_FILE]
     sources = [run_dir / f for f in (COST_FILE, PREDICTIONS_FILE, STUDIES_FILE, SUITE_FILE)]
     sources += [run_dir / rel / RESULTS_FILE for rel in data.runs["run_path"]]
     if force or any(is_stale(o, sources) for o in outputs):
