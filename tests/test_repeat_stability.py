@@ -63,15 +63,17 @@ def test_rank_stability_against_every_subset(run_dir, per_repeat):
     full = per_repeat.mean(axis=1)
     full_order = list(full.sort_values(ascending=False).index)
     for r in (1, 2, 3):
-        taus, moved, shift = [], [], 0.0
+        taus, moved, move, shift = [], [], 0, 0.0
         for subset in combinations(range(3), r):
             mean = per_repeat[list(subset)].mean(axis=1)
             taus.append(kendalltau(mean.loc[full.index], full).statistic)
             order = list(mean.sort_values(ascending=False).index)
             moved.append(sum(a != b for a, b in zip(order, full_order)))
+            move = max(move, max(abs(order.index(m) - full_order.index(m)) for m in full_order))
             shift = max(shift, (mean - full).abs().max())
         assert stability.loc[r, "kendall_tau"] == pytest.approx(np.mean(taus))
         assert stability.loc[r, "rank_changes"] == pytest.approx(np.mean(moved))
+        assert stability.loc[r, "max_rank_move"] == move
         assert stability.loc[r, "max_shift"] == pytest.approx(shift, abs=1e-12)
     assert stability.loc[3, "kendall_tau"] == 1 and stability.loc[3, "rank_changes"] == 0
     assert stability.loc[1, "max_shift"] > 0

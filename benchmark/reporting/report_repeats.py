@@ -43,8 +43,9 @@ def repeats_section(run_dir) -> dict | None:
              str(r.rank_best) if r.rank_best == r.rank_worst else f"{r.rank_best}-{r.rank_worst}"]
             for r in spread.itertuples()]
     last = int(stability["n_repeats"].max())
-    steps = "; ".join(f"{r.n_repeats}: tau {r.kendall_tau:.2f}, {r.rank_changes:.1f} methods moved, largest shift "
-                      f"{r.max_shift:.3f}" for r in stability.itertuples() if r.n_repeats < last)
+    steps = "; ".join(f"{r.n_repeats}: tau {r.kendall_tau:.2f}, {r.rank_changes:.1f} methods moved, by at most "
+                      f"{r.max_rank_move} rank(s), largest shift {r.max_shift:.3f}"
+                      for r in stability.itertuples() if r.n_repeats < last)
     settled = stability[(stability["rank_changes"] == 0) & (stability["n_repeats"] < last)]
     needed = repeats_needed(spread)
     sentences = [
