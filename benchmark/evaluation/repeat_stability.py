@@ -28,7 +28,7 @@ from scipy.stats import kendalltau
 from benchmark.evaluation.run_data import RunData, fold_stratified_aucs, load_run
 
 __all__ = ["REPEAT_SPREAD_FILE", "RANK_STABILITY_FILE", "repeat_aucs", "repeat_spread", "rank_stability",
-           "repeats_needed"]
+           "neighbour_gap", "repeats_needed"]
 
 REPEAT_SPREAD_FILE = "repeat_spread.csv"
 RANK_STABILITY_FILE = "rank_stability.csv"
@@ -92,15 +92,20 @@ def rank_stability(data) -> pd.DataFrame:
                                        "max_shift"])
 
 
+def neighbour_gap(spread: pd.DataFrame) -> float:
+    """The median distance between the mean AUCs of methods next to each other in the ranking."""
+    means = np.sort(spread["auc_mean"].to_numpy(dtype=float))[::-1]
+    return float(np.median(-np.diff(means))) if len(means) > 1 else float("nan")
+
+
 def repeats_needed(spread: pd.DataFrame) -> int | None:
     """``ceil((median SD over repeats / median gap between neighbouring means)^2)``: the repeats after which
     the standard error of a method's mean is at most the median distance to its neighbour. None with fewer
     than two repeats or two methods, or when neighbouring means coincide."""
     sd = spread["auc_sd"].dropna()
-    means = np.sort(spread["auc_mean"].to_numpy(dtype=float))[::-1]
-    if sd.empty or len(means) < 2:
+    if sd.empty or len(spread) < 2:
         return None
-    gap = float(np.median(-np.diff(means)))
+    gap = neighbour_gap(spread)
     if gap <= 0:
         return None
     return max(1, math.ceil((float(sd.median()) / gap) ** 2))

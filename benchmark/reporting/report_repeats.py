@@ -12,6 +12,7 @@ from benchmark.common.io import write_csv_atomic
 from benchmark.evaluation.repeat_stability import (
     RANK_STABILITY_FILE,
     REPEAT_SPREAD_FILE,
+    neighbour_gap,
     rank_stability,
     repeat_spread,
     repeats_needed,
@@ -57,7 +58,7 @@ def repeats_section(run_dir) -> dict | None:
          if len(settled) else f"No subset of fewer than {last} repeats gives the final ranking every time: "
          "the lower ranks still move with the repeats drawn."),
         (f"Median SD over repeats {spread['auc_sd'].median():.3f} against a median gap of "
-         f"{pd.Series(sorted(spread['auc_mean'], reverse=True)).diff().abs().median():.3f} between neighbouring "
+         f"{neighbour_gap(spread):.3f} between neighbouring "
          f"methods: about {needed} repeat(s) bring a method's standard error down to that gap "
          "(ceil((SD / gap)^2))." if needed is not None else
          "Neighbouring methods' means coincide: no number of repeats separates them."),
