@@ -51,3 +51,28 @@ def test_the_raw_variant_is_the_suites_reference_on_the_design_partition(tmp_pat
     for variant, row in table.iterrows():  # the learnable synthetic set: well above chance everywhere
         assert row.inner_cv_auc > 0.6 and row.fold_stratified_auc > 0.6, (variant, row.to_dict())
         assert 0.5 < row.external_synthetic_shifted_auc <= 1, (variant, row.to_dict())
+
+
+def test_the_head_floor_variant_trains_the_head_at_the_floor_and_leaves_other_methods_alone(monkeypatch):
+    from benchmark.models import registry
+    from benchmark.models.build import build_model
+    from benchmark.training import trainer
+
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))  # the variant goes when the test ends
+    monkeypatch.setattr(trainer, "make_optimizer", trainer.make_optimizer)  # and so does the patch
+    dc = _script()
+    names = dc.register_variants("head_lr_floor")
+    assert names == ["finetune_all", "finetune_all_head_lr_floor"]
+    floored, _, _ = build_model("finetune_all_head_lr_floor", "efficientnet_lite0", 64)
+    opt = trainer.make_optimizer(floored, 1e-4, 0.9)  # what the trainer calls, patched by the script
+    body, head = opt.param_groups
+    assert body["lr"] == 1e-4 and head["lr"] == dc.HEAD_LR_FLOOR
+    assert {id(p) for p in head["params"]} == {id(p) for p in floored.head().parameters()}
+    n_trainable = sum(p.requires_grad for p in floored.model.parameters())
+    assert len(body["params"]) + len(head["params"]) == n_trainable
+    assert [g["lr"] for g in trainer.make_optimizer(floored, 1e-2, 0.9).param_groups] == [1e-2, 1e-2]
+    plain, _, _ = build_model("finetune_all", "efficientnet_lite0", 64)
+    assert [g["lr"] for g in trainer.make_optimizer(plain, 1e-4, 0.9).param_groups] == [1e-4]
+    # the variant searches what full fine-tuning searches and trains what it trains
+    assert dc.get_method("finetune_all_head_lr_floor").lr == dc.get_method("finetune_all").lr
+    assert all(p.requires_grad for p in floored.model.parameters())
