@@ -205,3 +205,18 @@ def test_console_summary_is_short(paper_run):
     assert len(lines) <= TOP + 4
     assert sum(line.startswith("Byra (2021)'s 7 claims on ") for line in lines) == 2
     assert any("drs_finetune_last_block" in line for line in lines)
+
+
+def test_conditional_note_names_only_the_data_sets_whose_test_leaves_out_the_rerun_variance():
+    """With repeats, the training set's claims are tested with the run-to-run variance and an external set's are
+    not: the note must name the external set, not call every verdict conditional ("with one repeat")."""
+    from benchmark.reporting.reproduction import _conditional_note
+
+    def claims(flags):
+        return pd.DataFrame({"dataset": ["busi", "busi", "clinic_b", "clinic_b"], "conditional": flags})
+
+    mixed = _conditional_note(claims([False, False, True, True]))
+    assert len(mixed) == 1 and "verdicts on clinic_b are conditional" in mixed[0] and "busi" not in mixed[0]
+    every = _conditional_note(claims([True] * 4))
+    assert len(every) == 1 and "These verdicts are conditional" in every[0] and "petl-bench spread" in every[0]
+    assert _conditional_note(claims([False] * 4)) == []

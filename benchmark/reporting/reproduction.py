@@ -140,11 +140,7 @@ def reproduction_section(lb: pd.DataFrame, sig: pd.DataFrame, proto: dict) -> di
         "method on the quick profile); contradicted when significant the other way; otherwise not resolved at this "
         "size. Paper Δ: the difference of the paper's two AUCs (one split, no test).",
     ]
-    conditional = claims["conditional"].astype(str).str.lower().isin(("true", "1"))
-    if conditional.any():
-        notes.append("With one repeat these verdicts are conditional on the trained models: the test resamples the "
-                     "test images only, not the search and the training. petl-bench spread RUN_DIR RUN_DIR shows "
-                     "how far a rerun moves each method; a profile with several repeats tests with that variance.")
+    notes += _conditional_note(claims)
     if missing:
         notes.append(f"Not in this run, or unranked: {', '.join(missing)} (petl-bench methods lists them; "
                      "their claims are not tested).")
@@ -152,3 +148,21 @@ def reproduction_section(lb: pd.DataFrame, sig: pd.DataFrame, proto: dict) -> di
             "claims_header": ["claim", "comparison", "paper Δ", "this run: Δ AUC [95% CI]", "Holm p (claims)",
                               "verdict"],
             "differences": _differences(proto), "notes": notes}
+
+
+def _conditional_note(claims: pd.DataFrame) -> list[str]:
+    """Which data sets' verdicts leave out the run-to-run variance, and why: all of them with one repeat;
+    with several, the external sets (one set of images that every fold model scores: the corrected
+    repeated k-fold t-test, which assumes cross-validation folds, does not apply)."""
+    conditional = claims["conditional"].astype(str).str.lower().isin(("true", "1"))
+    if not conditional.any():
+        return []
+    if conditional.all():
+        return ["These verdicts are conditional on the trained models: the test resamples the test images only, "
+                "not the search and the training. petl-bench spread RUN_DIR RUN_DIR shows how far a rerun moves "
+                "each method; a profile with several repeats tests with that variance."]
+    sets = ", ".join(dict.fromkeys(claims.loc[conditional, "dataset"]))
+    return [f"The verdicts on {sets} are conditional on the trained models: the paired cluster bootstrap "
+            "resamples that set's images only (every fold model scores the same images, so the corrected repeated "
+            "k-fold t-test does not apply there); the run-to-run variance is in the other verdicts only."]
+
