@@ -18,6 +18,7 @@ from benchmark.common.io import write_csv_atomic
 from benchmark.evaluation import (
     PRIMARY_TEST,
     SIGNIFICANCE_COLUMNS,
+    TEST_LABELS,
     TESTS,
     leaderboard,
     load_run,
@@ -27,7 +28,8 @@ from benchmark.evaluation import (
     summary_sentences,
 )
 from benchmark.runfolder import REFERENCE_METHOD, external_scores, load_predictions, load_studies
-from benchmark.reporting.pages import POOLED_VS_STRATIFIED, write_leaderboard
+from benchmark.reporting.pages import (CONDITIONAL_SECONDARY, POOLED_VS_STRATIFIED, TEST_CAVEATS, differences_by_test,
+                                      write_leaderboard)
 from benchmark.stats import corner_operating_point, holm_correction, nadeau_bengio_ttest
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -379,6 +381,22 @@ def test_one_repeat_primary_is_the_cluster_bootstrap_and_significant_says_condit
     headline = primary_summary(sig)
     assert headline.startswith("Under the primary paired cluster bootstrap, ") and " on busi survive" in headline
     assert "(clinic_b)" not in headline  # the external family is reported on its own
+
+
+def test_secondary_tests_say_they_leave_out_the_run_to_run_variance_only_where_the_primary_includes_it(sig, tmp_path):
+    """With repeats the paired cluster bootstrap and DeLong are secondary and conditional while the primary test is
+    not: the page's count line for each says so (a reader otherwise sets 0 significant against 13). With one repeat
+    every test is conditional, the headline says it once, and no count line repeats it."""
+    tests = {t["label"]: t for t in differences_by_test(sig)}
+    conditional = CONDITIONAL_SECONDARY.format(dataset="busi")
+    for label in (TEST_LABELS["cluster_bootstrap"], TEST_LABELS["delong"]):
+        assert not tests[label]["primary"] and tests[label]["caveat"].startswith(conditional)
+    assert tests[TEST_LABELS["delong"]]["caveat"].endswith(TEST_CAVEATS["delong"])
+    assert tests[TEST_LABELS["nadeau_bengio"]]["primary"]
+    assert "conditional" not in tests[TEST_LABELS["nadeau_bengio"]]["caveat"]
+    one = significance(make_run_folder(tmp_path, methods=("good", "random_a", "weak"), n_images=120, n_malignant=45,
+                                       n_bootstrap=50))
+    assert not any("conditional" in t["caveat"] for t in differences_by_test(one))
 
 
 def test_nadeau_bengio_rows(run_dir, data, sig):

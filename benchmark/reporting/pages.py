@@ -220,8 +220,20 @@ def differences_by_test(sig: pd.DataFrame) -> list[dict]:
         if "primary" in sig.columns and len(sig) else {PRIMARY_TEST}
     return [{"label": TEST_LABELS[t], "primary": t in primary, "sentences": summary_sentences(sig, tests=[t]),
              "n_significant": int(sig.loc[sig["test"] == t, "significant"].astype(bool).sum()),
-             "counts": _counts(sig[sig["test"] == t]), "caveat": TEST_CAVEATS.get(t, "")}
+             "counts": _counts(sig[sig["test"] == t]), "caveat": _caveat(sig, t, primary)}
             for t in TESTS if (sig["test"] == t).any()]
+
+
+def _caveat(sig: pd.DataFrame, test: str, primary: set) -> str:
+    """Why ``test``'s count weighs less: :data:`TEST_CAVEATS`, and, where the primary test of the training data set
+    (the first in ``sig``) includes the run-to-run variance (repeats) and ``test`` does not, that it is conditional
+    on the trained models."""
+    parts = [TEST_CAVEATS.get(test, "")]
+    if "conditional" in sig.columns and test not in primary:
+        flags = sig["conditional"].astype(str).str.lower().eq("true")
+        if flags[sig["test"] == test].all() and not flags[sig["test"].isin(primary)].any():
+            parts.insert(0, CONDITIONAL_SECONDARY.format(dataset=sig["dataset"].iloc[0]))
+    return "; ".join(p for p in parts if p)
 
 
 def _counts(part: pd.DataFrame) -> str:
@@ -232,6 +244,8 @@ def _counts(part: pd.DataFrame) -> str:
 
 # Why a secondary test's "significant" weighs less than the primary test's: the pages show these tests as a
 # count with this caveat, their per-pair lines folded away (HTML) or only in significance.csv (Markdown).
+CONDITIONAL_SECONDARY = ("conditional on the trained models (its p-value varies the test images only, one model per fold): "
+                         "it leaves out the run-to-run variance that the primary test on {dataset} includes")
 TEST_CAVEATS = {
     "delong": "it treats near-duplicate images as independent, so its p-values are too small where the data "
               "has copies",
