@@ -183,6 +183,21 @@ def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["x.json"]
 
 
+def test_a_flag_column_read_back_from_a_csv_is_true_only_where_it_was_written_true(tmp_path):
+    """A yes/no column with a gap reads back from CSV as text and NaN: ``astype(bool)`` would call both "False"
+    and the gap True (a comparison nobody ran would count as significant)."""
+    import pandas as pd
+
+    from benchmark.common.io import csv_flags, write_csv_atomic
+
+    written = [True, False, None, True]
+    write_csv_atomic(tmp_path / "flags.csv", pd.DataFrame({"significant": written, "n": range(4)}))
+    back = pd.read_csv(tmp_path / "flags.csv")["significant"]
+    assert csv_flags(back).tolist() == [True, False, False, True]
+    assert csv_flags(pd.Series([True, False])).tolist() == [True, False]
+    assert csv_flags(pd.Series(["TRUE", " false", 1, 0, "yes"])).tolist() == [True, False, True, False, False]
+
+
 def test_results_auc_std_resamples_duplicate_groups():
     """results.json's auc_std (and its interval) come from the bootstrap over duplicate groups; the
     image-level standard deviations keep their own names."""

@@ -1,4 +1,5 @@
-"""Atomic writes: a file is either its old self or its complete new self, never half-written."""
+"""Atomic writes: a file is either its old self or its complete new self, never half-written; and
+:func:`csv_flags`, the one way to read a yes/no column back from a CSV the suite wrote."""
 from __future__ import annotations
 
 import json
@@ -67,3 +68,9 @@ def _jsonable(value):
     if isinstance(value, Path):
         return str(value)
     raise TypeError(f"cannot write {type(value).__name__} to JSON")
+
+
+def csv_flags(values):
+    """A yes/no column (a pandas Series) as booleans, whether it holds booleans already or the text a CSV gives
+    back ("True", "false", 1, 0); anything else, a missing value included, is False."""
+    return values.astype(str).str.strip().str.lower().isin(("true", "1", "1.0"))

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from benchmark.common.io import csv_flags
 from benchmark.evaluation.pairwise import PRIMARY_TEST
 from benchmark.evaluation.reference import BELOW_REFERENCE
 from benchmark.evaluation.run_data import ALPHA
@@ -103,7 +104,7 @@ def primary_rows(sig: pd.DataFrame) -> pd.Series:
     """Which rows of a significance table are the primary test's: its ``primary`` column where it has one
     (the primary test can depend on the data set and the number of repeats), else test :data:`PRIMARY_TEST`."""
     if "primary" in sig.columns:
-        return sig["primary"].astype(str).str.lower().isin(("true", "1"))
+        return csv_flags(sig["primary"])
     return sig["test"] == PRIMARY_TEST
 
 
@@ -130,7 +131,7 @@ def _below_reference(sig: pd.DataFrame | None) -> set[tuple[str, str]]:
     ``b_below_reference`` rows (a method below the reference is the lower side of some pair)."""
     if sig is None or sig.empty or "b_below_reference" not in sig.columns:
         return set()
-    flagged = sig["b_below_reference"].astype(str).str.lower().isin(("true", "1"))
+    flagged = csv_flags(sig["b_below_reference"])
     return set(zip(sig.loc[flagged, "dataset"], sig.loc[flagged, "method_b"]))
 
 

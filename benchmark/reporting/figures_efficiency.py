@@ -15,6 +15,7 @@ import pandas as pd
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
+from benchmark.common.io import csv_flags
 from benchmark.common.train_sizes import ALL
 from benchmark.reporting.figures import _LINESTYLES, _new_figure, _place_labels, _save, _style, _synthetic_note, \
     method_colors, panel_row
@@ -99,7 +100,7 @@ def pareto_figure(table: pd.DataFrame, path, synthetic: bool = False) -> Path:
             x = part["cost_value"].astype(float).clip(lower=1e-9).to_numpy()
             y = part["auc"].to_numpy(float)
             err = _errors(y, part["auc_ci_low"].to_numpy(float), part["auc_ci_high"].to_numpy(float))
-            on = part["on_front"].astype(str).str.lower().eq("true").to_numpy()
+            on = csv_flags(part["on_front"]).to_numpy()
             for k, m in enumerate(part["method"]):
                 ax.errorbar(x[k], y[k], yerr=None if err is None else err[:, k:k + 1], fmt="o", ms=8 if on[k] else 7,
                             color=colors[m], ecolor=colors[m], elinewidth=1.2, capsize=3, zorder=3,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmark.common.io import write_csv_atomic, write_text_atomic
+from benchmark.common.io import csv_flags, write_csv_atomic, write_text_atomic
 from benchmark.reporting.report_repeats import repeats_section, write_repeat_tables
 from benchmark.evaluation import (
     ALPHA,
@@ -230,7 +230,7 @@ def _caveat(sig: pd.DataFrame, test: str, primary: set) -> str:
     on the trained models."""
     parts = [TEST_CAVEATS.get(test, "")]
     if "conditional" in sig.columns and test not in primary:
-        flags = sig["conditional"].astype(str).str.lower().eq("true")
+        flags = csv_flags(sig["conditional"])
         if flags[sig["test"] == test].all() and not flags[sig["test"].isin(primary)].any():
             parts.insert(0, CONDITIONAL_SECONDARY.format(dataset=sig["dataset"].iloc[0]))
     return "; ".join(p for p in parts if p)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmark.common.io import write_csv_atomic
+from benchmark.common.io import csv_flags, write_csv_atomic
 from benchmark.common.train_sizes import OPTION
 from benchmark.evaluation import RunData
 from benchmark.evaluation.learning_curve import LEAD_FILE, LEARNING_CURVE_FILE, learning_curve, size_lead
@@ -102,7 +102,7 @@ def _front_sentence(table: pd.DataFrame) -> list[str]:
     out = []
     for cost in COSTS:
         part = table[(table["cost"] == cost) & table["cost_value"].notna()]
-        on = part[part["on_front"].astype(str).str.lower().eq("true")].sort_values("cost_value")
+        on = part[csv_flags(part["on_front"])].sort_values("cost_value")
         if not on.empty:
             out.append(f"On the front of AUC against {_FRONT[cost][0]}, {_FRONT[cost][1]}: "
                        + ", ".join(f"{r.method} ({fmt_number(r.auc)})" for r in on.itertuples()) + ".")
@@ -116,7 +116,7 @@ def _lead_sentence(lead: pd.DataFrame | None, table: pd.DataFrame) -> str | None
     first = lead.iloc[0]
     size = str(first["train_size"])
     n = table.loc[(table["dataset"] == first["dataset"]) & (table["train_size"] == size), "n_train_images"].mean()
-    wins = lead["significant"].astype(str).str.lower().eq("true")
+    wins = csv_flags(lead["significant"])
     interval = "" if pd.isna(first["ci_low"]) else \
         f", 95% CI {fmt_number(first['ci_low'])} to {fmt_number(first['ci_high'])}"
     verdict = "survives" if wins.iloc[0] else "does not survive"

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from benchmark.common.io import csv_flags
 from benchmark.evaluation import PRIMARY_TEST, RunData
 from benchmark.evaluation.repeat_stability import RANK_STABILITY_FILE, REPEAT_SPREAD_FILE
 from benchmark.reporting.pages import write_leaderboard
@@ -86,7 +87,7 @@ def read_significance(run_dir: Path) -> pd.DataFrame | None:
     if sig is not None and not sig.empty:
         for col in ("significant", "b_below_reference", "primary", "conditional"):
             if col in sig.columns:
-                sig[col] = sig[col].astype(str).str.lower().eq("true")
+                sig[col] = csv_flags(sig[col])
     return sig
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmark.common.io import write_csv_atomic
+from benchmark.common.io import csv_flags, write_csv_atomic
 from benchmark.evaluation import PRIMARY_TEST, TEST_LABELS, fmt_p
 from benchmark.evaluation.reproduction import (
     CLAIMS,
@@ -154,7 +154,7 @@ def _conditional_note(claims: pd.DataFrame) -> list[str]:
     """Which data sets' verdicts leave out the run-to-run variance, and why: all of them with one repeat;
     with several, the external sets (one set of images that every fold model scores: the corrected
     repeated k-fold t-test, which assumes cross-validation folds, does not apply)."""
-    conditional = claims["conditional"].astype(str).str.lower().isin(("true", "1"))
+    conditional = csv_flags(claims["conditional"])
     if not conditional.any():
         return []
     if conditional.all():
