@@ -163,6 +163,60 @@ def test_lead_at_the_smallest_size_is_the_primary_test_of_that_size(sized_run):
     assert size_lead(sized_run, train_size="all", n_bootstrap=200)["train_size"].eq("all").all()
 
 
+def _with_reference(sized_run: Path, root: Path, stand_in: str = "weak") -> Path:
+    """A copy of the sized run whose reference, at each size, scored the test images exactly as ``stand_in`` did."""
+    from benchmark.runfolder import REFERENCE_FILE, REFERENCE_METHOD
+
+    run_dir = Path(shutil.copytree(sized_run, root / "with-reference"))
+    pred = pd.read_csv(run_dir / "predictions.csv", dtype={"image_id": str, "train_size": str})
+    reference = pred[(pred.method == stand_in) & (pred.dataset == "busi")].assign(method=REFERENCE_METHOD)
+    reference.to_csv(run_dir / REFERENCE_FILE, index=False)
+    return run_dir
+
+
+def test_the_reference_has_its_own_row_at_every_size_and_the_leader_is_held_against_it(sized_run, tmp_path):
+    """With a reference per size, learning_curve.csv has its row at each size (its AUC recomputed with
+    scikit-learn from its own rows of that size), and the lead's last row is the leader against it: a reference
+    that scored exactly as 'weak' did gives weak's AUC and the leader's difference to weak, at each size."""
+    from benchmark.evaluation.learning_curve import REFERENCE_STATUS, size_lead
+    from benchmark.runfolder import REFERENCE_FILE, REFERENCE_METHOD
+
+    run_dir = _with_reference(sized_run, tmp_path)
+    curve = learning_curve(run_dir, n_bootstrap=200)
+    reference = pd.read_csv(run_dir / REFERENCE_FILE, dtype={"image_id": str, "train_size": str})
+    rows = curve[curve.method == REFERENCE_METHOD].set_index("train_size")
+    assert list(rows.index) == [SMALL, "all"] and set(rows["status"]) == {REFERENCE_STATUS}
+    assert set(rows["dataset"]) == {"busi"}  # it scored no external set: no row there
+    weak = curve[(curve.method == "weak") & (curve.dataset == "busi")].set_index("train_size")
+    for size in (SMALL, "all"):
+        own = reference[reference.train_size == size]
+        assert rows.loc[size, "auc"] == pytest.approx(_fold_stratified(own), abs=1e-9)
+        assert rows.loc[size, "auc"] == pytest.approx(weak.loc[size, "auc"], abs=1e-12)
+        assert rows.loc[size, "n_train_images"] == pytest.approx(own.drop_duplicates("fold")["n_train"].mean())
+    assert rows.loc[SMALL, "auc"] != pytest.approx(rows.loc["all", "auc"])  # each size its own reference
+    lead = size_lead(run_dir, n_bootstrap=200)
+    assert list(lead["method"])[-1] == REFERENCE_METHOD and REFERENCE_METHOD not in list(lead["method"])[:-1]
+    last, versus_weak = lead.iloc[-1], lead.set_index("method").loc["weak"]
+    assert last["auc_method"] == pytest.approx(rows.loc[SMALL, "auc"], abs=1e-12)
+    assert (last["difference"], last["ci_low"], last["ci_high"]) == pytest.approx(
+        (versus_weak["difference"], versus_weak["ci_low"], versus_weak["ci_high"]), abs=1e-12)
+    assert last["significant"] == (last["p_holm"] < 0.05)
+
+
+def test_a_reference_written_before_sizes_is_used_only_at_the_whole_training_part(sized_run, tmp_path):
+    """An old reference (no train_size column) was fitted on every training image: it belongs at size "all",
+    never at a smaller size, where it would hold a 20-image method against a probe that saw every image."""
+    from benchmark.runfolder import REFERENCE_FILE, REFERENCE_METHOD, load_reference
+
+    run_dir = _with_reference(sized_run, tmp_path)
+    reference = pd.read_csv(run_dir / REFERENCE_FILE, dtype={"image_id": str, "train_size": str})
+    reference[reference.train_size == "all"].drop(columns=["train_size", "n_train"]).to_csv(
+        run_dir / REFERENCE_FILE, index=False)
+    assert load_reference(run_dir, SMALL) is None and len(load_reference(run_dir, "all"))
+    curve = learning_curve(run_dir, n_bootstrap=200)
+    assert list(curve.loc[curve.method == REFERENCE_METHOD, "train_size"]) == ["all"]
+
+
 def test_a_run_without_sizes_has_no_learning_curve(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -196,6 +250,26 @@ def test_report_writes_the_tables_and_shows_the_figures(sized_run, tmp_path, no_
     assert page.index('id="cost-summary"') < page.index('id="data-efficiency"') < page.index('id="cost"')
 
 
+def test_report_holds_the_leader_at_the_smallest_size_against_the_reference_of_that_size(sized_run, tmp_path,
+                                                                                         no_analysis):
+    from benchmark.reporting.report import write_report
+    from benchmark.runfolder import REFERENCE_METHOD
+
+    run_dir = _with_reference(sized_run, tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        page = write_report(run_dir).read_text()
+    lead = pd.read_csv(run_dir / "learning_curve_lead.csv")
+    assert lead["method"].iloc[-1] == REFERENCE_METHOD
+    assert "of the 3 other methods" in page and "of the 4 other" not in page  # the reference is not a method
+    assert ("Against the logistic-regression probe on the frozen features, fitted on the same 20 images per fold "
+            "(AUC") in page
+    verdict = "significantly above" if lead["significant"].iloc[-1] else "not significantly different from"
+    assert f"good is {verdict} it" in page
+    curve = pd.read_csv(run_dir / "learning_curve.csv", dtype={"train_size": str})
+    assert (curve.method == REFERENCE_METHOD).sum() == 2
+
+
 # ------------------------------------------------------------------------ a tiny suite at two sizes
 def test_suite_trains_every_method_at_every_size_and_resumes(tmp_path, smoke_profile, capsys):
     """The smoke protocol (2 folds, 1 trial) on 96 synthetic images at 16 training images and all of them."""
@@ -223,8 +297,48 @@ def test_suite_trains_every_method_at_every_size_and_resumes(tmp_path, smoke_pro
         assert small_run["search"]["study_name"] != full_run["search"]["study_name"]
     studies = pd.read_csv(run_dir / "studies.csv", dtype={"train_size": str})
     assert len(studies) == 4 and set(studies["status"]) == {"ok"}
+    _check_reference_fitted_on_each_subset(run_dir, subsets)
     curve = learning_curve(run_dir)
-    assert list(curve["train_size"]) == ["16", "all"] and curve["auc"].notna().all()
+    trained = curve[curve.method == "feature_extraction"]
+    assert list(trained["train_size"]) == ["16", "all"] and curve["auc"].notna().all()
     capsys.readouterr()
     run_suite(profile, "synthetic", run_dir, ["feature_extraction"], device="cpu", progress=False)
     assert "4 of 4 studies already finished" in capsys.readouterr().out
+
+
+def _check_reference_fitted_on_each_subset(run_dir: Path, subsets: pd.DataFrame) -> None:
+    """The suite's reference at each size is the probe fitted on that fold's subset of train_subsets.csv, and
+    only on it: its test scores equal a probe fitted here on the images the subset names."""
+    from benchmark.runfolder import REFERENCE_FILE, TEST_IMAGES_FILE
+    from benchmark.training.reference import frozen_features, probe_fold
+
+    reference = pd.read_csv(run_dir / REFERENCE_FILE, dtype={"image_id": str, "train_size": str})
+    assert sorted(reference["train_size"].unique()) == ["16", "all"]
+    suite = json.loads((run_dir / "suite.json").read_text())
+    backbone = suite["profile"]["backbone"]
+    with np.load(run_dir / TEST_IMAGES_FILE) as z:
+        images, labels, ids, groups = z["images"], z["labels"], z["ids"].astype(str), z["groups"]
+    x = frozen_features(backbone["name"], int(backbone["image_size"]), backbone.get("weights"), images, "cpu")
+    for (fold, size), part in reference.groupby(["fold", "train_size"]):
+        chosen = set(subsets.loc[(subsets.fold == fold) & (subsets.train_size == size), "image_id"])
+        assert set(part["n_train"]) == {len(chosen)}
+        model, threshold = probe_fold(x, labels, groups, np.isin(ids, list(chosen)), seed=0)
+        where = {i: k for k, i in enumerate(ids)}
+        expected = model.predict_proba(x[[where[i] for i in part["image_id"]]])[:, 1]
+        np.testing.assert_allclose(part["score"], expected, atol=1e-9, err_msg=f"fold {fold}, size {size}")
+        assert part["threshold"].iloc[0] == pytest.approx(threshold)
+    curve = learning_curve(run_dir)
+    assert list(curve.loc[curve.status == "reference", "train_size"]) == ["16", "all"]
+
+
+def test_the_probe_uses_fewer_inner_folds_on_a_small_subset_and_refuses_one_group_of_a_class():
+    from benchmark.training.reference import probe_fold
+
+    rng = np.random.default_rng(0)
+    labels = np.r_[np.zeros(12, int), np.ones(3, int)]
+    x = rng.normal(size=(15, 4)) + labels[:, None]
+    model, _ = probe_fold(x, labels, np.arange(15), np.ones(15, bool))  # 3 malignant groups: 3 inner folds
+    assert model.cv.get_n_splits() == 3 and np.isfinite(model.best_score_)
+    groups = np.r_[np.arange(12), 12, 12, 12]  # the three malignant images are one lesion
+    with pytest.raises(ValueError, match="at least 2 duplicate groups of each class among its 15 training images"):
+        probe_fold(x, labels, groups, np.ones(15, bool))

@@ -7,13 +7,19 @@ size. :func:`learning_curve` reads ``predictions.csv`` one size at a time
 data set, the leaderboard's own statistic with its interval (:func:`benchmark.evaluation.draws.bootstrap_draws`,
 the same draws and seed): on the training data set the fold-stratified AUC, on an external set
 the per-model AUC. So the row of the leaderboard's size repeats the leaderboard's ``auc``,
-``auc_ci_low`` and ``auc_ci_high`` (or ``external_<name>_*``) exactly.
+``auc_ci_low`` and ``auc_ci_high`` (or ``external_<name>_*``) exactly. The logistic-regression
+reference (:mod:`benchmark.training.reference`), fitted per fold on the images of that size, has
+its row at each size too (``status`` ``"reference"``): the simple baseline every method is held
+against, at the amount of data the method had.
 
 :func:`size_lead` answers "which method leads at the smallest size, and does the lead survive?":
 the leader at a size against every other ranked method under the protocol's primary paired test
 of the training data set (:func:`benchmark.evaluation.pairwise.primary_test`: the paired cluster
 bootstrap with one repeat, the corrected repeated k-fold t-test with more), Holm-corrected over
-all pairs of ranked methods at that size, as ``significance.csv`` is at the leaderboard's size.
+all pairs of ranked methods at that size, as ``significance.csv`` is at the leaderboard's size;
+and, in its last row, the leader against the reference at that size
+(:func:`benchmark.evaluation.reference.reference_comparison`: the paired cluster bootstrap, Holm over
+the ranked methods against the reference, as the leaderboard's reference comparison).
 """
 from __future__ import annotations
 
@@ -23,17 +29,19 @@ import pandas as pd
 
 from benchmark.evaluation.draws import bootstrap_draws
 from benchmark.evaluation.pairwise import _cluster_rows, _nadeau_bengio_rows, primary_test
+from benchmark.evaluation.reference import reference_comparison
 from benchmark.evaluation.run_data import _NAN, ALPHA, CONFIDENCE, load_run
-from benchmark.runfolder import load_predictions
+from benchmark.runfolder import REFERENCE_METHOD, load_predictions
 from benchmark.runfolder.sizes import sizes_of
 from benchmark.stats import holm_correction, percentile_interval
 
 __all__ = ["LEARNING_CURVE_FILE", "LEARNING_CURVE_COLUMNS", "learning_curve", "LEAD_FILE", "LEAD_COLUMNS",
-           "size_lead"]
+           "size_lead", "REFERENCE_STATUS"]
 
 LEARNING_CURVE_FILE = "learning_curve.csv"
 LEARNING_CURVE_COLUMNS = ["dataset", "statistic", "method", "train_size", "n_train_images", "n_train_min",
                           "n_train_max", "auc", "ci_low", "ci_high", "n_folds", "n_repeats", "status"]
+REFERENCE_STATUS = "reference"  # learning_curve.csv's status of the reference's rows
 LEAD_FILE = "learning_curve_lead.csv"
 LEAD_COLUMNS = ["dataset", "train_size", "test", "leader", "method", "auc_leader", "auc_method", "difference",
                 "ci_low", "ci_high", "p", "p_holm", "significant"]
@@ -49,7 +57,8 @@ def learning_curve(run_dir, n_bootstrap: int | None = None) -> pd.DataFrame | No
     models of the images each was trained on; ``n_train_min``/``_max`` their range: whole groups
     make a subset's size approximate, and ``"all"`` differs by fold), ``auc`` with its 95%
     cluster-bootstrap interval ``ci_low``/``ci_high``, ``n_folds`` (fold models), ``n_repeats``, and
-    ``status`` (``"ok"``, or why the method is unranked at that size: its AUC is then empty).
+    ``status`` (``"ok"``, or why the method is unranked at that size: its AUC is then empty; for the
+    reference, :data:`REFERENCE_STATUS`, where the run folder has the reference at that size).
     """
     run_dir = Path(run_dir)
     sizes = sizes_of(load_predictions(run_dir, every_size=True))
@@ -77,6 +86,8 @@ def learning_curve(run_dir, n_bootstrap: int | None = None) -> pd.DataFrame | No
                              "n_train_max": int(n_train.max()) if len(n_train) else pd.NA,
                              "auc": auc, "ci_low": lo, "ci_high": hi, "n_folds": len(models),
                              "n_repeats": int(models["repeat"].nunique()), "status": status})
+            if boot is not None:
+                rows += _reference_rows(data, dataset, size)
     table = pd.DataFrame(rows, columns=LEARNING_CURVE_COLUMNS)
     for col in ("n_train_min", "n_train_max"):
         table[col] = table[col].astype("Int64")
@@ -86,6 +97,26 @@ def learning_curve(run_dir, n_bootstrap: int | None = None) -> pd.DataFrame | No
     table = table.sort_values(["_d", "method", "_s"], kind="stable").drop(columns=["_d", "_s"])
     table["auc"] = table["auc"].astype(float)
     return table.reset_index(drop=True)
+
+
+def _reference_rows(data, dataset: str, size: str) -> list[dict]:
+    """The reference's row of one size and data set (none where the run folder has no reference there)."""
+    if data.reference is None or not (data.reference["dataset"] == dataset).any():
+        return []
+    boot = bootstrap_draws(data, dataset, reference=True)
+    lo, hi = percentile_interval(boot.draws[:, boot.methods.index(REFERENCE_METHOD)], CONFIDENCE)
+    models = data.reference[data.reference["dataset"] == dataset].drop_duplicates(["repeat", "fold"])
+    n_train = pd.to_numeric(models["n_train"], errors="coerce").dropna() if "n_train" in models else pd.Series([])
+    if n_train.empty and "n_train" in data.rows():  # a reference written before it had sizes: the whole part
+        n_train = pd.to_numeric(data.rows().drop_duplicates(["method", "repeat", "fold"])["n_train"],
+                                errors="coerce").dropna()
+    return [{"dataset": dataset, "statistic": "fold_stratified" if dataset == data.internal else "per_model",
+             "method": REFERENCE_METHOD, "train_size": size,
+             "n_train_images": float(n_train.mean()) if len(n_train) else _NAN,
+             "n_train_min": int(n_train.min()) if len(n_train) else pd.NA,
+             "n_train_max": int(n_train.max()) if len(n_train) else pd.NA,
+             "auc": boot.observed[REFERENCE_METHOD], "ci_low": lo, "ci_high": hi, "n_folds": len(models),
+             "n_repeats": int(models["repeat"].nunique()), "status": REFERENCE_STATUS}]
 
 
 def size_lead(run_dir, train_size: str | None = None, n_bootstrap: int | None = None) -> pd.DataFrame | None:
@@ -113,9 +144,19 @@ def size_lead(run_dir, train_size: str | None = None, n_bootstrap: int | None = 
     rows["p_holm"] = holm_correction(rows["p"].to_numpy(dtype=float))
     leader = data.order[0]
     rows = rows[rows["method_a"] == leader].set_index("method_b").loc[data.order[1:]].reset_index()
-    return pd.DataFrame({
+    lead = pd.DataFrame({
         "dataset": data.internal, "train_size": size, "test": test, "leader": leader, "method": rows["method_b"],
         "auc_leader": rows["auc_a"].astype(float), "auc_method": rows["auc_b"].astype(float),
         "difference": rows["difference"].astype(float), "ci_low": rows["ci_low"].astype(float),
         "ci_high": rows["ci_high"].astype(float), "p": rows["p"].astype(float), "p_holm": rows["p_holm"],
         "significant": (rows["p_holm"] < ALPHA).fillna(False).astype(bool)}, columns=LEAD_COLUMNS)
+    versus = reference_comparison(data)
+    if versus.empty:
+        return lead
+    r = versus.set_index("method").loc[leader]
+    auc_reference = bootstrap_draws(data, data.internal, reference=True).observed[REFERENCE_METHOD]
+    row = {"dataset": data.internal, "train_size": size, "test": "cluster_bootstrap", "leader": leader,
+           "method": REFERENCE_METHOD, "auc_leader": lead["auc_leader"].iloc[0], "auc_method": auc_reference,
+           "difference": r["difference"], "ci_low": r["ci_low"], "ci_high": r["ci_high"], "p": r["p"],
+           "p_holm": r["p_holm"], "significant": bool(r["p_holm"] < ALPHA)}
+    return pd.concat([lead, pd.DataFrame([row], columns=LEAD_COLUMNS)], ignore_index=True)

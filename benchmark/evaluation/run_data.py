@@ -165,7 +165,7 @@ def load_run(run_dir, n_bootstrap: int | None = None, train_size: str | None = N
                    runs=load_runs(run_dir, train_size=train_size), cost=read_cost(run_dir),
                    n_bootstrap=int(n_bootstrap if n_bootstrap is not None else default_n_bootstrap(run_dir)),
                    internal=internal, externals=external_datasets(run_dir, predictions), status=status,
-                   reference=load_reference(run_dir),
+                   reference=load_reference(run_dir, train_size),
                    train_size=predictions["train_size"].iloc[0] if "train_size" in predictions and len(predictions)
                    else None)
     ranked = list(status.loc[status["ranked"], "method"])

@@ -19,9 +19,11 @@ from benchmark.common.io import csv_flags
 from benchmark.common.train_sizes import ALL
 from benchmark.reporting.figures import _LINESTYLES, _new_figure, _place_labels, _save, _style, _synthetic_note, \
     method_colors, panel_row
+from benchmark.runfolder import REFERENCE_METHOD
 
 __all__ = ["learning_curve_figure", "pareto_figure"]
 
+REFERENCE_LABEL = "logistic-regression probe\n(reference, same images)"
 _STATISTIC_LABEL = {"fold_stratified": "fold-stratified test AUC", "per_model": "per-model external AUC"}
 _COST_TITLE = {"trainable_parameters": "trainable parameters", "training_seconds": "training time"}
 _COST_LABEL = {"trainable_parameters": "Trainable parameters (count, log scale)",
@@ -35,7 +37,8 @@ def _errors(y: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray | None:
 
 def learning_curve_figure(table: pd.DataFrame, path, order=None, synthetic: bool = False) -> Path:
     """AUC against the number of training images (log x axis), one line per method with its 95%
-    cluster-bootstrap interval as error bars, one panel per data set (the training one first).
+    cluster-bootstrap interval as error bars, one panel per data set (the training one first); the
+    logistic-regression reference, where the table has it, as a black dashed line.
 
     ``table`` is ``learning_curve.csv``; ``order`` the methods in legend order (default: by AUC at
     the largest size). The x position of a size is its mean number of training images over the
@@ -48,8 +51,10 @@ def learning_curve_figure(table: pd.DataFrame, path, order=None, synthetic: bool
     if order is None:
         last = table[table["dataset"] == datasets[0]].sort_values("n_train_images").groupby("method").last()
         order = list(last.sort_values("auc", ascending=False).index)
-    order = [m for m in order if m in set(table["method"])] + sorted(set(table["method"]) - set(order))
+    methods = set(table["method"]) - {REFERENCE_METHOD}
+    order = [m for m in order if m in methods] + sorted(methods - set(order))
     colors = method_colors(order)
+    reference = table[table["method"] == REFERENCE_METHOD]
     with _style():
         fig, axes = panel_row(len(datasets), 5.4, 3.4, 5.4)
         for ax, dataset in zip(axes, datasets):
@@ -64,6 +69,12 @@ def learning_curve_figure(table: pd.DataFrame, path, order=None, synthetic: bool
                 ax.errorbar(x, y, yerr=_errors(y, rows["ci_low"].to_numpy(float), rows["ci_high"].to_numpy(float)),
                             color=colors[m], ls=_LINESTYLES[i // 10 % 4], lw=1.6, marker="o", ms=5, capsize=2.5,
                             elinewidth=0.9, alpha=0.95, label=m)
+            rows = reference[reference["dataset"] == dataset].sort_values("n_train_images")
+            if not rows.empty:
+                y = rows["auc"].to_numpy(float)
+                ax.errorbar(rows["n_train_images"].to_numpy(float), y, color="black", ls="--", lw=1.8, marker="s",
+                            ms=5, capsize=2.5, elinewidth=0.9, zorder=4,
+                            yerr=_errors(y, rows["ci_low"].to_numpy(float), rows["ci_high"].to_numpy(float)))
             ticks = part.groupby("train_size")["n_train_images"].mean().sort_values()
             ax.set_xscale("log")
             ax.set_xticks(ticks.to_numpy(), [f"all\n({v:.0f})" if s == ALL else s for s, v in ticks.items()])
@@ -76,7 +87,11 @@ def learning_curve_figure(table: pd.DataFrame, path, order=None, synthetic: bool
             ax.set_title(f"{dataset}" + (" (training data set)" if dataset == datasets[0] else " (external)"))
         handles = [Line2D([], [], color=colors[m], ls=_LINESTYLES[i // 10 % 4], lw=2, marker="o", ms=5)
                    for i, m in enumerate(order)]
-        fig.legend(handles, order, loc="outside right center", title="method (95% CI bars)", fontsize="small",
+        labels = list(order)
+        if not reference.empty:
+            handles.append(Line2D([], [], color="black", ls="--", lw=2, marker="s", ms=5))
+            labels.append(REFERENCE_LABEL)
+        fig.legend(handles, labels, loc="outside right center", title="method (95% CI bars)", fontsize="small",
                    title_fontsize="small", frameon=False)
         fig.suptitle(f"AUC against the number of training images{_synthetic_note(synthetic)}", fontweight="bold")
         return _save(fig, path)

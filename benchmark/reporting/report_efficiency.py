@@ -27,7 +27,8 @@ from benchmark.evaluation.pairwise import TEST_LABELS
 from benchmark.reporting.pages import fmt_number
 from benchmark.reporting.render import embedded_figure
 from benchmark.reporting.report_inputs import is_stale
-from benchmark.runfolder import PREDICTIONS_FILE, RESULTS_FILE, STUDIES_FILE, SUITE_FILE
+from benchmark.runfolder import (PREDICTIONS_FILE, REFERENCE_FILE, REFERENCE_METHOD, RESULTS_FILE, STUDIES_FILE,
+                                 SUITE_FILE)
 
 __all__ = ["ensure_efficiency", "efficiency_section", "LEARNING_CURVE_FIGURE", "PARETO_FIGURE"]
 
@@ -62,7 +63,7 @@ def ensure_efficiency(run_dir: Path, data: RunData, synthetic: bool, force: bool
     if leaderboard.is_file() and (force or is_stale(run_dir / PARETO_FILE, [leaderboard, *runs])):
         write_csv_atomic(run_dir / PARETO_FILE, pareto_table(pd.read_csv(leaderboard), data.runs))
     curve, lead_file = run_dir / LEARNING_CURVE_FILE, run_dir / LEAD_FILE
-    sources = [run_dir / f for f in (PREDICTIONS_FILE, STUDIES_FILE, SUITE_FILE)]
+    sources = [run_dir / f for f in (PREDICTIONS_FILE, STUDIES_FILE, SUITE_FILE, REFERENCE_FILE)]
     if data.train_size is not None and (force or is_stale(curve, sources)):
         table = learning_curve(run_dir, data.n_bootstrap)
         if table is not None:
@@ -110,22 +111,38 @@ def _front_sentence(table: pd.DataFrame) -> list[str]:
 
 
 def _lead_sentence(lead: pd.DataFrame | None, table: pd.DataFrame) -> str | None:
-    """Who leads at the smallest size and whether the lead survives the primary test (``learning_curve_lead.csv``)."""
+    """Who leads at the smallest size, whether the lead survives the primary test, and how the leader
+    compares with the logistic-regression reference at that size (``learning_curve_lead.csv``)."""
     if lead is None or lead.empty:
         return None
+    versus = lead[lead["method"] == REFERENCE_METHOD]
+    lead = lead[lead["method"] != REFERENCE_METHOD]
     first = lead.iloc[0]
     size = str(first["train_size"])
     n = table.loc[(table["dataset"] == first["dataset"]) & (table["train_size"] == size), "n_train_images"].mean()
     wins = csv_flags(lead["significant"])
-    interval = "" if pd.isna(first["ci_low"]) else \
-        f", 95% CI {fmt_number(first['ci_low'])} to {fmt_number(first['ci_high'])}"
     verdict = "survives" if wins.iloc[0] else "does not survive"
-    return (f"At the smallest size ({size}: {n:.0f} training images per fold on average) {first['leader']} leads "
+    text = (f"At the smallest size ({size}: {n:.0f} training images per fold on average) {first['leader']} leads "
             f"with AUC {fmt_number(first['auc_leader'])}. Its lead over the runner-up, {first['method']} "
-            f"({fmt_number(first['auc_method'])}; difference {fmt_number(first['difference'])}{interval}, Holm-adjusted "
-            f"p{fmt_p(first['p_holm'])}), {verdict} the primary test ({TEST_LABELS.get(first['test'], first['test'])}, "
-            f"Holm over every pair at that size); it is significantly above {int(wins.sum())} of the "
-            f"{len(lead)} other methods.")
+            f"({fmt_number(first['auc_method'])}; difference {fmt_number(first['difference'])}{_interval(first)}, "
+            f"Holm-adjusted p{fmt_p(first['p_holm'])}), {verdict} the primary test "
+            f"({TEST_LABELS.get(first['test'], first['test'])}, Holm over every pair at that size); it is "
+            f"significantly above {int(wins.sum())} of the {len(lead)} other methods.")
+    if versus.empty:
+        return text
+    r = versus.iloc[0]
+    if not csv_flags(versus["significant"]).iloc[0]:
+        verdict = "not significantly different from"
+    else:
+        verdict = "significantly above" if r["difference"] > 0 else "significantly below"
+    return (f"{text} Against the logistic-regression probe on the frozen features, fitted on the same "
+            f"{size} images per fold (AUC {fmt_number(r['auc_method'])}), {first['leader']} is {verdict} it "
+            f"(difference {fmt_number(r['difference'])}{_interval(r)}, Holm-adjusted p{fmt_p(r['p_holm'])}, "
+            f"{TEST_LABELS.get(r['test'], r['test'])}, Holm over the methods against the probe).")
+
+
+def _interval(row) -> str:
+    return "" if pd.isna(row["ci_low"]) else f", 95% CI {fmt_number(row['ci_low'])} to {fmt_number(row['ci_high'])}"
 
 
 def efficiency_section(run_dir: Path, data: RunData) -> dict:

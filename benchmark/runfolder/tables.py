@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from benchmark.common.train_sizes import ALL
 from benchmark.runfolder.layout import (
     COST_FILE,
     FAILED_FILE,
@@ -147,11 +148,19 @@ def load_predictions(run_dir, name: str = PREDICTIONS_FILE, train_size: str | No
     return select_size(pred, train_size, every_size, str(path))
 
 
-def load_reference(run_dir) -> pd.DataFrame | None:
-    """``reference_predictions.csv`` validated as :func:`load_predictions`, or None when the run has none."""
+def load_reference(run_dir, train_size: str | None = None) -> pd.DataFrame | None:
+    """``reference_predictions.csv`` validated as :func:`load_predictions`, at ``train_size`` in a
+    data-efficiency run (default: the leaderboard's size); None when the run has none, or none at that
+    size (a reference written before it had sizes: ``petl-bench reference RUN_DIR`` computes them)."""
     if not (Path(run_dir) / REFERENCE_FILE).is_file():
         return None
-    return load_predictions(run_dir, REFERENCE_FILE)
+    reference = load_predictions(run_dir, REFERENCE_FILE, every_size=True)
+    if "train_size" not in reference.columns:
+        return reference if train_size in (None, ALL) else None
+    if train_size is None:
+        return select_size(reference, where=str(Path(run_dir) / REFERENCE_FILE))
+    part = reference[reference["train_size"] == str(train_size)]
+    return part.reset_index(drop=True) if len(part) else None
 
 
 def load_image_table(run_dir) -> pd.DataFrame | None:

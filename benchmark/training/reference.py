@@ -10,7 +10,10 @@ threshold Youden's on the out-of-fold predictions of that inner cross-validation
 C (not on its own fitted training scores); the fold's test images scored with it. Written to
 ``reference_predictions.csv`` (the columns of ``predictions.csv``, method
 :data:`REFERENCE_METHOD`) and ``reference.json`` (:data:`REFERENCE_PROTOCOL`, the partition's
-fingerprint, each fold's C and threshold), atomically; :func:`write_reference` is called by the
+fingerprint, the training-set sizes, each fold's C and threshold), atomically. A data-efficiency
+run (``[data] train_sizes``) gets one probe per fold and size, fitted on the very images the methods
+trained on at that size (``train_subsets.csv``), and a ``train_size`` column: the learning curve
+holds every method against the probe at its own size; :func:`write_reference` is called by the
 suite after its studies (when the run folder has no reference of its partition and protocol
 yet) and by ``petl-bench reference RUN_DIR``. ``petl-bench reference --protocol`` compares it
 with the probe fitted on the training and validation images (the reference before it followed
@@ -34,8 +37,9 @@ import torch
 from threadpoolctl import threadpool_limits
 
 from benchmark.common.io import write_csv_atomic, write_json_atomic
+from benchmark.common.train_sizes import size_order
 from benchmark.runfolder import (PREDICTION_COLUMNS, REFERENCE_FILE, REFERENCE_INFO_FILE, REFERENCE_METHOD,
-                                 TEST_IMAGES_FILE, read_partition, read_suite)
+                                 TEST_IMAGES_FILE, TRAIN_SUBSETS_FILE, read_partition, read_suite)
 from benchmark.runfolder.partition import partition_fingerprint
 from benchmark.stats import roc_auc, youden_threshold
 
@@ -68,12 +72,19 @@ def probe_fold(features: np.ndarray, labels: np.ndarray, groups: np.ndarray, fit
                seed: int = 0) -> tuple[object, float]:
     """The probe fitted on the images ``fit`` (boolean mask; C by grouped inner cross-validation
     on them) and its threshold: Youden's on the inner cross-validation's out-of-fold predictions
-    at the chosen C. Nothing outside ``fit`` is used."""
+    at the chosen C. Nothing outside ``fit`` is used. With fewer than :data:`INNER_FOLDS` duplicate
+    groups of a class (a small training subset), the inner cross-validation has as many folds as
+    that class has groups; fewer than two is a ValueError."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold, cross_val_predict
 
-    cv = StratifiedGroupKFold(INNER_FOLDS, shuffle=True, random_state=seed)
     x, y, g = features[fit], labels[fit], groups[fit]
+    n_inner = min([INNER_FOLDS] + [len(np.unique(g[y == c])) for c in (0, 1)])
+    if n_inner < 2:
+        raise ValueError(f"the reference probe needs at least 2 duplicate groups of each class among its "
+                         f"{int(fit.sum())} training images ({int((y == 1).sum())} malignant); use a larger "
+                         "training-set size")
+    cv = StratifiedGroupKFold(n_inner, shuffle=True, random_state=seed)
     model = GridSearchCV(LogisticRegression(max_iter=5000), {"C": C_GRID}, scoring="roc_auc", cv=cv)
     with one_blas_thread():
         model.fit(x, y, groups=g)
@@ -152,20 +163,53 @@ def reference_predictions(run_dir, device: str = "auto", progress: bool = False,
     run_dir = Path(run_dir)
     suite, arrays, x = _run_features(run_dir, device, progress)
     y, groups, ids = arrays["labels"], arrays["groups"], arrays["ids"]
+    subsets = train_subsets(run_dir)
     frames, started = [], time.perf_counter()
     for repeat, fold, train, _, test in _fold_parts(run_dir, suite, arrays):
-        model, threshold = probe_fold(x, y, groups, _mask(len(y), train), seed=repeat)
-        c = float(model.best_params_["C"])
-        _say(progress, f"repeat {repeat}, fold {fold}: {len(train)} training images, C {c:.3g}, threshold "
-                       f"{threshold:.3f} ({time.perf_counter() - started:.0f} s)")
-        if folds_info is not None:
-            folds_info.append({"repeat": int(repeat), "fold": int(fold), "C": c, "threshold": float(threshold),
-                               "n_train": int(len(train))})
-        frames.append(pd.DataFrame({
-            "dataset": suite.get("dataset", ""), "method": REFERENCE_METHOD, "repeat": repeat, "fold": int(fold),
-            "image_id": ids[test].astype(str), "group": groups[test], "label": y[test],
-            "score": model.predict_proba(x[test])[:, 1], "threshold": threshold}))
-    return pd.concat(frames, ignore_index=True)[PREDICTION_COLUMNS]
+        for size, fit in _sized(subsets, repeat, fold, train, ids):
+            model, threshold = probe_fold(x, y, groups, _mask(len(y), fit), seed=repeat)
+            c = float(model.best_params_["C"])
+            at = "" if size is None else f", size {size}"
+            _say(progress, f"repeat {repeat}, fold {fold}{at}: {len(fit)} training images, C {c:.3g}, threshold "
+                           f"{threshold:.3f} ({time.perf_counter() - started:.0f} s)")
+            if folds_info is not None:
+                folds_info.append({"repeat": int(repeat), "fold": int(fold), "C": c, "threshold": float(threshold),
+                                   "n_train": int(len(fit)), **({} if size is None else {"train_size": size})})
+            frame = pd.DataFrame({
+                "dataset": suite.get("dataset", ""), "method": REFERENCE_METHOD, "repeat": repeat, "fold": int(fold),
+                "image_id": ids[test].astype(str), "group": groups[test], "label": y[test],
+                "score": model.predict_proba(x[test])[:, 1], "threshold": threshold})
+            frames.append(frame if size is None else frame.assign(train_size=size, n_train=len(fit)))
+    frame = pd.concat(frames, ignore_index=True)
+    return frame[PREDICTION_COLUMNS + [c for c in ("train_size", "n_train") if c in frame.columns]]
+
+
+def train_subsets(run_dir) -> pd.DataFrame | None:
+    """``train_subsets.csv`` of a data-efficiency run (``repeat, fold, train_size, image_id``), or None."""
+    path = Path(run_dir) / TRAIN_SUBSETS_FILE
+    if not path.is_file():
+        return None
+    return pd.read_csv(path, dtype={"train_size": str, "image_id": str}, keep_default_na=False)
+
+
+def _sized(subsets: pd.DataFrame | None, repeat: int, fold: int, train: np.ndarray, ids: np.ndarray):
+    """(size, training indices) of one fold: ``(None, train)`` in a run without sizes, else one pair per size
+    of ``train_subsets.csv``, each subset checked to lie within the fold's training part."""
+    if subsets is None:
+        yield None, train
+        return
+    part = subsets[(subsets["repeat"] == repeat) & (subsets["fold"] == fold)]
+    if part.empty:
+        raise ValueError(f"{TRAIN_SUBSETS_FILE} has no training images of repeat {repeat}, fold {fold}: rewrite it "
+                         "with `petl-bench suite --run-dir RUN_DIR` (finished studies are not redone)")
+    position = {str(i): k for k, i in enumerate(ids)}
+    for size in size_order(part["train_size"]):
+        chosen = part.loc[part["train_size"] == size, "image_id"]
+        index = np.array(sorted(position[i] for i in chosen if i in position), dtype=int)
+        if len(index) != len(chosen) or not np.isin(index, train).all():
+            raise ValueError(f"{TRAIN_SUBSETS_FILE}: repeat {repeat}, fold {fold}, size {size} names images outside "
+                             "the fold's training part: was it written for another partition?")
+        yield size, index
 
 
 PROTOCOL_PROBES = ("reference: training images, C by inner CV", "training + validation images, C by inner CV",
@@ -216,7 +260,13 @@ def reference_is_current(run_dir) -> bool:
         stored = json.loads(info.read_text())
     except json.JSONDecodeError:
         return False
-    return stored.get("protocol") == REFERENCE_PROTOCOL and stored.get("partition") == _partition_fingerprint(run_dir)
+    return (stored.get("protocol") == REFERENCE_PROTOCOL and stored.get("partition") == _partition_fingerprint(run_dir)
+            and stored.get("train_sizes") == _train_sizes(run_dir))
+
+
+def _train_sizes(run_dir: Path) -> list[str] | None:
+    subsets = train_subsets(run_dir)
+    return None if subsets is None else size_order(subsets["train_size"])
 
 
 def write_reference(run_dir, device: str = "auto", progress: bool = True) -> Path:
@@ -227,5 +277,6 @@ def write_reference(run_dir, device: str = "auto", progress: bool = True) -> Pat
     folds: list[dict] = []
     path = write_csv_atomic(run_dir / REFERENCE_FILE, reference_predictions(run_dir, device, progress, folds))
     write_json_atomic(run_dir / REFERENCE_INFO_FILE, {"protocol": REFERENCE_PROTOCOL,
-                                                      "partition": _partition_fingerprint(run_dir), "folds": folds})
+                                                      "partition": _partition_fingerprint(run_dir),
+                                                      "train_sizes": _train_sizes(run_dir), "folds": folds})
     return path
