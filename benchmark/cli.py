@@ -263,9 +263,7 @@ def _parse_param(text: str):
 
 
 def _cmd_reference(args) -> int:
-    from sklearn.metrics import roc_auc_score
-
-    from benchmark.training.reference import write_reference
+    from benchmark.training.reference import reference_summary, write_reference
 
     if args.protocol:
         from benchmark.training.reference import protocol_probe_aucs
@@ -276,12 +274,7 @@ def _cmd_reference(args) -> int:
             print(f"  {name:<46} {auc:.3f}")
         return 0
     path = write_reference(args.run_dir, args.device, progress=True)
-    frame = __import__("pandas").read_csv(path, dtype={"train_size": str})
-    sized = "train_size" in frame.columns  # a data-efficiency run: one probe per fold and training-set size
-    for key, part in frame.groupby(["repeat", "train_size"] if sized else ["repeat"], sort=False):
-        where = f"repeat {key[0]}" + (f", training-set size {key[1]}" if sized else "")
-        print(f"{where}: logistic-regression reference, pooled out-of-fold AUC "
-              f"{roc_auc_score(part['label'], part['score']):.4f}")
+    print("\n".join(reference_summary(path)))
     print(f"wrote {path}; `petl-bench report {args.run_dir} --rebuild` shows it in the report")
     return 0
 

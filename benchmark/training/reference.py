@@ -269,6 +269,21 @@ def _train_sizes(run_dir: Path) -> list[str] | None:
     return None if subsets is None else size_order(subsets["train_size"])
 
 
+def reference_summary(path) -> list[str]:
+    """One line per repeat (and training-set size, in a data-efficiency run) of a written
+    ``reference_predictions.csv``: the probe's pooled out-of-fold AUC (scikit-learn's)."""
+    from sklearn.metrics import roc_auc_score
+
+    frame = pd.read_csv(path, dtype={"train_size": str})
+    sized = "train_size" in frame.columns  # a data-efficiency run: one probe per fold and training-set size
+    lines = []
+    for key, part in frame.groupby(["repeat", "train_size"] if sized else ["repeat"], sort=False):
+        where = f"repeat {key[0]}" + (f", training-set size {key[1]}" if sized else "")
+        lines.append(f"{where}: logistic-regression reference, pooled out-of-fold AUC "
+                     f"{roc_auc_score(part['label'], part['score']):.4f}")
+    return lines
+
+
 def write_reference(run_dir, device: str = "auto", progress: bool = True) -> Path:
     """Compute the reference and write ``reference_predictions.csv`` and ``reference.json`` into
     ``run_dir`` (atomically), printing its progress."""
