@@ -72,20 +72,7 @@ def learning_curve(run_dir, n_bootstrap: int | None = None) -> pd.DataFrame | No
             frame = data.rows(dataset)
             for m, status in zip(data.status["method"], data.status["status"]):
                 models = frame.loc[frame["method"] == m].drop_duplicates(["repeat", "fold"])
-                n_train = pd.to_numeric(models["n_train"], errors="coerce").dropna()
-                auc, lo, hi = _NAN, _NAN, _NAN
-                if boot is not None and m in boot.observed:
-                    k = boot.methods.index(m)
-                    auc = boot.observed[m]
-                    lo, hi = percentile_interval(boot.draws[:, k], CONFIDENCE)
-                rows.append({"dataset": dataset,
-                             "statistic": "fold_stratified" if dataset == data.internal else "per_model", "method": m,
-                             "train_size": size,
-                             "n_train_images": float(n_train.mean()) if len(n_train) else _NAN,
-                             "n_train_min": int(n_train.min()) if len(n_train) else pd.NA,
-                             "n_train_max": int(n_train.max()) if len(n_train) else pd.NA,
-                             "auc": auc, "ci_low": lo, "ci_high": hi, "n_folds": len(models),
-                             "n_repeats": int(models["repeat"].nunique()), "status": status})
+                rows.append(_row(data, dataset, size, m, status, models, _n_train(models), boot))
             if boot is not None:
                 rows += _reference_rows(data, dataset, size)
     table = pd.DataFrame(rows, columns=LEARNING_CURVE_COLUMNS)
@@ -99,24 +86,40 @@ def learning_curve(run_dir, n_bootstrap: int | None = None) -> pd.DataFrame | No
     return table.reset_index(drop=True)
 
 
+def _n_train(models: pd.DataFrame) -> pd.Series:
+    """The number of training images of each fold model (one row per model), where recorded."""
+    if "n_train" not in models.columns:
+        return pd.Series(dtype=float)
+    return pd.to_numeric(models["n_train"], errors="coerce").dropna()
+
+
+def _row(data, dataset: str, size: str, method: str, status: str, models: pd.DataFrame, n_train: pd.Series,
+         boot) -> dict:
+    """One row of :data:`LEARNING_CURVE_COLUMNS`: ``method``'s AUC and 95% interval from the draws ``boot``
+    (empty where it has none), over its fold models ``models`` trained on ``n_train`` images each."""
+    auc, lo, hi = _NAN, _NAN, _NAN
+    if boot is not None and method in boot.observed:
+        auc = boot.observed[method]
+        lo, hi = percentile_interval(boot.draws[:, boot.methods.index(method)], CONFIDENCE)
+    return {"dataset": dataset, "statistic": "fold_stratified" if dataset == data.internal else "per_model",
+            "method": method, "train_size": size,
+            "n_train_images": float(n_train.mean()) if len(n_train) else _NAN,
+            "n_train_min": int(n_train.min()) if len(n_train) else pd.NA,
+            "n_train_max": int(n_train.max()) if len(n_train) else pd.NA,
+            "auc": auc, "ci_low": lo, "ci_high": hi, "n_folds": len(models),
+            "n_repeats": int(models["repeat"].nunique()), "status": status}
+
+
 def _reference_rows(data, dataset: str, size: str) -> list[dict]:
     """The reference's row of one size and data set (none where the run folder has no reference there)."""
     if data.reference is None or not (data.reference["dataset"] == dataset).any():
         return []
-    boot = bootstrap_draws(data, dataset, reference=True)
-    lo, hi = percentile_interval(boot.draws[:, boot.methods.index(REFERENCE_METHOD)], CONFIDENCE)
     models = data.reference[data.reference["dataset"] == dataset].drop_duplicates(["repeat", "fold"])
-    n_train = pd.to_numeric(models["n_train"], errors="coerce").dropna() if "n_train" in models else pd.Series([])
-    if n_train.empty and "n_train" in data.rows():  # a reference written before it had sizes: the whole part
-        n_train = pd.to_numeric(data.rows().drop_duplicates(["method", "repeat", "fold"])["n_train"],
-                                errors="coerce").dropna()
-    return [{"dataset": dataset, "statistic": "fold_stratified" if dataset == data.internal else "per_model",
-             "method": REFERENCE_METHOD, "train_size": size,
-             "n_train_images": float(n_train.mean()) if len(n_train) else _NAN,
-             "n_train_min": int(n_train.min()) if len(n_train) else pd.NA,
-             "n_train_max": int(n_train.max()) if len(n_train) else pd.NA,
-             "auc": boot.observed[REFERENCE_METHOD], "ci_low": lo, "ci_high": hi, "n_folds": len(models),
-             "n_repeats": int(models["repeat"].nunique()), "status": REFERENCE_STATUS}]
+    n_train = _n_train(models)
+    if n_train.empty:  # a reference written before it had sizes: fitted on the whole training part
+        n_train = _n_train(data.rows().drop_duplicates(["method", "repeat", "fold"]))
+    return [_row(data, dataset, size, REFERENCE_METHOD, REFERENCE_STATUS, models, n_train,
+                 bootstrap_draws(data, dataset, reference=True))]
 
 
 def size_lead(run_dir, train_size: str | None = None, n_bootstrap: int | None = None) -> pd.DataFrame | None:

@@ -10,6 +10,7 @@ from benchmark.runfolder.layout import (COST_FILE, FAILED_FILE, IMAGE_COLUMNS, I
                                         TRIALS_FILE)
 from benchmark.runfolder.partition import PARTITION_FILE, check_partition, partition_info, read_partition
 from benchmark.runfolder.records import collect
+from benchmark.runfolder.sizes import load_train_subsets
 from benchmark.runfolder.tables import (external_datasets, external_scores, internal_dataset, load_image_table,
                                         load_predictions, load_reference, load_runs, load_studies, read_cost, read_suite,
                                         refresh_tables, score_table, test_images)
@@ -19,7 +20,7 @@ __all__ = [
     "TEST_IMAGES_FILE", "REFERENCE_FILE", "REFERENCE_INFO_FILE", "REFERENCE_METHOD", "PREDICTION_COLUMNS",
     "STUDY_COLUMNS", "OK", "TRAIN_SUBSETS_FILE",
     "TRIALS_FILE", "TRIAL_COLUMNS", "IMAGES_FILE", "IMAGE_COLUMNS",
-    "read_suite", "load_predictions", "load_image_table", "load_reference", "load_studies", "load_runs", "read_cost",
+    "read_suite", "load_predictions", "load_image_table", "load_reference", "load_train_subsets", "load_studies", "load_runs", "read_cost",
     "internal_dataset", "external_datasets", "external_scores", "score_table", "test_images", "refresh_tables",
     "collect", "PARTITION_FILE", "check_partition", "partition_info", "read_partition",
 ]

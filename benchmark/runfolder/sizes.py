@@ -5,15 +5,19 @@ A data-efficiency run trains every study once per size; its ``predictions.csv``,
 size's label, ``"25"`` or ``"all"``) and ``predictions.csv`` also ``n_train`` (the images the model
 was trained on). A run without sizes has no such columns. The leaderboard and everything built on
 it read one size, :func:`benchmark.common.train_sizes.leaderboard_size` (``"all"`` when present);
-the learning curve reads every size.
+the learning curve reads every size. ``train_subsets.csv`` lists each fold's training images at
+each size (:func:`load_train_subsets`).
 """
 from __future__ import annotations
+
+from pathlib import Path
 
 import pandas as pd
 
 from benchmark.common.train_sizes import ALL, OPTION, leaderboard_size, size_order
+from benchmark.runfolder.layout import TRAIN_SUBSETS_FILE
 
-__all__ = ["record_size", "is_sized", "sizes_of", "select_size", "size_sort_key"]
+__all__ = ["record_size", "is_sized", "sizes_of", "select_size", "size_sort_key", "load_train_subsets"]
 
 
 def record_size(record: dict) -> str:
@@ -54,3 +58,12 @@ def select_size(frame: pd.DataFrame, train_size: str | None = None, every_size: 
     if size not in present:
         raise ValueError(f"{where} has no training-set size {size!r}; it has {', '.join(present)}")
     return frame[frame["train_size"] == size].reset_index(drop=True)
+
+
+def load_train_subsets(run_dir) -> pd.DataFrame | None:
+    """``train_subsets.csv`` of a data-efficiency run (``repeat, fold, train_size, image_id``: each fold's
+    training images at each size), or None when the run has none."""
+    path = Path(run_dir) / TRAIN_SUBSETS_FILE
+    if not path.is_file():
+        return None
+    return pd.read_csv(path, dtype={"train_size": str, "image_id": str}, keep_default_na=False)

@@ -39,7 +39,8 @@ from threadpoolctl import threadpool_limits
 from benchmark.common.io import write_csv_atomic, write_json_atomic
 from benchmark.common.train_sizes import size_order
 from benchmark.runfolder import (PREDICTION_COLUMNS, REFERENCE_FILE, REFERENCE_INFO_FILE, REFERENCE_METHOD,
-                                 TEST_IMAGES_FILE, TRAIN_SUBSETS_FILE, read_partition, read_suite)
+                                 TEST_IMAGES_FILE, TRAIN_SUBSETS_FILE, load_train_subsets, read_partition,
+                                 read_suite)
 from benchmark.runfolder.partition import partition_fingerprint
 from benchmark.stats import roc_auc, youden_threshold
 
@@ -163,7 +164,7 @@ def reference_predictions(run_dir, device: str = "auto", progress: bool = False,
     run_dir = Path(run_dir)
     suite, arrays, x = _run_features(run_dir, device, progress)
     y, groups, ids = arrays["labels"], arrays["groups"], arrays["ids"]
-    subsets = train_subsets(run_dir)
+    subsets = load_train_subsets(run_dir)
     frames, started = [], time.perf_counter()
     for repeat, fold, train, _, test in _fold_parts(run_dir, suite, arrays):
         for size, fit in _sized(subsets, repeat, fold, train, ids):
@@ -182,14 +183,6 @@ def reference_predictions(run_dir, device: str = "auto", progress: bool = False,
             frames.append(frame if size is None else frame.assign(train_size=size, n_train=len(fit)))
     frame = pd.concat(frames, ignore_index=True)
     return frame[PREDICTION_COLUMNS + [c for c in ("train_size", "n_train") if c in frame.columns]]
-
-
-def train_subsets(run_dir) -> pd.DataFrame | None:
-    """``train_subsets.csv`` of a data-efficiency run (``repeat, fold, train_size, image_id``), or None."""
-    path = Path(run_dir) / TRAIN_SUBSETS_FILE
-    if not path.is_file():
-        return None
-    return pd.read_csv(path, dtype={"train_size": str, "image_id": str}, keep_default_na=False)
 
 
 def _sized(subsets: pd.DataFrame | None, repeat: int, fold: int, train: np.ndarray, ids: np.ndarray):
@@ -265,7 +258,7 @@ def reference_is_current(run_dir) -> bool:
 
 
 def _train_sizes(run_dir: Path) -> list[str] | None:
-    subsets = train_subsets(run_dir)
+    subsets = load_train_subsets(run_dir)
     return None if subsets is None else size_order(subsets["train_size"])
 
 
