@@ -18,8 +18,9 @@ from sklearn.calibration import calibration_curve
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import brier_score_loss
 
-from benchmark.stats import (adaptive_ece, brier_score, calibration_metrics, cluster_bootstrap_aucs,
-                             cluster_bootstrap_weights, logistic_calibration, platt_apply, platt_fit, weighted_aucs)
+from benchmark.stats import (adaptive_ece, brier_score, calibrated_ece_draws, calibration_metrics,
+                             cluster_bootstrap_aucs, cluster_bootstrap_weights, logistic_calibration, platt_apply,
+                             platt_fit, weighted_aucs)
 from tests.fake_runs import make_run_folder
 
 METRICS = ("brier", "calibration_intercept", "calibration_slope", "ece_adaptive")
@@ -30,18 +31,22 @@ def _logit(s):
     return np.log(s / (1 - s))
 
 
+def _plain_ece(y, s) -> float:
+    """The adaptive ECE by a plain loop (distinct scores: the i-th lowest in bin floor(10 (i + 1/2) / n))."""
+    gaps = np.zeros(10)
+    for i, j in enumerate(np.argsort(s, kind="stable")):
+        gaps[int(10 * (i + 0.5) // len(s))] += s[j] - y[j]
+    return np.abs(gaps).sum() / len(s)
+
+
 def _reference_metrics(y, s) -> dict:
     """The four statistics by independent code."""
     y, s = np.asarray(y, int), np.asarray(s, float)
     x = _logit(s)
     slope = sm.GLM(y, sm.add_constant(x), family=sm.families.Binomial()).fit(tol=1e-12).params[1]
     intercept = sm.GLM(y, np.ones((y.size, 1)), family=sm.families.Binomial(), offset=x).fit(tol=1e-12).params[0]
-    order = np.argsort(s, kind="stable")  # distinct scores here: bin of the i-th lowest = floor(10 (i + 1/2) / n)
-    gaps = np.zeros(10)
-    for i, j in enumerate(order):
-        gaps[int(10 * (i + 0.5) // y.size)] += s[j] - y[j]
     return {"brier": brier_score_loss(y, s), "calibration_intercept": intercept, "calibration_slope": slope,
-            "ece_adaptive": np.abs(gaps).sum() / y.size}
+            "ece_adaptive": _plain_ece(y, s)}
 
 
 # ------------------------------------------------------------------ the statistics
@@ -91,6 +96,50 @@ def test_hand_examples():
     assert brier_score(y, constant) == pytest.approx(brier_score_loss(y, constant))
     with pytest.raises(ValueError, match="Platt scaling could not be fitted"):
         platt_fit(y, constant)
+
+
+def test_calibrated_ece_draws_are_the_ece_of_labels_drawn_from_the_scores():
+    """Each draw is the adaptive ECE (by the plain loop) of labels drawn as Bernoulli(score), in the generator's
+    order: a draw from anything else (the event rate, the observed labels) gives other numbers."""
+    rng = np.random.default_rng(11)
+    s = 1 / (1 + np.exp(-rng.normal(-0.6, 1.6, 126)))
+    draws = calibrated_ece_draws(s, 300, seed=5)
+    labels = np.random.default_rng(5).random((300, s.size)) < s
+    np.testing.assert_allclose(draws, [_plain_ece(y.astype(int), s) for y in labels], atol=1e-12)
+    with pytest.raises(ValueError, match="n_draws"):
+        calibrated_ece_draws(s, 0)
+
+
+def test_a_calibrated_models_ece_lies_within_its_floor_and_a_miscalibrated_ones_above():
+    """On 126 images a calibrated model's ECE is far from 0 (about 0.09 here) and inside the range of
+    calibrated_ece_draws about 97.5% of the time; a model whose scores are 1.5 logits too high lies above it.
+    Planted: labels drawn at the event rate instead of each score: the floor rises, the check of the
+    miscalibrated model fails."""
+    rng = np.random.default_rng(12)
+    inside, above, measured = 0, 0, []
+    for i in range(40):
+        s = 1 / (1 + np.exp(-rng.normal(-0.6, 1.6, 126)))
+        y = (rng.random(126) < s).astype(int)
+        high = np.quantile(calibrated_ece_draws(s, 200, seed=i), 0.975)
+        inside += adaptive_ece(y, s) <= high
+        measured.append(adaptive_ece(y, s))
+        wrong = 1 / (1 + np.exp(-(_logit(s) + 1.5)))  # the same ranking, every score too high
+        above += adaptive_ece(y, wrong) > np.quantile(calibrated_ece_draws(wrong, 200, seed=i), 0.975)
+    assert np.mean(measured) > 0.06  # the floor is real: a calibrated model does not measure 0
+    assert inside >= 35 and above >= 36, (inside, above)
+
+
+def test_the_ece_gets_the_basic_interval_and_the_others_the_percentile_one():
+    from benchmark.evaluation.calibration import CALIBRATED_ECE, _estimate
+
+    rng = np.random.default_rng(13)
+    values = np.r_[0.05, 0.06 + rng.gamma(2.0, 0.01, 999)]  # draws biased upwards, as the ECE's are
+    lo, hi = np.quantile(values[1:], [0.025, 0.975])
+    assert _estimate("brier", values) == pytest.approx((0.05, lo, hi))
+    assert _estimate("ece_adaptive", values) == pytest.approx((0.05, max(0.0, 0.1 - hi), 0.1 - lo))
+    assert _estimate("ece_adaptive", values)[1] >= 0.0
+    null = rng.uniform(0.04, 0.08, 200)
+    assert _estimate(CALIBRATED_ECE, null) == pytest.approx((null.mean(), *np.quantile(null, [0.025, 0.975])))
 
 
 def test_swapped_labels_give_a_negative_slope():
@@ -176,7 +225,9 @@ def _expected(pred: pd.DataFrame, run_dir, dataset: str, method: str, platt: boo
                          family=sm.families.Binomial()).fit(tol=1e-12)  # Platt: unpenalised logistic fit
             s = glm.predict(sm.add_constant(_logit(s), has_constant="add"))
         per_model.append(_reference_metrics(g["label"], s))
-    return {k: np.mean([m[k] for m in per_model]) for k in METRICS}
+        rng = np.random.default_rng(len(per_model))
+        per_model[-1]["floor"] = np.mean([_plain_ece((rng.random(s.size) < s).astype(int), s) for _ in range(2000)])
+    return {k: np.mean([m[k] for m in per_model]) for k in METRICS + ("floor",)}
 
 
 @pytest.mark.parametrize("dataset", ["busi", "ext"])
@@ -192,6 +243,10 @@ def test_leaderboard_columns_recomputed_from_predictions(calibrated_run, dataset
             assert row[prefix + k] == pytest.approx(expected[k], abs=1e-6), (method, prefix + k)
             low, high = row[prefix + k + "_ci_low"], row[prefix + k + "_ci_high"]
             assert np.isfinite(low) and low < high
+        # what a calibrated model with these scores shows: simulated here, 2000 label sets per fold model
+        floor = row[prefix + "ece_adaptive_calibrated"]
+        assert floor == pytest.approx(expected["floor"], abs=0.004), (method, prefix, floor, expected["floor"])
+        assert row[prefix + "ece_adaptive_calibrated_ci_low"] < floor < row[prefix + "ece_adaptive_calibrated_ci_high"]
 
 
 def test_recalibration_is_fitted_on_validation_images_only(calibrated_run):
@@ -246,7 +301,8 @@ def test_report_draws_reliability_diagrams_from_the_csv(calibrated_run, tmp_path
         warnings.simplefilter("ignore")
         page = write_report(run_dir).read_text()
     assert 'id="calibration"' in page and 'id="calibration-busi-table"' in page and 'id="calibration-ext"' in page
-    assert "Platt-scaled Brier" in page
+    assert "Platt-scaled Brier" in page and "ECE if calibrated [95% range]" in page
+    assert "have an adaptive ECE within the range of a perfectly calibrated model" in page
     curves = pd.read_csv(run_dir / "calibration_curve.csv")
     pred = pd.read_csv(run_dir / "predictions.csv")
     rows = pred[(pred["dataset"] == "ext") & (pred["method"] == "good")]
@@ -257,6 +313,18 @@ def test_report_draws_reliability_diagrams_from_the_csv(calibrated_run, tmp_path
     assert (run_dir / "figures" / "calibration_busi.png").is_file()
     redrawn = calibration_figure(curves, "busi", tmp_path / "again.png", ["good", "weak"])  # from the CSV alone
     assert redrawn.stat().st_size > 10_000
+
+
+def test_the_floor_sentence_counts_the_methods_within_the_calibrated_range():
+    from benchmark.reporting.report_calibration import ece_floor_sentence
+    from benchmark.runfolder import REFERENCE_METHOD
+
+    part = pd.DataFrame({"method": ["a", "b", "c", REFERENCE_METHOD], "ece_adaptive": [0.05, 0.12, 0.09, 0.07],
+                         "ece_adaptive_calibrated_ci_high": [0.08, 0.08, 0.09, 0.06]})
+    assert ece_floor_sentence(part, "") == ("2 of 3 methods have an adaptive ECE within the range of a perfectly "
+                                            "calibrated model with their scores (not evidence of miscalibration): "
+                                            "a, c; the others lie above it. The reference's lies above it.")
+    assert ece_floor_sentence(part.drop(columns="ece_adaptive_calibrated_ci_high"), "") is None
 
 
 def test_runner_keeps_the_validation_scores(tmp_path):

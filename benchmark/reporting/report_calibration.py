@@ -16,16 +16,18 @@ import pandas as pd
 
 from benchmark.common.io import write_csv_atomic
 from benchmark.evaluation import RunData
-from benchmark.evaluation.calibration import SCORES, calibration_curves, calibration_note
+from benchmark.evaluation.calibration import (CALIBRATED_ECE, SCORES, TABLE_METRICS, calibration_curves,
+                                              calibration_note)
 from benchmark.reporting.render import embedded_figure
 from benchmark.reporting.report_inputs import is_stale, read_csv
-from benchmark.stats import CALIBRATION_METRICS
+from benchmark.runfolder import REFERENCE_METHOD
 
-__all__ = ["CURVE_FILE", "calibration_figure_name", "calibration_figure", "ensure_calibration", "calibration_section"]
+__all__ = ["CURVE_FILE", "calibration_figure_name", "calibration_figure", "ensure_calibration", "ece_floor_sentence",
+           "calibration_section"]
 
 CURVE_FILE = "calibration_curve.csv"
 METRIC_LABELS = {"brier": "Brier", "calibration_intercept": "intercept", "calibration_slope": "slope",
-                 "ece_adaptive": "adaptive ECE"}
+                 "ece_adaptive": "adaptive ECE", "ece_adaptive_calibrated": "ECE if calibrated"}
 PANEL_TITLES = {"raw": "the models' own scores", "platt": "Platt-scaled (fitted on validation images)"}
 
 
@@ -83,11 +85,38 @@ def ensure_calibration(run_dir: Path, data: RunData, synthetic: bool) -> None:
         warnings.warn(f"calibration figures of {run_dir} failed: {exc}", stacklevel=2)
 
 
+def _label(metric: str) -> str:
+    """A column's header: the calibrated model's ECE has a range of draws, not a confidence interval."""
+    return METRIC_LABELS[metric] + (" [95% range]" if metric == CALIBRATED_ECE else " [95% CI]")
+
+
 def _cell(r, name: str) -> str:
     value, lo, hi = r.get(name), r.get(f"{name}_ci_low"), r.get(f"{name}_ci_high")
     if value is None or pd.isna(value):
         return "—"
     return f"{value:.3f}" + ("" if lo is None or pd.isna(lo) else f" [{lo:.3f}, {hi:.3f}]")
+
+
+def ece_floor_sentence(part: pd.DataFrame, prefix: str) -> str | None:
+    """Which methods' adaptive ECE (their own scores) lies within the range a perfectly calibrated model with the
+    same scores shows (``ece_adaptive_calibrated``'s interval): those ECEs are not evidence of miscalibration.
+    The reference is not counted among the methods; its place is said apart."""
+    ece, high = f"{prefix}ece_adaptive", f"{prefix}ece_adaptive_calibrated_ci_high"
+    if high not in part.columns:
+        return None
+    rows = part[part[ece].notna() & part[high].notna()]
+    within = rows[ece] <= rows[high]
+    is_ref = rows["method"].astype(str) == REFERENCE_METHOD
+    methods, inside = rows.loc[~is_ref, "method"].astype(str), within[~is_ref]
+    if methods.empty:
+        return None
+    text = (f"{int(inside.sum())} of {len(methods)} methods have an adaptive ECE within the range of a perfectly "
+            "calibrated model with their scores (not evidence of miscalibration)"
+            + (f": {', '.join(methods[inside])}" if inside.any() else "")
+            + ("; the others lie above it" if inside.any() and not inside.all() else "") + ".")
+    if is_ref.any():
+        text += f" The reference's lies {'within' if within[is_ref].iloc[0] else 'above'} it."
+    return text
 
 
 def calibration_section(run_dir: Path, data: RunData, lb: pd.DataFrame) -> dict | None:
@@ -103,12 +132,13 @@ def calibration_section(run_dir: Path, data: RunData, lb: pd.DataFrame) -> dict 
             continue
         part = lb[lb[f"{prefix}brier"].notna()]
         platt = part[f"{prefix}platt_brier"].notna().any() if f"{prefix}platt_brier" in part else False
-        header = ["method"] + [METRIC_LABELS[m] + " [95% CI]" for m in CALIBRATION_METRICS]
-        header += [f"Platt-scaled {METRIC_LABELS[m]} [95% CI]" for m in CALIBRATION_METRICS] if platt else []
-        rows = [[str(r["method"])] + [_cell(r, prefix + m) for m in CALIBRATION_METRICS]
-                + ([_cell(r, f"{prefix}platt_{m}") for m in CALIBRATION_METRICS] if platt else [])
+        header = ["method"] + [_label(m) for m in TABLE_METRICS]
+        header += [f"Platt-scaled {_label(m)}" for m in TABLE_METRICS] if platt else []
+        rows = [[str(r["method"])] + [_cell(r, prefix + m) for m in TABLE_METRICS]
+                + ([_cell(r, f"{prefix}platt_{m}") for m in TABLE_METRICS] if platt else [])
                 for _, r in part.iterrows()]
         figure = run_dir / "figures" / calibration_figure_name(d)
         sets.append({"name": d, "slug": re.sub(r"[^A-Za-z0-9_-]", "-", d), "header": header, "rows": rows,
+                     "floor": ece_floor_sentence(part, prefix),
                      "figure": embedded_figure(figure) if figure.is_file() and curves is not None else None})
     return {"sets": sets, "note": calibration_note(data), "curve_file": CURVE_FILE}

@@ -18,8 +18,9 @@ training or reports.
 Their public functions are imported from here: ``from benchmark.stats import delong_test``.
 """
 from benchmark.stats.bootstrap import paired_differences, percentile_interval, rank_intervals
-from benchmark.stats.calibration import (CALIBRATION_METRICS, adaptive_ece, brier_score, calibration_metrics,
-                                         logistic_calibration, platt_apply, platt_fit)
+from benchmark.stats.calibration import (CALIBRATED_DRAWS, CALIBRATION_METRICS, adaptive_ece, brier_score,
+                                         calibrated_ece_draws, calibration_metrics, logistic_calibration, platt_apply,
+                                         platt_fit)
 from benchmark.stats.cluster_bootstrap import (cluster_bootstrap_aucs, cluster_bootstrap_ci, cluster_bootstrap_weights,
                                                paired_cluster_bootstrap, weighted_aucs)
 from benchmark.stats.hypothesis import (bootstrap_wilcoxon_test, delong_test, delong_variance, holm_correction,
@@ -34,8 +35,8 @@ __all__ = [
     "youden_threshold", "threshold_metrics",
     "weighted_aucs", "cluster_bootstrap_aucs", "cluster_bootstrap_weights", "cluster_bootstrap_ci",
     "paired_cluster_bootstrap",
-    "CALIBRATION_METRICS", "brier_score", "logistic_calibration", "adaptive_ece", "calibration_metrics", "platt_fit",
-    "platt_apply",
+    "CALIBRATION_METRICS", "CALIBRATED_DRAWS", "calibrated_ece_draws", "brier_score", "logistic_calibration",
+    "adaptive_ece", "calibration_metrics", "platt_fit", "platt_apply",
     "percentile_interval", "paired_differences", "rank_intervals",
     "delong_variance", "delong_test", "paired_bootstrap_auc_difference", "paired_bootstrap_auc_differences",
     "bootstrap_wilcoxon_test", "paired_split_test", "nadeau_bengio_ttest", "holm_correction",
