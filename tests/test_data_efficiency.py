@@ -270,6 +270,32 @@ def test_report_holds_the_leader_at_the_smallest_size_against_the_reference_of_t
     assert (curve.method == REFERENCE_METHOD).sum() == 2
 
 
+def test_wins_at_the_smallest_size_over_methods_below_the_probe_are_not_evidence(sized_run, tmp_path, no_analysis):
+    """The suite's rule at every size: a significant win over a method that is significantly below the
+    logistic-regression probe of that size is no evidence for the winner. A probe that scored as well as the
+    leader 'good' did at 20 images leaves the weak methods below it: the lead's below_reference column is the
+    reference comparison's verdict at that size, and the report's sentence names them. Planted: the column
+    taken from the comparison at size all: the flags differ."""
+    from benchmark.evaluation import load_run, reference_comparison
+    from benchmark.evaluation.learning_curve import size_lead
+    from benchmark.reporting.report import write_report
+    from benchmark.runfolder import REFERENCE_METHOD
+
+    run_dir = _with_reference(sized_run, tmp_path, stand_in="good")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        lead = size_lead(run_dir, n_bootstrap=200)
+        below = reference_comparison(load_run(run_dir, 200, train_size=SMALL)).set_index("method")["below"]
+        page = write_report(run_dir).read_text()
+    methods = lead[lead["method"] != REFERENCE_METHOD].set_index("method")
+    assert methods["below_reference"].to_dict() == below.drop("good").to_dict()
+    named = methods[methods["significant"] & methods["below_reference"]].index.tolist()
+    assert named, methods  # the fixture must have such a win for the test to mean anything
+    assert (f"{len(named)} of which ({', '.join(named)}) {'is' if len(named) == 1 else 'are'} significantly below "
+            "the logistic-regression probe at that size: those wins are no evidence that good is the better "
+            "method.") in page
+
+
 # ------------------------------------------------------------------------ a tiny suite at two sizes
 def test_suite_trains_every_method_at_every_size_and_resumes(tmp_path, smoke_profile, capsys):
     """The smoke protocol (2 folds, 1 trial) on 96 synthetic images at 16 training images and all of them."""

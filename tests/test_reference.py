@@ -282,3 +282,62 @@ def test_the_probe_fits_with_one_blas_thread(monkeypatch):
         probe_fold(x, y, np.arange(60), np.ones(60, bool))
     # the grid on every inner fold, the refit at the chosen C, the inner out-of-fold predictions
     assert len(seen) == len(C_GRID) * INNER_FOLDS + 1 + INNER_FOLDS and set(seen) == {1}
+
+
+def _run_with_external(run_dir, checksum=None):
+    """A 90-image synthetic k-fold run folder whose suite scored the external set synthetic_shifted (40 images)."""
+    from benchmark.runfolder import EXTERNAL_FILE
+
+    profile = load_profile("smoke")
+    profile = type(profile)(**{**profile.__dict__, "data": type(profile.data)(
+        **{**profile.data.__dict__, "synthetic_images": 90})})
+    data = load_dataset("synthetic", 64, synthetic_images=90, synthetic_seed=profile.data.synthetic_seed)
+    ext = load_dataset("synthetic_shifted", 64, synthetic_images=90, synthetic_seed=profile.data.synthetic_seed + 1)
+    folds = evaluation_splits(profile, data)
+    save_test_images(run_dir, data, folds)
+    write_json_atomic(run_dir / "suite.json", {"profile": profile.as_dict(), "dataset": "synthetic",
+                                               "external": ["synthetic_shifted"]})
+    write_json_atomic(run_dir / EXTERNAL_FILE, {"synthetic_shifted": {"checksum": checksum or ext.checksum}})
+    return data, ext, folds
+
+
+def test_each_fold_probe_scores_the_external_sets_as_a_methods_fold_model_does(tmp_path):
+    """Every fold's probe scores every image of the run's external set with the very model (C, threshold) that
+    scored its test fold: refitted here on the fold's training images with scikit-learn, its external scores
+    agree. Planted: the external set scored by the last fold's probe for every fold: the refit disagrees."""
+    from sklearn.linear_model import LogisticRegression
+
+    from benchmark.runfolder import REFERENCE_INFO_FILE
+    from benchmark.training.reference import frozen_features, reference_is_current, reference_summary
+
+    data, ext, folds = _run_with_external(tmp_path)
+    rows = pd.read_csv(write_reference(tmp_path, progress=False), dtype={"image_id": str})
+    info = json.loads((tmp_path / REFERENCE_INFO_FILE).read_text())
+    assert info["external"] == {"synthetic_shifted": ext.checksum} and reference_is_current(tmp_path)
+    backbone = load_profile("smoke").backbone
+    x = frozen_features(backbone.name, 64, backbone.weights, data.images, "cpu")
+    xe = frozen_features(backbone.name, 64, backbone.weights, ext.images, "cpu")
+    outside = rows[rows["dataset"] == "synthetic_shifted"]
+    assert len(outside) == len(folds) * len(ext)
+    for fold, fitted in zip(folds, info["folds"]):
+        part = outside[outside["fold"] == fold.fold].set_index("image_id").loc[list(ext.ids)]
+        assert (part["label"].to_numpy() == ext.labels).all() and (part["group"].to_numpy() == ext.groups).all()
+        inside = rows[(rows["dataset"] == "synthetic") & (rows["fold"] == fold.fold)]
+        assert part["threshold"].unique().tolist() == inside["threshold"].unique().tolist()
+        train = fold.split["train"]
+        probe = LogisticRegression(C=fitted["C"], max_iter=5000).fit(x[train], data.labels[train])
+        np.testing.assert_allclose(part["score"], probe.predict_proba(xe)[:, 1], atol=1e-4)  # lbfgs's tolerance
+    assert roc_auc_score(outside["label"], outside["score"]) > 0.6  # the same cues as the training images
+    lines = reference_summary(tmp_path / REFERENCE_FILE)
+    assert any(line.startswith(f"synthetic_shifted, repeat 0: logistic-regression reference, mean AUC of its "
+                               f"{len(folds)} fold probes") for line in lines), lines
+    # a run folder whose suite scored another external set: the reference is not current (the suite recomputes it)
+    suite = json.loads((tmp_path / "suite.json").read_text())
+    write_json_atomic(tmp_path / "suite.json", {**suite, "external": []})
+    assert not reference_is_current(tmp_path)
+
+
+def test_an_external_set_that_changed_since_the_suite_scored_it_is_refused(tmp_path):
+    _run_with_external(tmp_path, checksum="0" * 64)
+    with pytest.raises(ValueError, match=r"external set synthetic_shifted: its images here .*external\.json"):
+        reference_predictions(tmp_path)

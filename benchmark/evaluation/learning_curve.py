@@ -44,7 +44,7 @@ LEARNING_CURVE_COLUMNS = ["dataset", "statistic", "method", "train_size", "n_tra
 REFERENCE_STATUS = "reference"  # learning_curve.csv's status of the reference's rows
 LEAD_FILE = "learning_curve_lead.csv"
 LEAD_COLUMNS = ["dataset", "train_size", "test", "leader", "method", "auc_leader", "auc_method", "difference",
-                "ci_low", "ci_high", "p", "p_holm", "significant"]
+                "ci_low", "ci_high", "p", "p_holm", "significant", "below_reference"]
 
 
 def learning_curve(run_dir, n_bootstrap: int | None = None) -> pd.DataFrame | None:
@@ -129,8 +129,10 @@ def size_lead(run_dir, train_size: str | None = None, n_bootstrap: int | None = 
     ranked first at that size), ``method``, both AUCs (the leaderboard's statistic at that size),
     ``difference`` (leader minus method), ``ci_low``/``ci_high`` (the paired bootstrap's 95% interval;
     empty for the t-test), ``p``, ``p_holm`` (Holm over every pair of ranked methods at that size) and
-    ``significant`` (``p_holm`` < 0.05), under ``test``, the primary test of the training data set. None
-    when the run has no sizes or fewer than two methods are ranked at that size.
+    ``significant`` (``p_holm`` < 0.05), under ``test``, the primary test of the training data set, and
+    ``below_reference``: the method is significantly below the reference at that size (empty without a
+    reference), so a win over it is no evidence for the leader. None when the run has no sizes or fewer
+    than two methods are ranked at that size.
     """
     run_dir = Path(run_dir)
     sizes = sizes_of(load_predictions(run_dir, every_size=True))
@@ -156,10 +158,11 @@ def size_lead(run_dir, train_size: str | None = None, n_bootstrap: int | None = 
     versus = reference_comparison(data)
     if versus.empty:
         return lead
+    lead["below_reference"] = lead["method"].map(versus.set_index("method")["below"]).fillna(False).astype(bool)
     r = versus.set_index("method").loc[leader]
     auc_reference = bootstrap_draws(data, data.internal, reference=True).observed[REFERENCE_METHOD]
     row = {"dataset": data.internal, "train_size": size, "test": "cluster_bootstrap", "leader": leader,
            "method": REFERENCE_METHOD, "auc_leader": lead["auc_leader"].iloc[0], "auc_method": auc_reference,
            "difference": r["difference"], "ci_low": r["ci_low"], "ci_high": r["ci_high"], "p": r["p"],
-           "p_holm": r["p_holm"], "significant": bool(r["p_holm"] < ALPHA)}
+           "p_holm": r["p_holm"], "significant": bool(r["p_holm"] < ALPHA), "below_reference": pd.NA}
     return pd.concat([lead, pd.DataFrame([row], columns=LEAD_COLUMNS)], ignore_index=True)

@@ -110,8 +110,8 @@ def ece_floor_sentence(part: pd.DataFrame, prefix: str) -> str | None:
     methods, inside = rows.loc[~is_ref, "method"].astype(str), within[~is_ref]
     if methods.empty:
         return None
-    text = (f"{int(inside.sum())} of {len(methods)} methods have an adaptive ECE within the range of a perfectly "
-            "calibrated model with their scores (not evidence of miscalibration)"
+    text = (f"{int(inside.sum())} of {len(methods)} methods {'has' if inside.sum() == 1 else 'have'} an adaptive ECE "
+            "within the range of a perfectly calibrated model with their scores (not evidence of miscalibration)"
             + (f": {', '.join(methods[inside])}" if inside.any() else "")
             + ("; the others lie above it" if inside.any() and not inside.all() else "") + ".")
     if is_ref.any():

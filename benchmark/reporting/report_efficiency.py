@@ -128,6 +128,11 @@ def _lead_sentence(lead: pd.DataFrame | None, table: pd.DataFrame) -> str | None
             f"Holm-adjusted p{fmt_p(first['p_holm'])}), {verdict} the primary test "
             f"({TEST_LABELS.get(first['test'], first['test'])}, Holm over every pair at that size); it is "
             f"significantly above {int(wins.sum())} of the {len(lead)} other methods.")
+    below = lead[wins & csv_flags(lead["below_reference"])] if "below_reference" in lead else lead.iloc[:0]
+    if len(below):
+        text = (f"{text[:-1]}, {len(below)} of which ({', '.join(below['method'])}) "
+                f"{'is' if len(below) == 1 else 'are'} significantly below the logistic-regression probe at that "
+                f"size: those wins are no evidence that {first['leader']} is the better method.")
     if versus.empty:
         return text
     r = versus.iloc[0]

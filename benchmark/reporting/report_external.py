@@ -17,11 +17,10 @@ from benchmark.evaluation import PRIMARY_TEST, TEST_LABELS, RunData, summary_sen
 from benchmark.reporting.pages import fmt_int, fmt_number
 from benchmark.reporting.render import embedded_figure
 from benchmark.reporting.report_inputs import dataset_info, is_stale, read_json
-from benchmark.runfolder import PREDICTIONS_FILE
+from benchmark.runfolder import EXTERNAL_FILE, PREDICTIONS_FILE
 
-__all__ = ["external_figure_name", "ensure_external_figures", "external_section", "EXTERNAL_FILE"]
+__all__ = ["external_figure_name", "ensure_external_figures", "external_section"]
 
-EXTERNAL_FILE = "external.json"   # written by the suite: each external data set's facts
 MAX_DUPLICATE_PAIRS = 10          # duplicate pairs listed at most per external data set
 
 

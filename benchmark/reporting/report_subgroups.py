@@ -19,7 +19,7 @@ from benchmark.evaluation import RunData
 from benchmark.evaluation.subgroups import MIN_PER_CLASS, SUBGROUP_COLUMNS, clinical_subgroups, subgroup_aucs
 from benchmark.reporting.pages import fmt_int, fmt_number
 from benchmark.reporting.report_inputs import dataset_info, is_stale, read_csv, read_json
-from benchmark.runfolder import IMAGES_FILE, PREDICTIONS_FILE, load_image_table
+from benchmark.runfolder import EXTERNAL_FILE, IMAGES_FILE, PREDICTIONS_FILE, load_image_table
 
 __all__ = ["SUBGROUPS_FILE", "subgroup_table", "subgroup_section", "dataset_facts"]
 
@@ -50,7 +50,7 @@ def subgroup_table(run_dir: Path, data: RunData) -> pd.DataFrame | None:
 def dataset_facts(run_dir: Path, name: str) -> dict:
     """Title, licence, citation and synthetic flag of data set ``name``: its plugin's (the registry), else
     what the run's ``external.json`` recorded."""
-    facts = dataset_info(name) or read_json(run_dir / "external.json").get(name) or {}
+    facts = dataset_info(name) or read_json(run_dir / EXTERNAL_FILE).get(name) or {}
     return {"name": name, "title": facts.get("title") or name, "licence": facts.get("licence") or "not stated",
             "citation": facts.get("citation") or "not stated", "synthetic": bool(facts.get("synthetic"))}
 

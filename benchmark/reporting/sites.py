@@ -29,12 +29,11 @@ from benchmark.reporting.render import embedded_figure, render
 from benchmark.reporting.report_inputs import ensure_leaderboard, read_json
 from benchmark.reporting.report_subgroups import dataset_facts, subgroup_section
 from benchmark.reporting.site_figures import site_figure_name, site_matrix_figure
-from benchmark.runfolder import SUITE_FILE, read_suite, refresh_tables
+from benchmark.runfolder import EXTERNAL_FILE, SUITE_FILE, read_suite, refresh_tables
 
 __all__ = ["write_sites", "is_sites_folder", "duplicate_checks", "SITES_PAGE"]
 
 SITES_PAGE = "index.html"
-EXTERNAL_FILE = "external.json"
 
 
 def is_sites_folder(path) -> bool:

@@ -13,7 +13,11 @@ C (not on its own fitted training scores); the fold's test images scored with it
 fingerprint, the training-set sizes, each fold's C and threshold), atomically. A data-efficiency
 run (``[data] train_sizes``) gets one probe per fold and size, fitted on the very images the methods
 trained on at that size (``train_subsets.csv``), and a ``train_size`` column: the learning curve
-holds every method against the probe at its own size; :func:`write_reference` is called by the
+holds every method against the probe at its own size. Each fold's (and size's) probe also scores every
+image of the run's external sets (``suite.json``'s ``external``, loaded as the suite loaded them and
+checked against ``external.json``'s checksums), as each fold model of a method does, so the
+leaderboard's external columns and the learning curve hold the methods against it there too.
+:func:`write_reference` is called by the
 suite after its studies (when the run folder has no reference of its partition and protocol
 yet) and by ``petl-bench reference RUN_DIR``. ``petl-bench reference --protocol`` compares it
 with the probe fitted on the training and validation images (the reference before it followed
@@ -37,8 +41,9 @@ import torch
 from threadpoolctl import threadpool_limits
 
 from benchmark.common.io import write_csv_atomic, write_json_atomic
+from benchmark.data import ImageSet, load_dataset
 from benchmark.common.train_sizes import size_order
-from benchmark.runfolder import (PREDICTION_COLUMNS, REFERENCE_FILE, REFERENCE_INFO_FILE, REFERENCE_METHOD,
+from benchmark.runfolder import (EXTERNAL_FILE, PREDICTION_COLUMNS, REFERENCE_FILE, REFERENCE_INFO_FILE, REFERENCE_METHOD,
                                  TEST_IMAGES_FILE, TRAIN_SUBSETS_FILE, load_train_subsets, read_partition,
                                  read_suite)
 from benchmark.runfolder.partition import partition_fingerprint
@@ -126,6 +131,32 @@ def _run_features(run_dir: Path, device: str, progress: bool = False) -> tuple[d
     return suite, arrays, x
 
 
+def _external_names(run_dir: Path) -> dict[str, str | None]:
+    """``name -> checksum`` of the external sets the suite scored (``suite.json``, ``external.json``)."""
+    names = read_suite(run_dir).get("external") or []
+    path = run_dir / EXTERNAL_FILE
+    info = json.loads(path.read_text()) if names and path.is_file() else {}
+    return {str(name): (info.get(name) or {}).get("checksum") for name in names}
+
+
+def _external_features(run_dir: Path, suite: dict, device: str, progress: bool) -> dict[str, tuple[ImageSet, np.ndarray]]:
+    """Each external set of the run (loaded as the suite loads it: the profile's image size, generated ones from the
+    next seed) and its frozen features; a ValueError when its images are not those the suite scored."""
+    backbone, data = suite["profile"]["backbone"], suite["profile"].get("data") or {}
+    out = {}
+    for name, checksum in _external_names(run_dir).items():
+        ext = load_dataset(name, int(backbone["image_size"]), synthetic_images=int(data.get("synthetic_images", 647)),
+                           synthetic_seed=int(data.get("synthetic_seed", 0)) + 1, include_normal=False)
+        if checksum is not None and ext.checksum != checksum:
+            raise ValueError(f"external set {name}: its images here (checksum {ext.checksum[:12]}) are not those the "
+                             f"suite scored ({run_dir / EXTERNAL_FILE}: {checksum[:12]}); point the reference at "
+                             "the same images (`petl-bench datasets` shows where each set is found)")
+        out[name] = (ext, frozen_features(backbone["name"], int(backbone["image_size"]), backbone.get("weights"),
+                                          ext.images, device))
+        _say(progress, f"external set {name}: features of {len(ext)} images")
+    return out
+
+
 def _fold_parts(run_dir: Path, suite: dict, arrays: dict):
     """(repeat, fold, train, val, test) index arrays of every fold of the run: from the parts the
     suite saved (``parts_<r>``), or, in a run folder saved before them, rebuilt from a k-fold
@@ -164,6 +195,7 @@ def reference_predictions(run_dir, device: str = "auto", progress: bool = False,
     run_dir = Path(run_dir)
     suite, arrays, x = _run_features(run_dir, device, progress)
     y, groups, ids = arrays["labels"], arrays["groups"], arrays["ids"]
+    externals = _external_features(run_dir, suite, device, progress)
     subsets = load_train_subsets(run_dir)
     frames, started = [], time.perf_counter()
     for repeat, fold, train, _, test in _fold_parts(run_dir, suite, arrays):
@@ -176,11 +208,14 @@ def reference_predictions(run_dir, device: str = "auto", progress: bool = False,
             if folds_info is not None:
                 folds_info.append({"repeat": int(repeat), "fold": int(fold), "C": c, "threshold": float(threshold),
                                    "n_train": int(len(fit)), **({} if size is None else {"train_size": size})})
-            frame = pd.DataFrame({
-                "dataset": suite.get("dataset", ""), "method": REFERENCE_METHOD, "repeat": repeat, "fold": int(fold),
-                "image_id": ids[test].astype(str), "group": groups[test], "label": y[test],
-                "score": model.predict_proba(x[test])[:, 1], "threshold": threshold})
-            frames.append(frame if size is None else frame.assign(train_size=size, n_train=len(fit)))
+            scored = [(suite.get("dataset", ""), ids[test], groups[test], y[test], x[test])]
+            scored += [(name, np.asarray(ext.ids), ext.groups, ext.labels, xe) for name, (ext, xe) in externals.items()]
+            for dataset, image_ids, image_groups, labels, features in scored:
+                frame = pd.DataFrame({
+                    "dataset": dataset, "method": REFERENCE_METHOD, "repeat": repeat, "fold": int(fold),
+                    "image_id": image_ids.astype(str), "group": image_groups.astype(int), "label": labels.astype(int),
+                    "score": model.predict_proba(features)[:, 1], "threshold": threshold})
+                frames.append(frame if size is None else frame.assign(train_size=size, n_train=len(fit)))
     frame = pd.concat(frames, ignore_index=True)
     return frame[PREDICTION_COLUMNS + [c for c in ("train_size", "n_train") if c in frame.columns]]
 
@@ -254,7 +289,8 @@ def reference_is_current(run_dir) -> bool:
     except json.JSONDecodeError:
         return False
     return (stored.get("protocol") == REFERENCE_PROTOCOL and stored.get("partition") == _partition_fingerprint(run_dir)
-            and stored.get("train_sizes") == _train_sizes(run_dir))
+            and stored.get("train_sizes") == _train_sizes(run_dir)
+            and (stored.get("external") or {}) == _external_names(run_dir))
 
 
 def _train_sizes(run_dir: Path) -> list[str] | None:
@@ -263,17 +299,24 @@ def _train_sizes(run_dir: Path) -> list[str] | None:
 
 
 def reference_summary(path) -> list[str]:
-    """One line per repeat (and training-set size, in a data-efficiency run) of a written
-    ``reference_predictions.csv``: the probe's pooled out-of-fold AUC (scikit-learn's)."""
+    """One line per data set and repeat (and training-set size, in a data-efficiency run) of a written
+    ``reference_predictions.csv``: the probe's pooled out-of-fold AUC on the training data set, the mean of
+    its fold probes' AUCs on an external set (scikit-learn's)."""
     from sklearn.metrics import roc_auc_score
 
     frame = pd.read_csv(path, dtype={"train_size": str})
     sized = "train_size" in frame.columns  # a data-efficiency run: one probe per fold and training-set size
+    internal = frame["dataset"].iloc[0]  # the training data set's rows come first
     lines = []
-    for key, part in frame.groupby(["repeat", "train_size"] if sized else ["repeat"], sort=False):
-        where = f"repeat {key[0]}" + (f", training-set size {key[1]}" if sized else "")
-        lines.append(f"{where}: logistic-regression reference, pooled out-of-fold AUC "
-                     f"{roc_auc_score(part['label'], part['score']):.4f}")
+    for key, part in frame.groupby(["dataset", "repeat"] + (["train_size"] if sized else []), sort=False):
+        where = f"{key[0]}, repeat {key[1]}" + (f", training-set size {key[2]}" if sized else "")
+        if key[0] == internal:
+            lines.append(f"{where}: logistic-regression reference, pooled out-of-fold AUC "
+                         f"{roc_auc_score(part['label'], part['score']):.4f}")
+        else:
+            per_probe = [roc_auc_score(g["label"], g["score"]) for _, g in part.groupby("fold")]
+            lines.append(f"{where}: logistic-regression reference, mean AUC of its {len(per_probe)} fold probes "
+                         f"{np.mean(per_probe):.4f}")
     return lines
 
 
@@ -286,5 +329,6 @@ def write_reference(run_dir, device: str = "auto", progress: bool = True) -> Pat
     path = write_csv_atomic(run_dir / REFERENCE_FILE, reference_predictions(run_dir, device, progress, folds))
     write_json_atomic(run_dir / REFERENCE_INFO_FILE, {"protocol": REFERENCE_PROTOCOL,
                                                       "partition": _partition_fingerprint(run_dir),
-                                                      "train_sizes": _train_sizes(run_dir), "folds": folds})
+                                                      "train_sizes": _train_sizes(run_dir),
+                                                      "external": _external_names(run_dir), "folds": folds})
     return path

@@ -40,7 +40,7 @@ from tqdm.auto import tqdm
 from benchmark.data import load_dataset
 from benchmark.common.io import write_atomic, write_csv_atomic, write_json_atomic
 from benchmark.common.profiles import Profile
-from benchmark.runfolder import RESULTS_FILE, collect
+from benchmark.runfolder import EXTERNAL_FILE, RESULTS_FILE, collect
 from benchmark.runfolder import IMAGES_FILE, PARTITION_FILE, TEST_IMAGES_FILE, TRAIN_SUBSETS_FILE, partition_info
 from benchmark.common.train_sizes import ALL
 from benchmark.models.registry import get_method, method_set
@@ -196,7 +196,7 @@ def load_external(run_dir: Path, profile: Profile, data, names) -> dict:
     for i, (name, ext) in enumerate(sets.items()):  # every pair of external sets too (the site matrix's pairs)
         info[name]["duplicates_of_other_external_sets"] = {
             other: len(cross_duplicates(sets[other], ext)) for other in list(sets)[:i]}
-    write_json_atomic(run_dir / "external.json", info)
+    write_json_atomic(run_dir / EXTERNAL_FILE, info)
     return sets
 
 
