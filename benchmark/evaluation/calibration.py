@@ -160,7 +160,8 @@ def calibration_columns(table: pd.DataFrame, data: RunData) -> None:
     """Add the calibration columns to the leaderboard ``table`` (in place), NaN where a method has none.
 
     Training data set: ``brier``, ``calibration_intercept``, ``calibration_slope``, ``ece_adaptive``,
-    ``ece_adaptive_calibrated`` (:data:`CALIBRATED_ECE`), then the same with the prefix ``platt_``; each with ``_ci_low`` and ``_ci_high``. Each external
+    ``ece_adaptive_calibrated`` (:data:`CALIBRATED_ECE`), then the same with the prefix ``platt_``;
+    each with ``_ci_low`` and ``_ci_high``. Each external
     data set NAME: the same with the prefix ``external_NAME_``.
     """
     cal = calibration_table(data)

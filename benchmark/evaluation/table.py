@@ -76,7 +76,8 @@ def leaderboard(data) -> pd.DataFrame:
       ``calibration_intercept``, ``calibration_slope``, ``ece_adaptive`` (each fold model's, mean over
       the models), the same of the Platt-scaled scores (``platt_*``), each with ``_ci_low``/``_ci_high``
       from the duplicate-group bootstrap; ``ece_adaptive_calibrated`` (and ``platt_``): the ECE of a
-      perfectly calibrated model with the same scores, its range over label sets drawn from them; per external data set NAME the same prefixed ``external_NAME_``;
+      perfectly calibrated model with the same scores, its range over label sets drawn from them;
+      per external data set NAME the same prefixed ``external_NAME_``;
     * the columns of ``cost.csv``, when present.
     """
     data = data if isinstance(data, RunData) else load_run(data)

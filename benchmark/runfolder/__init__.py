@@ -4,8 +4,8 @@ files (``records``). The training side writes a run folder; the evaluation side 
 
 Their public names are imported from here: ``from benchmark.runfolder import load_predictions``.
 """
-from benchmark.runfolder.layout import (COST_FILE, EXTERNAL_FILE, FAILED_FILE, IMAGE_COLUMNS, IMAGES_FILE, OK, PREDICTION_COLUMNS,
-                                        PREDICTIONS_FILE, REFERENCE_FILE, REFERENCE_INFO_FILE, REFERENCE_METHOD, RESULTS_FILE, STATE_FILE, STUDIES_FILE,
+from benchmark.runfolder.layout import (COST_FILE, EXTERNAL_FILE, FAILED_FILE, IMAGE_COLUMNS, IMAGES_FILE, OK,
+                                        PREDICTION_COLUMNS, PREDICTIONS_FILE, REFERENCE_FILE, REFERENCE_INFO_FILE, REFERENCE_METHOD, RESULTS_FILE, STATE_FILE, STUDIES_FILE,
                                         STUDY_COLUMNS, SUITE_FILE, TEST_IMAGES_FILE, TRAIN_SUBSETS_FILE, TRIAL_COLUMNS,
                                         TRIALS_FILE)
 from benchmark.runfolder.partition import PARTITION_FILE, check_partition, partition_info, read_partition

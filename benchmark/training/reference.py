@@ -41,11 +41,11 @@ import torch
 from threadpoolctl import threadpool_limits
 
 from benchmark.common.io import write_csv_atomic, write_json_atomic
-from benchmark.data import ImageSet, load_dataset
 from benchmark.common.train_sizes import size_order
-from benchmark.runfolder import (EXTERNAL_FILE, PREDICTION_COLUMNS, REFERENCE_FILE, REFERENCE_INFO_FILE, REFERENCE_METHOD,
-                                 TEST_IMAGES_FILE, TRAIN_SUBSETS_FILE, load_train_subsets, read_partition,
-                                 read_suite)
+from benchmark.data import ImageSet, load_dataset
+from benchmark.runfolder import (EXTERNAL_FILE, PREDICTION_COLUMNS, REFERENCE_FILE, REFERENCE_INFO_FILE,
+                                 REFERENCE_METHOD, TEST_IMAGES_FILE, TRAIN_SUBSETS_FILE, load_train_subsets,
+                                 read_partition, read_suite)
 from benchmark.runfolder.partition import partition_fingerprint
 from benchmark.stats import roc_auc, youden_threshold
 
@@ -139,7 +139,8 @@ def _external_names(run_dir: Path) -> dict[str, str | None]:
     return {str(name): (info.get(name) or {}).get("checksum") for name in names}
 
 
-def _external_features(run_dir: Path, suite: dict, device: str, progress: bool) -> dict[str, tuple[ImageSet, np.ndarray]]:
+def _external_features(run_dir: Path, suite: dict, device: str,
+                       progress: bool) -> dict[str, tuple[ImageSet, np.ndarray]]:
     """Each external set of the run (loaded as the suite loads it: the profile's image size, generated ones from the
     next seed) and its frozen features; a ValueError when its images are not those the suite scored."""
     backbone, data = suite["profile"]["backbone"], suite["profile"].get("data") or {}
