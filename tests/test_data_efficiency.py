@@ -3,6 +3,7 @@ curve recomputed with independent code, the report's section, and a tiny suite r
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import sys
 import warnings
@@ -275,7 +276,7 @@ def test_wins_at_the_smallest_size_over_methods_below_the_probe_are_not_evidence
     logistic-regression probe of that size is no evidence for the winner. A probe that scored as well as the
     leader 'good' did at 20 images leaves the weak methods below it: the lead's below_reference column is the
     reference comparison's verdict at that size, and the report's sentence names them. Planted: the column
-    taken from the comparison at size all: the flags differ."""
+    always False: the flags differ and no method is named."""
     from benchmark.evaluation import load_run, reference_comparison
     from benchmark.evaluation.learning_curve import size_lead
     from benchmark.reporting.report import write_report
@@ -368,3 +369,26 @@ def test_the_probe_uses_fewer_inner_folds_on_a_small_subset_and_refuses_one_grou
     groups = np.r_[np.arange(12), 12, 12, 12]  # the three malignant images are one lesion
     with pytest.raises(ValueError, match="at least 2 duplicate groups of each class among its 15 training images"):
         probe_fold(x, labels, groups, np.ones(15, bool))
+
+
+def test_run_facts_recomputes_every_learning_curve_cell_and_catches_a_wrong_one(sized_run, tmp_path, capsys):
+    """scripts/run_facts.py recomputes learning_curve.csv from the predictions with scikit-learn (the closing
+    notes quote it): the table written from a run agrees to rounding; one cell moved by 0.01 is caught."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    try:
+        import run_facts
+    finally:
+        sys.path.pop(0)
+    run_dir = _with_reference(sized_run, tmp_path)
+    curve = learning_curve(run_dir, n_bootstrap=50)
+    curve.to_csv(run_dir / "learning_curve.csv", index=False)
+    assert run_facts.main([str(run_dir)]) == 0
+    out = capsys.readouterr().out
+    checked = int(re.search(r"learning_curve.csv: (\d+) cells recomputed", out).group(1))
+    assert checked == curve["auc"].notna().sum() and checked >= 10
+    assert float(re.search(r"largest difference (\S+)", out).group(1)) < 1e-12
+    assert "busi: narrowest score range of a fold model" in out and "ext: narrowest score range" in out
+    curve.loc[curve.index[-1], "auc"] += 0.01
+    curve.to_csv(run_dir / "learning_curve.csv", index=False)
+    run_facts.main([str(run_dir)])
+    assert float(re.search(r"largest difference (\S+)", capsys.readouterr().out).group(1)) == pytest.approx(0.01)
