@@ -249,6 +249,27 @@ def test_leaderboard_columns_recomputed_from_predictions(calibrated_run, dataset
         assert row[prefix + "ece_adaptive_calibrated_ci_low"] < floor < row[prefix + "ece_adaptive_calibrated_ci_high"]
 
 
+def test_a_methods_floor_does_not_depend_on_the_other_methods(calibrated_run):
+    """ece_adaptive_calibrated is seeded by the method and its model, not by its column's place: the same with
+    the methods in the other order. Planted: seeded by the column index: good's floor moves."""
+    from benchmark.evaluation.calibration import CALIBRATED_ECE, calibration_table
+
+    _, data, _ = calibrated_run
+    order = list(data.order)
+    first = calibration_table(data)
+    try:
+        data.cache.clear()
+        data.order = order[::-1]
+        second = calibration_table(data)
+    finally:
+        data.order = order
+        data.cache.clear()
+    key = ["dataset", "method", "scores", "metric"]
+    a = first[first["metric"] == CALIBRATED_ECE].set_index(key).sort_index()
+    b = second[second["metric"] == CALIBRATED_ECE].set_index(key).sort_index()
+    pd.testing.assert_frame_equal(a, b)
+
+
 def test_recalibration_is_fitted_on_validation_images_only(calibrated_run):
     run_dir, data, _ = calibrated_run
     from benchmark.evaluation.calibration import _platt_parameters

@@ -32,6 +32,7 @@ are NaN and :func:`calibration_note` says why.
 from __future__ import annotations
 
 import warnings
+import zlib
 
 import numpy as np
 import pandas as pd
@@ -90,18 +91,20 @@ def scored_rows(data: RunData, dataset: str) -> pd.DataFrame:
 def _per_model(data: RunData, dataset: str, frame: pd.DataFrame, column: str, weights: np.ndarray) -> dict:
     """``method -> {metric: values}``: each fold model's statistics, mean over a method's models; for
     :data:`CALIBRATION_METRICS` the observed value then one per bootstrap resample, for :data:`CALIBRATED_ECE`
-    the draws of :func:`benchmark.stats.calibrated_ece_draws` (seeded by the model's column)."""
+    the draws of :func:`benchmark.stats.calibrated_ece_draws` (seeded by the method's name and the model, so
+    that a method's floor does not move when other methods join the run)."""
     k = int(frame["fold"].max()) + 1
     images, columns, matrix = score_table(frame.assign(repeat=frame["repeat"] * k + frame["fold"],
                                                        score=frame[column]), _methods(data, _reference(data, dataset)))
     y = images["label"].to_numpy()
     per_method: dict = {}
-    for j, (m, _) in enumerate(columns):
+    for j, (m, model) in enumerate(columns):
         keep = np.isfinite(matrix[:, j])
         if not keep.any() or np.unique(y[keep]).size < 2:
             continue
         stats = calibration_metrics(y[keep], matrix[keep, j], weights[:, keep])
-        stats[CALIBRATED_ECE] = calibrated_ece_draws(matrix[keep, j], CALIBRATED_DRAWS, seed=BOOTSTRAP_SEED + j)
+        seed = BOOTSTRAP_SEED + zlib.crc32(f"{m}/{model}".encode())  # the model's own: not its column's place
+        stats[CALIBRATED_ECE] = calibrated_ece_draws(matrix[keep, j], CALIBRATED_DRAWS, seed=seed)
         for metric in TABLE_METRICS:
             per_method.setdefault(m, {}).setdefault(metric, []).append(stats[metric])
     out = {}
