@@ -44,7 +44,7 @@ def summarise(run_dir: Path) -> dict:
         claims = {d: {v: int((part["verdict"] == v).sum()) for v in VERDICTS}
                   for d, part in frame.groupby("dataset", sort=False)}
     profile = suite.get("profile", {})
-    return {
+    return {**_method_level(run_dir),
         "source": f"run folder {run_dir.name}",
         "date": datetime.fromtimestamp(records[-1].stat().st_mtime, timezone.utc).strftime("%Y-%m-%d"),
         "commit": (prov.get("code", {}).get("commit") or "unknown")[:7]
@@ -60,6 +60,36 @@ def summarise(run_dir: Path) -> dict:
                   "trainable_parameters": int(r.trainable_parameters)} for r in ranked.itertuples()],
         "claims": claims,
     }
+
+
+def _method_level(run_dir: Path) -> dict:
+    """The method-level verdicts of the training data set (significance.csv's primary rows), what the run could
+    detect (detectable.csv) and the analysis plan that decided them (analysis_plan.json); {} when absent."""
+    out = {}
+    if (run_dir / "significance.csv").is_file() and (run_dir / "analysis_plan.json").is_file():
+        sig = pd.read_csv(run_dir / "significance.csv")
+        inner = sig[(sig["dataset"] == sig["dataset"].iloc[0]) & sig["primary"].astype(str).eq("True")]
+        out["method_level"] = {"significant": int(inner["significant"].astype(str).eq("True").sum()),
+                               "pairs": len(inner),
+                               "plan": json.loads((run_dir / "analysis_plan.json").read_text())["label"]}
+    if (run_dir / "detectable.csv").is_file():
+        d = pd.read_csv(run_dir / "detectable.csv")
+        if len(d):
+            out.setdefault("method_level", {}).update(mdd_one=round(float(d["mdd_one"].iloc[0]), 3),
+                                                      mdd_family=round(float(d["mdd_family"].iloc[0]), 3))
+    return out
+
+
+def _method_level_line(summary: dict) -> list[str]:
+    m = summary.get("method_level")
+    if not m or "pairs" not in m:
+        return []
+    text = (f"**Method level** ({m['plan']}: the corrected t-test over the fold models, what a rerun varies "
+            f"included): {m['significant']} of {m['pairs']} pairwise differences survive Holm correction")
+    if "mdd_one" in m:
+        text += (f"; this run could detect {m['mdd_one']:.3f} AUC in one pre-chosen pair and {m['mdd_family']:.3f} "
+                 f"across all {m['pairs']} (80% power)")
+    return [text + ".", ""]
 
 
 def _cell(x, fmt="{:.3f}") -> str:
@@ -78,7 +108,7 @@ def table(summary: dict) -> str:
         ci = f" [{r['ci_low']:.3f}, {r['ci_high']:.3f}]" if r.get("ci_low") is not None else ""
         lines.append(f"| {r['method']} | {_cell(r.get('auc'))}{ci} | {r.get('rank_interval') or '—'} | "
                      f"{_cell(r.get('trainable_parameters'), '{:,}')} |")
-    lines += ["", answer(summary)]
+    lines += [""] + _method_level_line(summary) + [answer(summary)]
     return "\n".join(lines + ["", END])
 
 

@@ -11,6 +11,9 @@ Usage: .venv/bin/python scripts/run_facts.py RUN_DIR
 * scores: per data set, the fold model (method, size, repeat, fold) with the narrowest range of
   scores (a model that scores every image alike has range 0), and per size and fold how many
   methods' fold models score at about chance (AUC below 0.55);
+* verdicts (from the report's own tables): the analysis plan, per data set and test how many pairs
+  survive Holm, what the run could detect (``detectable.csv``), every claim with its estimate,
+  interval, Holm p, verdict and Bayesian probabilities, and the leader's Bayesian comparisons;
 * ``learning_curve.csv`` recomputed with scikit-learn from ``predictions.csv`` and
   ``reference_predictions.csv``: the training data set's fold-stratified AUC (per-fold
   ``roc_auc_score`` weighted by malignant x benign pairs), an external set's per-model AUC (the
@@ -124,6 +127,43 @@ def curve_check(run_dir: Path, predictions: pd.DataFrame) -> list[str]:
     return [f"learning_curve.csv: {checked} cells recomputed with scikit-learn; largest difference {worst:.2e}"]
 
 
+def _count(x) -> str:
+    return "none" if pd.isna(x) else str(int(x))
+
+
+def verdict_facts(run_dir: Path) -> list[str]:
+    """What the report decided: significance.csv, detectable.csv, claims.csv and analysis_plan.json."""
+    if not (run_dir / "significance.csv").is_file():
+        return []
+    out = []
+    if (run_dir / "analysis_plan.json").is_file():
+        out.append(f"verdicts: {json.loads((run_dir / 'analysis_plan.json').read_text())['label']}")
+    sig = pd.read_csv(run_dir / "significance.csv")
+    for (dataset, test), part in sig.groupby(["dataset", "test"], sort=False):
+        repeats = part["repeat"].nunique() or 1
+        out.append(f"significant after Holm, {dataset}, {test}: {int(part['significant'].sum())} of "
+                   f"{len(part) // repeats} pairs" + (f" (each of {repeats} repeats)" if repeats > 1 else ""))
+    if (run_dir / "detectable.csv").is_file():
+        for d in pd.read_csv(run_dir / "detectable.csv").itertuples():
+            out.append(f"detectable ({d.dataset}, {d.n_repeats} x {d.n_folds} fold models, median paired SD "
+                       f"{d.sd_paired:.4f}): {d.mdd_one:.3f} one pair, {d.mdd_family:.3f} all {d.n_pairs} pairs "
+                       f"(limits {d.floor_one:.3f}, {d.floor_family:.3f}); margin {d.target} needs "
+                       f"{_count(d.repeats_for_target_one)} / {_count(d.repeats_for_target_family)} repeats (one pair / "
+                       f"all pairs; none: no number of repeats); neighbour gap "
+                       f"{d.neighbour_gap:.4f}")
+    if (run_dir / "claims.csv").is_file():
+        for c in pd.read_csv(run_dir / "claims.csv").itertuples():
+            out.append(f"claim ({c.dataset}) {c.method_a} vs {c.method_b} [{c.kind}]: {c.difference:+.3f} "
+                       f"[{c.ci_low:+.3f}, {c.ci_high:+.3f}], Holm one-sided p {c.p_holm:.3f}: {c.verdict}; Bayes "
+                       f"{c.prob_a_better:.2f} / {c.prob_equivalent:.2f} / {c.prob_b_better:.2f}")
+    primary = sig[sig["primary"].astype(str).eq("True") & (sig["dataset"] == sig["dataset"].iloc[0])]
+    leader = primary[primary["method_a"] == primary["method_a"].iloc[0]] if len(primary) else primary
+    for r in leader.itertuples():
+        out.append(f"leader ({r.dataset}) {r.method_a} vs {r.method_b}: {r.difference:+.3f} [{r.ci_low:+.3f}, "
+                   f"{r.ci_high:+.3f}], Bayes {r.prob_a_better:.2f} / {r.prob_equivalent:.2f} / {r.prob_b_better:.2f}")
+    return out
+
+
 def _predictions_of(path: Path) -> pd.DataFrame:
     frame = pd.read_csv(path, dtype={"image_id": str, "train_size": str}, low_memory=False)
     return frame if "train_size" in frame else frame.assign(train_size="all")
@@ -136,8 +176,8 @@ def main(argv=None) -> int:
         return 2
     run_dir = Path(argv[0])
     predictions = _predictions(run_dir)
-    for line in study_facts(run_dir) + trial_facts(run_dir) + score_facts(predictions) + curve_check(run_dir,
-                                                                                                       predictions):
+    for line in (study_facts(run_dir) + trial_facts(run_dir) + score_facts(predictions) + verdict_facts(run_dir)
+                 + curve_check(run_dir, predictions)):
         print(line)
     return 0
 

@@ -21,7 +21,7 @@ from sklearn.metrics import brier_score_loss
 from benchmark.stats import (adaptive_ece, brier_score, calibrated_ece_draws, calibration_metrics,
                              cluster_bootstrap_aucs, cluster_bootstrap_weights, logistic_calibration, platt_apply,
                              platt_fit, weighted_aucs)
-from tests.fake_runs import make_run_folder
+from fake_runs import make_run_folder
 
 METRICS = ("brier", "calibration_intercept", "calibration_slope", "ece_adaptive")
 

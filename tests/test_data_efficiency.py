@@ -61,8 +61,8 @@ def _sized_run(root: Path, externals=None) -> Path:
     """A fake run folder at two training-set sizes: "all" (the fake methods' strengths) and "20" (weaker)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        full = make_run_folder(root, folds=3, name="full", externals=externals)
-        small = make_run_folder(root, folds=3, name="small", externals=externals,
+        full = make_run_folder(root, folds=5, name="full", externals=externals)
+        small = make_run_folder(root, folds=5, name="small", externals=externals,
                                 strengths={"good": 1.0, "random_a": 0.0, "random_b": 0.3, "weak": 0.2})
     run_dir = root / "run"
     shutil.copytree(full, run_dir)
@@ -129,7 +129,7 @@ def test_learning_curve_recomputed_from_predictions_with_independent_code(sized_
         rows = pred[(pred.dataset == r.dataset) & (pred.method == r.method) & (pred.train_size == r.train_size)]
         expected = _fold_stratified(rows) if r.dataset == "busi" else _per_model(rows)
         assert r.auc == pytest.approx(expected, abs=1e-9), (r.dataset, r.method, r.train_size)
-        assert r.ci_low <= r.auc <= r.ci_high and r.n_folds == 3 and r.status == "ok"
+        assert r.ci_low <= r.auc <= r.ci_high and r.n_folds == 5 and r.status == "ok"
         assert r.n_train_images == pytest.approx(rows.drop_duplicates("fold")["n_train"].mean())
     good = curve[(curve.dataset == "busi") & (curve.method == "good")].set_index("train_size")
     assert good.loc[SMALL, "auc"] < good.loc["all", "auc"]  # the fake method is weaker on fewer images
@@ -155,12 +155,15 @@ def test_lead_at_the_smallest_size_is_the_primary_test_of_that_size(sized_run):
     small = curve[(curve.dataset == "busi") & (curve.train_size == SMALL)].set_index("method")["auc"]
     assert set(lead["leader"]) == {small.idxmax()} == {"good"}
     assert list(lead["method"]) == list(small.drop("good").sort_values(ascending=False).index)  # runner-up first
-    np.testing.assert_allclose(lead["auc_method"], small.loc[lead["method"]].to_numpy(), atol=1e-12)
     np.testing.assert_allclose(lead["difference"], lead["auc_leader"] - lead["auc_method"], atol=1e-12)
     sig = significance(load_run(sized_run, n_bootstrap=200, train_size=SMALL))
     sig = sig[sig.primary & (sig.dataset == "busi") & (sig.method_a == "good")].set_index("method_b")
-    np.testing.assert_allclose(lead["p_holm"], sig.loc[lead["method"], "p_holm"].to_numpy(), atol=1e-12)
-    assert lead.set_index("method").loc["random_a", "significant"]  # 1.0 against 0.0 strength: a clear lead
+    # the method-level row of that size: mean per-fold-model AUCs, their difference, interval and Holm p
+    for col, own in (("auc_method", "auc_b"), ("difference", "difference"), ("ci_low", "ci_low"),
+                     ("p_holm", "p_holm")):
+        np.testing.assert_allclose(lead[col], sig.loc[lead["method"], own].to_numpy(), atol=1e-12)
+    assert (lead["significant"] == (lead["p_holm"] < 0.05)).all()
+    assert lead.set_index("method").loc["random_b", "significant"]  # 1.0 against 0.3 strength: a clear lead
     assert size_lead(sized_run, train_size="all", n_bootstrap=200)["train_size"].eq("all").all()
 
 
@@ -198,7 +201,8 @@ def test_the_reference_has_its_own_row_at_every_size_and_the_leader_is_held_agai
     lead = size_lead(run_dir, n_bootstrap=200)
     assert list(lead["method"])[-1] == REFERENCE_METHOD and REFERENCE_METHOD not in list(lead["method"])[:-1]
     last, versus_weak = lead.iloc[-1], lead.set_index("method").loc["weak"]
-    assert last["auc_method"] == pytest.approx(rows.loc[SMALL, "auc"], abs=1e-12)
+    # the method-level estimate: the reference's mean per-fold AUC, as the test compares them
+    assert last["auc_method"] == pytest.approx(_per_model(reference[reference.train_size == SMALL]), abs=1e-12)
     assert (last["difference"], last["ci_low"], last["ci_high"]) == pytest.approx(
         (versus_weak["difference"], versus_weak["ci_low"], versus_weak["ci_high"]), abs=1e-12)
     assert last["significant"] == (last["p_holm"] < 0.05)
@@ -246,7 +250,8 @@ def test_report_writes_the_tables_and_shows_the_figures(sized_run, tmp_path, no_
     assert set(pareto["method"]) == set(lb.loc[lb["rank"].notna(), "method"])
     assert 'id="data-efficiency"' in page and 'id="cost-summary"' in page
     assert "AUC [95% CI] by training-set size" in page and "at training-set size <code>all</code>" in page
-    assert "At the smallest size (20: 20 training images per fold on average) good leads" in page
+    assert "At the smallest size (20: 20 training images per fold on average) good ranks first" in page
+    assert "The probability of being the best method at that size" in page
     assert (run_dir / "learning_curve_lead.csv").is_file()
     assert page.index('id="cost-summary"') < page.index('id="data-efficiency"') < page.index('id="cost"')
 
@@ -262,7 +267,10 @@ def test_report_holds_the_leader_at_the_smallest_size_against_the_reference_of_t
         page = write_report(run_dir).read_text()
     lead = pd.read_csv(run_dir / "learning_curve_lead.csv")
     assert lead["method"].iloc[-1] == REFERENCE_METHOD
-    assert "of the 3 other methods" in page and "of the 4 other" not in page  # the reference is not a method
+    # the probability of being best covers the 4 ranked methods and the probe, and sums to one
+    probs = [lead["prob_best_leader"].iloc[0]] + list(lead["prob_best"])
+    assert len(probs) == 5 and sum(probs) == pytest.approx(1.0)
+    assert f"is {lead['prob_best_leader'].iloc[0]:.2f} for good" in page and "the probe included" in page
     assert ("Against the logistic-regression probe on the frozen features, fitted on the same 20 images per fold "
             "(AUC") in page
     verdict = "significantly above" if lead["significant"].iloc[-1] else "not significantly different from"
@@ -273,7 +281,7 @@ def test_report_holds_the_leader_at_the_smallest_size_against_the_reference_of_t
 
 def test_wins_at_the_smallest_size_over_methods_below_the_probe_are_not_evidence(sized_run, tmp_path, no_analysis):
     """The suite's rule at every size: a significant win over a method that is significantly below the
-    logistic-regression probe of that size is no evidence for the winner. A probe that scored as well as the
+    logistic-regression probe of that size shows that the loser fell short, not that the winner adds anything. A probe that scored as well as the
     leader 'good' did at 20 images leaves the weak methods below it: the lead's below_reference column is the
     reference comparison's verdict at that size, and the report's sentence names them. Planted: the column
     always False: the flags differ and no method is named."""
@@ -292,9 +300,9 @@ def test_wins_at_the_smallest_size_over_methods_below_the_probe_are_not_evidence
     assert methods["below_reference"].to_dict() == below.drop("good").to_dict()
     named = methods[methods["significant"] & methods["below_reference"]].index.tolist()
     assert named, methods  # the fixture must have such a win for the test to mean anything
-    assert (f"{len(named)} of which ({', '.join(named)}) {'is' if len(named) == 1 else 'are'} significantly below "
-            "the logistic-regression probe at that size: those wins are no evidence that good is the better "
-            "method.") in page
+    assert (f"{len(named)} ({', '.join(named)}) {'is' if len(named) == 1 else 'are'} over methods significantly "
+            "below the logistic-regression probe at that size: they show that those methods fell short here, not "
+            "that good adds anything over the probe.") in page
 
 
 # ------------------------------------------------------------------------ a tiny suite at two sizes
@@ -392,3 +400,31 @@ def test_run_facts_recomputes_every_learning_curve_cell_and_catches_a_wrong_one(
     curve.to_csv(run_dir / "learning_curve.csv", index=False)
     run_facts.main([str(run_dir)])
     assert float(re.search(r"largest difference (\S+)", capsys.readouterr().out).group(1)) == pytest.approx(0.01)
+
+
+def test_probability_of_being_best_is_the_correlated_t_posterior(sized_run):
+    """With two methods, P(A best) is the correlated Bayesian t-test's P(difference > 0) (within Monte Carlo
+    error); over all candidates the probabilities sum to one, and size_lead reports them for every row."""
+    from scipy.stats import t as student_t
+
+    from benchmark.evaluation.learning_curve import size_lead
+    from benchmark.evaluation.method_level import probability_best
+    from benchmark.stats import nadeau_bengio_ttest
+
+    data = load_run(sized_run, n_bootstrap=200, train_size=SMALL)
+    pred = pd.read_csv(sized_run / "predictions.csv", dtype={"image_id": str, "train_size": str})
+    part = pred[(pred.dataset == "busi") & (pred.train_size == SMALL)]
+    auc = {k: roc_auc_score(g.label, g.score) for k, g in part.groupby(["method", "repeat", "fold"])}
+    keys = sorted({(r, f) for _, r, f in auc})
+    diffs = np.array([auc[("weak", *k)] - auc[("random_b", *k)] for k in keys])
+    from benchmark.evaluation import nadeau_bengio_sizes
+
+    n_train, n_test, _ = nadeau_bengio_sizes(data)
+    res = nadeau_bengio_ttest(diffs, n_train, n_test)
+    expected = student_t.sf(0, res["df"], loc=res["mean_difference"], scale=res["se"])
+    got = probability_best(data, ["weak", "random_b"], n_draws=40_000)
+    assert got["weak"] == pytest.approx(expected, abs=0.01) and got.sum() == pytest.approx(1.0)
+    lead = size_lead(sized_run, n_bootstrap=200)
+    every = probability_best(data, data.order)
+    assert lead["prob_best_leader"].iloc[0] == pytest.approx(every[lead["leader"].iloc[0]])
+    assert lead["prob_best"].sum() + lead["prob_best_leader"].iloc[0] == pytest.approx(1.0)

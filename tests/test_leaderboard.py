@@ -23,7 +23,7 @@ from benchmark.evaluation import (
     leaderboard,
     load_run,
     paired_bootstrap_resamples,
-    primary_summary,
+    headline,
     significance,
     summary_sentences,
 )
@@ -329,7 +329,7 @@ def test_significance_has_every_pair_test_and_family(data, sig):
     families = {("busi", "cluster_bootstrap", None), ("busi", "nadeau_bengio", None),
                 ("busi", "delong", 0), ("busi", "delong", 1), ("busi", "bootstrap_wilcoxon", 0),
                 ("busi", "bootstrap_wilcoxon", 1), ("clinic_b", "cluster_bootstrap", None),
-                ("clinic_b", "delong", 0), ("clinic_b", "delong", 1)}
+                ("clinic_b", "delong", 0), ("clinic_b", "delong", 1), ("clinic_b", "nadeau_bengio", None)}
     seen = set()
     for (dataset, test, repeat), part in sig.groupby(["dataset", "test", "repeat"], dropna=False):
         key = (dataset, test, None if pd.isna(repeat) else int(repeat))
@@ -358,35 +358,36 @@ def test_cluster_bootstrap_compares_the_leaderboards_statistic(data, lb, sig):
     assert good_vs_random["significant"].all() and (good_vs_random["ci_low"] > 0.2).all()
 
 
-def test_primary_test_with_repeats_is_the_corrected_t_test_and_each_data_set_a_family(sig):
-    """Two repeats: the primary test of busi is the corrected repeated k-fold t-test (run-to-run variance
-    included, not conditional); clinic_b's is the paired cluster bootstrap, conditional on the trained models."""
+def test_the_method_level_test_is_primary_on_every_data_set(sig):
+    """Two repeats: the primary test of busi and of clinic_b is the corrected t-test over the fold models (what a
+    rerun varies included, not conditional); every other test is secondary and conditional."""
     primary = sig[sig.primary]
     assert set(primary.loc[primary.dataset == "busi", "test"]) == {"nadeau_bengio"}
-    assert set(primary.loc[primary.dataset == "clinic_b", "test"]) == {"cluster_bootstrap"}
-    assert not primary.loc[primary.dataset == "busi", "conditional"].any()
+    assert set(primary.loc[primary.dataset == "clinic_b", "test"]) == {"nadeau_bengio"}
+    assert not primary["conditional"].any()
     assert sig.loc[sig.test != "nadeau_bengio", "conditional"].all()
 
 
-def test_one_repeat_primary_is_the_cluster_bootstrap_and_significant_says_conditional(tmp_path):
+def test_one_repeat_keeps_the_method_level_primary_and_a_short_headline(tmp_path):
     run_dir = make_run_folder(tmp_path, methods=("good", "random_a", "weak"), n_images=120, n_malignant=45,
                               n_bootstrap=50, externals={"clinic_b": (60, 24)})
     sig = significance(run_dir)
     primary = sig[sig.primary]
-    assert set(primary["test"]) == {PRIMARY_TEST} and sig["conditional"].all()
+    assert set(primary["test"]) == {PRIMARY_TEST} and not primary["conditional"].any()
     everything = summary_sentences(sig, tests=TESTS)
-    significant = [s for s in everything if ": significant" in s]
-    assert significant and all("conditional on the trained models" in s and "petl-bench spread" in s
-                               for s in significant)
-    headline = primary_summary(sig)
-    assert headline.startswith("Under the primary paired cluster bootstrap, ") and " on busi survive" in headline
-    assert "(clinic_b)" not in headline  # the external family is reported on its own
+    secondary = [s for s in everything if ": significant" in s and "paired cluster bootstrap" in s]
+    assert secondary and all("conditional on the trained models" in s and "petl-bench spread" in s
+                             for s in secondary)
+    lines = headline(sig)
+    assert lines[0].startswith("Method level (corrected repeated k-fold t-test") and " on busi survive" in lines[0]
+    assert not any("(clinic_b)" in line for line in lines)  # the external family is reported on its own
+    assert all(len(line) < 400 for line in lines)
 
 
 def test_secondary_tests_say_they_leave_out_the_run_to_run_variance_only_where_the_primary_includes_it(sig, tmp_path):
-    """With repeats the paired cluster bootstrap and DeLong are secondary and conditional while the primary test is
-    not: the page's count line for each says so (a reader otherwise sets 0 significant against 13). With one repeat
-    every test is conditional, the headline says it once, and no count line repeats it."""
+    """The paired cluster bootstrap and DeLong are secondary and conditional while the method-level test is not,
+    with repeats and with one: the page's count line for each says so (a reader otherwise sets 0 significant
+    against 13)."""
     tests = {t["label"]: t for t in differences_by_test(sig)}
     conditional = CONDITIONAL_SECONDARY.format(dataset="busi")
     for label in (TEST_LABELS["cluster_bootstrap"], TEST_LABELS["delong"]):
@@ -396,7 +397,9 @@ def test_secondary_tests_say_they_leave_out_the_run_to_run_variance_only_where_t
     assert "conditional" not in tests[TEST_LABELS["nadeau_bengio"]]["caveat"]
     one = significance(make_run_folder(tmp_path, methods=("good", "random_a", "weak"), n_images=120, n_malignant=45,
                                        n_bootstrap=50))
-    assert not any("conditional" in t["caveat"] for t in differences_by_test(one))
+    tests = {t["label"]: t for t in differences_by_test(one)}
+    assert tests[TEST_LABELS["cluster_bootstrap"]]["caveat"].startswith(conditional)
+    assert "conditional" not in tests[TEST_LABELS["nadeau_bengio"]]["caveat"]
 
 
 def test_nadeau_bengio_rows(run_dir, data, sig):
@@ -425,19 +428,20 @@ def test_summary_sentences_name_only_primary_differences_that_survive_holm(sig):
     primary = sig[sig.primary & sig.significant]
     assert len(sentences) == len(primary)
     first = sentences[0]
-    assert first.startswith("good vs weak (busi): mean fold AUC ") and "corrected repeated k-fold t-test p" in first
-    assert first.endswith(": significant (run-to-run variance included)")
+    assert first.startswith("good vs weak (busi): mean fold-model AUC ") and "corrected t-test p" in first
+    assert "95% CI" in first and first.endswith(": significant (method-level: what a rerun varies included)")
     external = [s for s in sentences if "(clinic_b)" in s]
-    assert external and all("paired cluster bootstrap" in s and "conditional on the trained models" in s
-                            for s in external)
-    headline = primary_summary(sig)
+    assert all("corrected t-test" in s and "conditional" not in s for s in external)
+    lines = headline(sig)
     n_busi = int((primary.dataset == "busi").sum())
-    assert f"{n_busi} of 6 pairwise differences on busi survive" in headline and "clinic_b" not in headline
+    assert f"{n_busi} of 6 pairwise differences on busi survive" in lines[0]
+    assert not any("clinic_b" in line for line in lines)
     nothing = sig[sig.test == PRIMARY_TEST].copy()
     nothing["significant"] = False
+    label = TEST_LABELS[PRIMARY_TEST]
     assert summary_sentences(nothing, tests=[PRIMARY_TEST]) == [
-        "paired cluster bootstrap: no difference survives Holm correction (0 of 6 comparisons on busi).",
-        "paired cluster bootstrap: no difference survives Holm correction (0 of 6 comparisons on clinic_b)."]
+        f"{label}: no difference survives Holm correction (0 of 6 comparisons on busi).",
+        f"{label}: no difference survives Holm correction (0 of 6 comparisons on clinic_b)."]
     assert "fewer than two methods" in summary_sentences(sig.iloc[0:0])[0]
 
 
@@ -460,10 +464,10 @@ def test_write_leaderboard(tmp_path):
                                                  "infer_images_per_s": [50.0, 60.0, 70.0, 80.0]}))
     written = write_leaderboard(run_dir)
     for name in ("leaderboard.csv", "leaderboard.md", "leaderboard.html", "significance.csv",
-                 "figures/roc.png", "figures/auc_vs_parameters.png", "figures/pvalues_cluster_bootstrap.png"):
+                 "figures/roc.png", "figures/auc_vs_parameters.png", "figures/pvalues_nadeau_bengio.png", "detectable.csv", "analysis_plan.json"):
         assert (run_dir / name).is_file(), name
         assert written[name] == run_dir / name
-    for name in ("roc.png", "auc_vs_parameters.png", "pvalues_cluster_bootstrap.png"):
+    for name in ("roc.png", "auc_vs_parameters.png", "pvalues_nadeau_bengio.png"):
         _check_png(run_dir / "figures" / name)
     md = (run_dir / "leaderboard.md").read_text()
     assert "SYNTHETIC" not in md

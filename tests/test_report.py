@@ -206,7 +206,7 @@ def test_page_structure_and_rebuild(base, tmp_path, no_analysis):
     assert path == run_folder / "index.html"
     # write_report alone rebuilt the leaderboard, significance table and figures
     for name in ("leaderboard.csv", "leaderboard.md", "significance.csv", "figures/roc.png",
-                 "figures/auc_vs_parameters.png", "figures/pvalues_cluster_bootstrap.png"):
+                 "figures/auc_vs_parameters.png", "figures/pvalues_nadeau_bengio.png"):
         assert (run_folder / name).is_file(), name
     text, page = _parse(path)
     assert page.body_first[0] == "div" and "banner" in page.body_first[1].get("class", "")
@@ -220,7 +220,7 @@ def test_page_structure_and_rebuild(base, tmp_path, no_analysis):
     best = pd.read_csv(run_folder / "leaderboard.csv").iloc[0]
     assert (f'class="summary"><b>{best.method}</b> has the highest fold-stratified test AUC (pairs within one fold '
             f"model's test images), <b>{best.auc:.3f}</b> (95% CI {best.auc_ci_low:.3f}") in text
-    assert "paired cluster bootstrap (primary)" in text and "2-fold cross-validation" in text
+    assert "(method-level; Nadeau &amp; Bengio) (primary)" in text and "2-fold cross-validation" in text
     # protocol and provenance
     for needle in ("0123456789abcdef", "uncommitted changes", "abc123", "case/999", "efficientnet_lite0",
                    "32 px", "at most 3", "patience 2", "grid sampler", "bootstrap resamples", "torch 2.4"):
@@ -422,9 +422,9 @@ def test_external_validation_section(tmp_path, no_analysis):
         assert row[2] == f"{r.external_ext_a_auc:.3f} [{r.external_ext_a_ci_low:.3f}, {r.external_ext_a_ci_high:.3f}]"
         assert row[3] == f"{r.external_ext_a_drop:+.3f}"
         assert r.external_ext_a_drop == pytest.approx(r.auc - r.external_ext_a_auc)
-    # the differences that survive Holm on the external images (primary test)
+    # the differences that survive Holm on the external images (the method-level primary test)
     sig = pd.read_csv(run_dir / "significance.csv")
-    ext = sig[(sig["dataset"] == "ext_a") & (sig["test"] == "cluster_bootstrap")]
+    ext = sig[(sig["dataset"] == "ext_a") & (sig["test"] == "nadeau_bengio")]
     n_sig = int(ext["significant"].astype(str).str.lower().eq("true").sum())
     assert len(ext) == 3
     assert (f"{n_sig} of 3 differences between methods survive Holm" if n_sig else

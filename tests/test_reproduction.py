@@ -7,8 +7,8 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from benchmark.evaluation import CLAIMS, PAPER_METHODS, paper_claims
-from benchmark.evaluation.reproduction import MATCH_MARGIN
-from benchmark.stats import holm_correction
+from benchmark.evaluation.plan import load_plan
+from benchmark.stats import holm_correction, nadeau_bengio_ttest
 from fake_runs import make_run_folder
 
 SIX = [pm.method for pm in PAPER_METHODS]
@@ -18,7 +18,7 @@ STRENGTHS = dict(zip(SIX, [1.0, 1.6, 1.2, 1.6, 2.5, 2.4]))
 @pytest.fixture(scope="module", params=[1, 2], ids=["one repeat", "two repeats"])
 def paper_run(request, tmp_path_factory):
     """A fake run of the paper's six methods and LoRA, one external set, its leaderboard written; one repeat
-    (the primary test: the paired cluster bootstrap) or two (on the training set: the corrected t-test)."""
+    or two; every claim is decided by the method-level corrected t-test."""
     from benchmark.reporting.pages import write_leaderboard
 
     run = make_run_folder(tmp_path_factory.mktemp("paper"), methods=SIX + ["lora"],
@@ -68,9 +68,8 @@ def _fold_differences(pred: pd.DataFrame, dataset: str, a: str, b: str) -> float
 
 def test_each_claim_recomputes_from_predictions(paper_run):
     """Each claim's estimate, recomputed here from predictions.csv with scikit-learn (internal and external):
-    under the paired cluster bootstrap, the difference of the leaderboard's ranked statistic between its two
-    methods (fold-stratified or pooled; per-model mean or ensemble: the one the leaderboard's own column
-    recomputes to); under the corrected repeated k-fold t-test, the mean per-fold AUC difference."""
+    the method-level test's mean per-fold-model AUC difference (on an external set each fold model's AUC on
+    all its images)."""
     pred = pd.read_csv(paper_run / "predictions.csv", dtype={"image_id": str})
     lb = pd.read_csv(paper_run / "leaderboard.csv").set_index("method")
     claims = pd.read_csv(paper_run / "claims.csv")
@@ -79,80 +78,126 @@ def test_each_claim_recomputes_from_predictions(paper_run):
                                                                         "not resolved at this size"}
     for dataset, column, candidates in (("busi", "auc", (_fold_stratified, _pooled)),
                                         ("ext_a", "external_ext_a_auc", (_per_model, _ensemble))):
-        fn = next(f for f in candidates if abs(_statistic(pred, dataset, "drs", f) - lb.loc["drs", column]) < 1e-9)
+        # the leaderboard's column recomputes with one of its candidate statistics
+        assert any(abs(_statistic(pred, dataset, "drs", f) - lb.loc["drs", column]) < 1e-9 for f in candidates)
         for c in claims[claims["dataset"] == dataset].itertuples():
-            if c.test == "nadeau_bengio":
-                expected = _fold_differences(pred, dataset, c.method_a, c.method_b)
-            else:
-                assert c.test == "cluster_bootstrap"
-                expected = _statistic(pred, dataset, c.method_a, fn) - _statistic(pred, dataset, c.method_b, fn)
-                assert c.ci_low <= c.difference <= c.ci_high
+            assert c.test == "nadeau_bengio" and c.ci_low <= c.difference <= c.ci_high
+            expected = _fold_differences(pred, dataset, c.method_a, c.method_b)
             assert c.difference == pytest.approx(expected, abs=1e-9), (dataset, c.test, c.claim)
         # the pre-specified family: Holm over the claims of this data set alone
         part = claims[claims["dataset"] == dataset]
         assert np.allclose(part["p_holm"], holm_correction(part["p"].to_numpy()))
 
 
-def _sig(rows):
-    frame = pd.DataFrame(rows, columns=["dataset", "method_a", "method_b", "test", "difference", "ci_low",
-                                        "ci_high", "p", "auc_a", "auc_b"])
-    frame["primary"] = frame["test"] == "cluster_bootstrap"
+MARGIN = load_plan().margin
+
+
+def _sig(rows, test="nadeau_bengio"):
+    """A significance table of method-level rows: (dataset, a, b, difference, ci_low, ci_high, se, df)."""
+    frame = pd.DataFrame(rows, columns=["dataset", "method_a", "method_b", "difference", "ci_low", "ci_high", "se",
+                                        "df"])
+    frame["test"], frame["auc_a"], frame["auc_b"], frame["p"] = test, 0.9, 0.9, np.nan
+    frame["primary"] = test == "nadeau_bengio"
     return frame
 
 
-def test_claims_take_the_primary_row_in_the_claimed_direction():
+def _claim(kind):
+    return next(c for c in CLAIMS if c.kind == kind)
+
+
+def _one(kind, difference, ci, se, df=24.0, test="nadeau_bengio"):
+    claim = _claim(kind)
+    claims = paper_claims(_sig([("busi", claim.method_a, claim.method_b, difference, *ci, se, df)], test), ["busi"])
+    return claims[claims["claim"] == claim.text].iloc[0], claims
+
+
+def test_claims_take_the_method_level_row_in_the_claimed_direction():
     """A pair stored in rank order (b above a) is turned round: estimate and interval change sign. Only the
-    primary test's row counts, and Holm runs over the claims, not over the table's other pairs."""
-    rows = []
-    for i, c in enumerate(CLAIMS):
-        # the table lists each pair with the claim's second method first, i.e. reversed
-        rows.append(("busi", c.method_b, c.method_a, "cluster_bootstrap", 0.05, 0.01, 0.09, 0.001 * (i + 1),
-                     0.9, 0.85))
-        rows.append(("busi", c.method_b, c.method_a, "delong", 0.05, np.nan, np.nan, 0.5, 0.9, 0.85))
-    rows.append(("busi", "lora", "ssf", "cluster_bootstrap", 0.1, 0.05, 0.15, 0.0001, 0.9, 0.8))
-    claims = paper_claims(_sig(rows), ["busi"])
+    method-level row counts, and Holm runs over the claims, not over the table's other pairs."""
+    rows = [("busi", c.method_b, c.method_a, 0.05, 0.04, 0.06, 0.005, 24.0) for c in CLAIMS]
+    table = pd.concat([_sig(rows), _sig(rows, test="cluster_bootstrap").assign(difference=-0.05),
+                       _sig([("busi", "lora", "ssf", 0.1, 0.05, 0.15, 0.01, 24.0)])], ignore_index=True)
+    claims = paper_claims(table, ["busi"])
     assert (claims["difference"] == -0.05).all()
-    assert np.allclose(claims["ci_low"], -0.09) and np.allclose(claims["ci_high"], -0.01)
-    assert (claims["verdict"] == "contradicted").all()
-    assert np.allclose(claims["p_holm"], holm_correction(0.001 * np.arange(1, len(CLAIMS) + 1)))
+    assert np.allclose(claims["ci_low"], -0.06) and np.allclose(claims["ci_high"], -0.04)
+    assert (claims["verdict"] == "contradicted").all() and not claims["conditional"].any()
+    assert np.allclose(claims["p_holm"], holm_correction(claims["p"].to_numpy()))
+    assert (claims["plan"] == load_plan().label).all()
 
 
-@pytest.mark.parametrize("kind, difference, ci, p, verdict", [
-    ("beats", 0.03, (0.01, 0.05), 0.001, "supported"),
-    ("beats", -0.03, (-0.05, -0.01), 0.001, "contradicted"),
-    ("beats", 0.01, (-0.01, 0.03), 0.3, "not resolved at this size"),
-    ("beats", 0.03, (0.01, 0.05), 0.2, "not resolved at this size"),  # the interval alone is not the test
-    ("matches or beats", 0.0, (-MATCH_MARGIN / 2, MATCH_MARGIN / 2), 0.9, "supported"),
-    ("matches or beats", 0.0, (-2 * MATCH_MARGIN, MATCH_MARGIN), 0.9, "not resolved at this size"),
+def test_a_model_level_row_never_decides_a_claim():
+    """The quick run's case: +0.008 [-0.017, +0.032] from the paired cluster bootstrap (these trained models,
+    resampled images) was 'supported'; a claim is about methods, so without a method-level row it is not
+    tested."""
+    row, _ = _one("matches or beats", 0.008, (-0.017, 0.032), 0.0125, test="cluster_bootstrap")
+    assert row["verdict"] == "not tested" and "method-level" in row["reason"]
+
+
+def test_a_corrected_t_interval_inside_the_margin_supports_matches():
+    """25 per-fold differences with mean +0.002 and SD 0.015 have a corrected t interval of about
+    [-0.013, +0.017]: inside the margin, so "matches" is supported (it was 'not resolved' when the t-test
+    gave no interval)."""
+    rng = np.random.default_rng(0)
+    d = rng.standard_normal(25)
+    d = 0.002 + 0.015 * (d - d.mean()) / d.std(ddof=1)
+    res = nadeau_bengio_ttest(d, n_train=500, n_test=0.195 * 500)
+    assert res["ci_low"] == pytest.approx(-0.013, abs=5e-4) and res["ci_high"] == pytest.approx(0.017, abs=5e-4)
+    row, _ = _one("matches or beats", res["mean_difference"], (res["ci_low"], res["ci_high"]), res["se"], res["df"])
+    assert row["verdict"] == "supported" and row["reason"].startswith("matches")
+    assert row["prob_a_better"] + row["prob_equivalent"] + row["prob_b_better"] == pytest.approx(1.0)
+    assert row["prob_equivalent"] > 0.9
+
+
+def test_a_significant_loss_within_the_margin_matches_and_is_not_contradicted():
+    """-0.008 [-0.014, -0.002] (two-sided p about 0.01) lies within the margin that defines "matches":
+    non-inferiority is tested first, so the claim is supported, and the reason says the AUC is lower."""
+    row, _ = _one("matches or beats", -0.008, (-0.014, -0.002), 0.006 / 1.96, df=np.inf)
+    assert row["verdict"] == "supported" and "lower" in row["reason"]
+
+
+@pytest.mark.parametrize("kind, difference, se, verdict, reason", [
+    ("beats", 0.03, 0.01, "supported", "beats"),
+    ("beats", -0.03, 0.01, "contradicted", "worse"),
+    ("beats", 0.01, 0.01, "not resolved at this size", "superiority"),
+    ("matches or beats", 0.04, 0.01, "supported", "beats: superior after non-inferiority"),
+    ("matches or beats", 0.0, MARGIN / 4, "supported", "matches"),
+    ("matches or beats", 0.0, MARGIN, "not resolved at this size", "neither"),
+    ("matches or beats", -3 * MARGIN, MARGIN / 4, "contradicted", "inferior by more than the margin"),
 ])
-def test_verdicts(kind, difference, ci, p, verdict):
-    claim = next(c for c in CLAIMS if c.kind == kind)
-    claims = paper_claims(_sig([("busi", claim.method_a, claim.method_b, "cluster_bootstrap", difference, *ci, p,
-                                 0.9, 0.9)]), ["busi"])
-    row = claims[claims["claim"] == claim.text].iloc[0]
-    assert row["verdict"] == verdict
+def test_verdicts(kind, difference, se, verdict, reason):
+    row, claims = _one(kind, difference, (difference - 2 * se, difference + 2 * se), se)
+    assert row["verdict"] == verdict and reason in row["reason"]
     # the other claims have no row in this table: not tested, and they do not enter the Holm family
-    assert (claims.drop(row.name)["verdict"] == "not tested").all() and row["p_holm"] == pytest.approx(p)
+    assert (claims.drop(row.name)["verdict"] == "not tested").all() and row["p_holm"] == pytest.approx(row["p"])
 
 
-@pytest.mark.parametrize("difference, ci, p, flagged, caveat", [
-    (0.055, (0.029, 0.083), 0.001, "feature_extraction", True),   # BUS-BRA's case: a win over a model below the probe
-    (0.055, (0.029, 0.083), 0.001, "drs", False),                 # the winner flagged: the win stands as it is
-    (-0.055, (-0.083, -0.029), 0.001, "drs", True),               # a loss by a model below the probe
-    (0.01, (-0.03, 0.05), 0.3, "feature_extraction", False),      # nothing significant: nothing to qualify
+def test_non_inferiority_p_is_the_one_sided_t_tail_at_the_margin():
+    from scipy.stats import t
+
+    row, _ = _one("matches or beats", 0.004, (-0.02, 0.028), 0.01, df=4.0)
+    assert row["p"] == pytest.approx(t.sf((0.004 + MARGIN) / 0.01, 4))
+    row, _ = _one("beats", 0.004, (-0.02, 0.028), 0.01, df=4.0)
+    assert row["p"] == pytest.approx(t.sf(0.004 / 0.01, 4))
+
+
+@pytest.mark.parametrize("difference, se, flagged, caveat", [
+    (0.055, 0.01, "feature_extraction", True),   # BUS-BRA's case: a win over a model below the probe
+    (0.055, 0.01, "drs", False),                 # the winner flagged: the win stands as it is
+    (-0.055, 0.01, "drs", True),                 # a loss by a model below the probe
+    (0.01, 0.03, "feature_extraction", False),   # nothing decided: nothing to qualify
 ])
-def test_significant_verdict_against_a_model_below_the_reference_says_so(difference, ci, p, flagged, caveat):
+def test_decided_verdict_against_a_model_below_the_reference_says_what_it_shows(difference, se, flagged, caveat):
     """A claim decided against a model that falls short of the logistic-regression probe on its own features
-    keeps its verdict, but its reason says the difference is no evidence about the methods; the flag is the
-    significance table's ``b_below_reference``, and only on that data set."""
-    table = _sig([("bus_bra", "drs", "feature_extraction", "cluster_bootstrap", difference, *ci, p, 0.83, 0.78),
-                  ("busi", "drs", "feature_extraction", "cluster_bootstrap", difference, *ci, p, 0.83, 0.78),
-                  ("bus_bra", "lora", flagged, "cluster_bootstrap", 0.1, 0.05, 0.15, 0.0001, 0.9, 0.8)])
+    keeps its verdict, and its reason says what the comparison then shows; the flag is the significance
+    table's ``b_below_reference``, and only on that data set."""
+    ci = (difference - 2 * se, difference + 2 * se)
+    table = _sig([("bus_bra", "drs", "feature_extraction", difference, *ci, se, 24.0),
+                  ("busi", "drs", "feature_extraction", difference, *ci, se, 24.0),
+                  ("bus_bra", "lora", flagged, 0.1, 0.05, 0.15, 0.01, 24.0)])
     table["b_below_reference"] = (table["dataset"] == "bus_bra") & (table["method_b"] == flagged)
     claims = paper_claims(table, ["bus_bra", "busi"]).set_index("dataset")
     row = claims[claims["method_b"] == "feature_extraction"]
-    expected = "supported" if difference > 0 and p < 0.05 else (
-        "contradicted" if p < 0.05 else "not resolved at this size")
+    expected = {0.055: "supported", -0.055: "contradicted", 0.01: "not resolved at this size"}[difference]
     assert (row["verdict"] == expected).all()
     assert ("below a logistic-regression probe" in row.loc["bus_bra", "reason"]) == caveat
     assert (flagged in row.loc["bus_bra", "reason"]) == caveat
@@ -207,16 +252,24 @@ def test_console_summary_is_short(paper_run):
     assert any("drs_finetune_last_block" in line for line in lines)
 
 
-def test_conditional_note_names_only_the_data_sets_whose_test_leaves_out_the_rerun_variance():
-    """With repeats, the training set's claims are tested with the run-to-run variance and an external set's are
-    not: the note must name the external set, not call every verdict conditional ("with one repeat")."""
-    from benchmark.reporting.reproduction import _conditional_note
+def test_run_facts_quote_the_verdicts_the_report_wrote(paper_run):
+    """scripts/run_facts.py prints what a closing note quotes: the plan, each claim's verdict and Bayesian
+    probabilities from claims.csv, the method-level counts from significance.csv."""
+    import sys
+    from pathlib import Path
 
-    def claims(flags):
-        return pd.DataFrame({"dataset": ["busi", "busi", "clinic_b", "clinic_b"], "conditional": flags})
-
-    mixed = _conditional_note(claims([False, False, True, True]))
-    assert len(mixed) == 1 and "verdicts on clinic_b are conditional" in mixed[0] and "busi" not in mixed[0]
-    every = _conditional_note(claims([True] * 4))
-    assert len(every) == 1 and "These verdicts are conditional" in every[0] and "petl-bench spread" in every[0]
-    assert _conditional_note(claims([False] * 4)) == []
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    try:
+        import run_facts
+    finally:
+        sys.path.pop(0)
+    lines = run_facts.verdict_facts(paper_run)
+    claims = pd.read_csv(paper_run / "claims.csv")
+    assert lines[0] == f"verdicts: {load_plan().label}"
+    for c in claims.itertuples():
+        line = next(x for x in lines if x.startswith(f"claim ({c.dataset}) {c.method_a} vs {c.method_b} "))
+        assert line.endswith(f": {c.verdict}; Bayes {c.prob_a_better:.2f} / {c.prob_equivalent:.2f} / "
+                             f"{c.prob_b_better:.2f}") and f"{c.difference:+.3f}" in line
+    sig = pd.read_csv(paper_run / "significance.csv")
+    n = int(sig[(sig.dataset == "busi") & (sig.test == "nadeau_bengio")]["significant"].sum())
+    assert f"significant after Holm, busi, nadeau_bengio: {n} of 21 pairs" in lines

@@ -14,17 +14,12 @@ from itertools import combinations
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats as sps
 from sklearn.metrics import roc_auc_score
 
-from benchmark.evaluation import load_run, significance
-from benchmark.evaluation.pairwise import (
-    PRIMARY_TEST,
-    REPEATS_PRIMARY_TEST,
-    TESTS,
-    nadeau_bengio_sizes,
-    primary_test,
-)
-from benchmark.stats import bootstrap_wilcoxon_test, delong_test, holm_correction, nadeau_bengio_ttest
+from benchmark.evaluation import bootstrap_draws, load_run, nadeau_bengio_sizes, significance
+from benchmark.evaluation.pairwise import PRIMARY_TEST, TESTS
+from benchmark.stats import bootstrap_wilcoxon_test, delong_test, holm_correction
 from fake_runs import make_run_folder
 
 RANKED = ("good", "weak", "random_a")
@@ -108,26 +103,45 @@ def test_per_repeat_rows_recompute(run):
     assert n_rows == ((sig.test == "delong") | (sig.test == "bootstrap_wilcoxon")).sum()
 
 
-def test_nadeau_bengio_rows_recompute(run):
+def _fold_model_aucs(pred: pd.DataFrame, dataset: str) -> dict:
+    """(method, repeat, fold) -> that fold model's AUC on its test fold, or on all of an external set."""
+    part = pred.query("dataset == @dataset")
+    return {k: roc_auc_score(g.label, g.score) for k, g in part.groupby(["method", "repeat", "fold"])}
+
+
+def test_method_level_rows_recompute(run):
     """The corrected t-test over every (repeat, fold) AUC difference, sizes from results.json and the
-    predictions; the training set only."""
+    predictions, with its t interval; on an external set each fold model's AUC on all its images, and the
+    variance of the bootstrap's mean difference added (Welch-Satterthwaite degrees of freedom)."""
     run_dir, data, sig = run
-    pred = _pred(run_dir).query("dataset == @data.internal")
-    fold_auc = {k: roc_auc_score(g.label, g.score) for k, g in pred.groupby(["method", "repeat", "fold"])}
-    n_test = pred.groupby(["method", "repeat", "fold"]).size().mean()
+    pred = _pred(run_dir)
+    internal = pred.query("dataset == @data.internal")
+    n_test = internal.groupby(["method", "repeat", "fold"]).size().mean()
     n_train = data.runs.loc[data.runs.method.isin(RANKED), "n_train"].astype(float).mean()
     assert nadeau_bengio_sizes(data)[:2] == pytest.approx((n_train, n_test))
-    keys = sorted({(r, f) for _, r, f in fold_auc})
-    for a, b in combinations(data.order, 2):
-        diffs = np.array([fold_auc[(a, r, f)] - fold_auc[(b, r, f)] for r, f in keys])
-        expected = nadeau_bengio_ttest(diffs, n_train, n_test)
-        row = _rows(sig, data.internal, "nadeau_bengio", a, b)
-        assert row.auc_a == pytest.approx(np.mean([fold_auc[(a, *k)] for k in keys]), abs=1e-12)
-        assert row.auc_b == pytest.approx(np.mean([fold_auc[(b, *k)] for k in keys]), abs=1e-12)
-        assert row.difference == pytest.approx(diffs.mean(), abs=1e-12)
-        assert (row.statistic, row.p) == pytest.approx((expected["t"], expected["p"]), abs=1e-12)
-        assert pd.isna(row["repeat"]) and np.isnan(row.ci_low)
-    assert not ((sig.test == "nadeau_bengio") & (sig.dataset != data.internal)).any()
+    for dataset in [data.internal] + data.externals:
+        fold_auc = _fold_model_aucs(pred, dataset)
+        keys = sorted({(r, f) for _, r, f in fold_auc})
+        boot = None if dataset == data.internal else bootstrap_draws(data, dataset)
+        for a, b in combinations(data.order, 2):
+            diffs = np.array([fold_auc[(a, r, f)] - fold_auc[(b, r, f)] for r, f in keys])
+            extra = 0.0
+            if boot is not None:
+                extra = np.var(boot.draws[:, boot.methods.index(a)] - boot.draws[:, boot.methods.index(b)], ddof=1)
+            spread = (1 / len(diffs) + n_test / n_train) * diffs.var(ddof=1)
+            df = len(diffs) - 1 if boot is None else (spread + extra) ** 2 / (spread ** 2 / (len(diffs) - 1))
+            se = np.sqrt(spread + extra)
+            t = diffs.mean() / se
+            half = sps.t.ppf(0.975, df) * se
+            row = _rows(sig, dataset, "nadeau_bengio", a, b)
+            assert row.auc_a == pytest.approx(np.mean([fold_auc[(a, *k)] for k in keys]), abs=1e-12)
+            assert row.auc_b == pytest.approx(np.mean([fold_auc[(b, *k)] for k in keys]), abs=1e-12)
+            assert row.difference == pytest.approx(diffs.mean(), abs=1e-12)
+            assert (row.statistic, row.p) == pytest.approx((t, 2 * sps.t.sf(abs(t), df)), abs=1e-12)
+            assert (row.se, row.df) == pytest.approx((se, df), rel=1e-9)
+            assert (row.ci_low, row.ci_high) == pytest.approx((diffs.mean() - half, diffs.mean() + half), abs=1e-12)
+            assert pd.isna(row["repeat"])
+    assert (sig.test == "nadeau_bengio").sum() == 3 * (1 + len(data.externals))
 
 
 def test_cluster_rows_carry_each_methods_statistic_and_an_interval(run):
@@ -149,18 +163,17 @@ def test_cluster_rows_carry_each_methods_statistic_and_an_interval(run):
 
 
 def test_families_flags_and_row_order(run):
-    """Holm within each (data set, test, repeat); significant = Holm p < 0.05; the primary test per data set;
-    conditional everywhere but the corrected t-test with repeats; rows ordered data set, test, repeat."""
+    """Holm within each (data set, test, repeat); significant = Holm p < 0.05; the method-level test is the
+    primary one on every data set and the only one not conditional; rows ordered data set, test, repeat."""
     run_dir, data, sig = run
     datasets = [data.internal] + data.externals
     for (dataset, test, repeat), part in sig.groupby(["dataset", "test", "repeat"], dropna=False, sort=False):
         np.testing.assert_allclose(part["p_holm"], holm_correction(part["p"].to_numpy()), atol=1e-15)
         assert len(part) == 3
     assert (sig["significant"] == (sig["p_holm"] < 0.05)).all()
-    for dataset in datasets:
-        want = REPEATS_PRIMARY_TEST if dataset == data.internal else PRIMARY_TEST
-        assert (sig.loc[sig.dataset == dataset, "primary"] == (sig.loc[sig.dataset == dataset, "test"] == want)).all()
-    assert (sig["conditional"] == (sig["test"] != "nadeau_bengio")).all()
+    assert PRIMARY_TEST == "nadeau_bengio"
+    assert (sig["primary"] == (sig["test"] == PRIMARY_TEST)).all()
+    assert (sig["conditional"] == (sig["test"] != PRIMARY_TEST)).all()
     key = list(zip(sig.dataset.map(datasets.index), sig.test.map(TESTS.index), sig.repeat.fillna(-1).astype(int)))
     assert key == sorted(key)
     assert sig.dataset.iloc[0] == data.internal
@@ -187,17 +200,15 @@ def test_one_ranked_method_gives_an_empty_table_with_the_columns(tmp_path):
     assert sig.empty and list(sig.columns) == SIGNIFICANCE_COLUMNS and str(sig["repeat"].dtype) == "Int64"
 
 
-def test_primary_test():
-    assert primary_test(1) == PRIMARY_TEST and primary_test(1, internal=False) == PRIMARY_TEST
-    assert primary_test(2) == REPEATS_PRIMARY_TEST and primary_test(5) == REPEATS_PRIMARY_TEST
-    assert primary_test(2, internal=False) == PRIMARY_TEST
-    assert primary_test(0) == PRIMARY_TEST
-
-
-def test_one_repeat_every_row_is_conditional(tmp_path):
+def test_one_repeat_keeps_a_method_level_primary_test(tmp_path):
+    """One repeat: the method-level rows are still there, primary and not conditional (k - 1 degrees of
+    freedom), so a quick run and a repeats run give verdicts that mean the same thing."""
     run_dir = make_run_folder(tmp_path, methods=RANKED, folds=3, n_images=90, n_malignant=35, n_bootstrap=40)
     sig = significance(run_dir)
-    assert sig["conditional"].all()
+    level = sig[sig.test == PRIMARY_TEST]
+    assert len(level) == 3 and level["primary"].all() and not level["conditional"].any()
+    assert (level["df"] == 2).all() and (level["ci_low"] < level["difference"]).all()
+    assert sig.loc[sig.test != PRIMARY_TEST, "conditional"].all()
     assert (sig["primary"] == (sig["test"] == PRIMARY_TEST)).all()
 
 
@@ -253,13 +264,13 @@ def test_the_significance_threshold_is_strict(run, monkeypatch):
 
 @pytest.fixture(scope="module")
 def with_reference(tmp_path_factory):
-    """One repeat of 3 folds and an external set that the reference scores too; 'good' above the reference,
-    'weak' and 'random_a' below it."""
+    """Two repeats of 5 folds (the method-level test needs fold models: with 3 it has 2 degrees of freedom) and
+    an external set that the reference scores too; 'good' above the reference, 'weak' and 'random_a' below it."""
     import warnings
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return make_run_folder(tmp_path_factory.mktemp("ref"), methods=RANKED, folds=3, n_images=150,
+        return make_run_folder(tmp_path_factory.mktemp("ref"), methods=RANKED, folds=5, repeats=2, n_images=150,
                                n_malignant=50, duplicate_pairs=10, n_bootstrap=100, reference=1.5,
                                externals={"clinic_b": (80, 30)}, reference_on_externals=True)
 
@@ -277,9 +288,10 @@ def _fold_stratified_auc(rows: pd.DataFrame) -> float:
 
 
 def test_reference_comparison_recomputes_on_every_data_set_it_scored(with_reference):
-    """Per data set, each method's statistic minus the reference's on the same images: the fold-stratified AUC
-    on the training set, the per-model AUC on the external one, each from its own predictions file; asked in
-    either order, from a path or from loaded data, a data set never gets another's answer."""
+    """Per data set, the method-level difference of each method and the reference on the same images: the mean
+    per-fold-model AUC difference (test folds on the training set, all images of the external one), each from
+    its own predictions file; asked in either order, from a path or from loaded data, a data set never gets
+    another's answer."""
     from benchmark.evaluation import reference_comparison
     from benchmark.runfolder import REFERENCE_FILE
 
@@ -288,12 +300,11 @@ def test_reference_comparison_recomputes_on_every_data_set_it_scored(with_refere
     data = load_run(with_reference)
     external_first = reference_comparison(data, "clinic_b").set_index("method")
     internal = reference_comparison(data).set_index("method")
-    for dataset, frame, statistic in (("busi", internal, _fold_stratified_auc),
-                                      ("clinic_b", external_first, _per_model_auc)):
-        reference_auc = statistic(ref[ref.dataset == dataset])
+    for dataset, frame in (("busi", internal), ("clinic_b", external_first)):
+        reference_auc = _per_model_auc(ref[ref.dataset == dataset])
         assert set(frame.index) == set(RANKED)
         for method, row in frame.iterrows():
-            auc = statistic(pred[(pred.dataset == dataset) & (pred.method == method)])
+            auc = _per_model_auc(pred[(pred.dataset == dataset) & (pred.method == method)])
             assert row["difference"] == pytest.approx(auc - reference_auc, abs=1e-12), (dataset, method)
             assert row["ci_low"] < row["difference"] < row["ci_high"]
         np.testing.assert_allclose(frame["p_holm"], holm_correction(frame["p"].to_numpy()))

@@ -295,3 +295,19 @@ def test_external_sets_are_checked_against_each_other(tmp_path, monkeypatch):
     assert info["bus_bra"]["duplicates_of_other_external_sets"] == {}
     assert info["folder"]["duplicates_of_other_external_sets"] == {"bus_bra": 3}
     assert info["folder"]["duplicates_of_training_images"] == 0
+
+
+def test_mean_offsite_interval_treats_cells_of_one_training_set_as_correlated():
+    """Two off-site cells of one training set share its fold models: their standard errors add (perfect
+    correlation, the conservative bound); a cell of another training set combines in quadrature. Planted
+    independence (every cell in quadrature) gives the narrower interval and fails."""
+    from benchmark.evaluation.sites import Z95, _mean_interval
+
+    cells = pd.DataFrame({"train_set": ["busi", "busi", "bus_bra"], "auc": [0.80, 0.70, 0.75],
+                          "ci_low": [0.80 - Z95 * 0.02, 0.70 - Z95 * 0.03, 0.75 - Z95 * 0.04],
+                          "ci_high": [0.80 + Z95 * 0.02, 0.70 + Z95 * 0.03, 0.75 + Z95 * 0.04]})
+    low, high = _mean_interval(cells)
+    half = Z95 * np.sqrt((0.02 + 0.03) ** 2 + 0.04 ** 2) / 3
+    assert (low, high) == pytest.approx((0.75 - half, 0.75 + half), abs=1e-12)
+    independent = Z95 * np.sqrt(0.02 ** 2 + 0.03 ** 2 + 0.04 ** 2) / 3
+    assert high - low > 2 * independent

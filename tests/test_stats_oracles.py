@@ -37,7 +37,7 @@ from benchmark.stats.metrics import (
 )
 from benchmark.stats.thresholds import threshold_metrics, youden_threshold
 
-NB_KEYS = {"mean_difference", "t", "p", "df"}
+NB_KEYS = {"mean_difference", "t", "p", "df", "se", "ci_low", "ci_high"}
 SPLIT_KEYS = {"mean_difference", "wilcoxon_p", "ttest_p", "n"}
 # Two values whose spread is exactly 1e-12 times the larger one, with no rounding anywhere:
 # the edge of "equal up to rounding, relative 1e-12", which counts as equal.
@@ -120,7 +120,7 @@ def test_nadeau_bengio_fewer_than_two_differences(diffs):
 @pytest.mark.parametrize("j", [2, 3, 5])
 def test_nadeau_bengio_zero_differences(j):
     res = nadeau_bengio_ttest([0.0] * j, 100, 20)
-    assert res == {"mean_difference": 0.0, "t": 0.0, "p": 1.0, "df": j - 1}
+    assert res == {"mean_difference": 0.0, "t": 0.0, "p": 1.0, "df": j - 1, "se": 0.0, "ci_low": 0.0, "ci_high": 0.0}
 
 
 @pytest.mark.parametrize("value", [0.05, -0.02, 1e-12])
@@ -157,7 +157,8 @@ def test_nadeau_bengio_corrected_variance_at_the_zero_cut_off_counts_as_zero():
 
 def test_nadeau_bengio_negligible_variance_and_mean_is_no_difference():
     res = nadeau_bengio_ttest([1e-15, 2e-15, 3e-15], 100, 20)
-    assert res == {"mean_difference": pytest.approx(2e-15), "t": 0.0, "p": 1.0, "df": 2}
+    assert res == {"mean_difference": pytest.approx(2e-15), "t": 0.0, "p": 1.0, "df": 2, "se": 0.0,
+                   "ci_low": pytest.approx(2e-15), "ci_high": pytest.approx(2e-15)}
 
 
 def test_nadeau_bengio_small_integer_differences():

@@ -18,8 +18,15 @@ optionally ``cost.csv``), so a report can be rebuilt at any time, on any machine
   against the logistic-regression reference on the frozen features
   (:mod:`benchmark.training.reference`), per data set it scored: a method significantly below
   it is flagged, and wins over it are not claimed as evidence;
+* :mod:`benchmark.evaluation.method_level` - :func:`method_level`: the primary, method-level
+  comparison of two methods (the corrected repeated k-fold t-test over the fold models, with its
+  interval; what a rerun varies included), and :func:`probability_best`;
 * :mod:`benchmark.evaluation.pairwise` - :func:`significance`: every pair of ranked
-  methods, every test, Holm-corrected per family, each data set's primary test marked;
+  methods, every test, Holm-corrected per family, the method-level test marked primary;
+* :mod:`benchmark.evaluation.plan` - the analysis plan (``analysis_plan.toml``): margin, levels,
+  claims, version and hash, which decide every verdict;
+* :mod:`benchmark.evaluation.detectable` - what a run could detect: the minimum detectable
+  difference for one pair and for all pairs, and the repeats the plan's margin needs;
 * :mod:`benchmark.evaluation.sentences` - :func:`summary_sentences`: the differences that
   survive Holm correction, in words; :func:`primary_summary`, the headline (the training data
   set's primary family only); :func:`reference_sentences`, the reference's;
@@ -44,10 +51,10 @@ averaged over the fold models and repeats. Uncertainty comes from a stratified b
 duplicate *groups* (:func:`benchmark.stats.cluster_bootstrap_aucs`; within folds when every
 repeat has one partition), the same resamples for every method (paired) and every repeat, so
 the intervals, the paired differences and the rank intervals all come from one set of draws.
-It resamples test images with one trained model per fold, so its verdicts are conditional on
-the trained models; with more than one repeat the primary paired test of the training data set
-is the corrected repeated k-fold t-test over all folds, which includes the run-to-run variance
-(:func:`benchmark.evaluation.pairwise.primary_test`). Statistics come from
+It resamples test images with one trained model per fold, so it is conditional on the trained
+models: the intervals and rank intervals describe these models; every verdict ("significant",
+"supported") comes from the method-level test, which includes the run-to-run variance at any
+number of repeats (:mod:`benchmark.evaluation.method_level`). Statistics come from
 :mod:`benchmark.stats`; nothing is re-implemented here. Bootstrap seeds are fixed
 (:data:`benchmark.evaluation.draws.BOOTSTRAP_SEED`), so rebuilding gives identical numbers.
 """
@@ -57,14 +64,15 @@ from benchmark.evaluation.reference import BELOW_REFERENCE, reference_comparison
 from benchmark.evaluation.run_data import (ALPHA, CONFIDENCE, NO_WORKING, RunData, default_n_bootstrap,
                                            fold_stratified_aucs, load_run, method_order, method_status,
                                            paired_bootstrap_resamples, pooled_aucs)
-from benchmark.evaluation.sentences import CONDITIONAL, fmt_p, primary_summary, reference_sentences, summary_sentences
-from benchmark.evaluation.pairwise import (PRIMARY_TEST, REPEATS_PRIMARY_TEST, SIGNIFICANCE_COLUMNS, TEST_LABELS, TESTS,
-                                               nadeau_bengio_sizes, primary_test, significance)
+from benchmark.evaluation.sentences import CONDITIONAL, fmt_p, headline, reference_sentences, summary_sentences
+from benchmark.evaluation.method_level import method_level, nadeau_bengio_sizes, probability_best
+from benchmark.evaluation.pairwise import (MODEL_LEVEL_TEST, PRIMARY_TEST, SIGNIFICANCE_COLUMNS, TEST_LABELS, TESTS,
+                                           significance)
 from benchmark.evaluation.reproduction import CLAIMS, PAPER_METHODS, paper_claims, reproduction_table
 
 __all__ = [
-    "ALPHA", "CONFIDENCE", "NO_WORKING", "PRIMARY_TEST", "REPEATS_PRIMARY_TEST", "TESTS", "TEST_LABELS",
-    "SIGNIFICANCE_COLUMNS", "STATISTICS", "BELOW_REFERENCE", "CONDITIONAL", "primary_test", "primary_summary",
+    "ALPHA", "CONFIDENCE", "NO_WORKING", "PRIMARY_TEST", "MODEL_LEVEL_TEST", "TESTS", "TEST_LABELS",
+    "SIGNIFICANCE_COLUMNS", "STATISTICS", "BELOW_REFERENCE", "CONDITIONAL", "headline", "method_level", "probability_best",
     "fold_stratified_aucs", "pooled_aucs",
     "LEADERBOARD_COLUMNS", "REFERENCE_STATUS", "REFERENCE_COLUMNS", "RunData", "Draws", "load_run", "method_status",
     "method_order", "default_n_bootstrap", "paired_bootstrap_resamples", "pooled_scores", "bootstrap_draws",

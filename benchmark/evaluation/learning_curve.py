@@ -13,13 +13,12 @@ its row at each size too (``status`` ``"reference"``): the simple baseline every
 against, at the amount of data the method had.
 
 :func:`size_lead` answers "which method leads at the smallest size, and does the lead survive?":
-the leader at a size against every other ranked method under the protocol's primary paired test
-of the training data set (:func:`benchmark.evaluation.pairwise.primary_test`: the paired cluster
-bootstrap with one repeat, the corrected repeated k-fold t-test with more), Holm-corrected over
-all pairs of ranked methods at that size, as ``significance.csv`` is at the leaderboard's size;
-and, in its last row, the leader against the reference at that size
-(:func:`benchmark.evaluation.reference.reference_comparison`: the paired cluster bootstrap, Holm over
-the ranked methods against the reference, as the leaderboard's reference comparison).
+the leader at a size against every other ranked method under the method-level test
+(:mod:`benchmark.evaluation.method_level`, with the partition's own size ratio at every size),
+Holm-corrected over all pairs of ranked methods at that size, as ``significance.csv`` is at the
+leaderboard's size; and, in its last row, the leader against the reference at that size
+(:func:`benchmark.evaluation.reference.reference_comparison`, the same test, Holm over the ranked
+methods against the reference, as the leaderboard's reference comparison).
 """
 from __future__ import annotations
 
@@ -28,7 +27,8 @@ from pathlib import Path
 import pandas as pd
 
 from benchmark.evaluation.draws import bootstrap_draws
-from benchmark.evaluation.pairwise import _cluster_rows, _nadeau_bengio_rows, primary_test
+from benchmark.evaluation.method_level import probability_best
+from benchmark.evaluation.pairwise import PRIMARY_TEST, _method_level_rows
 from benchmark.evaluation.reference import reference_comparison
 from benchmark.evaluation.run_data import _NAN, ALPHA, CONFIDENCE, load_run
 from benchmark.runfolder import REFERENCE_METHOD, load_predictions
@@ -44,7 +44,7 @@ LEARNING_CURVE_COLUMNS = ["dataset", "statistic", "method", "train_size", "n_tra
 REFERENCE_STATUS = "reference"  # learning_curve.csv's status of the reference's rows
 LEAD_FILE = "learning_curve_lead.csv"
 LEAD_COLUMNS = ["dataset", "train_size", "test", "leader", "method", "auc_leader", "auc_method", "difference",
-                "ci_low", "ci_high", "p", "p_holm", "significant", "below_reference"]
+                "ci_low", "ci_high", "p", "p_holm", "significant", "below_reference", "prob_best_leader", "prob_best"]
 
 
 def learning_curve(run_dir, n_bootstrap: int | None = None) -> pd.DataFrame | None:
@@ -126,13 +126,15 @@ def size_lead(run_dir, train_size: str | None = None, n_bootstrap: int | None = 
     """The leader at ``train_size`` (default: the smallest size) against every other ranked method.
 
     One row per other ranked method, runner-up first (:data:`LEAD_COLUMNS`): ``leader`` (the method
-    ranked first at that size), ``method``, both AUCs (the leaderboard's statistic at that size),
-    ``difference`` (leader minus method), ``ci_low``/``ci_high`` (the paired bootstrap's 95% interval;
-    empty for the t-test), ``p``, ``p_holm`` (Holm over every pair of ranked methods at that size) and
-    ``significant`` (``p_holm`` < 0.05), under ``test``, the primary test of the training data set, and
-    ``below_reference``: the method is significantly below the reference at that size (empty without a
-    reference), so a win over it is no evidence for the leader. None when the run has no sizes or fewer
-    than two methods are ranked at that size.
+    ranked first at that size), ``method``, both mean per-fold-model AUCs, ``difference`` (leader minus
+    method), ``ci_low``/``ci_high`` (the method-level test's 95% interval), ``p``, ``p_holm`` (Holm over
+    every pair of ranked methods at that size) and ``significant`` (``p_holm`` < 0.05), under ``test``,
+    the method-level test, and ``below_reference``: the method is significantly below the reference at
+    that size (empty without a reference). The leader is picked after seeing the data, so its wins are
+    descriptive; what answers "which method is best with so few images" is ``prob_best_leader`` and
+    ``prob_best``: each one's posterior probability of the highest mean AUC among all ranked methods
+    and the reference (:func:`benchmark.evaluation.method_level.probability_best`). None when the run has
+    no sizes or fewer than two methods are ranked at that size.
     """
     run_dir = Path(run_dir)
     sizes = sizes_of(load_predictions(run_dir, every_size=True))
@@ -143,9 +145,8 @@ def size_lead(run_dir, train_size: str | None = None, n_bootstrap: int | None = 
     if len(data.order) < 2:
         return None
     pairs = [(a, b) for i, a in enumerate(data.order) for b in data.order[i + 1:]]
-    test = primary_test(int(data.rows()["repeat"].nunique()))
-    rows = pd.DataFrame(_cluster_rows(data, data.internal, pairs, CONFIDENCE) if test == "cluster_bootstrap"
-                        else _nadeau_bengio_rows(data, pairs))
+    test = PRIMARY_TEST
+    rows = pd.DataFrame(_method_level_rows(data, data.internal, pairs, CONFIDENCE))
     rows["p_holm"] = holm_correction(rows["p"].to_numpy(dtype=float))
     leader = data.order[0]
     rows = rows[rows["method_a"] == leader].set_index("method_b").loc[data.order[1:]].reset_index()
@@ -156,13 +157,17 @@ def size_lead(run_dir, train_size: str | None = None, n_bootstrap: int | None = 
         "ci_high": rows["ci_high"].astype(float), "p": rows["p"].astype(float), "p_holm": rows["p_holm"],
         "significant": (rows["p_holm"] < ALPHA).fillna(False).astype(bool)}, columns=LEAD_COLUMNS)
     versus = reference_comparison(data)
+    candidates = data.order + ([] if versus.empty else [REFERENCE_METHOD])
+    best = probability_best(data, candidates)
+    lead["prob_best_leader"], lead["prob_best"] = best[leader], lead["method"].map(best).to_numpy(dtype=float)
     if versus.empty:
         return lead
     lead["below_reference"] = lead["method"].map(versus.set_index("method")["below"]).fillna(False).astype(bool)
     r = versus.set_index("method").loc[leader]
-    auc_reference = bootstrap_draws(data, data.internal, reference=True).observed[REFERENCE_METHOD]
-    row = {"dataset": data.internal, "train_size": size, "test": "cluster_bootstrap", "leader": leader,
-           "method": REFERENCE_METHOD, "auc_leader": lead["auc_leader"].iloc[0], "auc_method": auc_reference,
+    auc_leader = lead["auc_leader"].iloc[0]  # mean per-fold AUCs, as the method-level test compares them
+    row = {"dataset": data.internal, "train_size": size, "test": PRIMARY_TEST, "leader": leader,
+           "method": REFERENCE_METHOD, "auc_leader": auc_leader, "auc_method": auc_leader - r["difference"],
            "difference": r["difference"], "ci_low": r["ci_low"], "ci_high": r["ci_high"], "p": r["p"],
-           "p_holm": r["p_holm"], "significant": bool(r["p_holm"] < ALPHA), "below_reference": pd.NA}
+           "p_holm": r["p_holm"], "significant": bool(r["p_holm"] < ALPHA), "below_reference": pd.NA,
+           "prob_best_leader": best[leader], "prob_best": best[REFERENCE_METHOD]}
     return pd.concat([lead, pd.DataFrame([row], columns=LEAD_COLUMNS)], ignore_index=True)

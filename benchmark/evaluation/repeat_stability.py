@@ -1,4 +1,4 @@
-"""How much a leaderboard moves between repeats, and how many repeats its ranks need.
+"""How much a leaderboard moves between repeats, and how many repeats its neighbours need.
 
 A repeat draws a new partition, new training seeds and new sampler seeds, so the spread of a
 method's fold-stratified AUC over repeats is what a rerun of the whole protocol varies.
@@ -7,31 +7,37 @@ method's fold-stratified AUC over repeats is what a rerun of the whole protocol 
 * :func:`repeat_spread`: per method, the mean over repeats (the leaderboard's ``auc``), the
   standard deviation over repeats (ddof 1), the standard error of the mean (SD / sqrt(r)), the
   range, and the range of its per-repeat ranks;
-* :func:`rank_stability`: for every number of repeats r, the ranking by the mean over each subset
-  of r repeats against the ranking by all of them: mean Kendall tau, mean number of methods on
-  another rank, the largest move of a method's rank, and the largest shift of a method's mean.
-  Ranks have stopped moving at the r where no method changes rank; with many close methods the
-  largest rank move (1: only neighbours swap) is the more useful reading;
-* :func:`repeats_needed`: the profile's rule, ``ceil((median SD / median neighbour gap)^2)``: the
-  repeats after which a method's mean over repeats moves by less than the median distance between
-  neighbouring methods (one standard error).
+* :func:`rank_stability`: how well two independent reruns of r repeats each agree. For r = 1 ..
+  floor(R/2), over pairs of disjoint sets of r of the R repeats, the two rankings by the sets' mean
+  AUCs are compared: mean Kendall tau, mean number of methods on another rank, and the largest move
+  of a method's rank. The halves share no repeat, so neither ranking contains the other (comparing
+  a subset with the mean of all R, which contains it, gives tau 1 at r = R by construction);
+* :func:`repeats_needed`: the fewest repeats with which the corrected repeated k-fold t-test
+  detects, with 80% power at 5% two-sided for one pair, a difference equal to the median gap
+  between neighbouring methods, given the median SD of paired per-fold-model AUC differences
+  (:func:`benchmark.evaluation.detectable.detectable_differences`, :func:`benchmark.stats.repeats_needed`);
+  None when no number of repeats does: the test's variance has a floor that repeats do not lower.
 """
 from __future__ import annotations
 
-import math
-from itertools import combinations
+from itertools import combinations, islice
 
 import numpy as np
 import pandas as pd
 from scipy.stats import kendalltau
 
+from benchmark.evaluation.detectable import detectable_differences
 from benchmark.evaluation.run_data import RunData, fold_stratified_aucs, load_run
+from benchmark.stats import repeats_needed as _power_repeats_needed
 
-__all__ = ["REPEAT_SPREAD_FILE", "RANK_STABILITY_FILE", "repeat_aucs", "repeat_spread", "rank_stability",
-           "neighbour_gap", "repeats_needed"]
+__all__ = ["ALPHA", "MAX_PAIRS", "POWER", "RANK_STABILITY_COLUMNS", "RANK_STABILITY_FILE", "REPEAT_SPREAD_FILE",
+           "disjoint_pairs", "rank_stability", "repeat_aucs", "repeat_spread", "repeats_needed"]
 
 REPEAT_SPREAD_FILE = "repeat_spread.csv"
 RANK_STABILITY_FILE = "rank_stability.csv"
+RANK_STABILITY_COLUMNS = ["repeats_per_half", "n_pairs", "kendall_tau", "rank_changes", "max_rank_move"]
+ALPHA, POWER = 0.05, 0.8  # two-sided level and power of the repeats-needed answer
+MAX_PAIRS = 1000  # pairs of disjoint halves compared per r at most (all of them for R <= 9)
 
 
 def _ranks(means: pd.Series) -> pd.Series:
@@ -65,47 +71,71 @@ def repeat_spread(data) -> pd.DataFrame:
     return out.reset_index()
 
 
-def rank_stability(data) -> pd.DataFrame:
-    """``n_repeats, n_subsets, kendall_tau, rank_changes, max_rank_move, max_shift``: for r = 1 .. R repeats,
-    over every subset of r repeats, the mean Kendall tau between the ranking by the subset's mean AUC and the
-    ranking by all R, the mean number of methods whose rank differs, the largest |rank difference| of any
-    method in any subset, and the largest |subset mean - mean over all| of any method. Needs methods scored
-    in every repeat (a ranked method is)."""
-    per = repeat_aucs(data)
-    wide = per.pivot(index="method", columns="repeat", values="auc")
-    repeats = list(wide.columns)
-    full = wide.mean(axis=1)
-    full_rank = _ranks(full)
+
+
+def disjoint_pairs(repeats, r: int, max_pairs: int = MAX_PAIRS) -> list[tuple[tuple, tuple]]:
+    """Unordered pairs ``(a, b)`` of disjoint sets of ``r`` repeats each, ``a < b`` as sorted tuples, in
+    lexicographic order; the first ``max_pairs`` of them when there are more."""
+    repeats = sorted(repeats)
+
+    def pairs():
+        for a in combinations(repeats, r):
+            for b in combinations([x for x in repeats if x not in a], r):
+                if a < b:
+                    yield a, b
+
+    return list(islice(pairs(), max_pairs))
+
+
+def _agreement(wide: pd.DataFrame, a: tuple, b: tuple) -> tuple[float, int, int]:
+    """Kendall tau between the rankings by the mean AUCs over repeats ``a`` and over ``b``, the number of
+    methods whose rank differs, and the largest |rank difference|."""
+    mean_a, mean_b = wide[list(a)].mean(axis=1), wide[list(b)].mean(axis=1)
+    rank_a, rank_b = _ranks(mean_a), _ranks(mean_b)
+    tau = float(kendalltau(mean_a, mean_b).statistic) if len(wide) > 1 else 1.0
+    return tau, int((rank_a != rank_b).sum()), int((rank_a - rank_b).abs().max())
+
+
+def rank_stability(data, max_pairs: int = MAX_PAIRS) -> pd.DataFrame:
+    """How well two independent reruns of r repeats each rank the methods alike, for r = 1 .. floor(R/2).
+
+    Columns :data:`RANK_STABILITY_COLUMNS`, one row per ``repeats_per_half`` (r): ``n_pairs`` the pairs of
+    disjoint sets of r repeats compared (:func:`disjoint_pairs`: every pair, or the first ``max_pairs`` in
+    lexicographic order); over them, ``kendall_tau`` the mean Kendall tau (tau-b) between the rankings by
+    the two sets' mean AUCs, ``rank_changes`` the mean number of methods whose rank (1 = best, ties the
+    better rank) differs between the two, and ``max_rank_move`` the largest |rank difference| of any method
+    in any pair. No rows with one repeat. Needs methods scored in every repeat (a ranked method is)."""
+    wide = repeat_aucs(data).pivot(index="method", columns="repeat", values="auc")
     rows = []
-    for r in range(1, len(repeats) + 1):
-        taus, changes, move, shift = [], [], 0, 0.0
-        for subset in combinations(repeats, r):
-            mean = wide[list(subset)].mean(axis=1)
-            rank = _ranks(mean)
-            taus.append(kendalltau(mean, full).statistic if len(full) > 1 else 1.0)
-            changes.append(int((rank != full_rank).sum()))
-            move = max(move, int((rank - full_rank).abs().max()))
-            shift = max(shift, float((mean - full).abs().max()))
-        rows.append({"n_repeats": r, "n_subsets": len(taus), "kendall_tau": float(np.mean(taus)),
-                     "rank_changes": float(np.mean(changes)), "max_rank_move": move, "max_shift": shift})
-    return pd.DataFrame(rows, columns=["n_repeats", "n_subsets", "kendall_tau", "rank_changes", "max_rank_move",
-                                       "max_shift"])
+    for r in range(1, len(wide.columns) // 2 + 1):
+        taus, changes, moves = zip(*(_agreement(wide, a, b) for a, b in disjoint_pairs(wide.columns, r, max_pairs)))
+        rows.append({"repeats_per_half": r, "n_pairs": len(taus), "kendall_tau": float(np.mean(taus)),
+                     "rank_changes": float(np.mean(changes)), "max_rank_move": max(moves)})
+    return pd.DataFrame(rows, columns=RANK_STABILITY_COLUMNS)
 
 
-def neighbour_gap(spread: pd.DataFrame) -> float:
-    """The median distance between the mean AUCs of methods next to each other in the ranking."""
-    means = np.sort(spread["auc_mean"].to_numpy(dtype=float))[::-1]
-    return float(np.median(-np.diff(means))) if len(means) > 1 else float("nan")
+def _detectable_row(source) -> pd.Series | None:
+    """The one row of :func:`detectable_differences`, from a run (folder or :class:`RunData`), its frame (as
+    read back from ``detectable.csv``) or the row itself; None when the frame is empty."""
+    if isinstance(source, pd.Series):
+        return source
+    frame = source if isinstance(source, pd.DataFrame) else detectable_differences(source)
+    return frame.iloc[0] if len(frame) else None
 
 
-def repeats_needed(spread: pd.DataFrame) -> int | None:
-    """``ceil((median SD over repeats / median gap between neighbouring means)^2)``: the repeats after which
-    the standard error of a method's mean is at most the median distance to its neighbour. None with fewer
-    than two repeats or two methods, or when neighbouring means coincide."""
-    sd = spread["auc_sd"].dropna()
-    if sd.empty or len(spread) < 2:
+def repeats_needed(source, alpha: float = ALPHA, power: float = POWER, max_repeats: int = 100) -> int | None:
+    """The fewest repeats (up to ``max_repeats``) of this design with which the corrected repeated k-fold t-test
+    detects, with ``power`` at two-sided ``alpha`` for one pair, a true difference equal to ``neighbour_gap``
+    (the median gap between neighbouring methods), given ``sd_paired`` (the median SD of paired
+    per-fold-model AUC differences), ``n_folds`` and ``test_over_train``: :func:`benchmark.stats.repeats_needed`
+    on the row of :func:`detectable_differences` (``source``: a run, that frame, or its row).
+
+    None when no number of repeats reaches it (the gap lies below the test's limit,
+    :func:`benchmark.stats.detectable_floor`, or needs more than ``max_repeats``), when neighbouring means
+    coincide, or when the run has no such row (fewer than two ranked methods or fold models)."""
+    d = _detectable_row(source)
+    if d is None or not float(d["neighbour_gap"]) > 0:
         return None
-    gap = neighbour_gap(spread)
-    if gap <= 0:
-        return None
-    return max(1, math.ceil((float(sd.median()) / gap) ** 2))
+    return _power_repeats_needed(float(d["neighbour_gap"]), float(d["sd_paired"]), int(d["n_folds"]),
+                                 float(d["test_over_train"]), alpha=alpha, power=power, n_comparisons=1,
+                                 max_repeats=max_repeats)

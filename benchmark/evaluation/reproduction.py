@@ -5,13 +5,18 @@ and each of its claims tested by the primary paired comparison.
 of BUSI, ResNet101 at 224 px, the test set's ROC) and the trainable parameters of ResNet101 at
 224 px as this suite counts them (``petl-bench params --backbone resnet101``; the paper's Keras
 model has bias terms in its convolutions, so its Table 1 differs a little). :data:`CLAIMS` holds the
-paper's claims, each one paired comparison in a stated direction, decided before any run.
+paper's claims, each one paired comparison in a stated direction, from the analysis plan
+(:mod:`benchmark.evaluation.plan`), fixed before any run.
 
-:func:`paper_claims` reads the primary test's rows of the significance table
-(:func:`benchmark.evaluation.significance`, test :data:`PRIMARY_TEST`), so a claim's estimate,
-interval and p-value are exactly those of the exploratory all-pairs table; only the Holm
-correction differs: the claims of one data set are their own small, pre-specified family.
-:func:`reproduction_table` sets the paper's numbers beside the leaderboard's.
+:func:`paper_claims` reads the method-level rows of the significance table
+(:func:`benchmark.evaluation.significance`, test :data:`PRIMARY_TEST`): a claim's estimate,
+interval, standard error and degrees of freedom are exactly those of the all-pairs table; the
+decision is the plan's: a "matches or beats" claim tests non-inferiority (the difference above
+minus the plan's margin) first and superiority after it in fixed sequence, a "beats" claim
+superiority; one-sided tests at half the two-sided level, Holm over the claims of one data set.
+Beside each verdict, the posterior probabilities of the correlated Bayesian t-test with the
+margin as the region of practical equivalence. :func:`reproduction_table` sets the paper's
+numbers beside the leaderboard's.
 """
 from __future__ import annotations
 
@@ -19,14 +24,15 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy.stats import t as student_t
 
 from benchmark.common.io import csv_flags
 from benchmark.evaluation.pairwise import PRIMARY_TEST
+from benchmark.evaluation.plan import Claim, load_plan
 from benchmark.evaluation.reference import BELOW_REFERENCE
-from benchmark.evaluation.run_data import ALPHA
-from benchmark.stats import holm_correction
+from benchmark.stats import holm_correction, posterior_probabilities
 
-__all__ = ["PaperMethod", "Claim", "PAPER", "PAPER_METHODS", "CLAIMS", "MATCH_MARGIN", "VERDICTS",
+__all__ = ["PaperMethod", "Claim", "PAPER", "PAPER_METHODS", "CLAIMS", "VERDICTS",
            "CLAIM_COLUMNS", "REPRODUCTION_COLUMNS", "primary_rows", "paper_claims", "reproduction_table",
            "external_names"]
 
@@ -52,34 +58,12 @@ PAPER_METHODS = (
 )
 
 
-@dataclass(frozen=True)
-class Claim:
-    text: str       # the claim in words
-    method_a: str   # the method claimed to be at least as good ...
-    method_b: str   # ... as this one
-    kind: str       # "beats" or "matches or beats"
-
-
-CLAIMS = (
-    Claim("DRS is at least as good as feature extraction", "drs", "feature_extraction", "matches or beats"),
-    Claim("DRS matches or beats fine-tuning of the last block, with far fewer parameters", "drs",
-          "finetune_last_block", "matches or beats"),
-    Claim("DRS matches or beats full fine-tuning, with far fewer parameters", "drs", "finetune_all",
-          "matches or beats"),
-    Claim("DRS + fine-tuning of the last block beats DRS alone", "drs_finetune_last_block", "drs", "beats"),
-    Claim("DRS + fine-tuning of the last block beats fine-tuning of the last block alone", "drs_finetune_last_block",
-          "finetune_last_block", "beats"),
-    Claim("DRS + full fine-tuning beats DRS alone", "drs_finetune_all", "drs", "beats"),
-    Claim("DRS + full fine-tuning beats full fine-tuning alone", "drs_finetune_all", "finetune_all", "beats"),
-)
-
-# "Matches": the whole 95% interval of the difference lies above -MATCH_MARGIN. 0.02 AUC is how far
-# a rerun of the quick profile's search alone moved a method (petl-bench spread, docs/statistics.md).
-MATCH_MARGIN = 0.02
+CLAIMS = load_plan().claims
 VERDICTS = ("supported", "contradicted", "not resolved at this size", "not tested")
 
 CLAIM_COLUMNS = ["dataset", "claim", "method_a", "method_b", "kind", "test", "auc_a", "auc_b", "difference",
-                 "ci_low", "ci_high", "p", "p_holm", "verdict", "reason", "conditional"]
+                 "ci_low", "ci_high", "se", "df", "hypothesis", "p", "p_holm", "verdict", "reason", "conditional",
+                 "prob_a_better", "prob_equivalent", "prob_b_better", "plan"]
 REPRODUCTION_COLUMNS = ["method", "label", "paper_auc", "resnet101_parameters", "trainable_parameters", "rank",
                         "rank_interval", "auc", "auc_ci_low", "auc_ci_high"]
 
@@ -91,12 +75,14 @@ def _oriented(sig: pd.DataFrame, dataset: str, a: str, b: str) -> dict | None:
     if len(row):
         r = row.iloc[0]
         return {"test": r["test"], "auc_a": r["auc_a"], "auc_b": r["auc_b"], "difference": r["difference"],
-                "ci_low": r["ci_low"], "ci_high": r["ci_high"], "p": r["p"], "conditional": r.get("conditional")}
+                "ci_low": r["ci_low"], "ci_high": r["ci_high"], "se": r.get("se", np.nan), "df": r.get("df", np.nan),
+                "conditional": r.get("conditional")}
     row = part[(part["method_a"] == b) & (part["method_b"] == a)]
     if len(row):
         r = row.iloc[0]
         return {"test": r["test"], "auc_a": r["auc_b"], "auc_b": r["auc_a"], "difference": -r["difference"],
-                "ci_low": -r["ci_high"], "ci_high": -r["ci_low"], "p": r["p"], "conditional": r.get("conditional")}
+                "ci_low": -r["ci_high"], "ci_high": -r["ci_low"], "se": r.get("se", np.nan), "df": r.get("df", np.nan),
+                "conditional": r.get("conditional")}
     return None
 
 
@@ -108,22 +94,63 @@ def primary_rows(sig: pd.DataFrame) -> pd.Series:
     return sig["test"] == PRIMARY_TEST
 
 
-def _verdict(kind: str, difference: float, ci_low: float, ci_high: float, p_holm: float) -> tuple[str, str]:
-    """(verdict, reason) of one claim from its estimate, interval and family-wise adjusted p."""
-    if pd.isna(p_holm):
-        return "not tested", "no p-value"
-    if p_holm < ALPHA:
-        if difference > 0:
-            return "supported", f"significantly better (Holm p < {ALPHA})"
-        return "contradicted", f"significantly worse (Holm p < {ALPHA})"
-    if kind == "matches or beats" and ci_low > -MATCH_MARGIN:
-        return "supported", f"matches: the whole 95% interval lies above -{MATCH_MARGIN}"
-    if pd.isna(ci_low):
-        return "not resolved at this size", f"not significant (Holm p >= {ALPHA}; the test gives no interval)"
-    if ci_low > 0 or ci_high < 0:
-        return "not resolved at this size", (f"the 95% interval excludes 0, but the difference is not significant "
-                                             f"after Holm's correction over the claims (Holm p >= {ALPHA})")
-    return "not resolved at this size", "the 95% interval holds both a win and a loss"
+def _tail(x: float, df: float) -> float:
+    """P(T > x) for Student's t with ``df`` degrees of freedom (the normal when ``df`` is infinite or NaN)."""
+    return float(student_t.sf(x, df if np.isfinite(df) else np.inf))
+
+
+def _one_sided_p(difference: float, se: float, df: float, bound: float, upper: bool = True) -> float:
+    """One-sided p of H0: difference <= bound (``upper``; else H0: difference >= bound) under t(df)."""
+    if se == 0:
+        return 0.0 if (difference > bound if upper else difference < bound) else 1.0
+    x = (difference - bound) / se
+    return _tail(x, df) if upper else _tail(-x, df)
+
+
+def _hypothesis(kind: str, margin: float) -> tuple[str, float]:
+    """The claim's primary null hypothesis in words, and its bound."""
+    return (f"non-inferiority: difference > -{margin}", -margin) if kind == "matches or beats" else \
+        ("superiority: difference > 0", 0.0)
+
+
+def _verdict(r: dict, n_claims: int, plan) -> tuple[str, str]:
+    """(verdict, reason) of one claim from its row (``difference``, ``se``, ``df``, ``p_holm`` of its primary
+    hypothesis), in the plan's fixed sequence; the later steps carry a Bonferroni factor ``n_claims``, so the
+    whole family stays at the one-sided level."""
+    level, margin = plan.one_sided_alpha, plan.margin
+    d, se, df, p_holm = r["difference"], r["se"], r["df"], r["p_holm"]
+    if r["kind"] == "matches or beats":
+        if p_holm < level:
+            p_sup = max(p_holm, min(1.0, n_claims * _one_sided_p(d, se, df, 0.0)))
+            if p_sup < level:
+                return "supported", f"beats: superior after non-inferiority (adjusted one-sided p{_p(p_sup)})"
+            lower = r["ci_high"] < 0
+            return "supported", (f"matches: non-inferior within the margin {margin} (Holm one-sided p{_p(p_holm)})"
+                                 + ("; its AUC is lower, though by less than the margin" if lower else ""))
+        p_inf = min(1.0, n_claims * _one_sided_p(d, se, df, -margin, upper=False))
+        if p_inf < level:
+            return "contradicted", f"inferior by more than the margin {margin} (adjusted one-sided p{_p(p_inf)})"
+        return "not resolved at this size", (f"neither non-inferiority within {margin} nor a loss beyond it is shown "
+                                             f"(Holm one-sided p{_p(p_holm)})")
+    if p_holm < level:
+        return "supported", f"beats: superior (Holm one-sided p{_p(p_holm)})"
+    p_worse = min(1.0, n_claims * _one_sided_p(d, se, df, 0.0, upper=False))
+    if p_worse < level:
+        return "contradicted", f"significantly worse (adjusted one-sided p{_p(p_worse)})"
+    return "not resolved at this size", f"superiority not shown (Holm one-sided p{_p(p_holm)})"
+
+
+def _p(p: float) -> str:
+    return "<0.001" if p < 0.001 else f"={p:.3f}"
+
+
+def _posterior(r: dict, margin: float) -> dict:
+    """The correlated Bayesian t-test's posterior probabilities (:func:`benchmark.stats.posterior_probabilities`:
+    t(df) with location ``difference`` and scale ``se``, the frequentist test's corrected variance), with the
+    plan's margin as the region of practical equivalence."""
+    probs = posterior_probabilities(r["difference"], r["se"], r["df"] if np.isfinite(r["df"]) else np.inf, margin)
+    return {"prob_a_better": probs["p_a_better"], "prob_equivalent": probs["p_equivalent"],
+            "prob_b_better": probs["p_b_better"]}
 
 
 def _below_reference(sig: pd.DataFrame | None) -> set[tuple[str, str]]:
@@ -136,8 +163,8 @@ def _below_reference(sig: pd.DataFrame | None) -> set[tuple[str, str]]:
 
 
 def _below_reference_caveat(loser: str, dataset: str) -> str:
-    return (f"; but {loser} is significantly {BELOW_REFERENCE} ({dataset}), so a significant difference "
-            "against it is no evidence about the methods, only about how that model trained here")
+    return (f"; {loser} is also significantly {BELOW_REFERENCE} ({dataset}): the comparison shows that {loser} "
+            "fell short here, not that the other method adds anything over the probe")
 
 
 def external_names(lb: pd.DataFrame) -> list[str]:
@@ -145,43 +172,53 @@ def external_names(lb: pd.DataFrame) -> list[str]:
     return [c[len("external_"):-len("_auc")] for c in lb.columns if c.startswith("external_") and c.endswith("_auc")]
 
 
-def paper_claims(sig: pd.DataFrame, datasets: list[str], ranked: list[str] | None = None) -> pd.DataFrame:
-    """Each claim of :data:`CLAIMS` on each data set, tested by the primary paired comparison.
+def paper_claims(sig: pd.DataFrame, datasets: list[str], ranked: list[str] | None = None, plan=None) -> pd.DataFrame:
+    """Each claim of the analysis plan on each data set, decided by the method-level comparison.
 
     ``sig`` is the significance table (:func:`benchmark.evaluation.significance` or
-    ``significance.csv``); its primary rows give each claim's ``difference`` (``method_a`` minus
-    ``method_b``), 95% interval and two-sided ``p``. ``p_holm``: Holm over the claims of one data set
-    that could be tested (the pre-specified family; the all-pairs table corrects over every pair).
-    ``verdict``: ``supported`` (significantly better; or, for a "matches or beats" claim, the whole
-    interval above ``-MATCH_MARGIN``), ``contradicted`` (significantly worse), ``not resolved at this
-    size``, or ``not tested`` (a method is missing or unranked: ``reason`` says which); ``test`` and
-    ``conditional`` (its p-value leaves out the run-to-run variance) as the significance table has them. A
-    significant verdict whose worse side is significantly below the logistic-regression reference on that
-    data set (the table's ``b_below_reference``) keeps its verdict, and its ``reason`` says so. Columns
-    :data:`CLAIM_COLUMNS`, one row per (data set, claim), in the order of ``datasets`` and :data:`CLAIMS`.
+    ``significance.csv``); its method-level rows (:data:`PRIMARY_TEST`) give each claim's ``difference``
+    (``method_a`` minus ``method_b``), 95% interval, ``se`` and ``df``. ``hypothesis``: the claim's primary
+    null hypothesis (non-inferiority within the plan's margin for "matches or beats", superiority for
+    "beats"); ``p``: its one-sided p; ``p_holm``: Holm over the claims of one data set that could be tested.
+    ``verdict`` (:func:`_verdict`): ``supported`` (Holm p below the plan's one-sided level; the reason says
+    whether it matches or beats), ``contradicted`` (a loss beyond the margin, or for "beats" a significant
+    loss), ``not resolved at this size``, or ``not tested`` (a method is missing or unranked, or the table
+    has no method-level row: ``reason`` says which). ``prob_a_better``/``prob_equivalent``/``prob_b_better``:
+    the correlated Bayesian t-test with the margin as region of practical equivalence. ``plan``: the plan's
+    label (version and hash). A significant verdict whose worse side is significantly below the
+    logistic-regression reference on that data set (the table's ``b_below_reference``) keeps its verdict,
+    and its ``reason`` says what the comparison then shows. Columns :data:`CLAIM_COLUMNS`, one row per
+    (data set, claim), in the order of ``datasets`` and the plan's claims.
     """
+    plan = plan or load_plan()
     rows = []
     below = _below_reference(sig)
     for dataset in datasets:
         family = []
-        for claim in CLAIMS:
+        for claim in plan.claims:
+            hypothesis, bound = _hypothesis(claim.kind, plan.margin)
             row = {"dataset": dataset, "claim": claim.text, "method_a": claim.method_a, "method_b": claim.method_b,
-                   "kind": claim.kind}
+                   "kind": claim.kind, "hypothesis": hypothesis, "plan": plan.label}
             found = None if sig is None or sig.empty else _oriented(sig, dataset, claim.method_a, claim.method_b)
-            if found is None:
+            if found is None or pd.isna(found["se"]):
                 missing = [m for m in (claim.method_a, claim.method_b) if ranked is not None and m not in ranked]
-                row.update(verdict="not tested", reason=("not in this run or unranked: " + ", ".join(missing))
-                           if missing else "no paired comparison on this data set")
+                why = ("not in this run or unranked: " + ", ".join(missing)) if missing else \
+                    "no method-level comparison on this data set" if found is None else \
+                    "the significance table has no standard error (made before the analysis plan: rebuild the report)"
+                row.update(verdict="not tested", reason=why)
             else:
                 row.update(found)
+                row["p"] = _one_sided_p(found["difference"], found["se"], found["df"], bound)
+                row.update(_posterior(found, plan.margin))
             family.append(row)
         p = np.array([r.get("p", np.nan) for r in family], dtype=float)
+        n_tested = int(np.isfinite(p).sum())
         for r, adjusted in zip(family, holm_correction(p) if len(p) else []):
             r["p_holm"] = adjusted
-            if "difference" in r:
-                r["verdict"], r["reason"] = _verdict(r["kind"], r["difference"], r["ci_low"], r["ci_high"], adjusted)
+            if "difference" in r and np.isfinite(r["p"]):
+                r["verdict"], r["reason"] = _verdict(r, n_tested, plan)
                 loser = r["method_b"] if r["difference"] > 0 else r["method_a"]
-                if adjusted < ALPHA and (dataset, loser) in below:
+                if r["verdict"] != "not resolved at this size" and (dataset, loser) in below:
                     r["reason"] += _below_reference_caveat(loser, dataset)
         rows += family
     return pd.DataFrame(rows, columns=CLAIM_COLUMNS)

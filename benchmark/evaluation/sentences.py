@@ -1,11 +1,12 @@
 """What the significance table and the reference row say, in words, for the report's summary.
 
-A difference is stated as one only when it survives Holm correction, and a verdict that leaves
-out the run-to-run variance (every test with one repeat) says that it is conditional on the
-trained models (:data:`CONDITIONAL`). A win over a method below the logistic-regression
-reference is said not to be evidence that the winner is the better method. The headline
-(:func:`primary_summary`) counts the training data set's primary family only; each external
-data set is a family of its own.
+A difference is stated as one only when it survives Holm correction; a verdict of a secondary,
+model-level test, which leaves out the run-to-run variance, says that it is conditional on the
+trained models (:data:`CONDITIONAL`). A win over a method that is itself below the
+logistic-regression reference is said to show what it shows: that the loser fell short here. The
+headline (:func:`headline`) is a few short sentences on the training data set's method-level family
+and on what the run could detect (:mod:`benchmark.evaluation.detectable`); each external data set
+is a family of its own.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from benchmark.evaluation.pairwise import PRIMARY_TEST, TEST_LABELS, TESTS
 from benchmark.evaluation.reference import BELOW_REFERENCE
 from benchmark.runfolder import REFERENCE_METHOD
 
-__all__ = ["CONDITIONAL", "fmt_p", "summary_sentences", "primary_summary", "reference_sentences"]
+__all__ = ["CONDITIONAL", "fmt_p", "summary_sentences", "headline", "reference_sentences"]
 
 CONDITIONAL = "conditional on the trained models: test images resampled, one model per fold; see petl-bench spread"
 
@@ -34,8 +35,8 @@ def _where(r) -> str:
 def _sentence(r) -> str:
     text = _test_sentence(r)
     if r["significant"] and r.get("b_below_reference") in (True,) and r["difference"] > 0:
-        text += (f" - but {r['method_b']} is {BELOW_REFERENCE} ({r['dataset']}), so this is no evidence that "
-                 f"{r['method_a']} is the better method")
+        text += (f" - {r['method_b']} is also {BELOW_REFERENCE} ({r['dataset']}): this shows that {r['method_b']} "
+                 f"fell short here, not that {r['method_a']} adds anything over the probe")
     return text
 
 
@@ -43,7 +44,7 @@ def _verdict(r) -> str:
     if not r["significant"]:
         return "not significant"
     return f"significant ({CONDITIONAL})" if r.get("conditional", True) in (True,) else \
-        "significant (run-to-run variance included)"
+        "significant (method-level: what a rerun varies included)"
 
 
 def _test_sentence(r) -> str:
@@ -57,8 +58,8 @@ def _test_sentence(r) -> str:
     if test == "delong":
         return f"{head}AUC {r['auc_a']:.3f} vs {r['auc_b']:.3f}, DeLong p{fmt_p(r['p'])}, {holm}"
     if test == "nadeau_bengio":
-        return (f"{head}mean fold AUC {r['auc_a']:.3f} vs {r['auc_b']:.3f}, corrected repeated k-fold t-test "
-                f"p{fmt_p(r['p'])}, {holm}")
+        return (f"{head}mean fold-model AUC {r['auc_a']:.3f} vs {r['auc_b']:.3f}, difference {r['difference']:+.3f} "
+                f"(95% CI {r['ci_low']:+.3f} to {r['ci_high']:+.3f}), corrected t-test p{fmt_p(r['p'])}, {holm}")
     return (f"{head}AUC {r['auc_a']:.3f} vs {r['auc_b']:.3f}, bootstrap Wilcoxon rank-sum p{fmt_p(r['p'])}, "
             f"{holm}")
 
@@ -97,35 +98,50 @@ def summary_sentences(significance_df: pd.DataFrame, tests=None, only_significan
     return out
 
 
-def primary_summary(sig: pd.DataFrame) -> str | None:
-    """The headline: how many differences of the training data set's primary family survive Holm
-    correction, and which (at most three named); None without primary rows.
-
-    Only the training data set's family is counted (its rows come first in ``sig``); an external
-    data set's differences are reported on their own. Wins over a method below the reference on
-    the training data set are counted apart: they are no evidence that the winner is better.
-    """
+def headline(sig: pd.DataFrame, detectable: pd.DataFrame | None = None) -> list[str]:
+    """The report's conclusions in a few short sentences: how many differences of the training data set's
+    method-level family survive Holm correction (at most three named, the rest one click away), what the
+    wins over methods below the reference show, and what the run could detect (``detectable``:
+    :func:`benchmark.evaluation.detectable.detectable_differences`). Empty without method-level rows."""
     if sig is None or sig.empty:
-        return None
+        return []
     internal = sig["dataset"].iloc[0]
     flag = sig["primary"].astype(bool) if "primary" in sig.columns else sig["test"] == PRIMARY_TEST
     primary = sig[flag & (sig["dataset"] == internal)]
     if primary.empty:
-        return None
-    label = TEST_LABELS[primary["test"].iloc[0]]
+        return []
     n_sig, n_all = int(primary["significant"].sum()), int(primary["p"].notna().sum())
-    if n_sig == 0:
-        return (f"Under the primary {label}, no difference between methods on {internal} survives Holm "
-                f"correction (0 of {n_all} comparisons).")
-    over_below = primary["significant"] & primary["b_below_reference"].fillna(False).astype(bool)
-    evidence = primary[~over_below] if over_below.any() else primary
-    listed = summary_sentences(evidence, tests=[primary["test"].iloc[0]]) if evidence["significant"].any() else []
-    more = f"; and {len(listed) - 3} more (below)" if len(listed) > 3 else ""
-    text = f"Under the primary {label}, {n_sig} of {n_all} pairwise differences on {internal} survive Holm correction"
-    if over_below.any():
-        text += (f"; {int(over_below.sum())} of them are wins over methods {BELOW_REFERENCE}, which are no evidence "
-                 "that the winners are better")
-    return text + (f": {'; '.join(listed[:3])}{more}." if listed else ".")
+    out = [f"Method level ({TEST_LABELS[PRIMARY_TEST]}, what a rerun varies included): {n_sig} of {n_all} "
+           f"pairwise differences on {internal} survive Holm correction."]
+    shown = primary[primary["significant"]]
+    if len(shown):
+        named = "; ".join(f"{r.method_a} above {r.method_b} ({r.difference:+.3f}, 95% CI {r.ci_low:+.3f} to "
+                          f"{r.ci_high:+.3f})" for r in shown.head(3).itertuples())
+        out.append(f"Significant: {named}" + (f"; and {len(shown) - 3} more (Significance section)."
+                                              if len(shown) > 3 else "."))
+        below = shown["b_below_reference"].fillna(False).astype(bool) if "b_below_reference" in shown else None
+        if below is not None and below.any():
+            out.append(f"{int(below.sum())} of them are over methods that are themselves {BELOW_REFERENCE}: they "
+                       "show that those methods fell short here, not that the winners add anything over the probe.")
+    if detectable is not None and len(detectable):
+        d = detectable.iloc[0]
+        out.append(f"This run could detect a true difference of {d['mdd_one']:.3f} AUC in one pre-chosen pair and "
+                   f"{d['mdd_family']:.3f} across all {int(d['n_pairs'])} pairs ({d['power']:.0%} power); the "
+                   f"median gap between neighbouring methods is {d['neighbour_gap']:.3f}.")
+        out.append(_repeats_sentence(d))
+    return out
+
+
+def _repeats_sentence(d) -> str:
+    one, family = d["repeats_for_target_one"], d["repeats_for_target_family"]
+    if pd.isna(one):
+        return (f"No number of repeats of this design detects the plan's margin of {d['target']} in one pair: the "
+                f"corrected test's limit is {d['floor_one']:.3f}.")
+    text = f"The plan's margin of {d['target']} needs {int(one)} repeat(s) for one pair"
+    if pd.isna(family):
+        return text + (f", and no number of repeats finds it across all {int(d['n_pairs'])} pairs (the limit is "
+                       f"{d['floor_family']:.3f}).")
+    return text + f" and {int(family)} across all {int(d['n_pairs'])} pairs."
 
 
 def reference_sentences(lb: pd.DataFrame) -> list[str]:
@@ -139,13 +155,13 @@ def reference_sentences(lb: pd.DataFrame) -> list[str]:
            "It needs no training loop of this suite."]
     below = lb[lb["below_reference"].fillna(False).astype(bool)]
     if below.empty:
-        out.append("No method is significantly below the reference on the training data set (paired cluster "
-                   "bootstrap, Holm p < 0.05).")
+        out.append("No method is significantly below the reference on the training data set (method-level test, "
+                   "Holm p < 0.05).")
     else:
         listed = ", ".join(f"{b.method} ({b.auc:.3f}, {b.vs_reference:+.3f})" for b in below.itertuples())
-        out.append(f"Significantly {BELOW_REFERENCE} (training data set; paired cluster bootstrap, Holm p < 0.05, "
-                   f"{CONDITIONAL}): {listed}. A win over one of them is no evidence that the winner is the better "
-                   "method.")
+        out.append(f"Significantly {BELOW_REFERENCE} (training data set; method-level test, Holm p < 0.05): "
+                   f"{listed}. A win over one of them shows that it fell short here, not that the winner adds "
+                   "anything over the probe.")
     for col in [c for c in lb.columns if c.startswith("external_") and c.endswith("_below_reference")]:
         name = col[len("external_"):-len("_below_reference")]
         flagged = lb.loc[lb[col].fillna(False).astype(bool), "method"].tolist()

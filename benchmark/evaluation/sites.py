@@ -10,9 +10,11 @@ interval (``auc``, ``auc_ci_low``, ``auc_ci_high``), on another set (off site) t
 
 :func:`site_ranks` ranks the methods by their mean off-site AUC (over every cell with train set !=
 test set). Its interval is approximate: a normal interval whose standard error combines the cells'
-(each taken as its 95% interval's width / 3.92), the cells taken as independent (each is a bootstrap
-of other images or of other models' scores); a method that lacks an off-site cell another has is
-not ranked.
+(each taken as its 95% interval's width / 3.92). Cells of one training set share its fold models, so
+their errors are correlated: they are taken as perfectly correlated (their standard errors add), the
+conservative bound; cells of different training sets (other models, other images) as independent. A
+method that lacks an off-site cell another has is not ranked. Each cell's own interval is per cell:
+it resamples that test set's images with the cell's fold models fixed.
 """
 from __future__ import annotations
 
@@ -130,8 +132,11 @@ def site_matrix(runs: list[SiteRun]) -> pd.DataFrame:
 
 
 def _mean_interval(cells: pd.DataFrame) -> tuple[float, float]:
+    """The mean's normal interval: standard errors added within a training set (shared fold models, taken as
+    perfectly correlated), combined in quadrature across training sets."""
     se = (cells["ci_high"] - cells["ci_low"]) / (2 * Z95)
-    mean, half = cells["auc"].mean(), Z95 * float(np.sqrt((se ** 2).sum())) / len(cells)
+    per_train_set = se.groupby(cells["train_set"]).sum()
+    mean, half = cells["auc"].mean(), Z95 * float(np.sqrt((per_train_set ** 2).sum())) / len(cells)
     return mean - half, mean + half
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmark.common.io import csv_flags, write_csv_atomic, write_text_atomic
+from benchmark.common.io import csv_flags, write_csv_atomic, write_json_atomic, write_text_atomic
 from benchmark.reporting.report_repeats import repeats_section, write_repeat_tables
 from benchmark.evaluation import (
     ALPHA,
@@ -29,10 +29,12 @@ from benchmark.evaluation import (
     significance,
     summary_sentences,
 )
+from benchmark.evaluation.detectable import detectable_differences
+from benchmark.evaluation.plan import load_plan
 from benchmark.reporting.families import with_families
 from benchmark.reporting.render import embedded_figure, render
 from benchmark.reporting.reproduction import reproduction_section, write_claims
-from benchmark.runfolder import REFERENCE_METHOD, refresh_tables
+from benchmark.runfolder import DETECTABLE_FILE, PLAN_RECORD_FILE, REFERENCE_METHOD, refresh_tables
 
 __all__ = ["fmt_number", "fmt_int", "leaderboard_table", "run_protocol", "synthetic_banner", "leaderboard_notes",
            "protocol_items", "significance_table", "method_rows", "differences_by_test", "markdown_page", "html_page",
@@ -195,10 +197,10 @@ def leaderboard_notes(proto: dict) -> list[str]:
         f"B = {proto['paired_resamples']:,}); leaderboard.csv also has the naive image-level interval "
         "(auc_ci_low_image, auc_ci_high_image). Rank interval: 95% bootstrap interval of the rank. Fold AUC: "
         "mean ± SD of the per-fold test AUCs. These intervals cover the sampling of the test images, not the "
-        "randomness of the partition, the search and the training: "
-        + (f"the primary paired test over the {repeats} repeats (corrected repeated k-fold t-test) includes it; "
-           if repeats > 1 else "with one repeat every 'significant' is conditional on the trained models; ")
-        + "petl-bench spread RUN_DIR RUN_DIR ... shows how far each AUC moves between runs.",
+        "randomness of the partition, the search and the training; the method-level test of every pair (corrected "
+        f"t-test over the {repeats * proto['folds'] if proto['scheme'] == 'kfold' else repeats} fold models) "
+        "includes it, and decides every 'significant' and every claim; petl-bench spread RUN_DIR RUN_DIR ... shows "
+        "how far each AUC moves between runs.",
         "Accuracy, sensitivity and specificity: each image called malignant when its score reaches the threshold "
         "its fold chose on validation data (Youden's J), pooled. Corner: at the ROC point closest to (0, 1) of the "
         "test scores themselves - optimistic, for comparison with Byra 2021 only.",
@@ -249,7 +251,7 @@ CONDITIONAL_SECONDARY = ("conditional on the trained models (its p-value varies 
 TEST_CAVEATS = {
     "delong": "it treats near-duplicate images as independent, so its p-values are too small where the data "
               "has copies",
-    "nadeau_bengio": "per-fold AUCs: with a handful of folds it has little power",
+    "nadeau_bengio": "per-fold-model AUCs: with a handful of fold models it has little power (detectable.csv)",
     "bootstrap_wilcoxon": "anti-conservative: its p-value shrinks as more bootstrap resamples are drawn, whatever "
                           "the data; shown for comparability with Byra (2021) only",
 }
@@ -348,8 +350,10 @@ def write_leaderboard(run_dir, n_bootstrap: int | None = None) -> dict[str, Path
     """Rebuild the leaderboard of a run folder from disk.
 
     Writes (atomically) into ``run_dir``: ``leaderboard.csv`` (:func:`leaderboard`),
-    ``significance.csv`` (:func:`significance`), ``figures/roc.png`` (pooled out-of-fold
-    scores), ``figures/auc_vs_parameters.png``, ``figures/pvalues_cluster_bootstrap.png`` (with
+    ``significance.csv`` (:func:`significance`), ``detectable.csv``
+    (:func:`benchmark.evaluation.detectable.detectable_differences`), ``analysis_plan.json`` (the version and
+    hash of the analysis plan that decided the verdicts), ``figures/roc.png`` (pooled out-of-fold
+    scores), ``figures/auc_vs_parameters.png``, ``figures/pvalues_nadeau_bengio.png`` (with
     at least two ranked methods), ``leaderboard.md`` and ``leaderboard.html`` (self-contained).
     If any run used synthetic data, the first line of the Markdown and the first element of
     the HTML page say so. ``predictions.csv`` and ``studies.csv`` are collected again first when
@@ -364,8 +368,12 @@ def write_leaderboard(run_dir, n_bootstrap: int | None = None) -> dict[str, Path
     lb = with_families(leaderboard(data))
     sig = significance(data)
     proto = run_protocol(data)
+    plan = load_plan()
     written = {"leaderboard.csv": write_csv_atomic(run_dir / "leaderboard.csv", lb),
-               "significance.csv": write_csv_atomic(run_dir / "significance.csv", sig)}
+               "significance.csv": write_csv_atomic(run_dir / "significance.csv", sig),
+               DETECTABLE_FILE: write_csv_atomic(run_dir / DETECTABLE_FILE, detectable_differences(data, plan)),
+               PLAN_RECORD_FILE: write_json_atomic(run_dir / PLAN_RECORD_FILE, {"version": plan.version, "sha256": plan.sha256,
+                                                                      "margin": plan.margin, "label": plan.label})}
     written["claims.csv"] = write_claims(run_dir, lb, sig, data.internal)
     written.update(write_repeat_tables(run_dir, data))
     fig_dir = run_dir / "figures"
@@ -376,7 +384,7 @@ def write_leaderboard(run_dir, n_bootstrap: int | None = None) -> dict[str, Path
         figures["Fold-stratified AUC against trainable parameters (error bars: 95% cluster-bootstrap CI)"] = \
             fig.auc_vs_parameters_figure(lb, fig_dir / "auc_vs_parameters.png", synthetic=proto["synthetic"])
     if (sig["test"] == PRIMARY_TEST).any():
-        figures["Holm-adjusted p-values of the paired cluster bootstrap for every pair of methods"] = \
+        figures["Holm-adjusted p-values of the method-level test (corrected t-test) for every pair of methods"] = \
             fig.pvalue_matrix_figure(sig, fig_dir / f"pvalues_{PRIMARY_TEST}.png", test=PRIMARY_TEST,
                                      synthetic=proto["synthetic"])
     for path in figures.values():

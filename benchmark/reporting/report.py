@@ -52,6 +52,8 @@ from benchmark.reporting.report_external import ensure_external_figures, externa
 from benchmark.reporting.report_gallery import gallery
 from benchmark.reporting.report_inputs import (
     ensure_leaderboard,
+    read_csv,
+    read_json,
     read_records,
     read_significance,
     run_analysis,
@@ -68,7 +70,7 @@ from benchmark.reporting.report_sections import (
     significance_section,
     summary,
 )
-from benchmark.runfolder import REFERENCE_METHOD, refresh_tables
+from benchmark.runfolder import DETECTABLE_FILE, PLAN_RECORD_FILE, REFERENCE_METHOD, refresh_tables
 
 __all__ = ["write_report", "REPORT_FILE", "GALLERY_SIZE"]
 
@@ -117,7 +119,8 @@ def write_report(run_dir, rebuild: bool = False) -> Path:
     page = render(
         "index.html",
         header=_header(lb, proto),
-        summary=summary(lb, sig),
+        summary=summary(lb, sig, read_csv(run_dir / DETECTABLE_FILE),
+                        read_json(run_dir / PLAN_RECORD_FILE).get("label")),
         reproduction=reproduction_section(lb, pd.DataFrame() if sig is None else sig, proto),
         leaderboard=leaderboard_section(lb, proto),
         significance=significance_section(run_dir, sig),

@@ -111,8 +111,9 @@ def _front_sentence(table: pd.DataFrame) -> list[str]:
 
 
 def _lead_sentence(lead: pd.DataFrame | None, table: pd.DataFrame) -> str | None:
-    """Who leads at the smallest size, whether the lead survives the primary test, and how the leader
-    compares with the logistic-regression reference at that size (``learning_curve_lead.csv``)."""
+    """Which method is best at the smallest size, as a probability (the leader is picked after seeing the data,
+    so its pairwise wins are descriptive), and how the leader compares with the logistic-regression reference
+    fitted on the same images (``learning_curve_lead.csv``)."""
     if lead is None or lead.empty:
         return None
     versus = lead[lead["method"] == REFERENCE_METHOD]
@@ -120,19 +121,23 @@ def _lead_sentence(lead: pd.DataFrame | None, table: pd.DataFrame) -> str | None
     first = lead.iloc[0]
     size = str(first["train_size"])
     n = table.loc[(table["dataset"] == first["dataset"]) & (table["train_size"] == size), "n_train_images"].mean()
+    text = (f"At the smallest size ({size}: {n:.0f} training images per fold on average) {first['leader']} ranks "
+            f"first with a mean fold-model AUC of {fmt_number(first['auc_leader'])}, ahead of {first['method']} "
+            f"({fmt_number(first['auc_method'])}; difference {fmt_number(first['difference'])}{_interval(first)}).")
+    if "prob_best" in lead and pd.notna(first.get("prob_best_leader")):
+        probs = pd.concat([pd.Series({first["leader"]: first["prob_best_leader"]}),
+                           pd.concat([lead, versus]).set_index("method")["prob_best"]]).sort_values(ascending=False)
+        likely = ", ".join(f"{m} {p:.2f}" for m, p in probs.items() if p >= 0.05)
+        text += (f" The probability of being the best method at that size (the correlated t posterior over the fold "
+                 f"models, the probe included) is {first['prob_best_leader']:.2f} for {first['leader']}; methods "
+                 f"with at least 0.05: {likely or 'none'}.")
     wins = csv_flags(lead["significant"])
-    verdict = "survives" if wins.iloc[0] else "does not survive"
-    text = (f"At the smallest size ({size}: {n:.0f} training images per fold on average) {first['leader']} leads "
-            f"with AUC {fmt_number(first['auc_leader'])}. Its lead over the runner-up, {first['method']} "
-            f"({fmt_number(first['auc_method'])}; difference {fmt_number(first['difference'])}{_interval(first)}, "
-            f"Holm-adjusted p{fmt_p(first['p_holm'])}), {verdict} the primary test "
-            f"({TEST_LABELS.get(first['test'], first['test'])}, Holm over every pair at that size); it is "
-            f"significantly above {int(wins.sum())} of the {len(lead)} other methods.")
     below = lead[wins & csv_flags(lead["below_reference"])] if "below_reference" in lead else lead.iloc[:0]
     if len(below):
-        text = (f"{text[:-1]}, {len(below)} of which ({', '.join(below['method'])}) "
-                f"{'is' if len(below) == 1 else 'are'} significantly below the logistic-regression probe at that "
-                f"size: those wins are no evidence that {first['leader']} is the better method.")
+        text += (f" Of its {int(wins.sum())} significant wins, {len(below)} ({', '.join(below['method'])}) "
+                 f"{'is' if len(below) == 1 else 'are'} over methods significantly below the logistic-regression "
+                 f"probe at that size: they show that those methods fell short here, not that {first['leader']} "
+                 "adds anything over the probe.")
     if versus.empty:
         return text
     r = versus.iloc[0]

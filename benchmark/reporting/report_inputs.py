@@ -19,12 +19,14 @@ from benchmark.common.io import csv_flags
 from benchmark.evaluation import PRIMARY_TEST, RunData
 from benchmark.evaluation.repeat_stability import RANK_STABILITY_FILE, REPEAT_SPREAD_FILE
 from benchmark.reporting.pages import write_leaderboard
-from benchmark.runfolder import COST_FILE, PREDICTIONS_FILE, RESULTS_FILE, STUDIES_FILE, SUITE_FILE
+from benchmark.evaluation.plan import load_plan
+from benchmark.runfolder import (COST_FILE, DETECTABLE_FILE, PLAN_RECORD_FILE, PREDICTIONS_FILE, RESULTS_FILE,
+                                 STUDIES_FILE, SUITE_FILE)
 
 __all__ = ["read_json", "read_csv", "is_stale", "ensure_leaderboard", "read_significance", "read_cost",
            "read_records", "dataset_info", "run_analysis", "ANALYSIS_DIR", "ANALYSIS_ITEMS", "PVALUE_FIGURE"]
 
-LEADERBOARD_FILES = ("leaderboard.csv", "significance.csv")
+LEADERBOARD_FILES = ("leaderboard.csv", "significance.csv", DETECTABLE_FILE, PLAN_RECORD_FILE)
 LEADERBOARD_FIGURES = ("roc.png", "auc_vs_parameters.png")       # need a ranked method
 PVALUE_FIGURE = f"pvalues_{PRIMARY_TEST}.png"                     # needs two ranked methods
 ANALYSIS_DIR = "analysis"
@@ -67,7 +69,8 @@ def is_stale(target: Path, sources: list[Path]) -> bool:
 
 
 def ensure_leaderboard(run_dir: Path, data: RunData, force: bool) -> None:
-    """Run :func:`write_leaderboard` when its outputs are missing or older than their inputs."""
+    """Run :func:`write_leaderboard` when its outputs are missing or older than their inputs, or were decided under
+    another analysis plan (``analysis_plan.json``'s hash)."""
     outputs = [run_dir / f for f in LEADERBOARD_FILES]
     if data.order:
         outputs += [run_dir / "figures" / f for f in LEADERBOARD_FIGURES]
@@ -77,7 +80,8 @@ def ensure_leaderboard(run_dir: Path, data: RunData, force: bool) -> None:
             outputs += [run_dir / REPEAT_SPREAD_FILE, run_dir / RANK_STABILITY_FILE]
     sources = [run_dir / f for f in (COST_FILE, PREDICTIONS_FILE, STUDIES_FILE, SUITE_FILE)]
     sources += [run_dir / rel / RESULTS_FILE for rel in data.runs["run_path"]]
-    if force or any(is_stale(o, sources) for o in outputs):
+    other_plan = read_json(run_dir / PLAN_RECORD_FILE).get("sha256") != load_plan().sha256
+    if force or other_plan or any(is_stale(o, sources) for o in outputs):
         write_leaderboard(run_dir)
 
 

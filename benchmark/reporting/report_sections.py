@@ -12,8 +12,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmark.evaluation import (ALPHA, CONDITIONAL, PRIMARY_TEST, TESTS, TEST_LABELS, primary_summary,
+from benchmark.common.io import csv_flags
+from benchmark.evaluation import (ALPHA, CONDITIONAL, PRIMARY_TEST, TESTS, TEST_LABELS, headline,
                                   reference_sentences, summary_sentences)
+from benchmark.evaluation.plan import load_plan
 from benchmark.reporting.families import family_table
 from benchmark.reporting.pages import (
     differences_by_test,
@@ -62,15 +64,11 @@ def _best(ranked: pd.DataFrame) -> dict | None:
             "ties": list(ranked.loc[ranked["rank"] == 1, "method"])[1:]}
 
 
-def _primary_sentence(sig: pd.DataFrame) -> str | None:
-    """What survives Holm correction under the training data set's primary test, in one sentence (None
-    without that test); external data sets are families of their own, reported in their section."""
-    return primary_summary(sig)
-
-
-def summary(lb: pd.DataFrame, sig: pd.DataFrame | None) -> dict:
-    """The summary paragraph: the best method (or None), then sentences on the unranked methods, the
-    differences that survive Holm correction under each test, and the reference."""
+def summary(lb: pd.DataFrame, sig: pd.DataFrame | None, detectable: pd.DataFrame | None = None,
+            plan_label: str | None = None) -> dict:
+    """The summary: the best method (or None), then short sentences: the unranked methods, the method-level
+    verdicts and what the run could detect (:func:`benchmark.evaluation.headline`), the counts of the
+    secondary tests, the reference, and the analysis plan that decided the verdicts."""
     unranked = lb[lb["rank"].isna() & (lb["method"] != REFERENCE_METHOD)]
     sentences = []
     if not unranked.empty:
@@ -79,9 +77,7 @@ def summary(lb: pd.DataFrame, sig: pd.DataFrame | None) -> dict:
     if sig is None or sig.empty:
         sentences.append(summary_sentences(pd.DataFrame())[0])
         return {"best": _best(lb[lb["rank"].notna()]), "sentences": sentences}
-    primary = _primary_sentence(sig)
-    if primary:
-        sentences.append(primary)
+    sentences += headline(sig, detectable)
     internal = sig["dataset"].iloc[0]  # the training data set's rows come first; one family per data set
     inner = sig[sig["dataset"] == internal]
     primary_tests = set(inner.loc[inner["primary"].astype(bool), "test"]) if "primary" in inner else {PRIMARY_TEST}
@@ -95,9 +91,11 @@ def summary(lb: pd.DataFrame, sig: pd.DataFrame | None) -> dict:
         if part["conditional"].astype(bool).all() if "conditional" in part else True:
             conditional.append(TEST_LABELS[test])
     if others:
-        sentences.append(f"Significant on {internal} after Holm correction with the other tests: {'; '.join(others)}"
+        sentences.append(f"Secondary tests, significant on {internal} after Holm correction: {'; '.join(others)}"
                          + (f" ({', '.join(conditional)}: {CONDITIONAL})." if conditional else "."))
     sentences += reference_sentences(lb)
+    if plan_label:
+        sentences.append(f"Verdicts decided under {plan_label} (docs/analysis-plan.md).")
     return {"best": _best(lb[lb["rank"].notna()]), "sentences": sentences}
 
 
@@ -115,8 +113,24 @@ def significance_section(run_dir: Path, sig: pd.DataFrame | None) -> dict:
     if sig is None or sig.empty:
         return {"no_tests": summary_sentences(pd.DataFrame())[0]}
     matrix = run_dir / "figures" / PVALUE_FIGURE
+    plan = load_plan()
     return {"no_tests": None, "alpha": ALPHA, "primary_label": TEST_LABELS[PRIMARY_TEST],
-            "matrix": embedded_figure(matrix) if matrix.is_file() else None, "tests": differences_by_test(sig)}
+            "matrix": embedded_figure(matrix) if matrix.is_file() else None, "tests": differences_by_test(sig),
+            "bayes": leader_posteriors(sig), "rope": plan.margin}
+
+
+def leader_posteriors(sig: pd.DataFrame) -> list[str]:
+    """The correlated Bayesian t-test for the leader (the first method of the table) against every other method
+    on the training data set, one sentence each (``significance.csv``'s ``prob_*`` columns)."""
+    if "prob_a_better" not in sig.columns:
+        return []
+    rows = sig[csv_flags(sig["primary"]) & (sig["dataset"] == sig["dataset"].iloc[0])]
+    if rows.empty:
+        return []
+    leader = rows["method_a"].iloc[0]
+    mine = rows[rows["method_a"] == leader]
+    return [f"{r.method_a} vs {r.method_b}: P({r.method_a} better) {r.prob_a_better:.2f}, P(practically equivalent) "
+            f"{r.prob_equivalent:.2f}, P({r.method_b} better) {r.prob_b_better:.2f}" for r in mine.itertuples()]
 
 
 def _cost_cell(value, digits: int | None, scale: float) -> str:

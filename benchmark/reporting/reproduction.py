@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmark.common.io import csv_flags, write_csv_atomic
+from benchmark.common.io import write_csv_atomic
 from benchmark.evaluation import PRIMARY_TEST, TEST_LABELS, fmt_p
+from benchmark.evaluation.plan import load_plan
 from benchmark.evaluation.reproduction import (
     CLAIMS,
-    MATCH_MARGIN,
     PAPER,
     PAPER_METHODS,
     external_names,
@@ -94,8 +94,10 @@ def _claim_rows(claims: pd.DataFrame) -> list[list[str]]:
             estimate = f"{c['difference']:+.3f} (no interval)"
         else:
             estimate = f"{c['difference']:+.3f} [{c['ci_low']:+.3f}, {c['ci_high']:+.3f}]"
+        bayes = "—" if pd.isna(c.get("prob_a_better")) else \
+            f"{c['prob_a_better']:.2f} / {c['prob_equivalent']:.2f} / {c['prob_b_better']:.2f}"
         rows.append([c["claim"], f"{c['method_a']} − {c['method_b']}", f"{paper:+.3f}", estimate,
-                     fmt_p(c["p_holm"]).lstrip("=") if not pd.isna(c["p_holm"]) else "—",
+                     fmt_p(c["p_holm"]).lstrip("=") if not pd.isna(c["p_holm"]) else "—", bayes,
                      f"{c['verdict']}: {c['reason']}"])
     return rows
 
@@ -126,43 +128,28 @@ def reproduction_section(lb: pd.DataFrame, sig: pd.DataFrame, proto: dict) -> di
         datasets.append({"name": dataset, "answer": _answer(part, dataset), "rows": _claim_rows(part)})
     tests = ", ".join(TEST_LABELS.get(t, t) for t in dict.fromkeys(claims["test"].dropna())) or \
         TEST_LABELS[PRIMARY_TEST]
+    plan = load_plan()
     present = set(lb.loc[lb["rank"].notna(), "method"])
     missing = [pm.method for pm in PAPER_METHODS if pm.method not in present]
     notes = [
         f"Paper: {PAPER}, Tables 1 and 2. Trainable parameters (head included) are counted by this suite: ResNet101 "
         "at 224 px with petl-bench params --backbone resnet101, not copied from the paper's Table 1, whose Keras "
         "ResNet101 has bias terms in its convolutions (so its counts differ a little).",
-        f"Each claim is one paired comparison under the primary test ({tests}), the same "
-        "estimate, interval and p-value as in the all-pairs table; the Holm correction runs over the "
-        f"{len(CLAIMS)} pre-specified claims of one data set, not over all pairs. Verdict: supported when the "
-        "difference is significant in the claimed direction (Holm p < 0.05), or, for a \"matches or beats\" claim, "
-        f"when the whole 95% interval lies above -{MATCH_MARGIN} AUC (how far a rerun of the search alone moved a "
-        "method on the quick profile); contradicted when significant the other way; otherwise not resolved at this "
-        "size. Paper Δ: the difference of the paper's two AUCs (one split, no test).",
+        f"Each claim is decided under {plan.label} (docs/analysis-plan.md) by the method-level comparison "
+        f"({tests}): the same estimate and interval as the all-pairs table, which include what a rerun varies "
+        "(partition, training seeds, search draws) at any number of repeats. A \"matches or beats\" claim tests "
+        f"non-inferiority (the difference above -{plan.margin} AUC, the plan's margin: about 5 points of "
+        "sensitivity at 80% specificity) first and superiority after it; a \"beats\" claim tests superiority; "
+        f"one-sided at {plan.one_sided_alpha}, Holm over the {len(CLAIMS)} claims of one data set. Supported: the "
+        "claim's hypothesis is shown (the reason says whether it matches or beats); contradicted: a loss beyond the "
+        "margin (for \"beats\", a significant loss); otherwise not resolved at this size. Bayes: the correlated "
+        f"Bayesian t-test's P(A better by more than {plan.margin}) / P(within ±{plan.margin}) / P(B better by "
+        "more). Paper Δ: the difference of the paper's two AUCs (one split, no test).",
     ]
-    notes += _conditional_note(claims)
     if missing:
         notes.append(f"Not in this run, or unranked: {', '.join(missing)} (petl-bench methods lists them; "
                      "their claims are not tested).")
     return {"header": header, "rows": _method_rows(table, externals), "datasets": datasets,
             "claims_header": ["claim", "comparison", "paper Δ", "this run: Δ AUC [95% CI]", "Holm p (claims)",
-                              "verdict"],
+                              "Bayes: A / ≈ / B", "verdict"],
             "differences": _differences(proto), "notes": notes}
-
-
-def _conditional_note(claims: pd.DataFrame) -> list[str]:
-    """Which data sets' verdicts leave out the run-to-run variance, and why: all of them with one repeat;
-    with several, the external sets (one set of images that every fold model scores: the corrected
-    repeated k-fold t-test, which assumes cross-validation folds, does not apply)."""
-    conditional = csv_flags(claims["conditional"])
-    if not conditional.any():
-        return []
-    if conditional.all():
-        return ["These verdicts are conditional on the trained models: the test resamples the test images only, "
-                "not the search and the training. petl-bench spread RUN_DIR RUN_DIR shows how far a rerun moves "
-                "each method; a profile with several repeats tests with that variance."]
-    sets = ", ".join(dict.fromkeys(claims.loc[conditional, "dataset"]))
-    return [f"The verdicts on {sets} are conditional on the trained models: the paired cluster bootstrap "
-            "resamples that set's images only (every fold model scores the same images, so the corrected repeated "
-            "k-fold t-test does not apply there); the run-to-run variance is in the other verdicts only."]
-

@@ -4,7 +4,7 @@ files (``records``). The training side writes a run folder; the evaluation side 
 
 Their public names are imported from here: ``from benchmark.runfolder import load_predictions``.
 """
-from benchmark.runfolder.layout import (COST_FILE, EXTERNAL_FILE, FAILED_FILE, IMAGE_COLUMNS, IMAGES_FILE, OK,
+from benchmark.runfolder.layout import (COST_FILE, DETECTABLE_FILE, EXTERNAL_FILE, PLAN_RECORD_FILE, FAILED_FILE, IMAGE_COLUMNS, IMAGES_FILE, OK,
                                         PREDICTION_COLUMNS, PREDICTIONS_FILE, REFERENCE_FILE, REFERENCE_INFO_FILE, REFERENCE_METHOD, RESULTS_FILE, STATE_FILE, STUDIES_FILE,
                                         STUDY_COLUMNS, SUITE_FILE, TEST_IMAGES_FILE, TRAIN_SUBSETS_FILE, TRIAL_COLUMNS,
                                         TRIALS_FILE)
@@ -18,7 +18,7 @@ from benchmark.runfolder.tables import (external_datasets, external_scores, inte
 __all__ = [
     "SUITE_FILE", "PREDICTIONS_FILE", "STUDIES_FILE", "COST_FILE", "RESULTS_FILE", "FAILED_FILE", "STATE_FILE",
     "TEST_IMAGES_FILE", "REFERENCE_FILE", "REFERENCE_INFO_FILE", "REFERENCE_METHOD", "PREDICTION_COLUMNS",
-    "STUDY_COLUMNS", "OK", "TRAIN_SUBSETS_FILE", "EXTERNAL_FILE",
+    "STUDY_COLUMNS", "OK", "TRAIN_SUBSETS_FILE", "EXTERNAL_FILE", "DETECTABLE_FILE", "PLAN_RECORD_FILE",
     "TRIALS_FILE", "TRIAL_COLUMNS", "IMAGES_FILE", "IMAGE_COLUMNS",
     "read_suite", "load_predictions", "load_image_table", "load_reference", "load_train_subsets", "load_studies", "load_runs", "read_cost",
     "internal_dataset", "external_datasets", "external_scores", "score_table", "test_images", "refresh_tables",

@@ -12,6 +12,10 @@ training or reports.
   paired differences with their p-value, rank intervals;
 * :mod:`benchmark.stats.hypothesis` - significance tests comparing classifiers, and Holm's
   correction for multiple comparisons;
+* :mod:`benchmark.stats.bayes` - the correlated Bayesian t-test (posterior probabilities of A better,
+  practically equivalent, B better);
+* :mod:`benchmark.stats.power` - the power of the corrected repeated k-fold t-test: the smallest
+  difference it detects, the repeats a target needs, and the floor no number of repeats passes;
 * :mod:`benchmark.stats.calibration` - Brier score, calibration intercept and slope, adaptive
   ECE, Platt scaling (with case weights, so that bootstrap resamples are rows of weights).
 
@@ -28,6 +32,8 @@ from benchmark.stats.hypothesis import (bootstrap_wilcoxon_test, delong_test, de
                                         paired_bootstrap_auc_differences, paired_split_test)
 from benchmark.stats.metrics import (auc_standard_error, bootstrap_aucs, corner_operating_point, evaluate_scores, roc_auc,
                                      stratified_auc)
+from benchmark.stats.bayes import correlated_bayesian_ttest, posterior_probabilities
+from benchmark.stats.power import detectable_floor, minimum_detectable_difference, repeats_needed
 from benchmark.stats.thresholds import threshold_metrics, youden_threshold
 
 __all__ = [
@@ -40,4 +46,6 @@ __all__ = [
     "percentile_interval", "paired_differences", "rank_intervals",
     "delong_variance", "delong_test", "paired_bootstrap_auc_difference", "paired_bootstrap_auc_differences",
     "bootstrap_wilcoxon_test", "paired_split_test", "nadeau_bengio_ttest", "holm_correction",
+    "correlated_bayesian_ttest", "posterior_probabilities",
+    "minimum_detectable_difference", "repeats_needed", "detectable_floor",
 ]

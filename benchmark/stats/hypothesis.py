@@ -270,37 +270,67 @@ def paired_split_test(values_a, values_b) -> dict:
     return {"mean_difference": mean_difference, "wilcoxon_p": wilcoxon_p, "ttest_p": ttest_p, "n": n}
 
 
-def nadeau_bengio_ttest(diffs, n_train: float, n_test: float) -> dict:
-    """Corrected resampled t-test for paired per-fold differences (e.g. AUC_a - AUC_b per fold).
-
-    Nadeau & Bengio (2003), Machine Learning 52:239-281; as the corrected repeated k-fold
-    cross-validation test of Bouckaert & Frank (2004), PAKDD, LNCS 3056:3-12. With ``J = k r``
-    per-fold differences ``d`` (k folds, r repeats) of mean ``m`` and sample variance ``s^2``
-    (ddof=1), the folds' training sets overlap, so the variance of ``m`` is inflated from
-    ``s^2 / J`` to ``(1/J + n_test/n_train) s^2``: ``t = m / sqrt((1/J + n_test/n_train) s^2)``,
-    ``J - 1`` degrees of freedom, two-sided p. Returns ``{"mean_difference", "t", "p", "df"}``;
-    with fewer than 2 differences ``t`` and ``p`` are NaN. Zero variance - a corrected variance of
-    at most 1e-20, or differences equal to a relative 1e-12 - gives ``t = +-inf, p = 0``, unless
-    the mean difference is below 1e-12 in size (all differences 0, up to rounding): ``t = 0, p = 1``.
-    AUC differences are never that small unless they are equal.
-    """
+def fold_differences(diffs, n_train: float, n_test: float) -> np.ndarray:
+    """Per-fold differences as a flat float array, checked with the sizes of a corrected resampled test
+    (finite differences, positive sizes; ``ValueError`` saying what to do otherwise)."""
     d = np.asarray(diffs, dtype=np.float64).ravel()
     if not np.isfinite(d).all():
         raise ValueError("diffs must be finite (leave out folds where an AUC is undefined, from both methods)")
     if not (n_train > 0 and n_test > 0):
         raise ValueError(f"n_train and n_test must be positive, got {n_train} and {n_test}")
+    return d
+
+
+def nadeau_bengio_ttest(diffs, n_train: float, n_test: float, confidence: float = 0.95,
+                        extra_variance: float = 0.0) -> dict:
+    """Corrected resampled t-test for paired per-fold differences (e.g. AUC_a - AUC_b per fold), with
+    its confidence interval.
+
+    Nadeau & Bengio (2003), Machine Learning 52:239-281; as the corrected repeated k-fold
+    cross-validation test of Bouckaert & Frank (2004), PAKDD, LNCS 3056:3-12. With ``J = k r``
+    per-fold differences ``d`` (k folds, r repeats) of mean ``m`` and sample variance ``s^2``
+    (ddof=1), the folds' training sets overlap, so the variance of ``m`` is inflated from
+    ``s^2 / J`` to ``V = (1/J + n_test/n_train) s^2``: ``t = m / sqrt(V)``, ``J - 1`` degrees of
+    freedom, two-sided p, and the interval ``m -+ t_{J-1, (1+confidence)/2} sqrt(V)``.
+
+    ``extra_variance``: a variance of ``m`` that the fold-to-fold spread cannot show, added to
+    ``V`` (for example the image-sampling variance of differences measured on one shared
+    external test set, from a bootstrap); the degrees of freedom are then Welch-Satterthwaite's,
+    ``(V + extra)^2 / (V^2 / (J - 1))``, the extra part counted as known.
+
+    Returns ``{"mean_difference", "t", "p", "df", "se", "ci_low", "ci_high"}``; with fewer than 2
+    differences all but the mean are NaN. Zero variance - a total variance of at most 1e-20, or
+    differences equal to a relative 1e-12 with no extra variance - gives ``t = +-inf, p = 0`` and a
+    zero-width interval, unless the mean difference is below 1e-12 in size (all differences 0,
+    up to rounding): ``t = 0, p = 1``.
+    """
+    _check_confidence(confidence)
+    d = fold_differences(diffs, n_train, n_test)
+    if not (np.isfinite(extra_variance) and extra_variance >= 0):
+        raise ValueError(f"extra_variance must be a finite variance >= 0, got {extra_variance}")
     j = int(d.size)
     nan = float("nan")
     mean = float(d.mean()) if j else nan
+    out = {"mean_difference": mean, "t": nan, "p": nan, "df": float(max(j - 1, 0)), "se": nan, "ci_low": nan, "ci_high": nan}
     if j < 2:
-        return {"mean_difference": mean, "t": nan, "p": nan, "df": max(j - 1, 0)}
-    var = (1.0 / j + float(n_test) / float(n_train)) * float(np.var(d, ddof=1))
-    if var <= _ZERO_VARIANCE or np.ptp(d) <= 1e-12 * np.abs(d).max():
+        return out
+    spread = (1.0 / j + float(n_test) / float(n_train)) * float(np.var(d, ddof=1))
+    constant = np.ptp(d) <= 1e-12 * np.abs(d).max()
+    if constant:
+        spread = 0.0
+    var = spread + float(extra_variance)
+    df = float(j - 1) if spread <= _ZERO_VARIANCE or extra_variance == 0 else var ** 2 / (spread ** 2 / (j - 1))
+    out["df"] = df
+    if var <= _ZERO_VARIANCE:
+        out.update(se=0.0, ci_low=mean, ci_high=mean)
         if abs(mean) < 1e-12:
-            return {"mean_difference": mean, "t": 0.0, "p": 1.0, "df": j - 1}
-        return {"mean_difference": mean, "t": float(np.copysign(np.inf, mean)), "p": 0.0, "df": j - 1}
-    t = mean / np.sqrt(var)
-    return {"mean_difference": mean, "t": float(t), "p": float(min(1.0, 2.0 * _sps.t.sf(abs(t), j - 1))), "df": j - 1}
+            return {**out, "t": 0.0, "p": 1.0}
+        return {**out, "t": float(np.copysign(np.inf, mean)), "p": 0.0}
+    se = float(np.sqrt(var))
+    t = mean / se
+    half = float(_sps.t.ppf(0.5 + confidence / 2.0, df)) * se
+    return {**out, "t": float(t), "p": float(min(1.0, 2.0 * _sps.t.sf(abs(t), df))), "se": se,
+            "ci_low": mean - half, "ci_high": mean + half}
 
 
 # ------------------------------------------------------------------ multiple comparisons
