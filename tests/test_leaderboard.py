@@ -379,7 +379,7 @@ def test_one_repeat_keeps_the_method_level_primary_and_a_short_headline(tmp_path
     assert secondary and all("conditional on the trained models" in s and "petl-bench spread" in s
                              for s in secondary)
     lines = headline(sig)
-    assert lines[0].startswith("Method level (corrected repeated k-fold t-test") and " on busi survive" in lines[0]
+    assert lines[0].startswith("Method level (the corrected t-test over every fold model") and " on busi survive" in lines[0]
     assert not any("(clinic_b)" in line for line in lines)  # the external family is reported on its own
     assert all(len(line) < 400 for line in lines)
 

@@ -67,7 +67,7 @@ def detectable_differences(data, plan=None) -> pd.DataFrame:
     n_train, n_test, _ = nadeau_bengio_sizes(data)
     ratio, sd, m = n_test / n_train, float(np.median(sds)), comb(len(data.order), 2)
     means = folds[folds["method"].isin(data.order)].groupby("method")["auc"].mean().sort_values()
-    level = {"alpha": 1 - plan.confidence, "power": plan.power}
+    level = {"alpha": plan.alpha, "power": plan.power}
 
     def needed(n: int):
         return repeats_needed(plan.margin, sd, n_folds, ratio, n_comparisons=n, **level)

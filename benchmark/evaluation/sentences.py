@@ -111,8 +111,8 @@ def headline(sig: pd.DataFrame, detectable: pd.DataFrame | None = None) -> list[
     if primary.empty:
         return []
     n_sig, n_all = int(primary["significant"].sum()), int(primary["p"].notna().sum())
-    out = [f"Method level ({TEST_LABELS[PRIMARY_TEST]}, what a rerun varies included): {n_sig} of {n_all} "
-           f"pairwise differences on {internal} survive Holm correction."]
+    out = [f"Method level (the corrected t-test over every fold model, so what a rerun varies is included): "
+           f"{n_sig} of {n_all} pairwise differences on {internal} survive Holm correction."]
     shown = primary[primary["significant"]]
     if len(shown):
         named = "; ".join(f"{r.method_a} above {r.method_b} ({r.difference:+.3f}, 95% CI {r.ci_low:+.3f} to "

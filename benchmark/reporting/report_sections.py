@@ -66,37 +66,35 @@ def _best(ranked: pd.DataFrame) -> dict | None:
 
 def summary(lb: pd.DataFrame, sig: pd.DataFrame | None, detectable: pd.DataFrame | None = None,
             plan_label: str | None = None) -> dict:
-    """The summary: the best method (or None), then short sentences: the unranked methods, the method-level
-    verdicts and what the run could detect (:func:`benchmark.evaluation.headline`), the counts of the
-    secondary tests, the reference, and the analysis plan that decided the verdicts."""
+    """The summary: the best method (or None), then a few short sentences (the unranked methods, the
+    method-level verdicts and what the run could detect: :func:`benchmark.evaluation.headline`), and
+    ``details``, one click away: the counts of the secondary tests, the reference, and the analysis plan
+    that decided the verdicts."""
     unranked = lb[lb["rank"].isna() & (lb["method"] != REFERENCE_METHOD)]
-    sentences = []
+    sentences, details = [], []
     if not unranked.empty:
         sentences.append(f"Unranked ({len(unranked)}): {', '.join(unranked['method'])} (no working configuration; "
                          "see the status column).")
     if sig is None or sig.empty:
         sentences.append(summary_sentences(pd.DataFrame())[0])
-        return {"best": _best(lb[lb["rank"].notna()]), "sentences": sentences}
+        return {"best": _best(lb[lb["rank"].notna()]), "sentences": sentences, "details": details}
     sentences += headline(sig, detectable)
     internal = sig["dataset"].iloc[0]  # the training data set's rows come first; one family per data set
     inner = sig[sig["dataset"] == internal]
-    primary_tests = set(inner.loc[inner["primary"].astype(bool), "test"]) if "primary" in inner else {PRIMARY_TEST}
-    others, conditional = [], []
-    for test in [t for t in TESTS if t not in primary_tests]:
+    others = []
+    for test in [t for t in TESTS if t != PRIMARY_TEST]:
         part = inner[inner["test"] == test]
         if part.empty or part["p"].isna().all():
             continue
         label = TEST_LABELS[test] + (", anti-conservative" if test == "bootstrap_wilcoxon" else "")
         others.append(f"{label}: {int(part['significant'].sum())} of {int(part['p'].notna().sum())}")
-        if part["conditional"].astype(bool).all() if "conditional" in part else True:
-            conditional.append(TEST_LABELS[test])
     if others:
-        sentences.append(f"Secondary tests, significant on {internal} after Holm correction: {'; '.join(others)}"
-                         + (f" ({', '.join(conditional)}: {CONDITIONAL})." if conditional else "."))
-    sentences += reference_sentences(lb)
+        details.append(f"Secondary tests ({CONDITIONAL}), significant on {internal} after Holm correction: "
+                       f"{'; '.join(others)}.")
+    details += reference_sentences(lb)
     if plan_label:
-        sentences.append(f"Verdicts decided under {plan_label} (docs/analysis-plan.md).")
-    return {"best": _best(lb[lb["rank"].notna()]), "sentences": sentences}
+        details.append(f"Verdicts decided under {plan_label} (docs/analysis-plan.md).")
+    return {"best": _best(lb[lb["rank"].notna()]), "sentences": sentences, "details": details}
 
 
 def leaderboard_section(lb: pd.DataFrame, proto: dict) -> dict:

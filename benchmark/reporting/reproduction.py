@@ -140,7 +140,7 @@ def reproduction_section(lb: pd.DataFrame, sig: pd.DataFrame, proto: dict) -> di
         "(partition, training seeds, search draws) at any number of repeats. A \"matches or beats\" claim tests "
         f"non-inferiority (the difference above -{plan.margin} AUC, the plan's margin: about 5 points of "
         "sensitivity at 80% specificity) first and superiority after it; a \"beats\" claim tests superiority; "
-        f"one-sided at {plan.one_sided_alpha}, Holm over the {len(CLAIMS)} claims of one data set. Supported: the "
+        f"one-sided at {plan.one_sided_alpha:g}, Holm over the {len(CLAIMS)} claims of one data set. Supported: the "
         "claim's hypothesis is shown (the reason says whether it matches or beats); contradicted: a loss beyond the "
         "margin (for \"beats\", a significant loss); otherwise not resolved at this size. Bayes: the correlated "
         f"Bayesian t-test's P(A better by more than {plan.margin}) / P(within ±{plan.margin}) / P(B better by "
