@@ -25,6 +25,12 @@ def test_the_page_states_the_files_version_margin_and_claims():
         [(c.method_a, c.method_b, c.kind) for c in plan.claims]
 
 
+def test_the_plans_primary_test_is_the_one_the_tables_mark_primary():
+    from benchmark.evaluation import PRIMARY_TEST
+
+    assert load_plan().primary_test == PRIMARY_TEST
+
+
 def test_the_margin_is_the_stated_clinical_translation():
     """5 points of sensitivity at 80% specificity near AUC 0.88, binormal with equal variances."""
     assert sensitivity_margin() == pytest.approx(load_plan().margin, abs=5e-4)

@@ -28,8 +28,8 @@ optionally ``cost.csv``), so a report can be rebuilt at any time, on any machine
 * :mod:`benchmark.evaluation.detectable` - what a run could detect: the minimum detectable
   difference for one pair and for all pairs, and the repeats the plan's margin needs;
 * :mod:`benchmark.evaluation.sentences` - :func:`summary_sentences`: the differences that
-  survive Holm correction, in words; :func:`primary_summary`, the headline (the training data
-  set's primary family only); :func:`reference_sentences`, the reference's;
+  survive Holm correction, in words; :func:`headline`, the summary's short sentences (the training data
+  set's method-level family and what the run could detect); :func:`reference_sentences`, the reference's;
 * :mod:`benchmark.evaluation.reproduction` - :func:`paper_claims`, :func:`reproduction_table`: the
   seed paper's Table 1 and Table 2 beside the run, and each of its claims tested by the primary
   paired comparison (Holm within that pre-specified family);

@@ -291,14 +291,13 @@ def protocol_items(proto: dict) -> list[tuple[str, str]]:
              ("bootstrap resamples", f"{proto['paired_resamples']:,} (duplicate groups, stratified by class, paired "
                                      f"across methods and repeats); the paper's Wilcoxon test uses "
                                      f"{proto['n_bootstrap']:,}"),
-             ("tests", ("primary on the training data set: the corrected repeated k-fold t-test over all "
-                        f"{len(proto['repeats'])} x {proto['folds']} per-fold AUC differences (Nadeau & Bengio 2003, "
-                        "Bouckaert & Frank 2004), which includes the run-to-run variance; the paired cluster bootstrap "
-                        "of the fold-stratified AUC for comparison (conditional on the trained models)"
-                        if len(proto["repeats"]) > 1 else
-                        "primary: paired cluster bootstrap of the fold-stratified AUC, conditional on the trained "
-                        "models (test images resampled, one trained model per fold)")
-                       + "; on an external data set the paired cluster bootstrap of the per-model AUC; DeLong on "
+             ("tests", (f"primary, method-level, on every data set: the corrected repeated k-fold t-test over all "
+                        f"{len(proto['repeats'])} x {proto['folds']} per-fold-model AUC differences (Nadeau & Bengio "
+                        "2003, Bouckaert & Frank 2004), which includes what a rerun varies (on an external data set "
+                        "with the images' bootstrap variance added); decisions by analysis plan (docs/analysis-plan.md)"
+                        "; secondary, conditional on the trained models: the paired cluster bootstrap of the "
+                        "fold-stratified AUC (test images resampled, one trained model per fold)")
+                       + " (per-model AUC on an external data set); DeLong on "
                        "each repeat's pooled scores (assumes independent images, which duplicates violate); "
                        "corrected t-test training size: " + proto["n_train_source"] + "; the bootstrap Wilcoxon "
                        "rank-sum test of Byra (2021), anti-conservative, for comparability. Holm correction over all "

@@ -7,9 +7,10 @@ section, into one page that needs no network: figures and gallery thumbnails are
 PNG data URIs, the CSS (``templates/report.css``) is inline, there is no JavaScript. Sections, in order:
 
 1. for synthetic data, a banner (the first element of ``<body>``): the results say nothing about BUSI;
-2. title and a one-paragraph summary (best method, its AUC, what survives Holm correction);
+2. title and a short summary (best method, its AUC, what survives Holm correction at the method level, what the
+   run could detect), the secondary tests, the reference and the analysis plan one click away;
 3. the leaderboard (``<table id="leaderboard">``, one ``<tr>`` per method in ``<tbody>``);
-4. significance: the primary test's (paired cluster bootstrap) p-value matrix and the
+4. significance: the primary (method-level) test's p-value matrix and the
    differences that survive Holm correction;
 5. ROC curves of the pooled out-of-fold scores; 6. AUC against trainable parameters;
    then which method at which budget (AUC against parameters and training time, the Pareto front:
