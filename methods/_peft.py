@@ -1,14 +1,12 @@
 """What the peft plugins share: injecting a tuner in place, what it trains, merge-and-unload.
 
 peft's ``inject_adapter_in_model`` wraps each target module in place (the model's forward and
-the new head are unchanged) and leaves only its adapters trainable, the head included among
-the frozen. :func:`inject` restores what was trainable before (the head, any method composed
-before this one) and trains exactly the tuner's own parameters besides.
+the new head are unchanged). What trains is what a plugin declares, ``trains=trains_adapters``
+(the tuner's own parameters): the model builder sets ``requires_grad`` from it afterwards, over
+whatever peft left trainable.
 """
 from __future__ import annotations
 
-import peft
-from peft.tuners.tuners_utils import BaseTunerLayer
 from torch import nn
 
 
@@ -20,19 +18,20 @@ def convolutions(model: nn.Module, grouped: bool = True, kernel: int | None = No
 
 
 def inject(model: nn.Module, config, targets: list[str], layer_type: type) -> None:
-    """Wrap ``targets`` with the tuner of ``config``; train its parameters and what trained before."""
-    before = {id(p): p.requires_grad for p in model.parameters()}
+    """Wrap exactly ``targets`` with the tuner of ``config`` (``layer_type``: its layer class)."""
+    import peft  # here, not at the top: listing the methods needs no peft
+
     peft.inject_adapter_in_model(config, model)
     wrapped = {name for name, m in model.named_modules() if isinstance(m, layer_type)}
     if wrapped != set(targets):
         raise RuntimeError(f"peft adapted {sorted(wrapped ^ set(targets))[:3]} unexpectedly")
-    for name, p in model.named_parameters():
-        p.requires_grad_(before.get(id(p), False) or is_adapter(model, name))
 
 
 def is_adapter(model: nn.Module, name: str) -> bool:
     """Whether parameter ``name`` belongs to a peft layer's adapter (the names its class lists in
     ``adapter_layer_names``), not to the layer it wraps."""
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
     parts = name.split(".")
     for i in range(len(parts) - 1):
         module = model.get_submodule(".".join(parts[:i]))
@@ -48,6 +47,8 @@ def trains_adapters(backbone, name: str, owner: nn.Module) -> bool:
 
 def merge_and_unload(backbone) -> None:
     """Fold every peft layer into its base layer and put the base layer back in its place."""
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
     model = backbone.model
     for name, module in list(model.named_modules()):
         if isinstance(module, BaseTunerLayer):

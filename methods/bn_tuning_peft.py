@@ -12,12 +12,10 @@ ICLR 2024; peft's ``LNTuningConfig``; Frankle, Schwab, Morcos, ICLR 2021 (BN tun
 """
 import warnings
 
-import peft
-from peft.tuners.ln_tuning.layer import LNTuningLayer
 
-from benchmark.models.registry import register_method
+from benchmark.models.norms import BATCH_NORMS
+from benchmark.plugins.registry import register_method
 from methods._peft import inject, merge_and_unload, trains_adapters
-from methods.bn_tuning import BATCH_NORMS
 
 
 @register_method(
@@ -29,7 +27,9 @@ from methods.bn_tuning import BATCH_NORMS
     merge=merge_and_unload,
 )
 def bn_tuning_peft(backbone):
+    import peft  # here, not at the top: listing the methods needs no peft
+
     targets = [n for n, m in backbone.model.named_modules() if isinstance(m, BATCH_NORMS)]
     with warnings.catch_warnings():  # peft warns on any layer but LayerNorm; the tests check batch-norms
         warnings.filterwarnings("ignore", message="Unsupported layer type")
-        inject(backbone.model, peft.LNTuningConfig(target_modules=targets), targets, LNTuningLayer)
+        inject(backbone.model, peft.LNTuningConfig(target_modules=targets), targets, peft.tuners.ln_tuning.layer.LNTuningLayer)

@@ -26,7 +26,7 @@ import optuna
 import torch
 from torch import nn
 
-from benchmark.models.registry import register_method
+from benchmark.plugins.registry import register_method
 
 
 class ConvAdapter(nn.Module):
@@ -96,8 +96,7 @@ def add_adapters(backbone, reduction: int) -> list[ConvAdapter]:
     trains=lambda backbone, name, owner: any(isinstance(m, ConvAdapter) for m in _owners(backbone, name)),
 )
 def conv_adapter(backbone, reduction: int = 8):
-    for adapter in add_adapters(backbone, reduction):
-        adapter.requires_grad_(True)
+    add_adapters(backbone, reduction)
 
 
 def _owners(backbone, name: str) -> list[nn.Module]:

@@ -17,9 +17,8 @@ weights contiguous (a layout, not a change of values).
 Liu et al., "DoRA: Weight-Decomposed Low-Rank Adaptation", ICML 2024; peft's
 ``LoraConfig(use_dora=True)``.
 """
-from peft.tuners.lora import LoraLayer
 
-from benchmark.models.registry import register_method
+from benchmark.plugins.registry import register_method
 from methods._peft import merge_and_unload, trains_adapters
 from methods.lora import ADAPTED, SPACE, add_lora
 
@@ -37,6 +36,8 @@ def _contiguous_factors(layer, args) -> None:
     trains=trains_adapters, identity_at_init=True, merge=merge_and_unload,
 )
 def dora(backbone, rank: int = 8, alpha: int = 16):
+    from peft.tuners.lora import LoraLayer  # here, not at the top: listing the methods needs no peft
+
     add_lora(backbone, rank, alpha, dora=True)
     for layer in backbone.model.modules():
         if isinstance(layer, LoraLayer):

@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from benchmark.models.registry import register_method
+from benchmark.plugins.registry import register_method
 
 CITATION = ("Byra, 'Breast mass classification with transfer learning based on scaling of deep "
             "representations', Biomed. Signal Process. Control 69 (2021)")

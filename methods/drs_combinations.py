@@ -1,5 +1,5 @@
 """DRS combined with fine-tuning (Byra 2021, section 3.4): composed, not copied."""
-from benchmark.models.registry import compose
+from benchmark.plugins.registry import compose
 from methods import drs, finetune  # noqa: F401  (registers the parts)
 
 compose("drs_finetune_last_block", "drs", "finetune_last_block", citation=drs.CITATION,

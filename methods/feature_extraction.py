@@ -1,5 +1,5 @@
 """Feature extraction: the pretrained backbone stays frozen; only a new dense head learns."""
-from benchmark.models.registry import register_method
+from benchmark.plugins.registry import register_method
 
 
 @register_method(
@@ -9,4 +9,4 @@ from benchmark.models.registry import register_method
     family="linear probe", source="paper", trains=lambda backbone, name, owner: False, identity_at_init=True,
 )
 def feature_extraction(backbone):
-    """Nothing to add: the registry has frozen the backbone and made the head trainable."""
+    """Nothing to add: the model builder trains the head, and this method declares nothing more."""

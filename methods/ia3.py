@@ -17,10 +17,9 @@ of those layers' code. The scales merge into the convolution weights afterwards.
 Liu et al., "Few-Shot Parameter-Efficient Fine-Tuning is Better and Cheaper than In-Context
 Learning" (IA3), NeurIPS 2022; peft's ``IA3Config``.
 """
-import peft
 from torch import nn
 
-from benchmark.models.registry import register_method
+from benchmark.plugins.registry import register_method
 from methods._peft import convolutions, inject, merge_and_unload, trains_adapters
 
 
@@ -43,6 +42,8 @@ def projections(backbone) -> list[str]:
     family="scaling", source="peft", trains=trains_adapters, identity_at_init=True, merge=merge_and_unload,
 )
 def ia3(backbone):
+    import peft  # here, not at the top: listing the methods needs no peft
+
     targets = convolutions(backbone.model)
     config = peft.IA3Config(target_modules=targets, feedforward_modules=projections(backbone))
     inject(backbone.model, config, targets, peft.tuners.ia3.IA3Layer)

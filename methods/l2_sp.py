@@ -11,7 +11,7 @@ nothing is added to the network.
 import optuna
 import torch
 
-from benchmark.models.registry import register_method
+from benchmark.plugins.registry import register_method
 
 
 class StartingPointPenalty:
@@ -42,5 +42,4 @@ class StartingPointPenalty:
     trains=lambda backbone, name, owner: True, identity_at_init=True,
 )
 def l2_sp(backbone, alpha: float = 0.01, beta: float = 0.01):
-    backbone.model.requires_grad_(True)
     backbone.hooks.add_penalty(StartingPointPenalty(backbone, alpha, beta))

@@ -14,9 +14,8 @@ Hyeon-Woo, Ye-Bin, Oh, "FedPara: Low-Rank Hadamard Product for Communication-Eff
 Federated Learning", ICLR 2022; LyCORIS (Yeh et al., ICLR 2024); peft's ``LoHaConfig``.
 """
 import optuna
-import peft
 
-from benchmark.models.registry import register_method
+from benchmark.plugins.registry import register_method
 from methods._peft import convolutions, inject, merge_and_unload, trains_adapters
 
 
@@ -31,6 +30,8 @@ from methods._peft import convolutions, inject, merge_and_unload, trains_adapter
     merge=merge_and_unload,
 )
 def loha(backbone, rank: int = 4, alpha: int = 4):
+    import peft  # here, not at the top: listing the methods needs no peft
+
     targets = convolutions(backbone.model)
     inject(backbone.model, peft.LoHaConfig(r=rank, alpha=alpha, target_modules=targets), targets,
            peft.tuners.loha.LoHaLayer)

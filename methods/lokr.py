@@ -14,9 +14,8 @@ Edalati et al., "KronA: Parameter Efficient Tuning with Kronecker Adapter", 2022
 (Yeh et al., ICLR 2024); peft's ``LoKrConfig``.
 """
 import optuna
-import peft
 
-from benchmark.models.registry import register_method
+from benchmark.plugins.registry import register_method
 from methods._peft import convolutions, inject, merge_and_unload, trains_adapters
 
 
@@ -31,6 +30,8 @@ from methods._peft import convolutions, inject, merge_and_unload, trains_adapter
     merge=merge_and_unload,
 )
 def lokr(backbone, rank: int = 8, alpha: int = 8):
+    import peft  # here, not at the top: listing the methods needs no peft
+
     targets = convolutions(backbone.model)
     inject(backbone.model, peft.LoKrConfig(r=rank, alpha=alpha, target_modules=targets), targets,
            peft.tuners.lokr.LoKrLayer)

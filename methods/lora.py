@@ -22,10 +22,9 @@ with peft (Mangrulkar et al., 2022).
 from __future__ import annotations
 
 import optuna
-import peft
 from torch import nn
 
-from benchmark.models.registry import register_method
+from benchmark.plugins.registry import register_method
 from methods._peft import inject, merge_and_unload, trains_adapters
 
 ADAPTED = "nn.Conv2d with groups == 1 (depthwise/grouped convs are left frozen)"
@@ -41,6 +40,8 @@ def lora_targets(model: nn.Module) -> list[str]:
 
 def add_lora(backbone, rank: int, alpha: int, dora: bool = False) -> None:
     """LoRA (or DoRA) factors on every ungrouped convolution, trained; the rest as it was."""
+    import peft  # here, not at the top: listing the methods needs no peft
+
     targets = lora_targets(backbone.model)
     config = peft.LoraConfig(r=rank, lora_alpha=alpha, target_modules=targets, lora_dropout=0.0, use_dora=dora)
     inject(backbone.model, config, targets, peft.tuners.lora.LoraLayer)

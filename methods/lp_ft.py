@@ -15,15 +15,15 @@ Kumar, Raghunathan, Jones, Ma, Liang, "Fine-Tuning can Distort Pretrained Featur
 Underperform Out-of-Distribution", ICLR 2022.
 """
 from benchmark.models.hooks import Stage
-from benchmark.models.registry import register_method
+from benchmark.plugins.registry import register_method
 
 CITATION = ("Kumar, Raghunathan, Jones, Ma, Liang, 'Fine-Tuning can Distort Pretrained Features and "
             "Underperform Out-of-Distribution', ICLR 2022")
 
 
 def probe_then_finetune(backbone, probe_lr: float, on_probe_end=None) -> None:
-    """Train everything, in two stages: the head alone at ``probe_lr``, then all parameters."""
-    backbone.model.requires_grad_(True)
+    """Train what the method declares (everything) in two stages: the head alone at ``probe_lr``,
+    then all parameters."""
     backbone.hooks.stages = [Stage("linear probe", trainable=lambda b: b.head().parameters(), lr=probe_lr,
                                    on_end=on_probe_end),
                              Stage("fine-tune")]

@@ -19,9 +19,8 @@ Qiu et al., "Controlling Text-to-Image Diffusion by Orthogonal Finetuning", Neur
 peft's ``OFTConfig``.
 """
 import optuna
-import peft
 
-from benchmark.models.registry import register_method
+from benchmark.plugins.registry import register_method
 from methods._peft import convolutions, inject, merge_and_unload, trains_adapters
 
 
@@ -34,6 +33,8 @@ from methods._peft import convolutions, inject, merge_and_unload, trains_adapter
     merge=merge_and_unload,
 )
 def oft(backbone, block_size: int = 8):
+    import peft  # here, not at the top: listing the methods needs no peft
+
     targets = convolutions(backbone.model, grouped=False, kernel=1)
     config = peft.OFTConfig(r=0, oft_block_size=block_size, target_modules=targets, module_dropout=0.0)
     inject(backbone.model, config, targets, peft.tuners.oft.OFTLayer)

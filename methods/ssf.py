@@ -35,8 +35,9 @@ import torch
 from torch import nn
 
 from benchmark.models.backbones import InsertAfter, InsertBefore
-from benchmark.models.batchnorm_folding import BATCH_NORMS, fold_into_batch_norms, is_folding, norm_pairs
-from benchmark.models.registry import register_method
+from benchmark.models.batchnorm_folding import fold_into_batch_norms, is_folding, norm_pairs
+from benchmark.models.norms import BATCH_NORMS
+from benchmark.plugins.registry import register_method
 
 
 class SSF(nn.Module):
@@ -88,5 +89,4 @@ def add_ssf_layers(model: nn.Module, fold: bool = True) -> list[SSF]:
     trains=lambda backbone, name, owner: isinstance(owner, SSF),
 )
 def ssf(backbone):
-    for layer in add_ssf_layers(backbone.model):
-        layer.requires_grad_(True)
+    add_ssf_layers(backbone.model)

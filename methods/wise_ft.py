@@ -17,7 +17,7 @@ import math
 
 import torch
 
-from benchmark.models.registry import register_method
+from benchmark.plugins.registry import register_method
 from methods.lp_ft import probe_then_finetune
 
 GRID = tuple(round(0.1 * i, 1) for i in range(11))

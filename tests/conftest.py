@@ -9,16 +9,13 @@ import torch
 
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
-BUSI_CANDIDATES = [Path(__file__).resolve().parents[2] / "shared" / "datasets" / "busi"]
-
 
 def busi_root() -> Path | None:
-    env = os.environ.get("BUSI_ROOT")
-    candidates = [Path(env)] if env else BUSI_CANDIDATES
-    for c in candidates:
-        if (c / "benign").is_dir() and (c / "malignant").is_dir():
-            return c
-    return None
+    """BUSI's folder where the data-set registry finds it ($BUSI_ROOT, datasets/busi,
+    ../shared/datasets/busi: ``DatasetSpec.locate``, as `petl-bench all` does), else None."""
+    from benchmark.data import get_dataset
+
+    return get_dataset("busi").locate().root
 
 
 @pytest.fixture(scope="session")
@@ -45,7 +42,7 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
 @pytest.fixture
 def clean_registry():
     """Undo every registration a test makes."""
-    from benchmark.models import registry
+    from benchmark.plugins import registry
 
     registry.discover()  # else a first test would snapshot an empty registry and leave it empty
     before = dict(registry._REGISTRY)

@@ -53,6 +53,14 @@ def _finite(value):
     return value
 
 
+def read_json(path) -> dict:
+    """A JSON file's content, or {} when it is missing or unreadable (an optional file never stops a reader)."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
 def write_csv_atomic(path, frame) -> Path:
     """Write a pandas DataFrame as CSV, atomically."""
     return write_atomic(path, lambda p: frame.to_csv(p, index=False))

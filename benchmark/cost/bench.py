@@ -4,22 +4,21 @@
 each method (:func:`benchmark.cost.measure.measure_method`: throughput, latency, memory and
 FLOPs; see that module for what each column means), and rewrites ``cost.csv`` atomically after
 each method, so an interrupted run keeps what it measured. A method that fails gets a row with
-its ``error`` and the others go on. :func:`add_bench_parser` and :func:`run_bench` are the
-command, which prints the table (:func:`format_table`) and, with ``--baseline``, the comparison
-with a plain ImageFolder/DataLoader loop (:mod:`benchmark.cost.baseline`).
+its ``error`` and the others go on. :func:`run_bench` runs the command (parsed by
+:mod:`benchmark.cli.report`), which prints the table (:func:`format_table`) and, with ``--baseline``, the
+comparison with a plain ImageFolder/DataLoader loop (:mod:`benchmark.cost.baseline`).
 """
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from benchmark.common.profiles import INFERENCE_PRECISIONS
 from benchmark.cost.measure import measure_method
 from benchmark.cost.meters import as_device, compute_dtype, machine_peaks
+from benchmark.runfolder import COST_FILE
 
 if TYPE_CHECKING:  # torch loads on first use: `petl-bench --help` stays quick
     import torch
@@ -41,7 +40,7 @@ EXTRA_COLUMNS = [
 def cost_csv_path(out_path) -> Path:
     """``out_path`` if it names a .csv file, else ``out_path/cost.csv``."""
     out = Path(out_path)
-    return out if out.suffix == ".csv" else out / "cost.csv"
+    return out if out.suffix == ".csv" else out / COST_FILE
 
 
 def bench(methods: list[str], backbone: str = "efficientnet_lite0", image_size: int = 112,
@@ -128,37 +127,6 @@ def format_table(frame) -> str:
 
 
 # -- the command ---------------------------------------------------------------------------
-def add_bench_parser(subparsers) -> argparse.ArgumentParser:
-    """Add ``bench`` to a ``petl-bench`` sub-parser set (``func`` is :func:`run_bench`)."""
-    p = subparsers.add_parser("bench", help="cost per method: throughput, latency, memory, FLOPs "
-                                            "(writes cost.csv)")
-    p.add_argument("--backbone", default="efficientnet_lite0", help="resnet18..152, efficientnet_lite0..2")
-    p.add_argument("--image-size", type=int, default=112, help="input size in pixels (default 112, the quick profile's)")
-    p.add_argument("--methods", default=None, help="comma-separated method names or sets (all, core, a source); "
-                                                    "default: the profile's methods with --profile, else all")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1")
-    p.add_argument("--steps", type=int, default=10, help="timed training steps per method (default 10)")
-    p.add_argument("--warmup", type=int, default=2, help="untimed steps first (default 2)")
-    p.add_argument("--batch-size", type=int, default=24, help="training batch (default 24, the paper's)")
-    p.add_argument("--out", default=".", help="folder for cost.csv (default: .)")
-    p.add_argument("--weights", default=None,
-                   help="'random' (same cost, nothing loaded) or a state-dict file (default: pretrained)")
-    p.add_argument("--inference-precision", choices=INFERENCE_PRECISIONS, default=None,
-                   help="forward passes without gradients (default: the profile's, else auto: bf16 "
-                        "on CUDA, float32 on the CPU)")
-    p.add_argument("--baseline", action="store_true",
-                   help="also time the suite's trainer against a plain ImageFolder/DataLoader loop")
-    p.add_argument("--dataset", choices=("auto", "busi", "synthetic"), default="auto",
-                   help="--baseline images: BUSI if found (auto), else synthetic PNGs")
-    p.add_argument("--data-root", default=None, help="BUSI folder for --baseline (default: $BUSI_ROOT, else datasets/busi)")
-    p.add_argument("--baseline-epochs", type=int, default=1,
-                   help="baseline epochs actually run for the feature-extraction trial (extrapolated; default 1)")
-    p.add_argument("--baseline-max-batches", type=int, default=None,
-                   help="cap the baseline's batches per epoch (extrapolated; default: whole epochs)")
-    p.set_defaults(func=run_bench)
-    return p
-
-
 def run_bench(args) -> int:
     from benchmark.training.suite import resolve_methods
     from benchmark.training.device import resolve_device

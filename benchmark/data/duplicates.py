@@ -13,44 +13,8 @@ A pair is a near duplicate when (pHash distance <= 12 and NCC >= 0.85) or (pHash
 <= 16 and NCC >= 0.95): a shift of a few pixels flips low-frequency signs and raises the pHash
 distance while the shifted NCC stays near 1. Pairs are grouped with union-find.
 
-Why these numbers (measured on the shared BUSI copy: 647 benign + malignant images, 256 px
-RGB, decoded to 64 px as load_busi does; all 209,081 pairs. "B 12" is ``benign (12).png``,
-"M 12" ``malignant (12).png``; d is the pHash distance, r the shifted NCC):
-
-    d                0   2   4   6   8  10  12  14   16   18    20    22     24
-    pairs           33  69  29  20   8   8  17  48  220  684  2149  5793  12683
-    r >= 0.85       33  69  29  20   8   5   9  14   24   43    65   127    180
-    r >= 0.95       33  68  25  18   7   1   4   5    0    3     4     2      0
-    cross-label      3   4   1   0   0   0   2  19   87  240   820  2325   5145
-
-* pHash alone does not separate them. All 159 pairs at d <= 8 have r >= 0.919; the
-  lowest-r ones, all 8 cross-label ones and a sample of the rest were inspected side by side
-  (PNG montages): each is the same scan, often with calipers or a label drawn on one copy.
-  From d 10 on different lesions appear: B 135 / B 430 and B 58 / B 430 (d 10, r 0.75),
-  B 380 / M 193 (d 12, r 0.77), B 376 / M 62 (d 12, r 0.78), and at d 14 B 354 / M 79 and
-  B 219 / M 118 (r 0.86, 0.85) or B 1 / M 146 (r 0.02).
-* NCC alone does not either: large dark shadowing cancers correlate at 0.90-0.94 without
-  being the same lesion (M 72 / M 177 0.942, M 50 / M 177 0.933, M 82 / M 201 0.919 at d 16,
-  M 63 / M 144 0.912 at d 14, B 90 / M 6 0.920 at d 22).
-* Combined: at d <= 12 different lesions reach r 0.78 at most; the same scan or lesion
-  starts at 0.84 (B 61 / B 116, frames of one sweep) and 0.90 (M 85 / M 86), hence 0.85. At
-  d 14-16 only r >= 0.95 is safe (different lesions reach 0.92 there): it admits the shifted
-  copy B 64 / B 141 (d 14, r 0.965) and M 4, 5 / M 8, 9 (r 0.98).
-* Misses of the rule, left to a curated list rather than loosen the rule: copies where one
-  image has black sector wedges or a drawn box (B 62 / B 140 d 22 r 0.975, M 77 / M 78 d 16
-  r 0.92, M 65 / M 66 d 12 r 0.66, B 102 / B 121 d 10 r 0.78), and other frames of a lesion
-  (B 433 / B 435 and M 3 / M 4-9 at d 18-22, r 0.95-0.97, where the nearest
-  different-lesion pair is at 0.942). Each was inspected side by side and is listed, with its
-  reason, in ``busi_same_lesion.csv`` (:func:`read_same_lesion_pairs`); the listed pairs join
-  the duplicate groups before the label check below.
-
-On that copy the rule gives 1 exact-duplicate group (B 433 = M 145, identical bytes) and 119
-near-duplicate groups (two or more distinct images: 102 pairs, 14 triples, one each of 4, 6
-and 7 images); 265 of the 647 images share a group with another. 6 groups hold both labels and are
-excluded, 14 images: B 433 / M 145 (exact), B 42 / B 131 / M 51, B 85 / B 164 / M 52,
-B 333 / M 77, B 399 / M 93 and B 406 / M 94, leaving 633 images. The curated pairs add B 435
-to the first and M 78 to the fourth of these (their lesion is then under both labels), leaving
-631 images.
+Why these numbers (every BUSI pair by pHash distance and NCC, the groups and exclusions they give):
+docs/decisions/duplicates.md.
 """
 from __future__ import annotations
 

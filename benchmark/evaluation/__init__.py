@@ -10,7 +10,7 @@ optionally ``cost.csv``), so a report can be rebuilt at any time, on any machine
   with each method's status;
 * :mod:`benchmark.evaluation.draws` - the out-of-fold scores and the bootstrap draws every
   table below shares (fold-stratified and pooled AUC; per-model external AUC);
-* :mod:`benchmark.evaluation.table` - :func:`leaderboard`: one row per method: fold-stratified
+* :mod:`benchmark.evaluation.leaderboard` - :func:`leaderboard`: one row per method: fold-stratified
   AUC with duplicate-aware and image-level bootstrap intervals, pooled out-of-fold AUC, per-fold
   AUCs, operating points, rank with its interval, external per-model AUC and drop, cost,
   status; methods without a working configuration at the bottom, unranked;
@@ -36,9 +36,9 @@ optionally ``cost.csv``), so a report can be rebuilt at any time, on any machine
 * :mod:`benchmark.evaluation.run_spread` - :func:`run_spread`: each method's fold-stratified
   (optionally pooled) AUC in several run folders on the same folds (``petl-bench spread``), which the intervals above
   leave out: the randomness of the search and the training;
-* ``benchmark.reporting.pages.write_leaderboard`` writes ``leaderboard.csv|md|html``,
-  ``significance.csv``, ``figures/*.png`` (the pages are rendered by
-  :mod:`benchmark.reporting.pages`, the figures by :mod:`benchmark.reporting.figures`).
+* :mod:`benchmark.evaluation.derived` - every table the evaluation writes into a run folder, declared once
+  with its files, inputs and builder, and :func:`~benchmark.evaluation.derived.refresh`, which rebuilds those
+  that are missing or stale (the report renders them: :mod:`benchmark.reporting`).
 
 The statistic ranked is the **fold-stratified AUC**: in each repeat of k-fold cross-validation
 every image is scored once, by the fold model that did not see it, and only malignant-benign
@@ -59,7 +59,7 @@ number of repeats (:mod:`benchmark.evaluation.method_level`). Statistics come fr
 (:data:`benchmark.evaluation.draws.BOOTSTRAP_SEED`), so rebuilding gives identical numbers.
 """
 from benchmark.evaluation.draws import STATISTICS, Draws, bootstrap_draws, fold_aucs, pooled_scores
-from benchmark.evaluation.table import LEADERBOARD_COLUMNS, REFERENCE_COLUMNS, REFERENCE_STATUS, leaderboard
+from benchmark.evaluation.leaderboard import LEADERBOARD_COLUMNS, REFERENCE_COLUMNS, REFERENCE_STATUS, leaderboard
 from benchmark.evaluation.reference import BELOW_REFERENCE, reference_comparison
 from benchmark.evaluation.run_data import (ALPHA, CONFIDENCE, NO_WORKING, RunData, default_n_bootstrap,
                                            fold_stratified_aucs, load_run, method_order, method_status,

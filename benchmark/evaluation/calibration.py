@@ -10,8 +10,8 @@ the leaderboard ranks, rather than the pooled scores of five models (which also 
 models' scales). Beside the adaptive ECE, ``ece_adaptive_calibrated``: the ECE that a perfectly
 calibrated model with the same scores shows on the same images (its mean and central 95% over
 :data:`benchmark.stats.CALIBRATED_DRAWS` label sets drawn from the scores), the noise floor the
-ECE has to clear before it says anything (0.05-0.09 on a BUSI fold's ~126 test images: the
-lower, the nearer the scores lie to 0 and 1).
+ECE has to clear before it says anything (the lower, the nearer the scores lie to 0 and 1; its size
+on BUSI: docs/decisions/ece-interval.md).
 Intervals: the same duplicate-group bootstrap as the AUC's
 (:func:`benchmark.stats.cluster_bootstrap_weights`: groups resampled within folds on the training
 data set when every repeat has one partition), ``data.n_bootstrap`` resamples (the profile's
@@ -39,8 +39,8 @@ import pandas as pd
 from sklearn.calibration import calibration_curve
 
 from benchmark.evaluation.draws import BOOTSTRAP_SEED, _fold_blocks, _methods, _rows
-from benchmark.evaluation.run_data import _NAN, CONFIDENCE, RunData
-from benchmark.runfolder import REFERENCE_METHOD, score_table
+from benchmark.evaluation.run_data import CONFIDENCE, _NAN, RunData
+from benchmark.runfolder import score_table
 from benchmark.runfolder.validation import VALIDATION_PREDICTIONS_FILE, load_validation_predictions
 from benchmark.stats import (CALIBRATED_DRAWS, CALIBRATION_METRICS, calibrated_ece_draws, calibration_metrics,
                              cluster_bootstrap_weights, percentile_interval, platt_apply, platt_fit)
@@ -120,11 +120,9 @@ def _estimate(metric: str, values: np.ndarray) -> tuple[float, float, float]:
 
     The percentile interval of the bootstrap draws, except: the adaptive ECE gets the basic
     (reverse-percentile) interval ``[2v - q_hi, 2v - q_lo]``, its low end at least 0, because a
-    resample's ECE is biased upwards as the ECE itself is: in ``scripts/ece_intervals.py``'s
-    simulation the percentile interval covered the true ECE in 0% of runs, the basic one in 80-82%
-    (of miscalibrated models; on the data-efficiency run the measured ECE lay below its percentile
-    interval for 7 of 23 methods). The basic interval is one for the ECE on unlimited images, so it
-    can lie below the measured ECE. :data:`CALIBRATED_ECE`'s value is the mean of its draws and its
+    resample's ECE is biased upwards as the ECE itself is; decided by simulation
+    (why: docs/decisions/ece-interval.md). The basic interval is one for the ECE on unlimited images,
+    so it can lie below the measured ECE. :data:`CALIBRATED_ECE`'s value is the mean of its draws and its
     interval their central 95%.
     """
     if metric == CALIBRATED_ECE:
@@ -206,5 +204,6 @@ def calibration_note(data: RunData) -> str | None:
         return reference.strip() or None
     shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
     return (f"No Platt scaling for {len(missing)} of {len(data.runs[data.runs['method'].isin(data.order)])} studies "
-            f"({shown}): their folders have no {VALIDATION_PREDICTIONS_FILE} (written by the runner since issue 24; "
-            "run the suite again into a new run folder to get it)." + reference)
+            f"({shown}): their folders have no {VALIDATION_PREDICTIONS_FILE} (run folders written before "
+            "the runner kept validation scores have none); run the suite again into a new run folder to get it."
+            + reference)

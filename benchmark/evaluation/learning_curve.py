@@ -30,19 +30,17 @@ from benchmark.evaluation.draws import bootstrap_draws
 from benchmark.evaluation.method_level import probability_best
 from benchmark.evaluation.pairwise import PRIMARY_TEST, _method_level_rows
 from benchmark.evaluation.reference import reference_comparison
-from benchmark.evaluation.run_data import _NAN, ALPHA, CONFIDENCE, load_run
+from benchmark.evaluation.run_data import ALPHA, CONFIDENCE, _NAN, load_run
 from benchmark.runfolder import REFERENCE_METHOD, load_predictions
 from benchmark.runfolder.sizes import sizes_of
 from benchmark.stats import holm_correction, percentile_interval
 
-__all__ = ["LEARNING_CURVE_FILE", "LEARNING_CURVE_COLUMNS", "learning_curve", "LEAD_FILE", "LEAD_COLUMNS",
+__all__ = ["LEARNING_CURVE_COLUMNS", "learning_curve", "LEAD_COLUMNS",
            "size_lead", "REFERENCE_STATUS"]
 
-LEARNING_CURVE_FILE = "learning_curve.csv"
 LEARNING_CURVE_COLUMNS = ["dataset", "statistic", "method", "train_size", "n_train_images", "n_train_min",
                           "n_train_max", "auc", "ci_low", "ci_high", "n_folds", "n_repeats", "status"]
 REFERENCE_STATUS = "reference"  # learning_curve.csv's status of the reference's rows
-LEAD_FILE = "learning_curve_lead.csv"
 LEAD_COLUMNS = ["dataset", "train_size", "test", "leader", "method", "auc_leader", "auc_method", "difference",
                 "ci_low", "ci_high", "p", "p_holm", "significant", "below_reference", "prob_best_leader", "prob_best"]
 

@@ -14,9 +14,8 @@ import pandas as pd
 
 from benchmark.runfolder import REFERENCE_METHOD
 
-__all__ = ["PARETO_FILE", "PARETO_COLUMNS", "COSTS", "pareto_front", "training_seconds", "pareto_table"]
+__all__ = ["PARETO_COLUMNS", "COSTS", "pareto_front", "training_seconds", "pareto_table"]
 
-PARETO_FILE = "pareto.csv"
 COSTS = {  # cost -> what it is
     "trainable_parameters": "trainable parameters of the selected model (median over folds)",
     "training_seconds": "seconds to train the selected model (results.json training.train_seconds; else seconds "

@@ -30,11 +30,9 @@ from benchmark.evaluation.detectable import detectable_differences
 from benchmark.evaluation.run_data import RunData, fold_stratified_aucs, load_run
 from benchmark.stats import repeats_needed as _power_repeats_needed
 
-__all__ = ["ALPHA", "MAX_PAIRS", "POWER", "RANK_STABILITY_COLUMNS", "RANK_STABILITY_FILE", "REPEAT_SPREAD_FILE",
+__all__ = ["ALPHA", "MAX_PAIRS", "POWER", "RANK_STABILITY_COLUMNS", 
            "disjoint_pairs", "rank_stability", "repeat_aucs", "repeat_spread", "repeats_needed"]
 
-REPEAT_SPREAD_FILE = "repeat_spread.csv"
-RANK_STABILITY_FILE = "rank_stability.csv"
 RANK_STABILITY_COLUMNS = ["repeats_per_half", "n_pairs", "kendall_tau", "rank_changes", "max_rank_move"]
 ALPHA, POWER = 0.05, 0.8  # two-sided level and power of the repeats-needed answer
 MAX_PAIRS = 1000  # pairs of disjoint halves compared per r at most (all of them for R <= 9)

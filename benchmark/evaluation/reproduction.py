@@ -33,7 +33,7 @@ from benchmark.evaluation.reference import BELOW_REFERENCE
 from benchmark.stats import holm_correction, posterior_probabilities
 
 __all__ = ["PaperMethod", "Claim", "PAPER", "PAPER_METHODS", "CLAIMS", "VERDICTS",
-           "CLAIM_COLUMNS", "REPRODUCTION_COLUMNS", "primary_rows", "paper_claims", "reproduction_table",
+           "CLAIM_COLUMNS", "REPRODUCTION_COLUMNS", "primary_rows", "paper_claims", "claims_table", "reproduction_table",
            "external_names"]
 
 PAPER = ("Byra (2021), Breast mass classification with transfer learning based on scaling of deep "
@@ -222,6 +222,12 @@ def paper_claims(sig: pd.DataFrame, datasets: list[str], ranked: list[str] | Non
                     r["reason"] += _below_reference_caveat(loser, dataset)
         rows += family
     return pd.DataFrame(rows, columns=CLAIM_COLUMNS)
+
+
+def claims_table(lb: pd.DataFrame, sig: pd.DataFrame, internal: str) -> pd.DataFrame:
+    """``claims.csv``: :func:`paper_claims` on the training data set and every external set of the leaderboard."""
+    ranked = list(lb.loc[lb["rank"].notna(), "method"])
+    return paper_claims(sig, [internal] + external_names(lb), ranked)
 
 
 def reproduction_table(lb: pd.DataFrame) -> pd.DataFrame:

@@ -24,15 +24,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmark.runfolder import SUITE_FILE, internal_dataset, load_predictions
+from benchmark.runfolder import (LEADERBOARD_FILE, SITE_RUN_PREFIX, SUITE_FILE,
+                                 internal_dataset, load_predictions)
 
-__all__ = ["SiteRun", "SITE_MATRIX_COLUMNS", "SITE_RANK_COLUMNS", "SITE_MATRIX_FILE", "SITE_RANKS_FILE",
-           "TRAIN_PREFIX", "find_site_runs", "read_site_run", "run_cells", "site_matrix", "site_ranks"]
+__all__ = ["SiteRun", "SITE_MATRIX_COLUMNS", "SITE_RANK_COLUMNS", 
+           "find_site_runs", "read_site_run", "run_cells", "site_matrix", "site_ranks"]
 
-SITE_MATRIX_FILE = "site_matrix.csv"
-SITE_RANKS_FILE = "site_ranks.csv"
-LEADERBOARD_FILE = "leaderboard.csv"
-TRAIN_PREFIX = "train-"          # RUN_DIR/train-<set>/: the run folder trained on <set>
 ON_SITE, OFF_SITE = "fold-stratified AUC", "per-model AUC"
 SITE_MATRIX_COLUMNS = ["method", "train_set", "test_set", "on_site", "statistic", "auc", "ci_low", "ci_high", "drop",
                        "n_images", "n_malignant", "run_dir"]
@@ -60,10 +57,10 @@ def find_site_runs(paths) -> list[Path]:
         if (path / SUITE_FILE).is_file():
             found.append(path)
             continue
-        inside = sorted(p for p in path.glob(f"{TRAIN_PREFIX}*") if (p / SUITE_FILE).is_file())
+        inside = sorted(p for p in path.glob(f"{SITE_RUN_PREFIX}*") if (p / SUITE_FILE).is_file())
         if not inside:
             raise FileNotFoundError(f"{path} is neither a run folder (no {SUITE_FILE}) nor a folder of run folders "
-                                    f"({TRAIN_PREFIX}<set>/ with a {SUITE_FILE}): give the folder "
+                                    f"({SITE_RUN_PREFIX}<set>/ with a {SUITE_FILE}): give the folder "
                                     f"`run_all.sh --profile sites` wrote, or one run folder per training set")
         found.extend(inside)
     if len(set(p.resolve() for p in found)) < len(found):

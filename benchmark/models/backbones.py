@@ -24,7 +24,6 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import timm
 import torch
 from torch import nn
 
@@ -284,9 +283,16 @@ def _load_file_weights(model: nn.Module, path: Path) -> WeightsInfo:
     return WeightsInfo("file", str(path), _sha256(path))
 
 
+def _timm_model(name: str, pretrained: bool, **kwargs) -> nn.Module:
+    """timm's model ``name`` (timm is imported here, when a model is built: listing the methods needs none)."""
+    import timm
+
+    return timm.create_model(name, pretrained=pretrained, **kwargs)
+
+
 def _hub_weights(name: str, model_kwargs: dict) -> tuple[nn.Module, WeightsInfo]:
     try:
-        model = timm.create_model(name, pretrained=True, **model_kwargs)
+        model = _timm_model(name, pretrained=True, **model_kwargs)
     except Exception as exc:  # noqa: BLE001 - any hub failure gets the same advice
         raise BackboneWeightsError(
             f"could not get pretrained weights for {name} from timm's hub ({type(exc).__name__}: "
@@ -311,20 +317,20 @@ def create_backbone(name: str, weights: str | os.PathLike | None = None,
     kwargs = {"drop_rate": 0.0, "drop_path_rate": 0.0}
     weights_str = None if weights is None else str(weights)
     if weights_str == "random":
-        model = timm.create_model(name, pretrained=False, **kwargs)
+        model = _timm_model(name, pretrained=False, **kwargs)
         info = WeightsInfo("random", "random initialisation, asked for explicitly")
     elif weights_str is not None:
-        model = timm.create_model(name, pretrained=False, **kwargs)
+        model = _timm_model(name, pretrained=False, **kwargs)
         info = _load_file_weights(model, Path(weights_str).expanduser())
     elif name in EFFICIENTNET_LITES:
-        model = timm.create_model(name, pretrained=False, **kwargs)
+        model = _timm_model(name, pretrained=False, **kwargs)
         state, info = _lite_package_weights(name)
         _load_by_order(model, state, info.detail)
     else:
         local = Path(os.environ.get("PETL_BENCH_WEIGHTS_DIR", "~/.cache/petl-bench/weights")
                      ).expanduser() / f"{name}.pth"
         if local.is_file():
-            model = timm.create_model(name, pretrained=False, **kwargs)
+            model = _timm_model(name, pretrained=False, **kwargs)
             info = _load_file_weights(model, local)
         else:
             model, info = _hub_weights(name, kwargs)

@@ -21,7 +21,7 @@ import functools
 import torch
 from torch import nn
 
-BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+from benchmark.models.norms import BATCH_NORMS
 
 
 def is_folding(norm: nn.Module) -> bool:

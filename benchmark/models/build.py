@@ -6,9 +6,8 @@ from dataclasses import dataclass
 from torch import nn
 
 from benchmark.models.backbones import BackboneAdapter, create_backbone
-from benchmark.models.registry import Method, get_method
-
-_BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+from benchmark.models.norms import BATCH_NORMS as _BATCH_NORMS
+from benchmark.plugins.registry import Method, get_method
 
 
 @dataclass(frozen=True)
@@ -24,7 +23,8 @@ class ParameterCounts:
 
 
 def apply_method(backbone: BackboneAdapter, method: Method, params: dict | None = None) -> dict:
-    """Freeze the backbone, make the head trainable, and apply ``method``.
+    """Apply ``method`` to ``backbone`` (its function adds its modules to a backbone frozen but for
+    the head), then train exactly the head and what ``method.trains`` declares.
 
     Returns the method's own hyper-parameters as used (defaults updated by ``params``).
     """
@@ -36,7 +36,21 @@ def apply_method(backbone: BackboneAdapter, method: Method, params: dict | None 
     backbone.model.requires_grad_(False)
     backbone.head().requires_grad_(True)
     method.apply(backbone, **used)
+    train_declared(backbone, method)
     return used
+
+
+def train_declared(backbone: BackboneAdapter, method: Method) -> None:
+    """Set ``requires_grad`` on every parameter of ``backbone.model``: true for the head's and for
+    those ``method.trains(backbone, full_name, owner_module)`` names, false for all others."""
+    head = {id(p) for p in backbone.head().parameters()}
+    trains: dict[int, bool] = {}
+    for module_name, owner in backbone.model.named_modules():
+        for param_name, p in owner.named_parameters(recurse=False):
+            name = f"{module_name}.{param_name}" if module_name else param_name
+            trains[id(p)] = trains.get(id(p), False) or id(p) in head or bool(method.trains(backbone, name, owner))
+    for p in backbone.model.parameters():
+        p.requires_grad_(trains[id(p)])
 
 
 def build_model(method_name: str, backbone_name: str, image_size: int, weights=None,
@@ -47,18 +61,25 @@ def build_model(method_name: str, backbone_name: str, image_size: int, weights=N
     return backbone, method, used
 
 
-def rebuild_trained(config: dict, state: dict, source: str = "the trained state") -> tuple[BackboneAdapter, Method]:
+def rebuild_trained(config: dict, state: dict | None,
+                    source: str = "the trained state") -> tuple[BackboneAdapter, Method]:
     """The model a run trained, rebuilt from its ``config`` (method, backbone, image_size, weights,
-    method_params, train_seed) and its trained ``state`` (parameters that trained, and buffers).
+    method_params, train_seed) and its trained ``state`` (parameters that trained, and buffers);
+    with ``state=None``, the model as the run built it before training.
 
-    Built under the run's training seed, so frozen weights that the state does not hold (a
-    ``weights="random"`` backbone) come out as in training; the global random state is kept."""
+    Built under the run's training seed (the trainer's: ``results.json`` records it), so frozen
+    weights that the state does not hold (a ``weights="random"`` backbone) come out as in
+    training; the global random state is kept."""
     import torch
 
+    if config.get("train_seed") is None:
+        raise ValueError(f"{source}: the run's config records no train_seed, the seed its model was built with")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(config["train_seed"]))
         backbone, method, _ = build_model(config["method"], config["backbone"], int(config["image_size"]),
                                           config.get("weights"), config.get("method_params"))
+    if state is None:
+        return backbone, method
     result = backbone.model.load_state_dict(state, strict=False)
     if result.unexpected_keys:
         raise ValueError(f"{source} does not fit the {config['method']} model "
@@ -111,7 +132,7 @@ def parameter_table(backbone_name: str, image_size: int = 224, methods: list[str
     import pandas as pd
 
     from benchmark.models.backbones import create_structure
-    from benchmark.models.registry import list_methods
+    from benchmark.plugins.registry import list_methods
 
     rows = []
     for method in list_methods():

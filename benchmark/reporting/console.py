@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmark.reporting.reproduction import CLAIMS_FILE
+from benchmark.runfolder import CLAIMS_FILE, LEADERBOARD_FILE, LEADERBOARD_PAGES
+
 
 __all__ = ["console_summary", "TOP"]
 
@@ -19,9 +20,9 @@ TOP = 5  # leaderboard rows printed
 def console_summary(run_dir, top: int = TOP) -> list[str]:
     """The lines printed at the end of a suite or report: banner, top ``top`` methods, claims per data set."""
     run_dir = Path(run_dir)
-    lb = pd.read_csv(run_dir / "leaderboard.csv")
+    lb = pd.read_csv(run_dir / LEADERBOARD_FILE)
     lines = []
-    md = (run_dir / "leaderboard.md").read_text().splitlines() if (run_dir / "leaderboard.md").is_file() else []
+    md = (run_dir / LEADERBOARD_PAGES[0]).read_text().splitlines() if (run_dir / LEADERBOARD_PAGES[0]).is_file() else []
     if md and md[0].startswith("**SYNTHETIC"):
         lines.append(md[0].strip("*"))
     ranked = lb[lb["rank"].notna()]

@@ -1,7 +1,9 @@
 """The pages' one Jinja2 environment, and figures embedded for it.
 
 Every page of a run folder (``index.html``, ``leaderboard.html``, ``leaderboard.md``) is a template in
-``benchmark/reporting/templates/`` fed with plain data (rows of text cells, sentences, figures) that
+``benchmark/reporting/templates/``, which includes one template per report section from
+``benchmark/reporting/sections/`` (``sections/<name>.html``, beside the module that computes its data), fed
+with plain data (rows of text cells, sentences, figures) that
 the other modules of :mod:`benchmark.reporting` compute; nothing here knows what a page says. HTML
 templates are autoescaped, and both HTML pages inline the same stylesheet (``report.css``). Figures
 travel as base64 PNG data URIs, so the pages need no network and no file beside them.
@@ -11,14 +13,15 @@ from __future__ import annotations
 import base64
 from pathlib import Path
 
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from jinja2 import ChoiceLoader, Environment, PackageLoader, PrefixLoader, StrictUndefined, select_autoescape
 
 __all__ = ["render", "embedded_figure", "data_uri", "FIGURE_SCALE"]
 
 FIGURE_SCALE = 0.72  # CSS px per figure pixel: 150-dpi figures at about their printed size
 
 _ENVIRONMENT = Environment(
-    loader=PackageLoader("benchmark.reporting", "templates"),
+    loader=ChoiceLoader([PackageLoader("benchmark.reporting", "templates"),  # pages, stylesheet, macros
+                         PrefixLoader({"sections": PackageLoader("benchmark.reporting", "sections")})]),
     autoescape=select_autoescape(["html"]),  # leaderboard.md and report.css are text
     trim_blocks=True,            # a line holding only a {% tag %} leaves nothing in the page
     lstrip_blocks=True,
@@ -28,7 +31,7 @@ _ENVIRONMENT = Environment(
 
 
 def render(template: str, **context) -> str:
-    """The text of ``template`` (a name in ``templates/``) filled with ``context``."""
+    """The text of ``template`` (a name in ``templates/``, or ``sections/<name>.html``) filled with ``context``."""
     return _ENVIRONMENT.get_template(template).render(**context)
 
 

@@ -17,9 +17,9 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from benchmark.runfolder.images import open_test_images
 from benchmark.runfolder.layout import TEST_IMAGES_FILE
 
-PARTITION_FILE = "partition.json"  # {"fingerprint", "n_images", "repeats", "folds"}, written with test_images.npz
 
 
 def partition_fingerprint(ids: Sequence[str], labels: Sequence[int], test_folds: dict[int, np.ndarray]) -> str:
@@ -42,10 +42,9 @@ def partition_info(ids: Sequence[str], labels: Sequence[int], test_folds: dict[i
 def read_partition(run_dir) -> tuple[np.ndarray, np.ndarray, dict[int, np.ndarray]] | None:
     """(ids, labels, {repeat: test fold of each image}) from ``test_images.npz``; None when the
     run folder has no such file or it holds no folds (an older or hand-made run folder)."""
-    path = Path(run_dir) / TEST_IMAGES_FILE
-    if not path.is_file():
+    if not (Path(run_dir) / TEST_IMAGES_FILE).is_file():
         return None
-    with np.load(path) as z:
+    with open_test_images(run_dir) as z:
         keys = [k for k in z.files if k.startswith("test_fold_")]
         if not keys or "ids" not in z.files or "labels" not in z.files:
             return None

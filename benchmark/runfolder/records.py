@@ -17,7 +17,6 @@ when the tables are missing or older than the runs.
 from __future__ import annotations
 
 import json
-import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -25,18 +24,11 @@ import pandas as pd
 from benchmark.common.io import write_csv_atomic
 from benchmark.common.train_sizes import TRAIN_SIZE_COLUMNS
 from benchmark.runfolder.sizes import is_sized, record_size, size_sort_key
+from benchmark.runfolder.studies import read_record, study_folders
 from benchmark.runfolder.layout import (FAILED_FILE, PREDICTION_COLUMNS, PREDICTIONS_FILE, RESULTS_FILE, STUDIES_FILE,
                                         STUDY_COLUMNS, TRIAL_COLUMNS, TRIALS_FILE)
 
 __all__ = ["collect"]
-
-
-def _read(path: Path) -> dict | None:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        warnings.warn(f"skipping {path}: {exc}", stacklevel=3)
-        return None
 
 
 def _study_row(run_dir: Path, folder: Path, record: dict, status: str) -> dict:
@@ -79,9 +71,9 @@ def collect(run_dir) -> tuple[pd.DataFrame, pd.DataFrame]:
     return the first two."""
     run_dir = Path(run_dir)
     frames, studies, trials, records, failed = [], [], [], [], []
-    for folder in sorted(p for p in (run_dir / "runs").glob("*/repeat-*/fold-*") if p.is_dir()):
+    for folder in study_folders(run_dir):
         if (folder / RESULTS_FILE).is_file() and (folder / PREDICTIONS_FILE).is_file():
-            record = _read(folder / RESULTS_FILE)
+            record = read_record(folder / RESULTS_FILE)
             if record is None:
                 continue
             frames.append(pd.read_csv(folder / PREDICTIONS_FILE, dtype={"image_id": str})[PREDICTION_COLUMNS])
@@ -89,7 +81,7 @@ def collect(run_dir) -> tuple[pd.DataFrame, pd.DataFrame]:
             trials += _trial_rows(record)
             records.append(record)
         elif (folder / FAILED_FILE).is_file():
-            record = _read(folder / FAILED_FILE)
+            record = read_record(folder / FAILED_FILE)
             if record is not None:
                 studies.append(_study_row(run_dir, folder, record, record.get("status", "failed")))
                 trials += _trial_rows(record)

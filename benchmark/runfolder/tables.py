@@ -11,6 +11,7 @@ Layout (written by ``petl-bench suite``)::
     runs/<method>/repeat-<r>/fold-<f>/results.json   a finished study's selected model (parameters, time, ...)
     runs/<method>/repeat-<r>/fold-<f>/failed.json    instead, when the study found no working configuration
     test_images.npz   test images (uint8) with their ids, for the report's gallery and the analysis
+                      (read by :mod:`benchmark.runfolder.images`)
     images.csv        one row per image of the training and external sets: dataset, image_id, group, label,
                       then what the data set tells of it (bus_bra: patient, histology, birads, device, side)
     cost.csv          optional, from ``petl-bench bench``
@@ -46,14 +47,14 @@ from benchmark.runfolder.layout import (
     STUDIES_FILE,
     STUDY_COLUMNS,
     SUITE_FILE,
-    TEST_IMAGES_FILE,
     TRIALS_FILE,
 )
 from benchmark.runfolder.partition import check_partition
 from benchmark.runfolder.sizes import record_size, select_size
+from benchmark.runfolder.studies import study_folders
 
 __all__ = ["read_suite", "load_predictions", "load_reference", "load_image_table", "load_studies", "load_runs", "read_cost", "internal_dataset", "external_datasets",
-           "external_scores", "score_table", "test_images", "refresh_tables"]
+           "external_scores", "score_table", "refresh_tables"]
 
 
 _NAN = float("nan")
@@ -267,7 +268,7 @@ def refresh_tables(run_dir) -> bool:
     older than any study's files, the tables are collected again. Returns whether they were.
     """
     run_dir = Path(run_dir)
-    folders = [p for p in (run_dir / "runs").glob("*/repeat-*/fold-*") if p.is_dir()]
+    folders = study_folders(run_dir)
     if not any((p / PREDICTIONS_FILE).is_file() for p in folders):
         return False
     newest = max((f.stat().st_mtime for p in folders for f in (p / PREDICTIONS_FILE, p / RESULTS_FILE,
@@ -376,8 +377,8 @@ def load_runs(run_dir, train_size: str | None = None, every_size: bool = False) 
     if not run_dir.is_dir():
         raise FileNotFoundError(f"run folder {run_dir} does not exist")
     rows = []
-    for folder in sorted((run_dir / "runs").glob("*/repeat-*/fold-*")):
-        if not folder.is_dir() or (folder / FAILED_FILE).is_file():
+    for folder in study_folders(run_dir):
+        if (folder / FAILED_FILE).is_file():
             continue
         path = folder / RESULTS_FILE
         if not path.is_file():
@@ -411,36 +412,3 @@ def read_cost(run_dir) -> pd.DataFrame | None:
         warnings.warn(f"ignoring {path}: no 'method' column", stacklevel=2)
         return None
     return cost
-
-
-# ------------------------------------------------------------------------- test images
-def test_images(run_dir, ids) -> tuple[np.ndarray, list[str]]:
-    """The saved images of ``ids`` (in that order, those found), from ``test_images.npz``.
-
-    The file holds arrays ``images<suffix>`` with matching ``ids<suffix>`` (one pair per
-    saved set, e.g. ``images_0``/``ids_0``, or one ``images``/``ids`` for all images); an
-    image is looked up by its id in any of them. Returns ``(images, found_ids)``. A missing
-    file is a ``FileNotFoundError``.
-    """
-    path = Path(run_dir) / TEST_IMAGES_FILE
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing: the suite saves the test images there")
-    wanted = [str(i) for i in ids]
-    want = set(wanted)
-    found: dict[str, np.ndarray] = {}
-    with np.load(path) as z:
-        for key in z.files:
-            if not key.startswith("ids"):
-                continue
-            image_key = "images" + key[len("ids"):]
-            if image_key not in z.files:
-                continue
-            keys = [str(i) for i in z[key]]
-            hits = [k for k, i in enumerate(keys) if i in want and i not in found]
-            if hits:
-                images = z[image_key]
-                found.update({keys[k]: images[k] for k in hits})
-    order = [i for i in wanted if i in found]
-    if not order:
-        return np.empty((0,)), []
-    return np.stack([found[i] for i in order]), order

@@ -13,12 +13,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmark.runfolder.layout import PREDICTION_COLUMNS
+from benchmark.runfolder.layout import PREDICTION_COLUMNS, VALIDATION_PREDICTIONS_FILE
 from benchmark.runfolder.tables import load_predictions
 
 __all__ = ["VALIDATION_PREDICTIONS_FILE", "load_validation_predictions"]
 
-VALIDATION_PREDICTIONS_FILE = "validation_predictions.csv"
 
 
 def load_validation_predictions(run_dir, runs: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:

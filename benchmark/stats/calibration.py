@@ -18,8 +18,8 @@ computed for all rows at once (numpy only):
   classical ECE unstable;
 * :func:`calibrated_ece_draws` - the adaptive ECE of labels drawn from the scores themselves
   (consistency resampling, Bröcker & Smith 2007): what a perfectly calibrated model with these
-  scores shows on this many images. On ~126 test images of a fold model (10 bins of ~13) that is
-  0.05-0.09, not far below most methods' measured ECE (docs/statistics.md);
+  scores shows on this many images: the ECE's noise floor, which on a fold's test images is not far
+  below most methods' ECE (why: docs/decisions/ece-interval.md);
 * :func:`platt_fit` / :func:`platt_apply` - Platt scaling (Platt 1999) on the logit of the score:
   the two-parameter fit of :func:`logistic_calibration`, applied as ``sigmoid(a' + b logit(score))``.
 

@@ -50,11 +50,9 @@ def inference_dtype(device: torch.device, precision: str = "auto") -> torch.dtyp
 
     "auto": the dtype training computes in, so that a model is validated and tested as it was
     trained: bfloat16 on CUDA (training runs under bf16 autocast there), float32 elsewhere.
-    "bfloat16" on a CPU is faster where the CPU has native bf16 (1.7-2.9x for
-    EfficientNet-Lite0 inference on a Zen 4 core, ``petl-bench bench``) but evaluates float32-trained models in
-    another precision: on the quick BUSI models it moved test scores by up to 0.6 and the
-    test AUC by up to 0.13 (a collapsed LoRA model whose scores differ by less than 1e-4;
-    0.023 for BitFit). Use it for throughput studies, not for results.
+    "bfloat16" on a CPU is faster where the CPU has native bf16 but evaluates float32-trained models
+    in another precision, which moves test AUCs: use it for throughput studies, not for results.
+    Why: docs/decisions/inference-precision.md.
     """
     if precision not in INFERENCE_PRECISIONS:
         raise ValueError(f"inference precision {precision!r}: use one of {', '.join(INFERENCE_PRECISIONS)}")

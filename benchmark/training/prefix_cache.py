@@ -27,8 +27,8 @@ import torch
 from torch import nn
 
 from benchmark.models.backbones import BackboneAdapter
+from benchmark.models.norms import BATCH_NORMS as _BATCH_NORMS
 
-_BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 _CACHE: "OrderedDict[tuple, PrefixViews]" = OrderedDict()
 _BUDGET = {"bytes": 512 * 2**20}  # all entries together; the trainer sets it from [train] cache_budget_mb
 

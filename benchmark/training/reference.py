@@ -4,10 +4,11 @@ pretrained backbone's frozen features, on the run's own folds, under the methods
 For each fold: the pooled features of the frozen pretrained backbone (no augmentation) of the
 fold's training images only (not its validation images, which the methods use to stop and to
 select: the probe sees the images a method trains on), as the dense head of
-``feature_extraction`` sees them (not standardised); an L2 logistic regression whose C is chosen
-by 5-fold cross-validation within them (grouped by duplicate group, scored by AUC); its
-threshold Youden's on the out-of-fold predictions of that inner cross-validation at the chosen
-C (not on its own fitted training scores); the fold's test images scored with it. Written to
+``feature_extraction`` sees them (not standardised: docs/decisions/reference-standardisation.md);
+an L2 logistic regression whose C is chosen by 5-fold cross-validation within them (grouped by
+duplicate group, scored by AUC); its threshold Youden's on the out-of-fold predictions of that inner
+cross-validation at the chosen C (not on its own fitted training scores); the fold's test images
+scored with it. Written to
 ``reference_predictions.csv`` (the columns of ``predictions.csv``, method
 :data:`REFERENCE_METHOD`) and ``reference.json`` (:data:`REFERENCE_PROTOCOL`, the partition's
 fingerprint, the training-set sizes, each fold's C and threshold), atomically. A data-efficiency
@@ -23,11 +24,9 @@ yet) and by ``petl-bench reference RUN_DIR``. ``petl-bench reference --protocol`
 with the probe fitted on the training and validation images (the reference before it followed
 the methods' protocol) and with C chosen on the validation images (:data:`PROTOCOL_PROBES`).
 
-The fits run with one BLAS thread (:func:`one_blas_thread`): each is a few hundred matrix-vector
-products of about 1,300 x 1,280, too small to share, and OpenBLAS's spinning threads on a busy
-2-core machine made one fit about 80x slower in CPU time (BUS-BRA at 112 px: the 275 fits of
-one run took over 44 min wall; with one thread about 4 CPU-s per outer fold). The solutions are
-the same (lbfgs, same data, same tolerance).
+The fits run with one BLAS thread (:func:`one_blas_thread`): each is too small to share between
+threads, and the solutions are the same (lbfgs, same data, same tolerance). Why:
+docs/decisions/reference-blas-threads.md.
 """
 from __future__ import annotations
 
@@ -48,6 +47,8 @@ from benchmark.runfolder import (EXTERNAL_FILE, PREDICTION_COLUMNS, REFERENCE_FI
                                  read_partition, read_suite)
 from benchmark.runfolder.partition import partition_fingerprint
 from benchmark.stats import roc_auc, youden_threshold
+from benchmark.runfolder import SUITE_FILE
+from benchmark.runfolder import open_test_images
 
 C_GRID = np.logspace(-4, 1, 11)
 INNER_FOLDS = 5
@@ -112,16 +113,13 @@ def _say(progress: bool, text: str) -> None:
 
 def _run_features(run_dir: Path, device: str, progress: bool = False) -> tuple[dict, dict, np.ndarray]:
     """``suite.json``, the arrays of ``test_images.npz`` and the frozen features of its images."""
-    path = run_dir / TEST_IMAGES_FILE
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing: the suite writes it before its first study "
-                                f"(`petl-bench suite --run-dir {run_dir}` resumes)")
+    with open_test_images(run_dir, "the suite writes it before its first study "
+                                   f"(`petl-bench suite --run-dir {run_dir}` resumes)") as z:
+        arrays = {k: z[k] for k in z.files}
     suite = read_suite(run_dir)
     backbone = (suite.get("profile") or {}).get("backbone")
     if not backbone:
-        raise ValueError(f"{run_dir / 'suite.json'} names no backbone: is {run_dir} a run folder of the suite?")
-    with np.load(path) as z:
-        arrays = {k: z[k] for k in z.files}
+        raise ValueError(f"{run_dir / SUITE_FILE} names no backbone: is {run_dir} a run folder of the suite?")
     started = time.perf_counter()
     _say(progress, f"frozen {backbone['name']} features of {len(arrays['images'])} images at "
                    f"{backbone['image_size']} px ...")
@@ -172,7 +170,7 @@ def _fold_parts(run_dir: Path, suite: dict, arrays: dict):
 
     evaluation = suite["profile"]["evaluation"]
     if evaluation.get("scheme") != "kfold":
-        raise ValueError(f"{run_dir / TEST_IMAGES_FILE} has no training / validation parts and {run_dir / 'suite.json'} "
+        raise ValueError(f"{run_dir / TEST_IMAGES_FILE} has no training / validation parts and {run_dir / SUITE_FILE} "
                          f"is not a kfold run: rewrite it with `petl-bench suite --run-dir {run_dir}` (finished "
                          "studies are not redone)")
     y, groups = arrays["labels"], arrays["groups"]

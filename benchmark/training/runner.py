@@ -38,7 +38,7 @@ from benchmark.common.provenance import provenance
 from benchmark.runfolder import PREDICTION_COLUMNS, PREDICTIONS_FILE, RESULTS_FILE
 from benchmark.runfolder import STATE_FILE
 from benchmark.runfolder.validation import VALIDATION_PREDICTIONS_FILE
-from benchmark.models.registry import Method, get_method
+from benchmark.plugins.registry import Method, get_method
 from benchmark.stats import threshold_metrics, youden_threshold
 from benchmark.training.seeds import augment_seed, subsample_seed, train_seed
 from benchmark.training.trainer import TrainResult, predict_scores, train, trained_state

@@ -57,7 +57,7 @@ from benchmark.common.io import write_json_atomic
 from benchmark.models.build import count_parameters, rebuild_trained
 from benchmark.common.profiles import Profile
 from benchmark.runfolder import FAILED_FILE, PREDICTIONS_FILE, RESULTS_FILE
-from benchmark.models.registry import Method, get_method
+from benchmark.plugins.registry import Method, get_method
 from benchmark.runfolder import STATE_FILE
 from benchmark.training.runner import Fold, TrainedModel, record_run, train_model
 from benchmark.training.seeds import sampler_seed

@@ -27,7 +27,7 @@ import json
 from optuna.distributions import CategoricalDistribution, FloatDistribution
 
 from benchmark.common.profiles import Profile
-from benchmark.models.registry import Method
+from benchmark.plugins.registry import Method
 
 
 def search_space(profile: Profile, method: Method) -> dict:

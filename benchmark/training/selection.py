@@ -7,9 +7,8 @@ the lowest validation loss (then the higher metric, then the earlier trial). ``t
 counts only equal metrics as ties. The standard error is that of the best trial's metric on
 the validation set: Hanley & McNeil's (1982) for the AUC, the binomial one for accuracy.
 
-Why: on 64 validation images (21 malignant) an AUC of 0.90 has a standard error of about
-0.05, so "0.806 beats 0.792" picks between two models at random; the validation loss also
-sees calibration and under-training, which a rank statistic does not.
+Why (a validation set's AUC is noisy; the loss also sees calibration and under-training):
+docs/decisions/selection-ties.md.
 
 Pure functions of the trials' values and user attributes: nothing here trains or opens a study.
 """

@@ -14,8 +14,8 @@ import warnings
 from pathlib import Path
 
 import optuna
+from benchmark.runfolder import STUDY_DB
 
-STUDY_DB = "optuna.db"
 DEFAULT_HEARTBEAT = 60            # seconds between a running trial's heartbeats on shared storage
 
 

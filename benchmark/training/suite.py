@@ -40,10 +40,11 @@ from tqdm.auto import tqdm
 from benchmark.data import load_dataset
 from benchmark.common.io import write_atomic, write_csv_atomic, write_json_atomic
 from benchmark.common.profiles import Profile
-from benchmark.runfolder import EXTERNAL_FILE, RESULTS_FILE, collect
-from benchmark.runfolder import IMAGES_FILE, PARTITION_FILE, TEST_IMAGES_FILE, TRAIN_SUBSETS_FILE, partition_info
+from benchmark.runfolder import (EXTERNAL_FILE, FAILURES_FILE, IMAGES_FILE, PARTITION_FILE, RESULTS_FILE, RUNS_DIR,
+                                 STATE_FILE, SUITE_FILE, SUMMARY_FILE, TEST_IMAGES_FILE, TRAIN_SUBSETS_FILE, collect,
+                                 partition_info, study_folders)
 from benchmark.common.train_sizes import ALL
-from benchmark.models.registry import get_method, method_set
+from benchmark.plugins.registry import get_method, method_set
 from benchmark.training.runner import Fold, RunSpec, evaluation_splits, load_data, sized_folds
 from benchmark.training.search import finished_search, run_search
 from benchmark.training.search_space import study_fingerprint, study_name
@@ -96,7 +97,7 @@ def run_suite(profile: Profile, dataset: str, run_dir: Path, methods: list[str],
     workers = resolve_workers(workers, device)
     external = list(dict.fromkeys([*profile.evaluation.external, *profile.sites.externals(dataset), *external]))
     run_dir.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(run_dir / "suite.json", {"profile": profile.as_dict(), "dataset": dataset,
+    write_json_atomic(run_dir / SUITE_FILE, {"profile": profile.as_dict(), "dataset": dataset,
                                                "data_root": data_root, "methods": methods,
                                                "workers": int(workers), "external": external})
     first = RunSpec(method=methods[0], dataset=dataset, profile=profile, data_root=data_root)
@@ -116,7 +117,7 @@ def run_suite(profile: Profile, dataset: str, run_dir: Path, methods: list[str],
                   parallel_trials=parallel_trials, external=external_sets, artifacts=artifacts,
                   heartbeat=heartbeat)
     pending = [(m, f) for m in methods for f in folds if finished_search(
-        run_dir / "runs" / m / f.folder,
+        run_dir / RUNS_DIR / m / f.folder,
         study_name(m, profile.backbone.name, f.repeat, f.fold,
                    study_fingerprint(profile, get_method(m), data.checksum), f.train_size)) is None]
     workers = max(1, min(workers, len(pending)))
@@ -151,9 +152,9 @@ def run_suite(profile: Profile, dataset: str, run_dir: Path, methods: list[str],
         _, studies = collect(run_dir)  # whatever finished, also when a study raised
         failed = studies[studies["status"] != "ok"]
         if not failed.empty:
-            write_json_atomic(run_dir / "failures.json", failed.to_dict(orient="records"))
+            write_json_atomic(run_dir / FAILURES_FILE, failed.to_dict(orient="records"))
         else:
-            (run_dir / "failures.json").unlink(missing_ok=True)
+            (run_dir / FAILURES_FILE).unlink(missing_ok=True)
     return summarise(run_dir)
 
 
@@ -166,8 +167,8 @@ def _score_finished_runs(run_dir: Path, profile: Profile, methods, folds, extern
     dev = resolve_device(device)
     for method in methods:
         for fold in folds:
-            folder = run_dir / "runs" / method / fold.folder
-            if (folder / RESULTS_FILE).is_file() and (folder / "trained_state.pt").is_file():
+            folder = run_dir / RUNS_DIR / method / fold.folder
+            if (folder / RESULTS_FILE).is_file() and (folder / STATE_FILE).is_file():
                 scored = score_external(folder, profile, external_sets, dev)
                 if scored:
                     print(f"external: {method}, repeat {fold.repeat}, fold {fold.fold} scored {', '.join(scored)}",
@@ -220,7 +221,7 @@ def _run_study(method: str, fold: Fold, profile: Profile, dataset: str, data, ru
                concurrent_studies: int = 1) -> dict | None:
     """One study; its record (results.json's, or failed.json's when no trial worked), or None
     when ``wait`` is False and other processes still run its trials."""
-    return run_search(method, profile, dataset, data, fold, run_dir / "runs" / method / fold.folder,
+    return run_search(method, profile, dataset, data, fold, run_dir / RUNS_DIR / method / fold.folder,
                       run_dir, storage=storage, device=device, progress=progress, parallel_trials=parallel_trials,
                       concurrent_studies=concurrent_studies, external=external, artifacts=artifacts,
                       wait=wait, heartbeat=heartbeat)
@@ -333,24 +334,10 @@ def save_image_table(run_dir: Path, sets) -> Path:
     return write_csv_atomic(run_dir / IMAGES_FILE, table.convert_dtypes())  # integers stay integers beside blanks
 
 
-def load_test_images(run_dir: Path, repeat: int = 0, fold: int = 0) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """(images, labels, ids) of one fold's test set, as the suite saved them."""
-    path = Path(run_dir) / TEST_IMAGES_FILE
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing: rebuild it with "
-                                f"`petl-bench suite --run-dir {run_dir}` (finished runs are not redone)")
-    with np.load(path) as z:
-        key = f"test_fold_{repeat}"
-        if key not in z:
-            raise ValueError(f"{path} has no repeat {repeat}")
-        index = np.flatnonzero(z[key] == fold)
-        return z["images"][index], z["labels"][index], [str(i) for i in z["ids"][index]]
-
-
 def summarise(run_dir: Path) -> pd.DataFrame:
     """One row per finished study, from the run records on disk alone."""
     rows = []
-    for path in sorted((run_dir / "runs").glob(f"*/repeat-*/fold-*/{RESULTS_FILE}")):
+    for path in [folder / RESULTS_FILE for folder in study_folders(run_dir) if (folder / RESULTS_FILE).is_file()]:
         r = json.loads(path.read_text())
         m = r["metrics"]
         rows.append({"method": r["config"]["method"], "repeat": r["config"]["repeat"], "fold": r["config"]["fold"],
@@ -365,5 +352,5 @@ def summarise(run_dir: Path) -> pd.DataFrame:
     if "train_size" in frame.columns:  # [data] train_sizes: the studies without one trained on all
         frame["train_size"] = frame["train_size"].fillna(ALL)
     if not frame.empty:
-        write_csv_atomic(run_dir / "summary.csv", frame)
+        write_csv_atomic(run_dir / SUMMARY_FILE, frame)
     return frame

@@ -176,9 +176,8 @@ def trained_state(model: nn.Module) -> dict[str, torch.Tensor]:
 def make_optimizer(backbone: BackboneAdapter, lr: float, beta1: float) -> torch.optim.Adam:
     """Adam (beta2 0.999) at ``lr`` over the parameters the method left trainable, head included.
 
-    One rate for all, as in the paper. A floor of 1e-3 for the new head alone made no detectable
-    difference on validation data of a design partition (``scripts/design_choices.py head_lr_floor``,
-    docs/protocol.md), so the simpler definition stays."""
+    One rate for all, as in the paper; a floor of 1e-3 for the new head alone made no detectable
+    difference on validation data, so the simpler definition stays (why: docs/decisions/head-lr-floor.md)."""
     params = [p for p in backbone.model.parameters() if p.requires_grad]
     if not params:
         raise ValueError("the method left no parameter trainable")

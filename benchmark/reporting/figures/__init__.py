@@ -1,0 +1,145 @@
+"""Every figure of a run folder's report, declared once: its file in ``figures/``, the tables it is drawn
+from, and the function that draws it; :func:`draw_figures` redraws those that are missing or older than
+their tables.
+
+The drawing modules share one canvas (:mod:`~benchmark.reporting.figures.canvas`): ``leaderboard`` (ROC
+curves, AUC against trainable parameters, the p-value matrix, internal against external AUC),
+``efficiency`` (Pareto front, learning curve), ``calibration`` (reliability diagrams), ``analysis`` (the
+representation analysis' tables) and ``sites`` (the train-site x test-site heatmaps, drawn with the sites
+page). matplotlib is imported only when a figure is drawn.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+
+from benchmark.evaluation import PRIMARY_TEST
+from benchmark.evaluation.derived import RUNS, Context, is_stale
+from benchmark.reporting.inputs import read_significance
+from benchmark.runfolder import (AUC_PARAMETERS_FIGURE, CALIBRATION_CURVE_FILE, COST_FILE, FIGURES_DIR,
+                                 LEADERBOARD_FILE, LEARNING_CURVE_FIGURE, LEARNING_CURVE_FILE, PARETO_FIGURE,
+                                 PARETO_FILE, PREDICTIONS_FILE, ROC_FIGURE, SIGNIFICANCE_FILE, STUDIES_FILE,
+                                 SUITE_FILE, calibration_figure, external_figure, pvalue_figure)
+
+__all__ = ["Drawn", "FIGURES", "draw_figures"]
+
+
+@dataclass(frozen=True)
+class Drawn:
+    """Figures drawn from ``sources``: ``keys(ctx)`` lists what to draw (a data set, or None for one
+    figure), ``name(key)`` its file in ``figures/``, ``draw(ctx, key, path, synthetic)`` draws it."""
+
+    sources: tuple[str, ...]
+    keys: Callable[[Context], list]
+    name: Callable[[object], str]
+    draw: Callable[[Context, object, Path, bool], Path]
+
+
+def _ranked(ctx: Context) -> bool:
+    return bool(ctx.data.order)
+
+
+def _roc(ctx, key, path, synthetic):
+    from benchmark.reporting.figures.leaderboard import roc_figure
+
+    return roc_figure(ctx.data, path)
+
+
+def _auc_parameters(ctx, key, path, synthetic):
+    from benchmark.reporting.figures.leaderboard import auc_vs_parameters_figure
+
+    return auc_vs_parameters_figure(ctx.table(LEADERBOARD_FILE), path, synthetic=synthetic)
+
+
+def _pvalues(ctx, key, path, synthetic):
+    from benchmark.reporting.figures.leaderboard import pvalue_matrix_figure
+
+    return pvalue_matrix_figure(read_significance(ctx.run_dir), path, test=PRIMARY_TEST, synthetic=synthetic)
+
+
+def _has_primary(ctx: Context) -> list:
+    sig = read_significance(ctx.run_dir)
+    return [None] if sig is not None and not sig.empty and (sig["test"] == PRIMARY_TEST).any() else []
+
+
+def _externals(ctx: Context) -> list:
+    lb = ctx.table(LEADERBOARD_FILE)
+    if lb["rank"].notna().sum() == 0:
+        return []
+    return [n for n in ctx.data.externals if f"external_{n}_auc" in lb.columns and lb[f"external_{n}_auc"].notna().any()]
+
+
+def _external(ctx, key, path, synthetic):
+    from benchmark.reporting.figures.leaderboard import external_auc_figure
+
+    return external_auc_figure(ctx.table(LEADERBOARD_FILE), path, key, synthetic=synthetic)
+
+
+def _calibration_sets(ctx: Context) -> list:
+    path = ctx.run_dir / CALIBRATION_CURVE_FILE
+    if not ctx.data.order or not path.is_file():
+        return []
+    return list(pd.read_csv(path)["dataset"].unique())
+
+
+def _calibration(ctx, key, path, synthetic):
+    from benchmark.reporting.figures.calibration import reliability_figure
+
+    curves = pd.read_csv(ctx.run_dir / CALIBRATION_CURVE_FILE)
+    methods = list(dict.fromkeys(list(ctx.data.order) + list(curves["method"])))
+    return reliability_figure(curves, key, path, methods, synthetic)
+
+
+def _table_exists(name: str) -> Callable[[Context], list]:
+    return lambda ctx: [None] if (ctx.run_dir / name).is_file() else []
+
+
+def _pareto(ctx, key, path, synthetic):
+    from benchmark.reporting.figures.efficiency import pareto_figure
+
+    return pareto_figure(pd.read_csv(ctx.run_dir / PARETO_FILE, dtype={"train_size": str}), path, synthetic=synthetic)
+
+
+def _learning_curve(ctx, key, path, synthetic):
+    from benchmark.reporting.figures.efficiency import learning_curve_figure
+
+    return learning_curve_figure(pd.read_csv(ctx.run_dir / LEARNING_CURVE_FILE, dtype={"train_size": str}), path,
+                                 order=list(ctx.data.order), synthetic=synthetic)
+
+
+def _one(name: str) -> Callable[[object], str]:
+    return lambda key: name
+
+
+FIGURES: tuple[Drawn, ...] = (
+    Drawn((COST_FILE, PREDICTIONS_FILE, STUDIES_FILE, SUITE_FILE, RUNS), lambda ctx: [None] if _ranked(ctx) else [],
+          _one(ROC_FIGURE), _roc),
+    Drawn((LEADERBOARD_FILE,), lambda ctx: [None] if _ranked(ctx) else [], _one(AUC_PARAMETERS_FIGURE),
+          _auc_parameters),
+    Drawn((SIGNIFICANCE_FILE,), _has_primary, _one(pvalue_figure(PRIMARY_TEST)), _pvalues),
+    Drawn((LEADERBOARD_FILE,), _externals, external_figure, _external),
+    Drawn((CALIBRATION_CURVE_FILE,), _calibration_sets, calibration_figure, _calibration),
+    Drawn((PARETO_FILE,), _table_exists(PARETO_FILE), _one(PARETO_FIGURE), _pareto),
+    Drawn((LEARNING_CURVE_FILE,), _table_exists(LEARNING_CURVE_FILE), _one(LEARNING_CURVE_FIGURE), _learning_curve),
+)
+
+
+def draw_figures(ctx: Context, synthetic: bool, force: bool = False) -> dict[str, Path]:
+    """Draw every figure of :data:`FIGURES` that is missing or older than its tables (every one with ``force``);
+    returns ``{"figures/<file>": path}`` of those drawn. A figure that fails is a warning: the report goes on."""
+    drawn = {}
+    for item in FIGURES:
+        sources = ctx.paths(item.sources)
+        for key in item.keys(ctx):
+            path = ctx.run_dir / FIGURES_DIR / item.name(key)
+            if not (force or is_stale(path, sources)):
+                continue
+            try:
+                drawn[f"{FIGURES_DIR}/{path.name}"] = item.draw(ctx, key, path, synthetic)
+            except Exception as exc:  # a figure must not stop the report
+                warnings.warn(f"{path.name} failed: {exc}", stacklevel=2)
+    return drawn
