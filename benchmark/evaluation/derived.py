@@ -17,24 +17,27 @@ from typing import Callable
 import pandas as pd
 
 from benchmark.common.io import read_json, write_csv_atomic, write_json_atomic
+from benchmark.common.train_sizes import ALL
+from benchmark.evaluation.budget import search_budget
 from benchmark.evaluation.calibration import calibration_curves
 from benchmark.evaluation.detectable import detectable_differences
 from benchmark.evaluation.families import with_families
+from benchmark.evaluation.leaderboard import leaderboard
 from benchmark.evaluation.learning_curve import learning_curve, size_lead
+from benchmark.evaluation.pairwise import significance
 from benchmark.evaluation.pareto import pareto_table
 from benchmark.evaluation.plan import load_plan
 from benchmark.evaluation.repeat_stability import rank_stability, repeat_spread
 from benchmark.evaluation.reproduction import claims_table
 from benchmark.evaluation.run_data import RunData, load_run
 from benchmark.evaluation.sites import SiteRun, find_site_runs, read_site_run, site_matrix, site_ranks
-from benchmark.evaluation.pairwise import significance
 from benchmark.evaluation.subgroups import clinical_subgroups, subgroup_aucs
-from benchmark.evaluation.leaderboard import leaderboard
 from benchmark.runfolder import (CALIBRATION_CURVE_FILE, CLAIMS_FILE, COST_FILE, DETECTABLE_FILE, IMAGES_FILE,
                                  LEADERBOARD_FILE, LEARNING_CURVE_FILE, LEARNING_CURVE_LEAD_FILE, PARETO_FILE,
                                  PLAN_RECORD_FILE, PREDICTIONS_FILE, RANK_STABILITY_FILE, REFERENCE_FILE,
-                                 REPEAT_SPREAD_FILE, RESULTS_FILE, SIGNIFICANCE_FILE, SITE_MATRIX_FILE, SITE_RANKS_FILE,
-                                 STUDIES_FILE, SUBGROUPS_FILE, SUITE_FILE, load_image_table, refresh_tables)
+                                 REPEAT_SPREAD_FILE, RESULTS_FILE, SEARCH_BUDGET_FILE, SIGNIFICANCE_FILE,
+                                 SITE_MATRIX_FILE, SITE_RANKS_FILE, STUDIES_FILE, SUBGROUPS_FILE, SUITE_FILE,
+                                 TRIALS_FILE, load_image_table, refresh_tables)
 
 __all__ = ["Derived", "DERIVED", "Context", "refresh", "refresh_sites", "is_stale", "RUNS"]
 
@@ -140,6 +143,13 @@ def _sized(ctx: Context) -> bool:
     return ctx.data.train_size is not None
 
 
+def _budget(ctx: Context) -> dict:
+    trials = pd.read_csv(ctx.run_dir / TRIALS_FILE, dtype={"train_size": str})
+    if "train_size" in trials.columns and ctx.data.train_size is not None:  # the leaderboard's size
+        trials = trials[trials["train_size"].fillna(ALL) == ctx.data.train_size]
+    return {SEARCH_BUDGET_FILE: search_budget(trials, ctx.data.runs)}
+
+
 def _subgroup_sets(ctx: Context) -> list[str]:
     images = load_image_table(ctx.run_dir)
     if images is None or not ctx.data.order:
@@ -177,6 +187,8 @@ DERIVED: tuple[Derived, ...] = (
     Derived((LEARNING_CURVE_LEAD_FILE,), _SIZES, _lead, when=_sized),
     Derived((CALIBRATION_CURVE_FILE,), (LEADERBOARD_FILE,), lambda ctx: {CALIBRATION_CURVE_FILE: calibration_curves(ctx.data)},
             when=lambda ctx: bool(ctx.data.order)),
+    Derived((SEARCH_BUDGET_FILE,), (TRIALS_FILE, RUNS), _budget,
+            when=lambda ctx: (ctx.run_dir / TRIALS_FILE).is_file()),
     Derived((SUBGROUPS_FILE,), (PREDICTIONS_FILE, IMAGES_FILE), _subgroups, when=lambda ctx: bool(_subgroup_sets(ctx)),
             current=_subgroups_current),
 )

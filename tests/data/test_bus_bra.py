@@ -18,49 +18,15 @@ from benchmark.data.split import kfold_splits
 from benchmark.runfolder import load_image_table
 from benchmark.training.runner import evaluation_splits
 from benchmark.training.suite import save_image_table
+from fake_datasets import DEVICES, edit_csv, fake_busbra
 from locations import dataset_root
 
 REAL = dataset_root("bus_bra")
 real = pytest.mark.skipif(not (REAL / "BUSBRA" / "bus_data.csv").is_file() and not (REAL / "bus_data.csv").is_file(),
                           reason=f"BUS-BRA not found at {REAL} (set BUS_BRA_ROOT)")
-COLUMNS = ["ID", "Case", "Histology", "Pathology", "BIRADS", "Device", "Width", "Height", "Side", "BBOX"]
-DEVICES = ["GE Logiq 7 @10-14MHz", "GE Logiq 5 @10-12MHz", "Toshiba Aplio 300 @12-14 MHz"]
 
 
 # ---- a small fake of the published layout ------------------------------------------------------
-
-def fake_busbra(root: Path, n_patients: int = 30) -> Path:
-    """``root/BUSBRA``: patients 1..n, every third malignant; odd patients have -l and -r images,
-    even ones one -s image; an official 5-fold file whose folds are NOT the patient number mod 5
-    in order (so a loader that ignores it cannot match it by chance)."""
-    base = root / "BUSBRA"
-    (base / "Images").mkdir(parents=True)
-    (base / "Masks").mkdir()
-    rows, folds = [], []
-    fold_of_patient = np.random.default_rng(7).permutation(np.arange(n_patients) % 5) + 1
-    for case in range(1, n_patients + 1):
-        label = "malignant" if case % 3 == 0 else "benign"
-        for side in (("l", "r") if case % 2 else ("s",)):
-            image_id = f"bus_{case:04d}-{side}"
-            rng = np.random.default_rng(1000 * case + ord(side))
-            gray = (np.kron(rng.random((6, 5)), np.ones((12, 12))) * 255).astype(np.uint8)
-            Image.fromarray(gray).save(base / "Images" / f"{image_id}.png")
-            Image.fromarray(np.zeros_like(gray)).save(base / "Masks" / f"mask_{case:04d}-{side}.png")
-            rows.append({"ID": image_id, "Case": case, "Histology": "fibroadenoma" if label == "benign" else
-                         "invasive ductal carcinoma", "Pathology": label, "BIRADS": 3 + case % 3,
-                         "Device": DEVICES[case % 3], "Width": 60, "Height": 72,
-                         "Side": {"l": "left", "r": "right", "s": "single"}[side], "BBOX": "[1,2,3,4]"})
-            folds.append({"ID": image_id, "Pathology": label, "kFold": fold_of_patient[case - 1],
-                          **{f"valid_{k}": "" if k == fold_of_patient[case - 1] else 1 for k in range(1, 6)}})
-    pd.DataFrame(rows, columns=COLUMNS).to_csv(base / "bus_data.csv", index=False)
-    pd.DataFrame(folds).to_csv(base / "5-fold-cv.csv", index=False)
-    return root
-
-
-def edit_csv(path: Path, change) -> None:
-    table = pd.read_csv(path, dtype=str, keep_default_na=False)
-    changed = change(table)  # a new table, or None when ``change`` edited it in place
-    (table if changed is None else changed).to_csv(path, index=False)
 
 
 def profile(tmp_path: Path, **evaluation):

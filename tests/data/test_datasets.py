@@ -16,6 +16,7 @@ from benchmark.data import (DATASETS, DatasetNotFoundError, DatasetSpec, ImageSe
                             get_dataset, list_datasets, load_dataset, register_dataset, registry)
 from benchmark.data.cache import ImageDecodeError, decode_image
 from benchmark.data.synthetic import make_synthetic
+from fake_datasets import write_folder
 
 BUILT_IN = {"busi", "breast_lesions_usg", "folder", "synthetic", "synthetic_shifted"}
 
@@ -205,20 +206,6 @@ def test_generated_sets_need_no_root():
 
 
 # ---- the folder data set -----------------------------------------------------------------------
-
-def write_folder(root: Path, n: int = 24, size: int = 48, nested: bool = True) -> ImageSet:
-    """Synthetic images as PNG files under root/benign and root/malignant (half of them in a
-    subfolder), plus masks and junk that must be skipped."""
-    data = make_synthetic(n, size, seed=11)
-    for i, (image, label) in enumerate(zip(data.images, data.labels)):
-        folder = root / ("malignant" if label else "benign") / ("site2" if nested and i % 2 else "")
-        folder.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(image).save(folder / f"img {i}.png")
-        Image.fromarray(np.zeros_like(image)).save(folder / f"img {i}_mask.png")
-    (root / "benign" / "notes.txt").write_text("not an image")
-    (root / "benign" / ".hidden").mkdir()
-    Image.fromarray(data.images[0]).save(root / "benign" / ".hidden" / "copy.png")
-    return data
 
 
 def test_folder_loads_benign_and_malignant_recursively(tmp_path):

@@ -59,7 +59,7 @@ def test_finished_run_gains_an_external_set_later(tmp_path, smoke_profile):
 def test_run_on_a_users_folder(tmp_path, capsys):
     """`petl-bench run --dataset folder --data-root DIR` on benign/ + malignant/ PNG files."""
     from benchmark.cli import main
-    from test_datasets import write_folder
+    from fake_datasets import write_folder
 
     write_folder(tmp_path / "mine", n=40, size=64)
     out = tmp_path / "run"

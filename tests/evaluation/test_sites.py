@@ -21,7 +21,7 @@ from benchmark.reporting.sections.subgroups import subgroup_section
 from benchmark.reporting.pages.sites import duplicate_checks, write_sites
 from benchmark.training.suite import save_image_table
 from fake_runs import make_run_folder
-from test_bus_bra import edit_csv, fake_busbra
+from fake_datasets import edit_csv, fake_busbra
 
 STRENGTHS = {"good": 1.2, "weak": 0.4, "random_a": 0.0}
 SETS = ["busi", "bus_bra", "breast_lesions_usg"]

@@ -60,7 +60,7 @@ from benchmark.evaluation.derived import refresh
 from benchmark.reporting.figures import draw_figures
 from benchmark.reporting.pages.leaderboard import write_leaderboard_pages
 from benchmark.runfolder import (AUC_PARAMETERS_FIGURE, CLAIMS_FILE, DETECTABLE_FILE, FIGURES_DIR, LEADERBOARD_FILE,
-                                 PLAN_RECORD_FILE, REFERENCE_METHOD, REPORT_FILE, ROC_FIGURE)
+                                 PLAN_RECORD_FILE, REFERENCE_METHOD, REPORT_FILE, ROC_FIGURE, SEARCH_BUDGET_FILE)
 
 __all__ = ["write_report", "REPORT_FILE", "GALLERY_SIZE"]
 
@@ -106,7 +106,7 @@ def write_report(run_dir, rebuild: bool = False, analyse: Callable[[Path], objec
         summary=summary(lb, sig, read_csv(run_dir / DETECTABLE_FILE),
                         read_json(run_dir / PLAN_RECORD_FILE).get("label")),
         reproduction=reproduction_section(lb, pd.read_csv(run_dir / CLAIMS_FILE), proto),
-        leaderboard=leaderboard_section(lb, proto),
+        leaderboard=leaderboard_section(lb, proto, read_csv(run_dir / SEARCH_BUDGET_FILE)),
         significance=significance_section(run_dir, sig),
         repeats=repeats_section(run_dir),
         figures={section: embedded_figure(path) if path.is_file() else None for section, path in figures.items()},

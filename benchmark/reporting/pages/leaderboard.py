@@ -10,53 +10,47 @@ from pathlib import Path
 import pandas as pd
 
 from benchmark.common.io import write_text_atomic
+from benchmark.evaluation import ALPHA, PRIMARY_TEST, RunData, reference_sentences, summary_sentences
 from benchmark.evaluation.derived import Context, refresh
 from benchmark.reporting.figures import draw_figures
-from benchmark.reporting.inputs import read_significance
-from benchmark.reporting.sections.repeats import repeats_section
-from benchmark.evaluation import (
-    ALPHA,
-    PRIMARY_TEST,
-    RunData,
-    reference_sentences,
-    summary_sentences,
-)
+from benchmark.reporting.inputs import read_csv, read_significance
 from benchmark.reporting.render import embedded_figure, render
-from benchmark.reporting.sections.reproduction import reproduction_section
-from benchmark.runfolder import (AUC_PARAMETERS_FIGURE, CLAIMS_FILE, FIGURES_DIR, LEADERBOARD_FILE, LEADERBOARD_PAGES,
-                                 ROC_FIGURE, pvalue_figure)
-from benchmark.reporting.sections.significance import differences_by_test, significance_table
-from benchmark.reporting.sections.leaderboard import (leaderboard_notes, leaderboard_table, method_rows,
-                                                      split_leaderboard)
+from benchmark.reporting.sections.leaderboard import (budget_section, leaderboard_notes, leaderboard_table,
+                                                      method_rows, split_leaderboard)
 from benchmark.reporting.sections.protocol import protocol_items, run_protocol, synthetic_banner
+from benchmark.reporting.sections.repeats import repeats_section
+from benchmark.reporting.sections.reproduction import reproduction_section
+from benchmark.reporting.sections.significance import differences_by_test, significance_table
+from benchmark.runfolder import (AUC_PARAMETERS_FIGURE, CLAIMS_FILE, FIGURES_DIR, LEADERBOARD_FILE, LEADERBOARD_PAGES,
+                                 ROC_FIGURE, SEARCH_BUDGET_FILE, pvalue_figure)
 
-__all__ = ["leaderboard_table", "run_protocol", "synthetic_banner", "leaderboard_notes",
-           "protocol_items", "significance_table", "method_rows", "differences_by_test", "markdown_page", "html_page",
-           "write_leaderboard_pages", "write_leaderboard"]
+__all__ = ["markdown_page", "html_page", "write_leaderboard_pages", "write_leaderboard", "LEADERBOARD_FIGURE_CAPTIONS"]
 
 
 
-def _page_context(proto: dict, lb: pd.DataFrame, sig: pd.DataFrame, claims: pd.DataFrame) -> dict:
+def _page_context(proto: dict, lb: pd.DataFrame, sig: pd.DataFrame, claims: pd.DataFrame,
+                  budget: pd.DataFrame | None = None) -> dict:
     """What the Markdown and the HTML page both show: banner, leaderboard, notes, surviving differences."""
     header, rows = leaderboard_table(lb)
     return {"proto": proto, "banner": synthetic_banner(proto), "header": header, "rows": rows,
             "notes": leaderboard_notes(proto), "reference": reference_sentences(lb),
             "no_tests": summary_sentences(sig)[0] if sig.empty else None, "tests": differences_by_test(sig),
-            "protocol": protocol_items(proto), "reproduction": reproduction_section(lb, claims, proto)}
+            "protocol": protocol_items(proto), "reproduction": reproduction_section(lb, claims, proto),
+            "budget": budget_section(budget)}
 
 
 def markdown_page(proto: dict, lb: pd.DataFrame, sig: pd.DataFrame, claims: pd.DataFrame,
-                  repeats: dict | None = None) -> str:
+                  repeats: dict | None = None, budget: pd.DataFrame | None = None) -> str:
     """``leaderboard.md``: banner (synthetic data), table, notes, the spread over repeats (``repeats``:
     :func:`benchmark.reporting.sections.repeats.repeats_section`), surviving differences, protocol."""
-    return render("leaderboard.md", **_page_context(proto, lb, sig, claims), repeats=repeats)
+    return render("leaderboard.md", **_page_context(proto, lb, sig, claims, budget), repeats=repeats)
 
 
 def html_page(proto: dict, lb: pd.DataFrame, sig: pd.DataFrame, claims: pd.DataFrame, figures: dict,
-              data: RunData) -> str:
+              data: RunData, budget: pd.DataFrame | None = None) -> str:
     """``leaderboard.html``: the Markdown page's content, the figures (``{caption: path}``) embedded, and
     every test."""
-    return render("leaderboard.html", **_page_context(proto, lb, sig, claims), alpha=ALPHA,
+    return render("leaderboard.html", **_page_context(proto, lb, sig, claims, budget), alpha=ALPHA,
                   split=split_leaderboard(*leaderboard_table(lb)),
                   figures=[(caption, embedded_figure(path)) for caption, path in figures.items()],
                   methods=method_rows(data, lb), significance=None if sig.empty else significance_table(sig))
@@ -78,8 +72,10 @@ def write_leaderboard_pages(ctx: Context, proto: dict) -> dict[str, Path]:
     figures = {caption: run_dir / FIGURES_DIR / name for name, caption in LEADERBOARD_FIGURE_CAPTIONS
                if (run_dir / FIGURES_DIR / name).is_file()}
     md, html = LEADERBOARD_PAGES
-    return {md: write_text_atomic(run_dir / md, markdown_page(proto, lb, sig, claims, repeats_section(run_dir))),
-            html: write_text_atomic(run_dir / html, html_page(proto, lb, sig, claims, figures, ctx.data))}
+    budget = read_csv(run_dir / SEARCH_BUDGET_FILE)
+    return {md: write_text_atomic(run_dir / md, markdown_page(proto, lb, sig, claims, repeats_section(run_dir),
+                                                              budget)),
+            html: write_text_atomic(run_dir / html, html_page(proto, lb, sig, claims, figures, ctx.data, budget))}
 
 
 def write_leaderboard(run_dir, n_bootstrap: int | None = None) -> dict[str, Path]:

@@ -10,20 +10,23 @@ from __future__ import annotations
 import pandas as pd
 
 from benchmark.evaluation import BELOW_REFERENCE, RunData
+from benchmark.evaluation.budget import budget_sentence
 from benchmark.evaluation.families import with_families
 from benchmark.reporting.format import fmt_int, fmt_interval, fmt_number, is_true
 from benchmark.runfolder import REFERENCE_METHOD
 
 __all__ = ["leaderboard_table", "split_leaderboard", "leaderboard_notes", "family_table", "method_rows",
-           "leaderboard_section", "MAIN_COLUMNS", "POOLED_VS_STRATIFIED", "EXTERNAL_NOTE"]
+           "leaderboard_section", "budget_section", "MAIN_COLUMNS", "POOLED_VS_STRATIFIED", "EXTERNAL_NOTE"]
 
-def leaderboard_section(lb: pd.DataFrame, proto: dict) -> dict:
-    """The leaderboard table (a row class marks the best, the reference and the unranked) and its notes."""
+def leaderboard_section(lb: pd.DataFrame, proto: dict, budget: pd.DataFrame | None = None) -> dict:
+    """The leaderboard table (a row class marks the best, the reference and the unranked), its notes, the best of
+    each family and the search budget (``budget``: ``search_budget.csv``)."""
     row_classes = ["best" if r == 1 else "reference" if m == REFERENCE_METHOD else "unranked" if pd.isna(r) else ""
                    for r, m in zip(lb["rank"], lb["method"])]
     family_header, family_rows = family_table(lb)
     return {**split_leaderboard(*leaderboard_table(lb)), "row_classes": row_classes,
-            "notes": leaderboard_notes(proto), "family_header": family_header, "family_rows": family_rows}
+            "notes": leaderboard_notes(proto), "family_header": family_header, "family_rows": family_rows,
+            "budget": budget_section(budget)}
 
 
 _COST_COLUMNS = {"train_images_per_s": "train img/s", "infer_images_per_s": "infer img/s"}
@@ -166,3 +169,19 @@ def family_table(lb: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
                      f"{best['auc']:.3f} [{best['auc_ci_low']:.3f}, {best['auc_ci_high']:.3f}]",
                      str(best["rank_interval"]), members])
     return header, rows
+
+
+BUDGET_HEADER = ["method", "studies", "trials run", "completed", "pruned", "failed (collapsed)", "epochs, all trials",
+                 "epochs, selected models", "training time of the selected models"]
+
+
+def budget_section(budget: pd.DataFrame | None) -> dict | None:
+    """``search_budget.csv`` as a table, and whether every method was given the same number of trials."""
+    if budget is None or budget.empty:
+        return None
+    rows = [[str(r.method), fmt_int(r.n_studies), fmt_int(r.trials_run), fmt_int(r.trials_completed),
+             fmt_int(r.trials_pruned), f"{fmt_int(r.trials_failed)} ({fmt_int(r.trials_collapsed)})",
+             fmt_int(r.epochs_total), fmt_int(r.epochs_selected),
+             "—" if pd.isna(r.selected_train_seconds) else f"{r.selected_train_seconds / 60:.1f} min"]
+            for r in budget.itertuples()]
+    return {"header": BUDGET_HEADER, "rows": rows, "sentence": budget_sentence(budget)}
