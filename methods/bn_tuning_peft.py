@@ -12,7 +12,6 @@ ICLR 2024; peft's ``LNTuningConfig``; Frankle, Schwab, Morcos, ICLR 2021 (BN tun
 """
 import warnings
 
-
 from benchmark.models.norms import BATCH_NORMS
 from benchmark.plugins.registry import register_method
 from methods._peft import inject, merge_and_unload, trains_adapters
@@ -32,4 +31,5 @@ def bn_tuning_peft(backbone):
     targets = [n for n, m in backbone.model.named_modules() if isinstance(m, BATCH_NORMS)]
     with warnings.catch_warnings():  # peft warns on any layer but LayerNorm; the tests check batch-norms
         warnings.filterwarnings("ignore", message="Unsupported layer type")
-        inject(backbone.model, peft.LNTuningConfig(target_modules=targets), targets, peft.tuners.ln_tuning.layer.LNTuningLayer)
+        inject(backbone.model, peft.LNTuningConfig(target_modules=targets), targets,
+               peft.tuners.ln_tuning.layer.LNTuningLayer)

@@ -173,19 +173,20 @@ def _subgroups_current(ctx: Context) -> bool:
     return list(table.columns) == SUBGROUP_COLUMNS and set(table["dataset"]) == set(_subgroup_sets(ctx))
 
 
-_TRAINING = (COST_FILE, PREDICTIONS_FILE, STUDIES_FILE, SUITE_FILE, RUNS)
+_SCORES = (PREDICTIONS_FILE, STUDIES_FILE, SUITE_FILE, RUNS)  # what the studies scored (and their records)
+_TRAINING = (COST_FILE, *_SCORES)  # the leaderboard also shows the cost
 _SIZES = (PREDICTIONS_FILE, STUDIES_FILE, SUITE_FILE, REFERENCE_FILE)
 
 DERIVED: tuple[Derived, ...] = (
     Derived((LEADERBOARD_FILE, SIGNIFICANCE_FILE, DETECTABLE_FILE, PLAN_RECORD_FILE), _TRAINING, _leaderboard,
             follows_plan=True),
     Derived((CLAIMS_FILE,), (LEADERBOARD_FILE, SIGNIFICANCE_FILE), _claims, follows_plan=True),
-    Derived((REPEAT_SPREAD_FILE, RANK_STABILITY_FILE), _TRAINING, _repeats, when=_has_repeats),
+    Derived((REPEAT_SPREAD_FILE, RANK_STABILITY_FILE), _SCORES, _repeats, when=_has_repeats),
     Derived((PARETO_FILE,), (LEADERBOARD_FILE, RUNS), _pareto,
             when=lambda ctx: (ctx.run_dir / LEADERBOARD_FILE).is_file()),
     Derived((LEARNING_CURVE_FILE,), _SIZES, _learning_curve, when=_sized),
     Derived((LEARNING_CURVE_LEAD_FILE,), _SIZES, _lead, when=_sized),
-    Derived((CALIBRATION_CURVE_FILE,), (LEADERBOARD_FILE,), lambda ctx: {CALIBRATION_CURVE_FILE: calibration_curves(ctx.data)},
+    Derived((CALIBRATION_CURVE_FILE,), _SCORES, lambda ctx: {CALIBRATION_CURVE_FILE: calibration_curves(ctx.data)},
             when=lambda ctx: bool(ctx.data.order)),
     Derived((SEARCH_BUDGET_FILE,), (TRIALS_FILE, RUNS), _budget,
             when=lambda ctx: (ctx.run_dir / TRIALS_FILE).is_file()),

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from torch import nn
 
 from benchmark.models.backbones import BackboneAdapter, create_backbone
-from benchmark.models.norms import BATCH_NORMS as _BATCH_NORMS
+from benchmark.models.norms import BATCH_NORMS
 from benchmark.plugins.registry import Method, get_method
 
 
@@ -108,11 +108,11 @@ def set_train_mode(model: nn.Module, bn_stats: str) -> None:
     model.train()
     if bn_stats == "eval":
         for module in model.modules():
-            if isinstance(module, _BATCH_NORMS):
+            if isinstance(module, BATCH_NORMS):
                 module.eval()
     elif bn_stats == "frozen":
         for module in model.modules():
-            if isinstance(module, _BATCH_NORMS):
+            if isinstance(module, BATCH_NORMS):
                 if not any(p.requires_grad for p in module.parameters(recurse=False)):
                     module.eval()
 

@@ -161,29 +161,32 @@ def _docstring_ids(tree: ast.AST) -> set[int]:
             and isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant)}
 
 
+def _bare_file_names(source: str, names: dict[str, str]) -> list[tuple[int, str]]:
+    """(line, name) of every string literal of ``source`` that is a run-folder file name, leaving out docstrings
+    and a template's name given to ``render`` (it names the template)."""
+    tree = ast.parse(source)
+    skip = _docstring_ids(tree) | {id(node.args[0]) for node in ast.walk(tree) if isinstance(node, ast.Call)
+                                   and getattr(node.func, "id", None) == "render" and node.args}
+    return [(node.lineno, node.value) for node in ast.walk(tree)
+            if isinstance(node, ast.Constant) and id(node) not in skip and node.value in names]
+
+
 def test_run_folder_file_names_live_only_in_the_layout_module():
-    """A file of the run folder is named once, in benchmark/runfolder/layout.py; code elsewhere uses the constant
-    (a template's name given to ``render`` may equal a page's file name: it names the template)."""
+    """A file of the run folder is named once, in benchmark/runfolder/layout.py; code elsewhere uses the constant."""
     names = _layout_names()
-    bare = []
-    for name, path in _modules().items():
-        if name == "benchmark.runfolder.layout":
-            continue
-        tree = ast.parse(path.read_text())
-        skip = _docstring_ids(tree) | {id(node.args[0]) for node in ast.walk(tree) if isinstance(node, ast.Call)
-                                       and getattr(node.func, "id", None) == "render" and node.args}
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Constant) and id(node) not in skip and node.value in names:
-                bare.append(f"{name}:{node.lineno} writes {node.value!r}: use runfolder.{names[node.value]}")
+    bare = [f"{name}:{line} writes {value!r}: use runfolder.{names[value]}"
+            for name, path in _modules().items() if name != "benchmark.runfolder.layout"
+            for line, value in _bare_file_names(path.read_text(), names)]
     assert not bare, "\n".join(bare)
 
 
-def test_the_layout_check_catches_a_bare_file_name(tmp_path):
-    """The check above, planted: a module that names leaderboard.csv itself is found."""
+def test_the_layout_check_catches_a_bare_file_name():
+    """The check above, planted: a module that names leaderboard.csv itself is found; its docstring and a
+    template's name are not."""
     names = _layout_names()
-    tree = ast.parse('path = run_dir / "leaderboard.csv"\n')
-    found = [n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and n.value in names]
-    assert found == ["leaderboard.csv"] and names["leaderboard.csv"] == "LEADERBOARD_FILE"
+    planted = '"""Writes leaderboard.csv."""\npath = run_dir / "leaderboard.csv"\npage = render("leaderboard.md")\n'
+    assert _bare_file_names(planted, names) == [(2, "leaderboard.csv")]
+    assert names["leaderboard.csv"] == "LEADERBOARD_FILE"
 
 
 # helpers that once had several definitions: each is defined in exactly one module
