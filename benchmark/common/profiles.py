@@ -50,6 +50,7 @@ class TrainSection:
     cache_budget_mb: int = 512    # memory for cached prefix outputs, all entries together (one view per epoch)
     inference_precision: str = "auto"  # forward passes without gradients: auto, float32 or bfloat16
     channels_last: bool = True    # NHWC activations (faster for these networks on CPU and GPU)
+    class_weights: str = "none"   # the loss's class weights: "none" or "balanced" (n / 2 n_c); why: docs/decisions/class-weighting.md
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,7 @@ class SearchSection:
     pruner: str = "none"          # "none", "median" or "hyperband"
     parallel_trials: int = 1      # trials run at once (threads; for a GPU)
     seed: int = 0                 # another value: other sampler draws and training seeds on the same folds (training/seeds.py)
+    keep_trial_predictions: bool = True  # every completed trial also scores the test fold and external sets (budget curves)
 
 
 @dataclass(frozen=True)
@@ -114,15 +116,19 @@ class Profile:
         for key in ("name", "description", "source", "methods", "sites"):  # sites: which external sets
             d.pop(key)
         d["search"].pop("parallel_trials")
+        d["search"].pop("keep_trial_predictions")  # what the trials' models also score: the same trials and selection
         for key in ("cache_prefix", "cache_budget_mb", "eval_batch_size"):  # speed only: the same training
             d["train"].pop(key)
         for key in ("n_bootstrap", "external"):
             d["evaluation"].pop(key)
         d["data"].pop("train_sizes")  # each size is its own study: the size is in the study's name instead
+        if d["train"]["class_weights"] == "balanced":  # the behaviour before the key existed: the same studies
+            d["train"].pop("class_weights")
         return d
 
 
 INFERENCE_PRECISIONS = ("auto", "float32", "bfloat16")  # [train] inference_precision, bench --inference-precision
+CLASS_WEIGHTS = ("balanced", "none")  # [train] class_weights
 SELECTION_METRICS = ("auc", "accuracy")  # [search] selection
 PARTITIONS = ("stratified", "official")  # [evaluation] partition
 
@@ -130,6 +136,7 @@ _SECTIONS = {"backbone": BackboneSection, "data": DataSection, "train": TrainSec
              "search": SearchSection, "evaluation": EvaluationSection, "sites": SitesSection}
 _CHOICES = {("search", "sampler"): ("grid", "tpe"),
             ("train", "inference_precision"): INFERENCE_PRECISIONS,
+            ("train", "class_weights"): CLASS_WEIGHTS,
             ("search", "pruner"): ("none", "median", "hyperband"),
             ("search", "selection"): SELECTION_METRICS,
             ("evaluation", "scheme"): ("kfold", "holdout"),

@@ -6,7 +6,7 @@ transforms per image per epoch (``Grayscale(3)``, ``Resize((size, size))``,
 ``ColorJitter(0.1, 0.1)``, ``ToTensor``, ``Normalize(mean, std)``; validation: no random
 transforms), a ``DataLoader(batch_size=24, shuffle=True, num_workers=0)``, float32, the
 default memory format, the whole network forward in every step, and validation through a
-plain loop at batch 24. The model, the method, the loss (class-weighted BCE on one logit),
+plain loop at batch 24. The model, the method, the loss (BCE on one logit, class weights as the profile's),
 Adam and the batch-norm policy (``set_train_mode``) are the suite's, so what differs is only
 how the work is done.
 
@@ -36,6 +36,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from benchmark.common.profiles import TrainSection
 from benchmark.data.busi import IMAGE_EXTENSIONS
 from benchmark.data.imageset import CLASS_NAMES
 from benchmark.models.build import build_model, set_train_mode
@@ -168,7 +169,7 @@ def baseline_training(method: str, backbone: str, image_size: int, image_folder_
     loader = DataLoader(train_set, batch_size=batch_size, shuffle=True, num_workers=0,
                         generator=torch.Generator().manual_seed(seed))
     val_loader = DataLoader(val_set, batch_size=batch_size, shuffle=False, num_workers=0)
-    weights_t = class_weights(labels[split["train"]]).to(dev)
+    weights_t = class_weights(labels[split["train"]], TrainSection().class_weights).to(dev)  # as the suite trains
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr,
                                  betas=(beta1, 0.999))
     cap = max_batches if max_batches is not None else math.inf

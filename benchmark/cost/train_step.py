@@ -4,7 +4,7 @@
 ``TrainingInputs``: preprocessing, the epoch's augmented view, the frozen-prefix cache where
 asked; channels_last; the method's batch-norm policy; Adam on the trainable parameters), and
 :class:`TrainStep` runs the body of the trainer's inner loop: a random batch, forward under
-autocast, the class-weighted loss, backward and the optimiser's step. So what ``bench`` times
+autocast, the loss (class weights as the trainer's), backward and the optimiser's step. So what ``bench`` times
 is what a trial spends per step, without the trainer's epochs, validation and early stopping.
 """
 from __future__ import annotations
@@ -28,7 +28,7 @@ class TrainStep:
     ``inputs`` is the trainer's own ``TrainingInputs``, its epoch started on view 0 (that
     augmented view of the images through the whole model, or, with ``cached=True`` and a frozen
     prefix, the prefix's outputs on it through the suffix). Calling it draws a random batch,
-    runs forward (autocast), the class-weighted loss, backward and Adam's step, and returns the
+    runs forward (autocast), the loss, backward and Adam's step, and returns the
     loss. The augmentation (once per epoch in the trainer) is not part of a step.
     """
 
@@ -100,5 +100,5 @@ def make_train_step(backbone, bn_stats: str, images: np.ndarray, labels: np.ndar
     set_train_mode(model, bn_stats)
     return TrainStep(model, inputs, bn_stats, optimizer,
                      torch.as_tensor(labels, dtype=torch.float32).to(dev),
-                     class_weights(np.asarray(labels)).to(dev), batch_size, dev, torch.Generator().manual_seed(seed),
+                     class_weights(np.asarray(labels), config.class_weights).to(dev), batch_size, dev, torch.Generator().manual_seed(seed),
                      backbone.hooks.penalty)

@@ -19,7 +19,9 @@ import pandas as pd
 from benchmark.common.io import read_json, write_csv_atomic, write_json_atomic
 from benchmark.common.train_sizes import ALL
 from benchmark.evaluation.budget import search_budget
-from benchmark.evaluation.calibration import calibration_curves
+from benchmark.evaluation.budget_curves import budget_curves
+from benchmark.evaluation.calibration import calibration_curves, smooth_calibration_curves
+from benchmark.evaluation.decision_curves import decision_curves, net_benefit_ranges
 from benchmark.evaluation.detectable import detectable_differences
 from benchmark.evaluation.families import with_families
 from benchmark.evaluation.leaderboard import leaderboard
@@ -31,13 +33,17 @@ from benchmark.evaluation.repeat_stability import rank_stability, repeat_spread
 from benchmark.evaluation.reproduction import claims_table
 from benchmark.evaluation.run_data import RunData, load_run
 from benchmark.evaluation.sites import SiteRun, find_site_runs, read_site_run, site_matrix, site_ranks
+from benchmark.evaluation.operating_points import operating_points
 from benchmark.evaluation.subgroups import clinical_subgroups, subgroup_aucs
-from benchmark.runfolder import (CALIBRATION_CURVE_FILE, CLAIMS_FILE, COST_FILE, DETECTABLE_FILE, IMAGES_FILE,
+from benchmark.runfolder import (CALIBRATION_CURVE_FILE, CALIBRATION_SMOOTH_FILE, CLAIMS_FILE, COST_FILE, DETECTABLE_FILE, IMAGES_FILE,
                                  LEADERBOARD_FILE, LEARNING_CURVE_FILE, LEARNING_CURVE_LEAD_FILE, PARETO_FILE,
                                  PLAN_RECORD_FILE, PREDICTIONS_FILE, RANK_STABILITY_FILE, REFERENCE_FILE,
                                  REPEAT_SPREAD_FILE, RESULTS_FILE, SEARCH_BUDGET_FILE, SIGNIFICANCE_FILE,
                                  SITE_MATRIX_FILE, SITE_RANKS_FILE, STUDIES_FILE, SUBGROUPS_FILE, SUITE_FILE,
                                  TRIALS_FILE, load_image_table, refresh_tables)
+
+from benchmark.runfolder import DECISION_CURVE_FILE, NET_BENEFIT_RANGE_FILE, OPERATING_POINTS_FILE
+from benchmark.runfolder import BUDGET_CURVE_FILE, TRIAL_PREDICTIONS_FILE, TUNING_GAIN_FILE
 
 __all__ = ["Derived", "DERIVED", "Context", "refresh", "refresh_sites", "is_stale", "RUNS"]
 
@@ -150,6 +156,20 @@ def _budget(ctx: Context) -> dict:
     return {SEARCH_BUDGET_FILE: search_budget(trials, ctx.data.runs)}
 
 
+def _budget_curves(ctx: Context) -> dict:  # None: no method's trials scored the test folds
+    tables = budget_curves(ctx.data)
+    return dict(zip((BUDGET_CURVE_FILE, TUNING_GAIN_FILE), tables or (None, None)))
+
+
+def _has_trial_predictions(ctx: Context) -> bool:
+    return all((ctx.run_dir / f).is_file() for f in (TRIALS_FILE, TRIAL_PREDICTIONS_FILE)) and bool(ctx.data.order)
+
+
+def _decision_curves(ctx: Context) -> dict:
+    curves = decision_curves(ctx.data)
+    return {DECISION_CURVE_FILE: curves, NET_BENEFIT_RANGE_FILE: net_benefit_ranges(curves)}
+
+
 def _subgroup_sets(ctx: Context) -> list[str]:
     images = load_image_table(ctx.run_dir)
     if images is None or not ctx.data.order:
@@ -163,6 +183,18 @@ def _subgroups(ctx: Context) -> dict:
                                        for name in _subgroup_sets(ctx)], ignore_index=True)}
 
 
+def _leaderboard_current(ctx: Context) -> bool:
+    """A leaderboard written by code without some of today's calibration columns (a kind of scores or a
+    statistic added since) is rebuilt."""
+    from benchmark.evaluation.calibration import PREFIX, TABLE_METRICS
+
+    try:
+        header = set(pd.read_csv(ctx.run_dir / LEADERBOARD_FILE, nrows=0).columns)
+    except Exception:
+        return False
+    return "brier" not in header or all(PREFIX[k] + m in header for k in PREFIX for m in TABLE_METRICS)
+
+
 def _subgroups_current(ctx: Context) -> bool:
     from benchmark.evaluation.subgroups import SUBGROUP_COLUMNS
 
@@ -174,12 +206,13 @@ def _subgroups_current(ctx: Context) -> bool:
 
 
 _SCORES = (PREDICTIONS_FILE, STUDIES_FILE, SUITE_FILE, RUNS)  # what the studies scored (and their records)
+_CLINICAL = (*_SCORES, REFERENCE_FILE, IMAGES_FILE)  # operating points and decision curves: also the reference, BI-RADS
 _TRAINING = (COST_FILE, *_SCORES)  # the leaderboard also shows the cost
 _SIZES = (PREDICTIONS_FILE, STUDIES_FILE, SUITE_FILE, REFERENCE_FILE)
 
 DERIVED: tuple[Derived, ...] = (
     Derived((LEADERBOARD_FILE, SIGNIFICANCE_FILE, DETECTABLE_FILE, PLAN_RECORD_FILE), _TRAINING, _leaderboard,
-            follows_plan=True),
+            follows_plan=True, current=_leaderboard_current),
     Derived((CLAIMS_FILE,), (LEADERBOARD_FILE, SIGNIFICANCE_FILE), _claims, follows_plan=True),
     Derived((REPEAT_SPREAD_FILE, RANK_STABILITY_FILE), _SCORES, _repeats, when=_has_repeats),
     Derived((PARETO_FILE,), (LEADERBOARD_FILE, RUNS), _pareto,
@@ -188,8 +221,16 @@ DERIVED: tuple[Derived, ...] = (
     Derived((LEARNING_CURVE_LEAD_FILE,), _SIZES, _lead, when=_sized),
     Derived((CALIBRATION_CURVE_FILE,), _SCORES, lambda ctx: {CALIBRATION_CURVE_FILE: calibration_curves(ctx.data)},
             when=lambda ctx: bool(ctx.data.order)),
+    Derived((CALIBRATION_SMOOTH_FILE,), _SCORES,
+            lambda ctx: {CALIBRATION_SMOOTH_FILE: smooth_calibration_curves(ctx.data)}, when=lambda ctx: bool(ctx.data.order)),
+    Derived((OPERATING_POINTS_FILE,), _CLINICAL, lambda ctx: {OPERATING_POINTS_FILE: operating_points(ctx.data)},
+            when=lambda ctx: bool(ctx.data.order)),
+    Derived((DECISION_CURVE_FILE, NET_BENEFIT_RANGE_FILE), _CLINICAL, _decision_curves,
+            when=lambda ctx: bool(ctx.data.order)),
     Derived((SEARCH_BUDGET_FILE,), (TRIALS_FILE, RUNS), _budget,
             when=lambda ctx: (ctx.run_dir / TRIALS_FILE).is_file()),
+    Derived((BUDGET_CURVE_FILE, TUNING_GAIN_FILE), (TRIALS_FILE, TRIAL_PREDICTIONS_FILE, RUNS), _budget_curves,
+            when=_has_trial_predictions),
     Derived((SUBGROUPS_FILE,), (PREDICTIONS_FILE, IMAGES_FILE), _subgroups, when=lambda ctx: bool(_subgroup_sets(ctx)),
             current=_subgroups_current),
 )

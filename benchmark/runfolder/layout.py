@@ -9,13 +9,16 @@ __all__ = ["SUITE_FILE", "PREDICTIONS_FILE", "STUDIES_FILE", "COST_FILE", "RESUL
            "TRAIN_SUBSETS_FILE", "EXTERNAL_FILE", "DETECTABLE_FILE", "PLAN_RECORD_FILE", "PARTITION_FILE",
            "VALIDATION_PREDICTIONS_FILE", "SUMMARY_FILE", "FAILURES_FILE", "STUDY_DB", "RUNS_DIR", "LEADERBOARD_FILE", "SIGNIFICANCE_FILE", "CLAIMS_FILE",
            "REPEAT_SPREAD_FILE", "RANK_STABILITY_FILE", "PARETO_FILE", "LEARNING_CURVE_FILE",
-           "LEARNING_CURVE_LEAD_FILE", "CALIBRATION_CURVE_FILE", "SUBGROUPS_FILE", "SEARCH_BUDGET_FILE", "SITE_MATRIX_FILE",
+           "LEARNING_CURVE_LEAD_FILE", "CALIBRATION_CURVE_FILE", "CALIBRATION_SMOOTH_FILE", "SUBGROUPS_FILE", "SEARCH_BUDGET_FILE", "SITE_MATRIX_FILE",
            "SITE_RANKS_FILE", "REPORT_FILE", "LEADERBOARD_PAGES", "FIGURES_DIR", "ANALYSIS_DIR", "SITE_RUN_PREFIX",
            "ACTIVATION_RATES_FILE", "ACTIVATION_CHANGE_FILE", "DRS_DEVIATION_FILE", "ANALYSIS_NOTES_FILE",
            "PRETRAINED_NATURAL", "DRS_PARAMETER_NAMES", "ACTIVATION_WHERE",
            "ROC_FIGURE", "AUC_PARAMETERS_FIGURE", "PARETO_FIGURE", "LEARNING_CURVE_FIGURE",
            "ACTIVATION_RATES_FIGURE", "ACTIVATION_CHANGE_FIGURE", "DRS_DEVIATION_FIGURE", "pvalue_figure",
-           "external_figure", "calibration_figure", "site_figure"]
+           "external_figure", "calibration_figure", "site_figure",
+           "OPERATING_POINTS_FILE", "DECISION_CURVE_FILE", "NET_BENEFIT_RANGE_FILE", "decision_curve_figure",
+           "TRIAL_PREDICTIONS_FILE", "TRIAL_PREDICTION_COLUMNS", "BUDGET_CURVE_FILE", "TUNING_GAIN_FILE",
+           "BUDGET_CURVE_FIGURE"]
 
 SUITE_FILE, PREDICTIONS_FILE, STUDIES_FILE, COST_FILE = "suite.json", "predictions.csv", "studies.csv", "cost.csv"
 RESULTS_FILE, FAILED_FILE, STATE_FILE = "results.json", "failed.json", "trained_state.pt"
@@ -23,6 +26,9 @@ TEST_IMAGES_FILE = "test_images.npz"
 IMAGES_FILE = "images.csv"  # one row per image of the training and external sets: IMAGE_COLUMNS, then the set's metadata
 IMAGE_COLUMNS = ["dataset", "image_id", "group", "label"]
 TRIALS_FILE = "trials.csv"
+# every completed trial's model on the test fold and the external sets (a study's, and the run's collected):
+# kept for the budget curves, never read by selection, thresholds or the leaderboard
+TRIAL_PREDICTIONS_FILE = "trial_predictions.csv"
 TRAIN_SUBSETS_FILE = "train_subsets.csv"  # with [data] train_sizes: repeat, fold, train_size, image_id
 EXTERNAL_FILE = "external.json"  # written by the suite: each external data set's size, checksum and duplicates
 REFERENCE_FILE = "reference_predictions.csv"
@@ -43,7 +49,11 @@ REPEAT_SPREAD_FILE, RANK_STABILITY_FILE = "repeat_spread.csv", "rank_stability.c
 PARETO_FILE = "pareto.csv"
 LEARNING_CURVE_FILE, LEARNING_CURVE_LEAD_FILE = "learning_curve.csv", "learning_curve_lead.csv"
 CALIBRATION_CURVE_FILE, SUBGROUPS_FILE = "calibration_curve.csv", "subgroups.csv"
+CALIBRATION_SMOOTH_FILE = "calibration_smooth.csv"  # the smoothed calibration curves with their bands
+OPERATING_POINTS_FILE = "operating_points.csv"  # sensitivity, specificity, PPV, NPV at validation-chosen thresholds
+DECISION_CURVE_FILE, NET_BENEFIT_RANGE_FILE = "decision_curve.csv", "net_benefit_range.csv"  # decision curves
 SEARCH_BUDGET_FILE = "search_budget.csv"  # per method: trials run, how they ended, epochs, training time
+BUDGET_CURVE_FILE, TUNING_GAIN_FILE = "budget_curve.csv", "tuning_gain.csv"  # AUC and rank against the search budget
 SITE_MATRIX_FILE, SITE_RANKS_FILE = "site_matrix.csv", "site_ranks.csv"  # of a sites folder (train-<set>/ run folders)
 SITE_RUN_PREFIX = "train-"
 
@@ -58,6 +68,7 @@ ROC_FIGURE, AUC_PARAMETERS_FIGURE = "roc.png", "auc_vs_parameters.png"
 PARETO_FIGURE, LEARNING_CURVE_FIGURE = "pareto.png", "learning_curve.png"
 ACTIVATION_RATES_FIGURE, ACTIVATION_CHANGE_FIGURE = "activation_rates.png", "activation_rate_change.png"
 DRS_DEVIATION_FIGURE = "drs_deviation.png"
+BUDGET_CURVE_FIGURE = "budget_curve.png"
 
 
 def _safe(name) -> str:
@@ -79,6 +90,11 @@ def calibration_figure(dataset: str) -> str:
     return f"calibration_{_safe(dataset)}.png"
 
 
+def decision_curve_figure(dataset: str) -> str:
+    """``decision_curve_<set>.png``: net benefit against the threshold probability on ``dataset``."""
+    return f"decision_curve_{_safe(dataset)}.png"
+
+
 def site_figure(method: str) -> str:
     """``site_matrix_<method>.png`` (in a sites folder's figures/): the method's train x test heatmap."""
     return f"site_matrix_{_safe(method)}.png"
@@ -95,6 +111,7 @@ ACTIVATION_WHERE = {"resnet": "after the block's final ReLU",  # activation_rate
 PREDICTION_COLUMNS = ["dataset", "method", "repeat", "fold", "image_id", "group", "label", "score", "threshold"]
 STUDY_COLUMNS = ["method", "repeat", "fold", "status", "reason", "n_trials", "n_collapsed", "n_failed",
                  "selected_params", "val_auc", "run_path"]
+TRIAL_PREDICTION_COLUMNS = PREDICTION_COLUMNS + ["trial"]  # the trial's own validation threshold
 TRIAL_COLUMNS = ["method", "repeat", "fold", "trial", "state", "failure", "params", "val_auc", "val_loss", "epochs",
                  "tied", "selected"]
 OK = "ok"

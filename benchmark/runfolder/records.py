@@ -8,7 +8,11 @@
   validation AUC and the run's folder;
 - ``trials.csv``: one row per trial of every study: its state and failure reason, its
   parameters, validation AUC and loss, epochs, whether it tied with the best (within the
-  profile's ``tie_se``) and whether it was selected.
+  profile's ``tie_se``) and whether it was selected;
+- ``trial_predictions.csv``, when the studies kept them (``[search] keep_trial_predictions``): every
+  completed trial's rows on the test fold and the external sets, the columns of ``predictions.csv``
+  and ``trial``; for the budget curves only (nothing that selects or ranks reads it). A run folder
+  whose studies kept none has no such file.
 
 :func:`collect` rebuilds them from ``runs/<method>/repeat-<r>/fold-<f>/`` (``results.json`` +
 ``predictions.csv``, or ``failed.json``); the suite calls it when it ends and the report
@@ -26,7 +30,8 @@ from benchmark.common.train_sizes import TRAIN_SIZE_COLUMNS
 from benchmark.runfolder.sizes import is_sized, record_size, size_sort_key
 from benchmark.runfolder.studies import read_record, study_folders
 from benchmark.runfolder.layout import (FAILED_FILE, PREDICTION_COLUMNS, PREDICTIONS_FILE, RESULTS_FILE, STUDIES_FILE,
-                                        STUDY_COLUMNS, TRIAL_COLUMNS, TRIALS_FILE)
+                                        STUDY_COLUMNS, TRIAL_COLUMNS, TRIAL_PREDICTION_COLUMNS, TRIAL_PREDICTIONS_FILE,
+                                        TRIALS_FILE)
 
 __all__ = ["collect"]
 
@@ -67,10 +72,10 @@ def _sort(frame: pd.DataFrame, keys: list[str], sized: bool) -> pd.DataFrame:
 
 
 def collect(run_dir) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Rebuild and write ``predictions.csv``, ``studies.csv`` and ``trials.csv`` of ``run_dir``;
-    return the first two."""
+    """Rebuild and write ``predictions.csv``, ``studies.csv``, ``trials.csv`` (and ``trial_predictions.csv``
+    when the studies kept their trials' rows) of ``run_dir``; return the first two."""
     run_dir = Path(run_dir)
-    frames, studies, trials, records, failed = [], [], [], [], []
+    frames, studies, trials, records, failed, trial_frames = [], [], [], [], [], []
     for folder in study_folders(run_dir):
         if (folder / RESULTS_FILE).is_file() and (folder / PREDICTIONS_FILE).is_file():
             record = read_record(folder / RESULTS_FILE)
@@ -80,6 +85,9 @@ def collect(run_dir) -> tuple[pd.DataFrame, pd.DataFrame]:
             studies.append(_study_row(run_dir, folder, record, "ok"))
             trials += _trial_rows(record)
             records.append(record)
+            if (folder / TRIAL_PREDICTIONS_FILE).is_file():
+                trial_frames.append((pd.read_csv(folder / TRIAL_PREDICTIONS_FILE, dtype={"image_id": str})
+                                     [TRIAL_PREDICTION_COLUMNS], record))
         elif (folder / FAILED_FILE).is_file():
             record = read_record(folder / FAILED_FILE)
             if record is not None:
@@ -102,4 +110,16 @@ def collect(run_dir) -> tuple[pd.DataFrame, pd.DataFrame]:
     trial_frame = _sort(pd.DataFrame(trials, columns=TRIAL_COLUMNS + size_columns),
                         ["method", "repeat", "fold", "trial"], sized)
     write_csv_atomic(run_dir / TRIALS_FILE, trial_frame.reset_index(drop=True))
+    _collect_trial_predictions(run_dir, trial_frames, sized)
     return predictions.reset_index(drop=True), study_frame.reset_index(drop=True)
+
+
+def _collect_trial_predictions(run_dir: Path, frames: list[tuple[pd.DataFrame, dict]], sized: bool) -> None:
+    """``trial_predictions.csv`` from the studies' own files; removed when no study kept any."""
+    path = run_dir / TRIAL_PREDICTIONS_FILE
+    if not frames:
+        path.unlink(missing_ok=True)
+        return
+    table = pd.concat([f.assign(train_size=record_size(r)) if sized else f for f, r in frames], ignore_index=True)
+    table = _sort(table, ["dataset", "method", "repeat", "fold", "trial", "image_id"], sized)
+    write_csv_atomic(path, table.reset_index(drop=True))

@@ -47,6 +47,7 @@ from benchmark.runfolder.layout import (
     STUDIES_FILE,
     STUDY_COLUMNS,
     SUITE_FILE,
+    TRIAL_PREDICTIONS_FILE,
     TRIALS_FILE,
 )
 from benchmark.runfolder.partition import check_partition
@@ -272,8 +273,11 @@ def refresh_tables(run_dir) -> bool:
     if not any((p / PREDICTIONS_FILE).is_file() for p in folders):
         return False
     newest = max((f.stat().st_mtime for p in folders for f in (p / PREDICTIONS_FILE, p / RESULTS_FILE,
-                                                                p / FAILED_FILE) if f.is_file()), default=0.0)
+                                                                p / FAILED_FILE, p / TRIAL_PREDICTIONS_FILE)
+                  if f.is_file()), default=0.0)
     tables = [run_dir / PREDICTIONS_FILE, run_dir / STUDIES_FILE, run_dir / TRIALS_FILE]
+    if any((p / TRIAL_PREDICTIONS_FILE).is_file() for p in folders):  # the studies kept their trials' rows
+        tables.append(run_dir / TRIAL_PREDICTIONS_FILE)
     if all(t.is_file() and t.stat().st_mtime >= newest for t in tables):
         return False
     from benchmark.runfolder.records import collect  # the training side's collector (no torch)

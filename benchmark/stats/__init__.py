@@ -4,7 +4,10 @@ training or reports.
 * :mod:`benchmark.stats.metrics` - AUC, the stratified AUC (pairs within one fold model's test
   images only), the ROC corner operating point and the stratified image bootstrap of Byra
   (2021), and the conventions every module here follows;
-* :mod:`benchmark.stats.thresholds` - operating points chosen on validation data;
+* :mod:`benchmark.stats.thresholds` - operating points chosen on validation data (Youden's J, a target
+  sensitivity) and the metrics they give, with case weights;
+* :mod:`benchmark.stats.net_benefit` - net benefit of decision-curve analysis (a model, biopsy all), with
+  case weights;
 * :mod:`benchmark.stats.cluster_bootstrap` - the duplicate-aware bootstrap: AUCs of several
   scorers on shared resamples of duplicate groups (optionally within folds, with pairs
   within folds only);
@@ -23,8 +26,9 @@ Their public functions are imported from here: ``from benchmark.stats import del
 """
 from benchmark.stats.bootstrap import paired_differences, percentile_interval, rank_intervals
 from benchmark.stats.calibration import (CALIBRATED_DRAWS, CALIBRATION_METRICS, adaptive_ece, brier_score,
-                                         calibrated_ece_draws, calibration_metrics, logistic_calibration, platt_apply,
-                                         platt_fit)
+                                         calibrated_ece_draws, calibration_metrics, logistic_calibration, mean_predicted,
+                                         observed_expected, platt_apply, platt_fit, prior_correct, smooth_calibration,
+                                         smooth_ece, weighting_shift)
 from benchmark.stats.cluster_bootstrap import (cluster_bootstrap_aucs, cluster_bootstrap_ci, cluster_bootstrap_weights,
                                                paired_cluster_bootstrap, weighted_aucs)
 from benchmark.stats.hypothesis import (bootstrap_wilcoxon_test, delong_test, delong_variance, holm_correction,
@@ -34,15 +38,19 @@ from benchmark.stats.metrics import (auc_standard_error, bootstrap_aucs, corner_
                                      stratified_auc)
 from benchmark.stats.bayes import correlated_bayesian_ttest, posterior_probabilities
 from benchmark.stats.power import detectable_floor, minimum_detectable_difference, repeats_needed
-from benchmark.stats.thresholds import threshold_metrics, youden_threshold
+from benchmark.stats.net_benefit import net_benefit, treat_all_net_benefit
+from benchmark.stats.thresholds import (sensitivity_threshold, threshold_metrics, weighted_threshold_metrics,
+                                       youden_threshold)
 
 __all__ = [
     "roc_auc", "stratified_auc", "auc_standard_error", "corner_operating_point", "evaluate_scores", "bootstrap_aucs",
-    "youden_threshold", "threshold_metrics",
+    "youden_threshold", "sensitivity_threshold", "threshold_metrics", "weighted_threshold_metrics",
+    "net_benefit", "treat_all_net_benefit",
     "weighted_aucs", "cluster_bootstrap_aucs", "cluster_bootstrap_weights", "cluster_bootstrap_ci",
     "paired_cluster_bootstrap",
     "CALIBRATION_METRICS", "CALIBRATED_DRAWS", "calibrated_ece_draws", "brier_score", "logistic_calibration",
-    "adaptive_ece", "calibration_metrics", "platt_fit", "platt_apply",
+    "adaptive_ece", "calibration_metrics", "platt_fit", "platt_apply", "weighting_shift", "prior_correct",
+    "observed_expected", "mean_predicted", "smooth_calibration", "smooth_ece",
     "percentile_interval", "paired_differences", "rank_intervals",
     "delong_variance", "delong_test", "paired_bootstrap_auc_difference", "paired_bootstrap_auc_differences",
     "bootstrap_wilcoxon_test", "paired_split_test", "nadeau_bengio_ttest", "holm_correction",

@@ -21,7 +21,15 @@ computed for all rows at once (numpy only):
   scores shows on this many images: the ECE's noise floor, which on a fold's test images is not far
   below most methods' ECE (why: docs/decisions/ece-interval.md);
 * :func:`platt_fit` / :func:`platt_apply` - Platt scaling (Platt 1999) on the logit of the score:
-  the two-parameter fit of :func:`logistic_calibration`, applied as ``sigmoid(a' + b logit(score))``.
+  the two-parameter fit of :func:`logistic_calibration`, applied as ``sigmoid(a' + b logit(score))``;
+* :func:`weighting_shift` / :func:`prior_correct` - a model trained with class weights ``w_c`` predicts
+  the odds of a set whose classes were reweighted, ``w_1 / w_0`` times the odds of the training set:
+  the standard correction subtracts ``log(w_1 / w_0)`` from the logit (King & Zeng 2001; Elkan 2001);
+* :func:`observed_expected` / :func:`mean_predicted` - calibration-in-the-large as the ratio of
+  observed to expected events (1 ideal) and the mean predicted risk (to set beside the prevalence);
+* :func:`smooth_calibration` - the calibration curve ``E[label | score]`` smoothed by a reflected
+  Gaussian kernel, and :func:`smooth_ece`, the smooth calibration error (Blasiok & Nakkiran 2023),
+  both computed by the maintained ``relplot`` package, whose automatic bandwidth they share.
 
 Scores are clipped to ``[EPSILON, 1 - EPSILON]`` before the logit (:data:`EPSILON` = 1e-6, logits
 within +-13.8): a float32 sigmoid returns exactly 0 or 1 beyond a logit of about -88 or +17, and
@@ -38,12 +46,14 @@ from benchmark.stats.metrics import _check_labels, _check_scores
 
 __all__ = ["EPSILON", "ECE_BINS", "logit", "brier_score", "logistic_calibration", "adaptive_ece", "platt_fit",
            "platt_apply", "calibration_metrics", "CALIBRATION_METRICS", "calibrated_ece_draws",
-           "CALIBRATED_DRAWS"]
+           "CALIBRATED_DRAWS", "weighting_shift", "prior_correct", "observed_expected", "mean_predicted",
+           "smooth_calibration", "smooth_ece"]
 
 EPSILON = 1e-6
 ECE_BINS = 10
 CALIBRATED_DRAWS = 200
-CALIBRATION_METRICS = ("brier", "calibration_intercept", "calibration_slope", "ece_adaptive")
+CALIBRATION_METRICS = ("brier", "calibration_intercept", "calibration_slope", "observed_expected", "mean_predicted",
+                       "ece_adaptive")
 _MAX_ITER, _MAX_HALVINGS, _TOL = 100, 40, 1e-10
 
 
@@ -68,6 +78,71 @@ def _inputs(y_true, scores, weights) -> tuple[np.ndarray, np.ndarray, np.ndarray
 
 def _out(values: np.ndarray, one: bool):
     return float(values[0]) if one else values
+
+
+def weighting_shift(n_benign: int, n_malignant: int, class_weights: str = "balanced") -> float:
+    """``log(w_malignant / w_benign)``: how far class-weighted training moves every logit, for a training
+    set of ``n_benign`` and ``n_malignant`` images weighted as the trainer's ``class_weights`` scheme does
+    (``"balanced"``: ``w_c = n / (2 n_c)``, so the shift is ``log(n_benign / n_malignant)``; ``"none"``: 0)."""
+    if class_weights == "none":
+        return 0.0
+    if class_weights != "balanced":
+        raise ValueError(f"class weights {class_weights!r}: use 'balanced' or 'none'")
+    if n_benign <= 0 or n_malignant <= 0:
+        raise ValueError(f"the training set needs both classes, has {n_benign} benign and {n_malignant} malignant")
+    return float(np.log(n_benign / n_malignant))
+
+
+def prior_correct(scores, shift: float) -> np.ndarray:
+    """``sigmoid(logit(score) - shift)``: the scores of a class-weighted model (``shift`` from
+    :func:`weighting_shift`) as probabilities for the class balance it was trained on."""
+    with np.errstate(over="ignore"):
+        return 1.0 / (1.0 + np.exp(-(logit(scores) - shift)))
+
+
+def observed_expected(y_true, scores, weights=None):
+    """Observed over expected malignant cases, ``sum w y / sum w score`` (1: calibrated in the large;
+    below 1: the scores predict too many cancers)."""
+    y, s, w, one = _inputs(y_true, scores, weights)
+    expected = w @ s
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return _out(np.where(expected > 0, (w @ y) / np.where(expected > 0, expected, 1.0), np.nan), one)
+
+
+def mean_predicted(y_true, scores, weights=None):
+    """The mean predicted risk ``sum w score / sum w`` (to set beside the prevalence ``sum w y / sum w``)."""
+    _, s, w, one = _inputs(y_true, scores, weights)
+    total = w.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return _out(np.where(total > 0, (w @ s) / np.where(total > 0, total, 1.0), np.nan), one)
+
+
+def smooth_ece(y_true, scores) -> tuple[float, float]:
+    """``(smooth ECE, bandwidth)``: relplot's smooth calibration error with its automatic bandwidth
+    (the kernel width at which the smoothed error equals the width, Blasiok & Nakkiran 2023)."""
+    from relplot.metrics import smECE
+
+    y, s, _, _ = _inputs(y_true, scores, None)
+    value, width = smECE(s, y, return_width=True)
+    return float(value), float(width)
+
+
+def smooth_calibration(y_true, scores, grid, bandwidth: float, weights=None) -> tuple[np.ndarray, np.ndarray]:
+    """``(curve, density)`` on ``grid``: ``E[label | score]`` kernel-smoothed (relplot's reflected Gaussian
+    kernel of width ``bandwidth``, e.g. :func:`smooth_ece`'s) and the kernel density of the scores
+    there. ``weights`` ``(n,)`` counts each image (a bootstrap resample's multiplicities)."""
+    from relplot.kernels import ReflectedGaussianKernel
+
+    y, s, w, _ = _inputs(y_true, scores, weights)
+    if w.shape[0] != 1:
+        raise ValueError("smooth_calibration takes one row of weights")
+    kernel = ReflectedGaussianKernel(float(bandwidth))
+    grid = np.asarray(grid, dtype=np.float64)
+    events = kernel.apply(s, w[0] * y, grid)
+    density = kernel.apply(s, w[0], grid)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        curve = np.where(density > 0, events / np.where(density > 0, density, 1.0), np.nan)
+    return np.clip(curve, 0.0, 1.0), density / max(float(w[0].sum()), 1.0)
 
 
 def brier_score(y_true, scores, weights=None):
@@ -193,11 +268,17 @@ def adaptive_ece(y_true, scores, weights=None, n_bins: int = ECE_BINS):
     return _out(out, one)
 
 
-def calibrated_ece_draws(scores, n_draws: int = CALIBRATED_DRAWS, seed: int = 0, n_bins: int = ECE_BINS) -> np.ndarray:
+def calibrated_ece_draws(scores, n_draws: int = CALIBRATED_DRAWS, seed: int = 0, n_bins: int = ECE_BINS,
+                         groups=None) -> np.ndarray:
     """The adaptive ECE (:func:`adaptive_ece`) of ``n_draws`` label sets drawn as if the scores were perfectly
     calibrated, image ``i`` malignant with probability ``score_i`` (consistency resampling, Bröcker & Smith
     2007): ``(n_draws,)`` draws of the calibration error that sampling alone gives these scores on this many
-    images. An observed ECE inside their range is not evidence of miscalibration."""
+    images. An observed ECE inside their range is not evidence of miscalibration.
+
+    ``groups`` (one id per image, e.g. the duplicate groups): the copies of one lesion share a label, so
+    one uniform number is drawn per group and image ``i`` is malignant when it is below ``score_i``; each
+    image is still malignant with probability ``score_i``, and copies with equal scores always agree. A
+    large group then moves the ECE as one image would: the floor rises where groups are large."""
     _check_bins(n_bins)
     s = _check_scores(scores)
     if (s < 0).any() or (s > 1).any():
@@ -205,7 +286,14 @@ def calibrated_ece_draws(scores, n_draws: int = CALIBRATED_DRAWS, seed: int = 0,
                          f"found values from {s.min():g} to {s.max():g}")
     if int(n_draws) != n_draws or n_draws < 1:
         raise ValueError(f"n_draws must be a positive integer, got {n_draws!r}")
-    labels = np.random.default_rng(seed).random((int(n_draws), s.size)) < s[None, :]
+    rng = np.random.default_rng(seed)
+    if groups is None:
+        labels = rng.random((int(n_draws), s.size)) < s[None, :]
+    else:
+        _, index = np.unique(np.asarray(groups), return_inverse=True)
+        if index.size != s.size:
+            raise ValueError(f"groups must have one entry per score ({s.size}), got {index.size}")
+        labels = rng.random((int(n_draws), int(index.max()) + 1))[:, index.reshape(-1)] < s[None, :]
     order = np.argsort(s, kind="stable")
     s, labels = s[order], labels[:, order]
     first, bins, _ = _equal_mass_bins(s, np.ones((1, s.size)), int(n_bins))
@@ -218,7 +306,9 @@ def calibration_metrics(y_true, scores, weights=None) -> dict:
     """Every statistic of :data:`CALIBRATION_METRICS` for the scores (per row of ``weights``)."""
     fit = logistic_calibration(y_true, scores, weights)
     return {"brier": brier_score(y_true, scores, weights), "calibration_intercept": fit["intercept"],
-            "calibration_slope": fit["slope"], "ece_adaptive": adaptive_ece(y_true, scores, weights)}
+            "calibration_slope": fit["slope"], "observed_expected": observed_expected(y_true, scores, weights),
+            "mean_predicted": mean_predicted(y_true, scores, weights),
+            "ece_adaptive": adaptive_ece(y_true, scores, weights)}
 
 
 def platt_fit(y_true, scores) -> tuple[float, float]:

@@ -217,8 +217,9 @@ def train_model(profile: Profile, config: dict, data: ImageSet, split: dict, dev
     return TrainedModel(backbone, method, config, counts, result)
 
 
-def _rows(data: ImageSet, index: np.ndarray, scores: np.ndarray, method: str, fold: Fold,
-          threshold: float) -> pd.DataFrame:
+def prediction_rows(data: ImageSet, index: np.ndarray, scores: np.ndarray, method: str, fold: Fold,
+                    threshold: float) -> pd.DataFrame:
+    """The rows of :data:`PREDICTION_COLUMNS` of the images ``index`` of ``data`` scored ``scores``."""
     return pd.DataFrame({"dataset": data.name, "method": method, "repeat": fold.repeat, "fold": fold.fold,
                          "image_id": [data.ids[i] for i in index], "group": data.groups[index].astype(int),
                          "label": data.labels[index].astype(int), "score": scores.astype(float),
@@ -230,7 +231,7 @@ def _external_rows(score, ext: ImageSet, method: str, fold: Fold, threshold: flo
     ext_scores = score(ext.images)
     info = {"n_images": len(ext), "checksum": ext.checksum,
             "auc": float(evaluate_scores(ext.labels, ext_scores, n_bootstrap=0)["auc"])}
-    return _rows(ext, np.arange(len(ext)), ext_scores, method, fold, threshold), info
+    return prediction_rows(ext, np.arange(len(ext)), ext_scores, method, fold, threshold), info
 
 
 def score_external(out_dir: Path, profile: Profile, external: dict[str, ImageSet], device: torch.device) -> list[str]:
@@ -305,7 +306,7 @@ def record_run(out_dir: Path, trained: TrainedModel, data: ImageSet, fold: Fold,
                                    "(optimistic; for comparison with Byra 2021)"
     metrics["validation_threshold"] = threshold
     metrics["at_validation_threshold"] = threshold_metrics(data.labels[te], scores, threshold)
-    frames = [_rows(data, te, scores, method.name, fold, threshold)]
+    frames = [prediction_rows(data, te, scores, method.name, fold, threshold)]
     external_info = {}
     for name, ext in (external or {}).items():
         frame, external_info[name] = _external_rows(score, ext, method.name, fold, threshold)
@@ -336,6 +337,7 @@ def record_run(out_dir: Path, trained: TrainedModel, data: ImageSet, fold: Fold,
     out_dir = Path(out_dir)
     write_atomic(out_dir / STATE_FILE, lambda p: torch.save(state, p))
     write_csv_atomic(out_dir / PREDICTIONS_FILE, pd.concat(frames, ignore_index=True))
-    write_csv_atomic(out_dir / VALIDATION_PREDICTIONS_FILE, _rows(data, va, val_scores, method.name, fold, threshold))
+    write_csv_atomic(out_dir / VALIDATION_PREDICTIONS_FILE,
+                     prediction_rows(data, va, val_scores, method.name, fold, threshold))
     write_json_atomic(out_dir / RESULTS_FILE, record)  # last: its presence marks the run finished
     return json.loads((out_dir / RESULTS_FILE).read_text())

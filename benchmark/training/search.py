@@ -19,6 +19,9 @@ loss became NaN ("diverged") or whose model collapsed (constant validation score
 that never left the class-prior loss; see ``benchmark.training.trainer``) is marked failed with
 the reason and never selected. When no trial of a study completes, the study ends
 as "no working configuration found": ``failed.json`` with the reason, no model, no test.
+Each completed trial's model also scores the test fold and the external sets when it finishes
+(``trial_predictions.csv`` of the study, :mod:`benchmark.training.trial_predictions`; ``[search]
+keep_trial_predictions = false`` switches it off), for the budget curves only: selection never reads them.
 A changed profile makes a new study (its name carries a fingerprint) and never returns an old
 result. Re-running resumes.
 
@@ -56,7 +59,7 @@ from benchmark.data import ImageSet
 from benchmark.common.io import write_json_atomic
 from benchmark.models.build import count_parameters, rebuild_trained
 from benchmark.common.profiles import Profile
-from benchmark.runfolder import FAILED_FILE, PREDICTIONS_FILE, RESULTS_FILE
+from benchmark.runfolder import FAILED_FILE, PREDICTIONS_FILE, RESULTS_FILE, TRIAL_PREDICTIONS_FILE
 from benchmark.plugins.registry import Method, get_method
 from benchmark.runfolder import STATE_FILE
 from benchmark.training.runner import Fold, TrainedModel, record_run, train_model
@@ -66,6 +69,7 @@ from benchmark.training.search_space import describe_space, search_space, study_
     trial_slots
 from benchmark.training.study_storage import DEFAULT_HEARTBEAT, STUDY_DB, default_storage, open_storage, redact
 from benchmark.training.trainer import TrainingCollapsed, TrainResult, TrialFailed, trained_state
+from benchmark.training.trial_predictions import keep_trial_rows, trial_rows, write_trial_predictions
 from benchmark.training.device import resolve_device
 
 ARTIFACTS_DIR = "artifacts"       # trained states of trials (Optuna's artifact store), by default in the run folder
@@ -141,9 +145,11 @@ def selection_rule(profile: Profile, data: ImageSet, fold: Fold) -> SelectionRul
 
 class _Objective:
     def __init__(self, method: Method, profile: Profile, data: ImageSet, fold: Fold, base_config: dict,
-                 device: torch.device, artifacts: FileSystemArtifactStore, progress: bool):
+                 device: torch.device, artifacts: FileSystemArtifactStore, progress: bool,
+                 external: dict | None = None):
         self.method, self.profile, self.data, self.fold = method, profile, data, fold
         self.base, self.device, self.artifacts, self.progress = base_config, device, artifacts, progress
+        self.external = external
         self.space = search_space(profile, method)
 
     def __call__(self, trial: optuna.Trial) -> float:
@@ -185,6 +191,9 @@ class _Objective:
             torch.save(state, path)
             artifact = upload_artifact(artifact_store=self.artifacts, file_path=str(path), study_or_trial=trial)
         trial.set_user_attr(STATE_ARTIFACT_ATTR, artifact)
+        if self.profile.search.keep_trial_predictions:  # for the budget curves; selection never reads them
+            keep_trial_rows(trial, self.artifacts, trial_rows(trained, self.data, self.fold, self.profile,
+                                                              self.device, self.external, trial.number))
         trial.set_user_attr("config", json.loads(json.dumps(trained.config)))
         trial.set_user_attr("training", json.loads(json.dumps(result.as_dict())))
         trial.set_user_attr("val_loss", result.best_val_loss)
@@ -311,7 +320,7 @@ def run_search(method_name: str, profile: Profile, dataset: str, data: ImageSet,
             "split_seed": fold.split_seed, "search_seed": fold.search_seed, "augment_seed": fold.augment_seed}
     if fold.train_size is not None:  # a training subset ([data] train_sizes); absent: the whole training part
         base["train_size"] = fold.train_size
-    objective = _Objective(method, profile, data, fold, base, dev, store, progress)
+    objective = _Objective(method, profile, data, fold, base, dev, store, progress, external)
     jobs = max(1, parallel_trials or profile.search.parallel_trials)
     if jobs > 1 and profile.search.sampler == "grid":
         warnings.warn("--parallel-trials applies to the tpe sampler; the grid runs one trial at a time")
@@ -351,7 +360,7 @@ def run_search(method_name: str, profile: Profile, dataset: str, data: ImageSet,
         record = {"status": NO_WORKING_CONFIGURATION, "reason": reason, "method": method_name,
                   "repeat": fold.repeat, "fold": fold.fold, "config": base, "search": search,
                   "wall_seconds": time.perf_counter() - started}
-        for stale in (RESULTS_FILE, PREDICTIONS_FILE, STATE_FILE):  # an earlier study's run (results.json first)
+        for stale in (RESULTS_FILE, PREDICTIONS_FILE, STATE_FILE, TRIAL_PREDICTIONS_FILE):  # an earlier study's
             (out_dir / stale).unlink(missing_ok=True)
         write_json_atomic(out_dir / FAILED_FILE, record)
         return record
@@ -360,6 +369,10 @@ def run_search(method_name: str, profile: Profile, dataset: str, data: ImageSet,
     best = max(t.value for t in complete)
     search["tie_tolerance"] = rule.tolerance(best)
     search["tied_trials"] = sorted(t.number for t in rule.contenders(complete))
+    if profile.search.keep_trial_predictions:  # every completed trial's test rows, apart from the selected run's
+        search["trials_with_predictions"] = write_trial_predictions(complete, store, out_dir / TRIAL_PREDICTIONS_FILE)
+    else:
+        (out_dir / TRIAL_PREDICTIONS_FILE).unlink(missing_ok=True)
     trained = _restore(selected, profile, store)
     record = record_run(out_dir, trained, data, fold, profile, dev, started, extra={"search": search},
                         external=external)

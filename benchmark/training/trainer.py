@@ -1,7 +1,7 @@
 """The trainer, after the paper's protocol (Byra 2021, section 3.4).
 
-Adam (lr, beta1; beta2 0.999), batch 24, binary cross-entropy on one logit with each
-sample weighted by the inverse frequency of its class in the training set, augmentation,
+Adam (lr, beta1; beta2 0.999), batch 24, binary cross-entropy on one logit (unweighted, or each
+sample weighted by the inverse frequency of its class: ``[train] class_weights``), augmentation,
 early stopping on the selection metric (validation AUC, or accuracy as in the paper) with a
 patience, the learning rate multiplied by 0.9 after every 4 epochs without improvement, and
 the weights that were best on validation kept. Only a strict improvement of the metric
@@ -37,7 +37,7 @@ from benchmark.models.hooks import Stage
 from benchmark.common.profiles import SELECTION_METRICS, TrainSection
 from benchmark.training.device import Preprocess, inference_autocast, inference_dtype, training_autocast
 
-PRIOR_LOSS = math.log(2.0)   # class-weighted BCE of a constant prediction at its best (score 0.5)
+PRIOR_LOSS = math.log(2.0)   # balanced class-weighted BCE of a constant prediction at its best (score 0.5)
 COLLAPSE_SCORE_RANGE = 1e-3  # validation scores spanning less than this are "constant"
 COLLAPSE_LOSS_FRACTION = 0.98  # a training loss never below 0.98 ln 2 never left the prior
 AUGMENT_CHUNK = 256          # images augmented per call, so a view does not depend on batching
@@ -55,24 +55,33 @@ class TrainingCollapsed(TrialFailed):
     """The trained model scores every image (nearly) the same, or never left the prior loss."""
 
 
-def collapse_reason(val_scores: np.ndarray, history: list[dict]) -> str | None:
+def constant_loss(labels: np.ndarray, weights: torch.Tensor) -> float:
+    """The loss (BCE, each image weighted by its class's weight, mean over images) of the best constant prediction:
+    ln 2 under balanced weights, the entropy of the malignant fraction without weights."""
+    counts = np.bincount(np.asarray(labels), minlength=2).astype(float) * weights.double().cpu().numpy()
+    p = counts[1] / counts.sum()
+    return float(-(counts[1] * math.log(p) + counts[0] * math.log(1 - p)) / len(labels)) if 0 < p < 1 else 0.0
+
+
+def collapse_reason(val_scores: np.ndarray, history: list[dict], prior_loss: float = PRIOR_LOSS) -> str | None:
     """Why a trained model counts as collapsed, or None.
 
     - its validation scores span less than ``COLLAPSE_SCORE_RANGE`` (every image scored the same);
     - its loss never left the class-prior loss: neither the training loss (mean of an epoch) nor
-      the validation loss ever reached ``COLLAPSE_LOSS_FRACTION`` x ln 2 (0.98 x the class-weighted
-      loss of a constant prediction; a loss exactly at it has reached it), or it finished no epoch.
-      It learnt nothing from the images.
+      the validation loss ever reached ``COLLAPSE_LOSS_FRACTION`` x ``prior_loss`` (0.98 x the loss of
+      the best constant prediction, :func:`constant_loss`: ln 2 under balanced class weights; a loss
+      exactly at it has reached it), or it finished no epoch. It learnt nothing from the images.
     """
     spread = float(np.ptp(val_scores)) if len(val_scores) else 0.0
     if spread < COLLAPSE_SCORE_RANGE:
         return f"collapsed: validation scores nearly constant (range {spread:.2g})"
-    limit = COLLAPSE_LOSS_FRACTION * PRIOR_LOSS
+    limit = COLLAPSE_LOSS_FRACTION * prior_loss
     train = min((h["train_loss"] for h in history), default=math.inf)
     val = min((h["val_loss"] for h in history), default=math.inf)
     if train > limit and val > limit:
         return (f"collapsed: training loss never below {train:.4f} and validation loss never below {val:.4f}, "
-                f"the loss of a constant prediction being ln 2 = {PRIOR_LOSS:.4f}")
+                f"the loss of a constant prediction being "
+                f"{'ln 2 = ' if math.isclose(prior_loss, PRIOR_LOSS) else ''}{prior_loss:.4f}")
     return None
 
 
@@ -132,11 +141,16 @@ class TrainResult:
                    d.get("post_training", {}))
 
 
-def class_weights(labels: np.ndarray) -> torch.Tensor:
-    """Per-class weights n / (2 n_c): inverse class frequency, mean weight 1 over the set."""
+def class_weights(labels: np.ndarray, scheme: str) -> torch.Tensor:
+    """Per-class weights of the loss: ``"balanced"``, n / (2 n_c) (inverse class frequency, mean
+    weight 1 over the set), or ``"none"`` (1 each). The profile's ``[train] class_weights``."""
     counts = np.bincount(labels, minlength=2).astype(float)
     if (counts == 0).any():
         raise ValueError(f"the training set needs both classes, has counts {counts.tolist()}")
+    if scheme == "none":
+        return torch.ones(2, dtype=torch.float32)
+    if scheme != "balanced":
+        raise ValueError(f"class weights {scheme!r}: use 'balanced' or 'none'")
     return torch.tensor(len(labels) / (2.0 * counts), dtype=torch.float32)
 
 
@@ -229,7 +243,7 @@ def train(backbone: BackboneAdapter, bn_stats: str, train_images: np.ndarray, tr
     last.best_epoch += offset - last.epochs_run
     last.epochs_run = offset
     if hooks.finish is not None:
-        y_val, weights = np.asarray(val_labels), class_weights(np.asarray(train_labels))
+        y_val, weights = np.asarray(val_labels), class_weights(np.asarray(train_labels), config.class_weights)
 
         def evaluate() -> dict:
             scores = predict_scores(backbone, val_images, device, config.eval_batch_size,
@@ -240,7 +254,7 @@ def train(backbone: BackboneAdapter, bn_stats: str, train_images: np.ndarray, tr
         last.post_training = hooks.finish(backbone, evaluate)
         final = evaluate()
         last.best_val_auc, last.best_val_accuracy, last.best_val_loss = final["auc"], final["accuracy"], final["loss"]
-        last.collapse = collapse_reason(final["scores"], last.history)
+        last.collapse = collapse_reason(final["scores"], last.history, constant_loss(train_labels, weights))
     last.train_seconds = time.perf_counter() - started
     return last
 
@@ -259,7 +273,7 @@ def _train_stage(backbone: BackboneAdapter, bn_stats: str, train_images: np.ndar
     inputs = TrainingInputs(backbone, bn_stats, train_images, val_images, config, device, prep, augment_seed)
     y_train = torch.as_tensor(train_labels, dtype=torch.float32).to(device)
     y_val = np.asarray(val_labels)
-    weights = class_weights(np.asarray(train_labels)).to(device)
+    weights = class_weights(np.asarray(train_labels), config.class_weights).to(device)
     optimizer = make_optimizer(backbone, lr, beta1)
 
     best_metric, best = -math.inf, {"accuracy": math.nan, "auc": math.nan, "loss": math.inf}
@@ -312,7 +326,7 @@ def _train_stage(backbone: BackboneAdapter, bn_stats: str, train_images: np.ndar
             break
     bar.close()
     model.load_state_dict(best_state, strict=False)
-    collapse = collapse_reason(best_scores, history)
+    collapse = collapse_reason(best_scores, history, constant_loss(train_labels, weights))
     return TrainResult(best_epoch, best["accuracy"], best["loss"], epoch, since_best >= config.patience,
                        time.perf_counter() - started, history, inputs.describe(), best["auc"], selection, collapse)
 
@@ -387,7 +401,7 @@ class TrainingInputs:
 
 
 def validation_metrics(scores: np.ndarray, labels: np.ndarray, weights: torch.Tensor) -> dict:
-    """Accuracy at 0.5, AUC, and the class-weighted loss of validation scores."""
+    """Accuracy at 0.5, AUC, and the loss of validation scores, each image weighted by its class's weight."""
     labels = np.asarray(labels)
     accuracy = float(np.mean((scores >= 0.5) == (labels == 1)))
     auc = roc_auc(labels, scores) if len(np.unique(labels)) == 2 else math.nan

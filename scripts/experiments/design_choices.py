@@ -8,6 +8,7 @@ folds are fresh data for the decision, and scores the selected models on an exte
     python scripts/experiments/design_choices.py bn_policy --split-seed 9001 --run-dir reports/design-bn-9001
     python scripts/experiments/design_choices.py reference_standardisation --split-seed 9001 --out design-ref-9001.csv
     python scripts/experiments/design_choices.py head_lr_floor --split-seed 9001 --run-dir reports/design-floor-9001
+    python scripts/experiments/design_choices.py class_weighting --split-seed 9001 --run-dir reports/design-weights-9001
 
 Choices:
   bn_policy   BitFit and BN tuning with every batch-norm layer in eval mode (pretrained running
@@ -27,6 +28,12 @@ Choices:
               max(lr, 1e-3), the pretrained network at lr; full fine-tuning searches 1e-5 to 1e-3,
               so the floor binds at every draw). The variant exists only in this script: it
               marks its backbone, and the optimiser is built with two groups for a marked one.
+  class_weighting
+              the loss weighted by inverse class frequency (``[train] class_weights = "balanced"``) against
+              the plain loss (``"none"``), for the methods of :data:`CLASS_WEIGHTING_METHODS`: each variant
+              is the whole profile with the other setting, trained into its own folder under --run-dir.
+              Beside the leaderboard's columns, the calibration intercept and slope of the selected
+              models' validation scores (mean over the fold models).
 
 It prints, per variant: the fold-stratified AUC of the design partition's test folds (pairs within
 one fold model), the pooled out-of-fold AUC, the mean validation AUC of the selected trials, and
@@ -36,6 +43,7 @@ with the validation AUC from ``results.json``; ``--out`` writes them as CSV.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import inspect
 import json
 import tempfile
@@ -46,7 +54,7 @@ import pandas as pd
 import torch
 
 from benchmark.common.io import write_csv_atomic
-from benchmark.common.profiles import load_profile
+from benchmark.common.profiles import CLASS_WEIGHTS, load_profile
 from benchmark.plugins.registry import compose, get_method, register_method
 from benchmark.training import trainer
 from benchmark.evaluation import leaderboard, load_run
@@ -54,6 +62,8 @@ from benchmark.training.suite import run_suite
 
 DESIGN_SEEDS_FROM = 9001  # reported profiles use split seeds below this
 HEAD_LR_FLOOR = 1e-3  # the floor once in the trainer (removed in d3638c1)
+# the paper's core without full fine-tuning (the slowest), with LoRA and BitFit: one variant in about 20 minutes here
+CLASS_WEIGHTING_METHODS = ["feature_extraction", "finetune_last_block", "drs", "bitfit", "lora"]
 
 CHOICES = {
     "reference_standardisation": {},  # no trained variants: see reference_standardisation()
@@ -63,6 +73,7 @@ CHOICES = {
         "bn_tuning": None,
         "bn_tuning_bn_frozen": ("bn_tuning", "frozen"),
     },
+    "class_weighting": {},  # the variants are profiles: see class_weighting()
     "head_lr_floor": {
         "finetune_all": None,
         "finetune_all_head_lr_floor": ("finetune_all", HEAD_LR_FLOOR),
@@ -148,6 +159,43 @@ def summarise(run_dir: Path, methods: list[str]) -> pd.DataFrame:
     return out.reset_index()
 
 
+def validation_calibration(run_dir: Path, method: str) -> dict:
+    """Mean calibration intercept and slope of the selected models' validation scores."""
+    from benchmark.stats import calibration_metrics
+
+    values = []
+    for path in sorted((run_dir / "runs" / method).glob("repeat-*/fold-*/validation_predictions.csv")):
+        rows = pd.read_csv(path)
+        values.append(calibration_metrics(rows["label"].to_numpy(), rows["score"].to_numpy()))
+    return {f"validation_{k}": float(np.nanmean([v[k] for v in values])) if values else float("nan")
+            for k in ("calibration_intercept", "calibration_slope")}
+
+
+def class_weighting(profile, dataset: str, run_dir: Path, external: list[str], workers) -> pd.DataFrame:
+    """Every class-weight scheme of the trainer, the whole profile trained once with each."""
+    tables = []
+    for scheme in CLASS_WEIGHTS:
+        variant = dataclasses.replace(profile, train=dataclasses.replace(profile.train, class_weights=scheme))
+        run_suite(variant, dataset, run_dir / scheme, CLASS_WEIGHTING_METHODS, workers=workers, external=external)
+        table = summarise(run_dir / scheme, CLASS_WEIGHTING_METHODS)
+        calibration = pd.DataFrame([validation_calibration(run_dir / scheme, m) for m in CLASS_WEIGHTING_METHODS])
+        tables.append(pd.concat([table, calibration], axis=1).assign(class_weights=scheme))
+    per_study = [validation_aucs(run_dir / scheme, CLASS_WEIGHTING_METHODS) for scheme in CLASS_WEIGHTS]
+    diff = (per_study[1] - per_study[0]).dropna()
+    print(f"validation AUC, {CLASS_WEIGHTS[1]} minus {CLASS_WEIGHTS[0]}, over {len(diff)} paired studies: "
+          f"mean {diff.mean():+.4f}, paired SE {diff.std(ddof=1) / np.sqrt(len(diff)):.4f}")
+    return pd.concat(tables, ignore_index=True)
+
+
+def validation_aucs(run_dir: Path, methods: list[str]) -> pd.Series:
+    """The selected model's validation AUC of every study, indexed by (method, repeat, fold)."""
+    out = {}
+    for m in methods:
+        for p in sorted((run_dir / "runs" / m).glob("repeat-*/fold-*/results.json")):
+            out[(m, p.parent.parent.name, p.parent.name)] = float(json.loads(p.read_text())["training"]["best_val_auc"])
+    return pd.Series(out, dtype=float)
+
+
 def reference_standardisation(profile, dataset: str, external: list[str]) -> pd.DataFrame:
     """The reference probe on raw and on standardised frozen features, on the design partition:
     per variant the mean inner cross-validation AUC of the chosen C (grouped, on each fold's
@@ -202,6 +250,7 @@ def main(argv=None) -> int:
     parser.add_argument("--run-dir", type=Path, help="the run folder of the trained variants (not for "
                         "reference_standardisation)")
     parser.add_argument("--out", type=Path, help="write the table as CSV")
+    parser.add_argument("--workers", default="1", help="studies at once (a number or 'auto')")
     args = parser.parse_args(argv)
     profile = design_profile(args.profile, args.split_seed)
     external = args.external if args.external is not None else ["breast_lesions_usg"]
@@ -213,9 +262,15 @@ def main(argv=None) -> int:
         return 0
     if args.run_dir is None:
         parser.error(f"{args.choice} trains its variants: give --run-dir")
+    workers = args.workers if args.workers == "auto" else int(args.workers)
+    if args.choice == "class_weighting":
+        table = class_weighting(profile, args.dataset, args.run_dir, external, workers)
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+        if args.out:
+            write_csv_atomic(args.out, table)
+        return 0
     methods = register_variants(args.choice)
-    run_suite(profile, args.dataset, args.run_dir, methods, workers=1,
-              external=external)
+    run_suite(profile, args.dataset, args.run_dir, methods, workers=workers, external=external)
     table = summarise(args.run_dir, methods)
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     if args.out:

@@ -224,6 +224,10 @@ def test_page_structure_and_rebuild(base, tmp_path, no_analysis):
     for needle in ("0123456789abcdef", "uncommitted changes", "abc123", "case/999", "efficientnet_lite0",
                    "32 px", "at most 3", "patience 2", "grid sampler", "bootstrap resamples", "torch 2.4"):
         assert needle in text, needle
+    # the reporting checklist, named with its path in this checkout
+    checklist = re.search(r'id="checklist">docs/checklist.md</span> in the suite\'s repository \(here <code>([^<]+)</code>',
+                          text.replace("&#39;", "'"))
+    assert checklist and Path(checklist.group(1)).is_file() and "TRIPOD+AI" in Path(checklist.group(1)).read_text()
     # the optional inputs are missing: short notes
     assert (f"not computed: run <code>petl-bench bench --backbone efficientnet_lite0 --image-size 32 --methods "
             f"{','.join(pd.read_csv(run_folder / 'leaderboard.csv')['method'])} --out {run_folder}</code>") in text
@@ -237,8 +241,9 @@ def test_everything_is_embedded(built):
     assert "url(" not in text
     assert page.imgs and all(src.startswith("data:image/png;base64,") for src in page.imgs)
     assert all(h.startswith("#") for h in page.hrefs)
-    # figures (3, the Pareto figure and a reliability diagram) + one thumbnail per test image (16 < the gallery's cap)
-    assert len(page.imgs) == 3 + 2 + N_TEST
+    # figures (3, the Pareto figure, a reliability diagram and a decision curve) + one thumbnail per test image
+    # (16 < the gallery's cap)
+    assert len(page.imgs) == 3 + 3 + N_TEST
 
 
 def test_gallery_misclassified_first(built):

@@ -160,7 +160,9 @@ def make_run_folder(root: Path, methods=tuple(METHODS), folds: int = 5, repeats:
                                 "n_images": n_images, "n_excluded": 1,
                                 "excluded": [{"id": "case/999", "reason": "duplicate"}],
                                 "split_sizes": {"train": n_images - n_test - 20, "val": 20, "test": n_test},
-                                "split_malignant": {"test": int(labels[test].sum())}},
+                                "split_malignant": {"test": int(labels[test].sum()),  # train: about its share
+                                                    "train": int(round(labels[~test].sum() * (n_images - n_test - 20)
+                                                                       / (n_images - n_test)))}},
                     "backbone": {"name": "efficientnet_lite0", "weights": {"source": "random", "detail": "test"}},
                     "parameters": {"trainable": trainable, "trainable_without_head": without_head,
                                    "head": trainable - without_head, "total": 3_372_289},

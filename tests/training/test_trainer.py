@@ -41,11 +41,26 @@ def _train(tiny_data, profile, method="feature_extraction", seed=0, selection="a
     return backbone, result
 
 
-def test_class_weights_are_inverse_frequency():
-    w = class_weights(np.array([0, 0, 0, 1]))
+def test_class_weights_are_inverse_frequency_or_none():
+    w = class_weights(np.array([0, 0, 0, 1]), "balanced")
     assert torch.allclose(w, torch.tensor([4 / 6, 4 / 2]))
-    with pytest.raises(ValueError, match="both classes"):
-        class_weights(np.array([0, 0]))
+    assert torch.equal(class_weights(np.array([0, 0, 0, 1]), "none"), torch.ones(2))
+    for scheme in ("balanced", "none"):
+        with pytest.raises(ValueError, match="both classes"):
+            class_weights(np.array([0, 0]), scheme)
+
+
+def test_the_default_loss_is_unweighted():
+    """The suite's definition (docs/decisions/class-weighting.md): the plain loss, unless a profile says otherwise;
+    a study trained with balanced weights keeps its old identity (the key is left out of training_dict)."""
+    from benchmark.common.profiles import TrainSection, load_profile
+
+    assert TrainSection().class_weights == "none"
+    quick = load_profile("quick")
+    assert quick.train.class_weights == "none" and quick.training_dict()["train"]["class_weights"] == "none"
+    import dataclasses
+    weighted = dataclasses.replace(quick, train=dataclasses.replace(quick.train, class_weights="balanced"))
+    assert "class_weights" not in weighted.training_dict()["train"]
 
 
 def test_validation_metrics_match_scikit_learn():
@@ -56,7 +71,7 @@ def test_validation_metrics_match_scikit_learn():
     rng = np.random.default_rng(3)
     labels = np.concatenate([[1, 1], rng.integers(0, 2, 38)])  # the two scores of 0.5 are malignant
     scores = np.concatenate([[0.5, 0.5], rng.uniform(0.02, 0.98, 38)])
-    weights = class_weights(np.array([0] * 30 + [1] * 10))  # 2/3 and 2
+    weights = class_weights(np.array([0] * 30 + [1] * 10), "balanced")  # 2/3 and 2
     got = trainer.validation_metrics(scores, labels, weights)
     assert got["accuracy"] == pytest.approx(accuracy_score(labels, scores >= 0.5), abs=1e-12)
     assert got["auc"] == pytest.approx(roc_auc_score(labels, scores), abs=1e-12)
@@ -167,6 +182,21 @@ def test_collapse_reason():
     assert collapse_reason(spread, [{"train_loss": PRIOR_LOSS, "val_loss": limit}]) is None
     assert collapse_reason(spread, []).startswith("collapsed: training loss never below")
     assert issubclass(TrainingCollapsed, TrialFailed) and issubclass(TrainingDiverged, TrialFailed)
+
+
+def test_the_prior_loss_follows_the_class_weights():
+    """Under balanced weights the best constant prediction's loss is ln 2; without weights it is the entropy of the
+    malignant fraction (0.6269 at 0.32), so a plain-loss model stuck at the prior (loss 0.63) counts as collapsed.
+    Planted: the unweighted model judged against ln 2: its 0.63 lies below 0.98 ln 2 = 0.679 and passes."""
+    from benchmark.training.trainer import class_weights, constant_loss
+
+    y = np.r_[np.ones(32, int), np.zeros(68, int)]
+    assert constant_loss(y, class_weights(y, "balanced")) == pytest.approx(PRIOR_LOSS)
+    plain = constant_loss(y, class_weights(y, "none"))
+    assert plain == pytest.approx(-(0.32 * np.log(0.32) + 0.68 * np.log(0.68)))
+    stuck = [{"train_loss": plain + 0.003, "val_loss": plain + 0.001}]
+    assert collapse_reason(np.linspace(0.2, 0.8, 16), stuck, plain).startswith("collapsed: training loss never")
+    assert collapse_reason(np.linspace(0.2, 0.8, 16), stuck) is None  # judged against ln 2, it would pass
 
 
 def test_a_model_that_scores_every_image_the_same_is_collapsed(tiny_data, smoke_profile):

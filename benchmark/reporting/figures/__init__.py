@@ -4,7 +4,9 @@ their tables.
 
 The drawing modules share one canvas (:mod:`~benchmark.reporting.figures.canvas`): ``leaderboard`` (ROC
 curves, AUC against trainable parameters, the p-value matrix, internal against external AUC),
-``efficiency`` (Pareto front, learning curve), ``calibration`` (reliability diagrams), ``analysis`` (the
+``efficiency`` (Pareto front, learning curve), ``budget`` (rank and AUC against the search budget),
+``calibration`` (reliability diagrams), ``decision_curves`` (net benefit against the threshold probability),
+``analysis`` (the
 representation analysis' tables) and ``sites`` (the train-site x test-site heatmaps, drawn with the sites
 page). matplotlib is imported only when a figure is drawn.
 """
@@ -23,7 +25,10 @@ from benchmark.reporting.inputs import read_significance
 from benchmark.runfolder import (AUC_PARAMETERS_FIGURE, CALIBRATION_CURVE_FILE, COST_FILE, FIGURES_DIR,
                                  LEADERBOARD_FILE, LEARNING_CURVE_FIGURE, LEARNING_CURVE_FILE, PARETO_FIGURE,
                                  PARETO_FILE, PREDICTIONS_FILE, ROC_FIGURE, SIGNIFICANCE_FILE, STUDIES_FILE,
-                                 SUITE_FILE, calibration_figure, external_figure, pvalue_figure)
+                                 SUITE_FILE, CALIBRATION_SMOOTH_FILE, calibration_figure, external_figure, pvalue_figure)
+
+from benchmark.runfolder import DECISION_CURVE_FILE, REFERENCE_METHOD, decision_curve_figure
+from benchmark.runfolder import BUDGET_CURVE_FIGURE, BUDGET_CURVE_FILE
 
 __all__ = ["Drawn", "FIGURES", "draw_figures"]
 
@@ -80,8 +85,8 @@ def _external(ctx, key, path, synthetic):
 
 
 def _calibration_sets(ctx: Context) -> list:
-    path = ctx.run_dir / CALIBRATION_CURVE_FILE
-    if not ctx.data.order or not path.is_file():
+    path = ctx.run_dir / CALIBRATION_SMOOTH_FILE
+    if not ctx.data.order or not path.is_file() or not (ctx.run_dir / CALIBRATION_CURVE_FILE).is_file():
         return []
     return list(pd.read_csv(path)["dataset"].unique())
 
@@ -89,9 +94,25 @@ def _calibration_sets(ctx: Context) -> list:
 def _calibration(ctx, key, path, synthetic):
     from benchmark.reporting.figures.calibration import reliability_figure
 
-    curves = pd.read_csv(ctx.run_dir / CALIBRATION_CURVE_FILE)
-    methods = list(dict.fromkeys(list(ctx.data.order) + list(curves["method"])))
-    return reliability_figure(curves, key, path, methods, synthetic)
+    smooth, curves = (pd.read_csv(ctx.run_dir / name) for name in (CALIBRATION_SMOOTH_FILE, CALIBRATION_CURVE_FILE))
+    methods = list(dict.fromkeys(list(ctx.data.order) + list(smooth["method"])))
+    return reliability_figure(smooth, curves, key, path, methods, synthetic)
+
+
+def _decision_sets(ctx: Context) -> list:
+    path = ctx.run_dir / DECISION_CURVE_FILE
+    if not ctx.data.order or not path.is_file():
+        return []
+    return list(pd.read_csv(path)["dataset"].unique())
+
+
+def _decision_curve(ctx, key, path, synthetic):
+    from benchmark.reporting.figures.decision_curves import net_benefit_figure
+
+    lb = ctx.table(LEADERBOARD_FILE)
+    top = list(lb.dropna(subset=["rank"]).sort_values("rank")["method"])[:3] if "rank" in lb else ctx.data.order[:3]
+    return net_benefit_figure(pd.read_csv(ctx.run_dir / DECISION_CURVE_FILE), key, path, [REFERENCE_METHOD, *top],
+                              synthetic)
 
 
 def _table_exists(name: str) -> Callable[[Context], list]:
@@ -111,6 +132,11 @@ def _learning_curve(ctx, key, path, synthetic):
                                  order=list(ctx.data.order), synthetic=synthetic)
 
 
+def _budget_curve(ctx, key, path, synthetic):
+    from benchmark.reporting.figures.budget import budget_curve_figure
+    return budget_curve_figure(pd.read_csv(ctx.run_dir / BUDGET_CURVE_FILE), path, synthetic=synthetic)
+
+
 def _one(name: str) -> Callable[[object], str]:
     return lambda key: name
 
@@ -122,9 +148,11 @@ FIGURES: tuple[Drawn, ...] = (
           _auc_parameters),
     Drawn((SIGNIFICANCE_FILE,), _has_primary, _one(pvalue_figure(PRIMARY_TEST)), _pvalues),
     Drawn((LEADERBOARD_FILE,), _externals, external_figure, _external),
-    Drawn((CALIBRATION_CURVE_FILE,), _calibration_sets, calibration_figure, _calibration),
+    Drawn((CALIBRATION_SMOOTH_FILE, CALIBRATION_CURVE_FILE), _calibration_sets, calibration_figure, _calibration),
+    Drawn((DECISION_CURVE_FILE, LEADERBOARD_FILE), _decision_sets, decision_curve_figure, _decision_curve),
     Drawn((PARETO_FILE,), _table_exists(PARETO_FILE), _one(PARETO_FIGURE), _pareto),
     Drawn((LEARNING_CURVE_FILE,), _table_exists(LEARNING_CURVE_FILE), _one(LEARNING_CURVE_FIGURE), _learning_curve),
+    Drawn((BUDGET_CURVE_FILE,), _table_exists(BUDGET_CURVE_FILE), _one(BUDGET_CURVE_FIGURE), _budget_curve),
 )
 
 

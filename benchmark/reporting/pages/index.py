@@ -24,7 +24,9 @@ PNG data URIs, the CSS (``templates/report.css``) is inline, there is no JavaScr
    that set's licence and required citation (:mod:`benchmark.reporting.sections.subgroups`);
    then calibration on every data set: reliability diagrams (``calibration_curve.csv``) and Brier score,
    calibration intercept and slope and adaptive ECE, raw and Platt-scaled
-   (:mod:`benchmark.reporting.sections.calibration`);
+   (:mod:`benchmark.reporting.sections.calibration`); then clinical operating points (specificity at a
+   validation-chosen sensitivity of 0.95 and 0.98, the Youden point) and decision curves
+   (:mod:`benchmark.reporting.sections.clinical`);
 8. cost (``cost.csv`` of ``petl-bench bench``), when present;
 9. analysis figures and findings (:mod:`benchmark.reporting.sections.analysis`), when present or computable;
 10. a gallery of test images (repeat 0, every fold's test images) with every method's out-of-fold
@@ -44,6 +46,7 @@ from benchmark.common.io import read_json, write_text_atomic
 from benchmark.reporting.sections.protocol import protocol_section, run_protocol, synthetic_banner
 from benchmark.reporting.render import embedded_figure, render
 from benchmark.reporting.sections.calibration import calibration_section
+from benchmark.reporting.sections.clinical import clinical_section
 from benchmark.reporting.sections.external import external_section
 from benchmark.reporting.sections.gallery import gallery
 from benchmark.reporting.inputs import read_csv, read_records, read_significance
@@ -54,6 +57,7 @@ from benchmark.reporting.sections.subgroups import subgroup_section
 from benchmark.reporting.sections.reproduction import reproduction_section
 from benchmark.reporting.sections.cost import cost_section
 from benchmark.reporting.sections.leaderboard import leaderboard_section
+from benchmark.reporting.sections.budget_curves import budget_curve_section
 from benchmark.reporting.sections.significance import significance_section
 from benchmark.reporting.sections.summary import summary
 from benchmark.evaluation.derived import refresh
@@ -107,6 +111,7 @@ def write_report(run_dir, rebuild: bool = False, analyse: Callable[[Path], objec
                         read_json(run_dir / PLAN_RECORD_FILE).get("label")),
         reproduction=reproduction_section(lb, pd.read_csv(run_dir / CLAIMS_FILE), proto),
         leaderboard=leaderboard_section(lb, proto, read_csv(run_dir / SEARCH_BUDGET_FILE)),
+        budget_curves=budget_curve_section(run_dir),
         significance=significance_section(run_dir, sig),
         repeats=repeats_section(run_dir),
         figures={section: embedded_figure(path) if path.is_file() else None for section, path in figures.items()},
@@ -115,6 +120,7 @@ def write_report(run_dir, rebuild: bool = False, analyse: Callable[[Path], objec
         external=external_section(run_dir, data, lb, sig),
         subgroups=subgroup_section(run_dir, data),
         calibration=calibration_section(run_dir, data, lb),
+        clinical=clinical_section(run_dir, data),
         cost=cost_section(run_dir, list(lb["method"]),
                           (backbone.get("name", "BACKBONE"), backbone.get("image_size", "SIZE"))),
         analysis=analysis_section(run_dir, findings, analysis_notes),

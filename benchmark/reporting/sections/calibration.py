@@ -1,84 +1,100 @@
-"""The report's calibration section (``sections/calibration.html``): reliability diagrams and the calibration table.
+"""The report's calibration section (``sections/calibration.html``): calibration figures and tables.
 
-``calibration_curve.csv`` (tidy, :data:`benchmark.evaluation.calibration.CURVE_COLUMNS`) holds the
-points of every data set's reliability diagram, and ``figures/calibration_<data set>.png`` is drawn
-from it alone (:func:`benchmark.reporting.figures.calibration.reliability_figure`), so the figure can be rebuilt from the CSV. Both are
-written when missing or stale (:mod:`benchmark.evaluation.derived`, :mod:`benchmark.reporting.figures`). The table cells
-come from the leaderboard's calibration columns (:func:`benchmark.evaluation.calibration.calibration_columns`).
+``calibration_smooth.csv`` (:data:`benchmark.evaluation.calibration.SMOOTH_COLUMNS`) holds every data set's
+smoothed calibration curves with their bands and ``calibration_curve.csv`` the equal-mass bins;
+``figures/calibration_<data set>.png`` is drawn from them alone
+(:func:`benchmark.reporting.figures.calibration.reliability_figure`). The table cells come from the
+leaderboard's calibration columns (:func:`benchmark.evaluation.calibration.calibration_columns`): one row per
+method and kind of scores.
 """
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from benchmark.evaluation import RunData
-from benchmark.evaluation.calibration import (CALIBRATED_ECE, TABLE_METRICS, calibration_note)
+from benchmark.evaluation.calibration import PREFIX, SCORES, calibration_note, prior_shifts
 from benchmark.reporting.render import embedded_figure
-from benchmark.reporting.inputs import read_csv
-from benchmark.runfolder import CALIBRATION_CURVE_FILE, FIGURES_DIR, REFERENCE_METHOD, calibration_figure
+from benchmark.runfolder import (CALIBRATION_CURVE_FILE, CALIBRATION_SMOOTH_FILE, FIGURES_DIR, REFERENCE_METHOD,
+                                 calibration_figure)
 
-__all__ = ["ece_floor_sentence", "calibration_section"]
+__all__ = ["shift_sentence", "calibration_section"]
 
-METRIC_LABELS = {"brier": "Brier", "calibration_intercept": "intercept", "calibration_slope": "slope",
-                 "ece_adaptive": "adaptive ECE", "ece_adaptive_calibrated": "ECE if calibrated"}
-
-
-def _label(metric: str) -> str:
-    """A column's header: the calibrated model's ECE has a range of draws, not a confidence interval."""
-    return METRIC_LABELS[metric] + (" [95% range]" if metric == CALIBRATED_ECE else " [95% CI]")
+HEADER = ["method", "scores", "intercept [95% CI]", "slope [95% CI]", "observed / expected [95% CI]",
+          "mean predicted risk", "Brier [95% CI]", "adaptive ECE", "ECE if calibrated [95% range]"]
+KIND_LABELS = {"raw": "own", "prior_corrected": "prior-corrected", "platt": "Platt-scaled"}
 
 
-def _cell(r, name: str) -> str:
+def _cell(r, name: str, interval: bool = True) -> str:
     value, lo, hi = r.get(name), r.get(f"{name}_ci_low"), r.get(f"{name}_ci_high")
     if value is None or pd.isna(value):
         return "—"
-    return f"{value:.3f}" + ("" if lo is None or pd.isna(lo) else f" [{lo:.3f}, {hi:.3f}]")
+    return f"{value:.3f}" + ("" if not interval or lo is None or pd.isna(lo) else f" [{lo:.3f}, {hi:.3f}]")
 
 
-def ece_floor_sentence(part: pd.DataFrame, prefix: str) -> str | None:
-    """Which methods' adaptive ECE (their own scores) lies within the range a perfectly calibrated model with the
-    same scores shows (``ece_adaptive_calibrated``'s interval): those ECEs are not evidence of miscalibration.
-    The reference is not counted among the methods; its place is said apart."""
-    ece, high = f"{prefix}ece_adaptive", f"{prefix}ece_adaptive_calibrated_ci_high"
-    if high not in part.columns:
+def _weighted(data: RunData) -> bool:
+    """Whether some study trained with class weights (a prior shift other than 0)."""
+    return any(np.isfinite(v) and v != 0 for v in prior_shifts(data).values())
+
+
+def _kinds(part: pd.DataFrame, prefix: str, weighted: bool) -> list[str]:
+    """The kinds of scores with values; the prior-corrected ones only when some study trained with class weights."""
+    return [k for k in SCORES if f"{prefix}{PREFIX[k]}brier" in part and part[f"{prefix}{PREFIX[k]}brier"].notna().any()
+            and (k != "prior_corrected" or weighted)]
+
+
+def _names(methods: pd.Series) -> str:
+    return ", ".join(methods.astype(str)) or "none"
+
+
+def shift_sentence(part: pd.DataFrame, prefix: str) -> str | None:
+    """What the class weighting did to the calibration intercept, from the 95% intervals of the own and the
+    prior-corrected intercepts: which methods' own scores are too high, and for which the correction overshoots
+    (their models did not absorb the whole shift). The reference (never weighted) is not counted."""
+    own, corrected = f"{prefix}calibration_intercept", f"{prefix}corrected_calibration_intercept"
+    if f"{corrected}_ci_low" not in part.columns or f"{own}_ci_high" not in part.columns:
         return None
-    rows = part[part[ece].notna() & part[high].notna()]
-    within = rows[ece] <= rows[high]
-    is_ref = rows["method"].astype(str) == REFERENCE_METHOD
-    methods, inside = rows.loc[~is_ref, "method"].astype(str), within[~is_ref]
-    if methods.empty:
+    rows = part[(part["method"].astype(str) != REFERENCE_METHOD) & part[own].notna() & part[corrected].notna()]
+    if rows.empty:
         return None
-    text = (f"{int(inside.sum())} of {len(methods)} methods {'has' if inside.sum() == 1 else 'have'} an adaptive ECE "
-            "within the range of a perfectly calibrated model with their scores (not evidence of miscalibration)"
-            + (f": {', '.join(methods[inside])}" if inside.any() else "")
-            + ("; the others lie above it" if inside.any() and not inside.all() else "") + ".")
-    if is_ref.any():
-        text += f" The reference's lies {'within' if within[is_ref].iloc[0] else 'above'} it."
-    return text
+    high = rows[rows[f"{own}_ci_high"] < 0]["method"]
+    over = rows[rows[f"{corrected}_ci_low"] > 0]["method"]
+    fine = rows[(rows[f"{corrected}_ci_low"] <= 0) & (rows[f"{corrected}_ci_high"] >= 0)]["method"]
+    return (f"Own scores too high (intercept's interval below 0): {len(high)} of {len(rows)} methods ({_names(high)}). "
+            f"After the correction the intercept's interval covers 0 for {len(fine)} ({_names(fine)}) and lies above 0 "
+            f"for {len(over)} ({_names(over)}): the correction assumes a model that took up the whole shift, and "
+            "a model stopped early on its validation AUC may not have.")
 
 
 def calibration_section(run_dir: Path, data: RunData, lb: pd.DataFrame) -> dict | None:
-    """Per data set: the reliability diagram and one row per method (raw, then Platt-scaled statistics when any
-    method has them); the note on missing validation scores. None without calibration columns."""
+    """Per data set: the calibration figure, the prevalence, a sentence on the class-weighting shift and one
+    row per method and kind of scores; the note on missing validation scores. None without calibration columns."""
     if "brier" not in lb.columns:
         return None
-    curves = read_csv(run_dir / CALIBRATION_CURVE_FILE)
-    sets = []
+    sets, weighted = [], _weighted(data)
     for d in [data.internal] + list(data.externals):
         prefix = "" if d == data.internal else f"external_{d}_"
         if f"{prefix}brier" not in lb.columns:
             continue
         part = lb[lb[f"{prefix}brier"].notna()]
-        platt = part[f"{prefix}platt_brier"].notna().any() if f"{prefix}platt_brier" in part else False
-        header = ["method"] + [_label(m) for m in TABLE_METRICS]
-        header += [f"Platt-scaled {_label(m)}" for m in TABLE_METRICS] if platt else []
-        rows = [[str(r["method"])] + [_cell(r, prefix + m) for m in TABLE_METRICS]
-                + ([_cell(r, f"{prefix}platt_{m}") for m in TABLE_METRICS] if platt else [])
-                for _, r in part.iterrows()]
+        rows = []
+        for _, r in part.iterrows():
+            for kind in _kinds(part, prefix, weighted):
+                p = prefix + PREFIX[kind]
+                if pd.isna(r.get(p + "brier")):  # e.g. the reference, which keeps no validation scores to Platt-scale
+                    continue
+                rows.append([str(r["method"]), KIND_LABELS[kind], _cell(r, p + "calibration_intercept"),
+                             _cell(r, p + "calibration_slope"), _cell(r, p + "observed_expected"),
+                             _cell(r, p + "mean_predicted", interval=False), _cell(r, p + "brier"),
+                             _cell(r, p + "ece_adaptive", interval=False), _cell(r, p + "ece_adaptive_calibrated")])
+        images = data.rows(d).drop_duplicates("image_id")
         figure = run_dir / FIGURES_DIR / calibration_figure(d)
-        sets.append({"name": d, "slug": re.sub(r"[^A-Za-z0-9_-]", "-", d), "header": header, "rows": rows,
-                     "floor": ece_floor_sentence(part, prefix),
-                     "figure": embedded_figure(figure) if figure.is_file() and curves is not None else None})
-    return {"sets": sets, "note": calibration_note(data), "curve_file": CALIBRATION_CURVE_FILE}
+        sets.append({"name": d, "slug": re.sub(r"[^A-Za-z0-9_-]", "-", d), "header": HEADER, "rows": rows,
+                     "prevalence": float(images["label"].mean()), "n_images": len(images),
+                     "shift": shift_sentence(part, prefix),
+                     "figure": embedded_figure(figure) if figure.is_file() else None})
+    return {"sets": sets, "note": calibration_note(data), "weighted": weighted, "curve_file": CALIBRATION_CURVE_FILE,
+            "smooth_file": CALIBRATION_SMOOTH_FILE}

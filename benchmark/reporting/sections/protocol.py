@@ -101,6 +101,9 @@ def _device(machine: dict) -> str:
         machine.get("platform")) if x)
 
 
+CHECKLIST = Path(__file__).resolve().parents[3] / "docs" / "checklist.md"  # in a source checkout of the suite
+
+
 def _provenance(run_dir: Path, records: dict, n_excluded: int) -> dict:
     """Where the numbers come from: data, code, device and package versions of every run (each value once)."""
     datasets = [r.get("dataset") or {} for r in records.values()]
@@ -122,6 +125,7 @@ def _provenance(run_dir: Path, records: dict, n_excluded: int) -> dict:
         "devices": [_device(json.loads(m)) for m in machines],
         "versions": version_text,
         "run_dir": str(run_dir),
+        "checklist": str(CHECKLIST) if CHECKLIST.is_file() else None,
     }
 
 

@@ -1,0 +1,243 @@
+"""Budget curves: how the leaderboard would read had each study run only its first k trials.
+
+Optuna's trial sequence does not depend on how many trials follow, so a study of K trials contains
+the studies of 1..K trials. For every budget k, each study's selection rule (the one the search
+applied, :class:`benchmark.stats.selection.SelectionRule`, with the study's metric, tie width and
+validation counts from its record) is replayed on the completed trials among its first k trials
+(counted in Optuna's trial order: completed, pruned and failed trials each use one; a trial a killed
+run left behind does not); the trial it picks has scored the test fold when it finished
+(``trial_predictions.csv``, :mod:`benchmark.training.trial_predictions`). Selection reads validation
+values only (``trials.csv`` and the records); the test rows are read only after it.
+
+``budget_curve.csv`` (:func:`budget_curves`), one row per method and budget: the fold-stratified AUC of
+the selected trials (:func:`benchmark.stats.stratified_auc`, mean over repeats) with its 95% interval
+from the duplicate-group bootstrap the leaderboard uses (groups resampled within folds, the same
+resamples for every method and budget), the method's rank at k (1 = best), Kendall's tau of the
+ranking at k against the ranking at K, and how many studies selected another trial than at K.
+``tuning_gain.csv``: per method the gain from tuning (AUC at K minus AUC at k = 1, the method's
+default point) with a paired bootstrap interval, and the budget from which its AUC stays within
+:data:`STABLE_WITHIN` of its AUC at K. A run without trial predictions has neither.
+"""
+from __future__ import annotations
+
+import warnings
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+from scipy.stats import kendalltau
+
+from benchmark.evaluation.draws import BOOTSTRAP_SEED
+from benchmark.evaluation.run_data import _NAN, CONFIDENCE, RunData
+from benchmark.runfolder import (BUDGET_CURVE_FILE, RESULTS_FILE, TRIAL_PREDICTIONS_FILE, TRIALS_FILE, TUNING_GAIN_FILE,
+                                 read_record, study_folders)
+from benchmark.runfolder.sizes import record_size, select_size
+from benchmark.stats import cluster_bootstrap_aucs, percentile_interval, stratified_auc
+from benchmark.stats.selection import SelectionRule
+
+__all__ = ["BUDGET_CURVE_COLUMNS", "TUNING_GAIN_COLUMNS", "STABLE_WITHIN", "study_rules", "budget_selections",
+           "budget_curves", "budget_curve_sentence"]
+
+BUDGET_CURVE_COLUMNS = ["method", "budget", "auc", "auc_ci_low", "auc_ci_high", "rank", "kendall_tau",
+                        "n_studies", "studies_changed", "selected_trials"]
+TUNING_GAIN_COLUMNS = ["method", "budget", "auc_default", "auc_tuned", "gain", "gain_ci_low", "gain_ci_high",
+                       "stable_from", "rank_default", "rank_tuned"]
+STABLE_WITHIN = 0.01  # a method's AUC has stopped moving once it stays this close to its AUC at K
+_KEY = ["method", "repeat", "fold"]
+
+
+def study_rules(run_dir, train_size: str | None = None) -> dict[tuple, tuple[SelectionRule, dict]]:
+    """Each finished study's selection rule and its trials' selection values, from its ``results.json``:
+    ``{(method, repeat, fold): (rule, {trial number: value})}`` (``train_size``: that size's studies)."""
+    out = {}
+    for folder in study_folders(run_dir):
+        record = read_record(folder / RESULTS_FILE, warn=False) if (folder / RESULTS_FILE).is_file() else None
+        if record is None or (train_size is not None and record_size(record) != train_size):
+            continue
+        config, search, dataset = record.get("config") or {}, record.get("search") or {}, record.get("dataset") or {}
+        n_val = (dataset.get("split_sizes") or {}).get("val")
+        n_pos = (dataset.get("split_malignant") or {}).get("val")
+        tie_se = float(search.get("tie_se", 0.0) or 0.0)
+        if tie_se > 0 and (n_val is None or n_pos is None):
+            raise ValueError(f"{folder / RESULTS_FILE}: the selection rule needs the validation set's size and "
+                             "malignant count (dataset.split_sizes.val, dataset.split_malignant.val)")
+        rule = SelectionRule(search.get("selection_metric") or "auc", tie_se, int(n_pos or 0),
+                             int((n_val or 0) - (n_pos or 0)))
+        values = {int(t["number"]): t["value"] for t in search.get("trials") or [] if t.get("value") is not None}
+        out[(str(config.get("method")), int(config.get("repeat", 0)), int(config.get("fold", 0)))] = (rule, values)
+    return out
+
+
+def _counted(part: pd.DataFrame) -> pd.DataFrame:
+    """A study's trials that used budget, in trial order: completed, pruned, and failed on their own (a
+    failed trial without a reason is one a killed run left behind, queued again under a later number)."""
+    state, failure = part["state"].astype(str), part["failure"].fillna("").astype(str)
+    used = state.isin(["COMPLETE", "PRUNED"]) | ((state == "FAIL") & (failure != ""))
+    return part[used].sort_values("trial", kind="stable")
+
+
+def budget_selections(trials: pd.DataFrame, rules: dict) -> pd.DataFrame:
+    """The trial each study's rule selects among its first k counted trials, for k = 1..K (K: the most
+    counted trials of any study; a study with fewer keeps its last selection): ``method, repeat, fold,
+    budget, trial`` (trial NaN while none of its first k trials completed)."""
+    studies = [(key, _counted(part)) for key, part in trials.groupby(_KEY, sort=True)
+               if tuple(key) in rules]
+    top = max((len(c) for _, c in studies), default=0)
+    rows = []
+    for (method, repeat, fold), counted in studies:
+        rule, values = rules[(method, repeat, fold)]
+        for k in range(1, top + 1):
+            first = counted.iloc[:k]
+            done = [SimpleNamespace(number=int(t.trial), value=float(values.get(int(t.trial), t.val_auc)),
+                                    user_attrs={"val_loss": float(t.val_loss)})
+                    for t in first[first["state"] == "COMPLETE"].itertuples()]
+            rows.append({"method": method, "repeat": int(repeat), "fold": int(fold), "budget": k,
+                         "trial": rule.select(done).number if done else _NAN})
+    return pd.DataFrame(rows, columns=[*_KEY, "budget", "trial"])
+
+
+def _scores(rows: pd.DataFrame, images: pd.Index, picks: pd.DataFrame) -> np.ndarray | None:
+    """One column: the picked trials' scores (``rows``: one repeat's) on ``images`` (NaN where unscored); None when a
+    study picked nothing or its pick left no rows."""
+    if picks["trial"].isna().any():
+        return None
+    chosen = rows.merge(picks[["fold", "trial"]].astype(int), on=["fold", "trial"])
+    if chosen[["fold"]].drop_duplicates().shape[0] < len(picks):
+        return None
+    return chosen.set_index("image_id")["score"].reindex(images).to_numpy(dtype=float)
+
+
+def budget_curves(data: RunData, trials: pd.DataFrame | None = None, predictions: pd.DataFrame | None = None,
+                  rules: dict | None = None) -> tuple[pd.DataFrame, pd.DataFrame] | None:
+    """``(budget_curve, tuning_gain)`` of the ranked methods of ``data`` (files read from its run folder
+    unless given), or None when the run kept no trial predictions."""
+    run_dir = data.run_dir
+    if predictions is None:
+        if not (run_dir / TRIAL_PREDICTIONS_FILE).is_file():
+            return None
+        predictions = pd.read_csv(run_dir / TRIAL_PREDICTIONS_FILE, dtype={"image_id": str, "train_size": str})
+    if trials is None:
+        trials = pd.read_csv(run_dir / TRIALS_FILE, dtype={"train_size": str})
+    size = data.train_size
+    trials, predictions = select_size(trials, size), select_size(predictions, size)
+    rules = rules if rules is not None else study_rules(run_dir, size)
+    methods = [m for m in data.order if m in set(predictions["method"])]
+    picks = budget_selections(trials[trials["method"].isin(methods)], rules)
+    if not methods or picks.empty:
+        return None
+    inner = data.rows()[data.rows()["method"].isin(methods)]
+    truth = inner.drop_duplicates("image_id").set_index("image_id")
+    images = truth.index
+    y, groups = truth["label"].to_numpy(dtype=int), truth["group"].to_numpy()
+    test = predictions[predictions["dataset"] == data.internal]
+    budgets = sorted(picks["budget"].unique())
+    columns, blocks, where = {}, {}, {}  # one bootstrap column per distinct set of picks
+    fold_of = {}
+    for r, part in inner.groupby("repeat"):
+        fold_of[r] = part.drop_duplicates("image_id").set_index("image_id")["fold"].reindex(images)
+    for (m, k), chosen in picks.groupby(["method", "budget"]):
+        for r in sorted(fold_of):
+            mine = chosen[chosen["repeat"] == r]
+            sig = (m, r, tuple(mine["trial"].fillna(-1).astype(int)))
+            if sig not in columns:
+                s = _scores(test[(test["method"] == m) & (test["repeat"] == r)], images, mine)
+                columns[sig] = s
+                blocks[sig] = fold_of[r].fillna(-1).to_numpy(dtype=int)
+            where[(m, k, r)] = sig
+    live = {sig: s for sig, s in columns.items() if s is not None}
+    same = len(fold_of) == 1 and (blocks[next(iter(live))] >= 0).all() if live else False
+    raw = cluster_bootstrap_aucs(y, live, groups, data.n_bootstrap, seed=BOOTSTRAP_SEED, allow_missing=True,
+                                 blocks={sig: blocks[sig] for sig in live},
+                                 strata=blocks[next(iter(live))] if same else None) if live else np.empty((0, 0))
+    index = {sig: j for j, sig in enumerate(live)}
+    observed = {sig: stratified_auc(y[np.isfinite(s)], s[np.isfinite(s)], blocks[sig][np.isfinite(s)])
+                for sig, s in live.items()}
+    auc, draws = {}, {}
+    for m in methods:
+        for k in budgets:
+            sigs = [where[(m, k, r)] for r in sorted(fold_of)]
+            if any(sig not in live for sig in sigs):
+                auc[(m, k)], draws[(m, k)] = _NAN, np.full(raw.shape[0], _NAN)
+                continue
+            auc[(m, k)] = float(np.mean([observed[sig] for sig in sigs]))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                draws[(m, k)] = np.nanmean(raw[:, [index[sig] for sig in sigs]], axis=1)
+    return _tables(methods, budgets, picks, auc, draws)
+
+
+def _ranks(methods: list[str], auc: dict, k) -> pd.Series:
+    return pd.Series({m: auc[(m, k)] for m in methods}, dtype=float).rank(ascending=False, method="min")
+
+
+def _tables(methods, budgets, picks, auc, draws) -> tuple[pd.DataFrame, pd.DataFrame]:
+    top = budgets[-1]
+    final = pd.Series({m: auc[(m, top)] for m in methods}, dtype=float)
+    rows = []
+    for k in budgets:
+        ranks, now = _ranks(methods, auc, k), pd.Series({m: auc[(m, k)] for m in methods}, dtype=float)
+        both = now.notna() & final.notna()
+        tau = float(kendalltau(now[both], final[both]).statistic) if both.sum() >= 2 else _NAN
+        for m in methods:
+            mine = picks[(picks["method"] == m) & (picks["budget"] == k)]
+            last = picks[(picks["method"] == m) & (picks["budget"] == top)]
+            changed = int((mine["trial"].fillna(-1).to_numpy() != last["trial"].fillna(-1).to_numpy()).sum())
+            lo, hi = percentile_interval(draws[(m, k)], CONFIDENCE)
+            rows.append({"method": m, "budget": int(k), "auc": auc[(m, k)], "auc_ci_low": lo, "auc_ci_high": hi,
+                         "rank": ranks[m], "kendall_tau": tau, "n_studies": len(mine), "studies_changed": changed,
+                         "selected_trials": " ".join(f"{r.repeat}/{r.fold}:{'-' if pd.isna(r.trial) else int(r.trial)}"
+                                                     for r in mine.itertuples())})
+    curve = pd.DataFrame(rows, columns=BUDGET_CURVE_COLUMNS)
+    curve["rank"] = curve["rank"].astype("Int64")
+    gains = []
+    first_ranks, top_ranks = _ranks(methods, auc, budgets[0]), _ranks(methods, auc, top)
+    for m in methods:
+        lo, hi = percentile_interval(draws[(m, top)] - draws[(m, budgets[0])], CONFIDENCE)
+        gains.append({"method": m, "budget": int(top), "auc_default": auc[(m, budgets[0])], "auc_tuned": auc[(m, top)],
+                      "gain": auc[(m, top)] - auc[(m, budgets[0])], "gain_ci_low": lo, "gain_ci_high": hi,
+                      "stable_from": _stable_from(m, budgets, auc), "rank_default": first_ranks[m],
+                      "rank_tuned": top_ranks[m]})
+    gain = pd.DataFrame(gains, columns=TUNING_GAIN_COLUMNS)
+    for col in ("stable_from", "rank_default", "rank_tuned"):
+        gain[col] = gain[col].astype("Int64")
+    return curve, gain
+
+
+def _stable_from(m: str, budgets: list, auc: dict):
+    """The smallest budget from which the method's AUC stays within :data:`STABLE_WITHIN` of its AUC at K."""
+    target, out = auc[(m, budgets[-1])], pd.NA
+    if not np.isfinite(target):
+        return pd.NA
+    for k in reversed(budgets):
+        if not np.isfinite(auc[(m, k)]) or abs(auc[(m, k)] - target) > STABLE_WITHIN + 1e-12:
+            break
+        out = int(k)
+    return out
+
+
+def budget_curve_sentence(curve: pd.DataFrame | None, gain: pd.DataFrame | None) -> str | None:
+    """Which conclusions change with the budget: the top method at k = 1 (and 2) against K, Kendall's tau,
+    the budget from which the ranking is K's, and the largest tuning gain."""
+    if curve is None or curve.empty or gain is None or gain.empty:
+        return None
+    top = int(curve["budget"].max())
+    tau = curve.drop_duplicates("budget").set_index("budget")["kendall_tau"]
+
+    def best(k):
+        at = curve[(curve["budget"] == k) & (curve["rank"] == 1)]["method"]
+        return ", ".join(sorted(at)) or "none"
+
+    parts = [f"With {top} trial(s) per study the top method is {best(top)}"]
+    for k in (1, 2):
+        if k < top:
+            same = "the same" if best(k) == best(top) else f"{best(k)} instead"
+            parts.append(f"at k = {k} it is {same} (Kendall's tau against k = {top}: {tau.get(k, _NAN):.2f})")
+    settled = [k for k in tau.index if (tau.loc[k:] >= 1 - 1e-12).all()]
+    parts.append(f"the ranking is k = {top}'s from k = {min(settled)} on" if settled else
+                 f"the ranking changes up to k = {top}")
+    g = gain.dropna(subset=["gain"]).sort_values("gain", ascending=False)
+    if len(g):
+        r = g.iloc[0]
+        parts.append(f"the largest gain from tuning is {r.method}'s, {r.gain:+.3f} "
+                     f"(95% CI {r.gain_ci_low:+.3f} to {r.gain_ci_high:+.3f}) over its default point")
+    return "; ".join(parts) + f" ({BUDGET_CURVE_FILE}, {TUNING_GAIN_FILE})."
