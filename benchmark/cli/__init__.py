@@ -5,11 +5,11 @@ import argparse
 import sys
 
 from benchmark import __version__
-from benchmark.cli import info, report, run_all, train
+from benchmark.cli import info, publish, report, run_all, train
 from benchmark.cli.options import show_defaults
 
 # the modules that add commands, in the order `petl-bench --help` lists them
-COMMAND_MODULES = (info, train, report, run_all)
+COMMAND_MODULES = (info, train, report, publish, run_all)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -7,8 +7,10 @@ import subprocess
 import sys
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:  # torch is imported where a device is described: git_commit needs none
+    import torch
 
 PACKAGES = ("petl-bench", "torch", "torchvision", "timm", "peft", "optuna", "numpy", "scipy",
             "scikit-learn", "pandas")
@@ -38,6 +40,8 @@ def package_versions() -> dict:
 
 
 def device_description(device: torch.device) -> dict:
+    import torch
+
     info = {"device": str(device), "platform": platform.platform(), "cpu_count": os.cpu_count(),
             "torch_threads": torch.get_num_threads()}
     if device.type == "cuda":

@@ -18,7 +18,7 @@ __all__ = ["SUITE_FILE", "PREDICTIONS_FILE", "STUDIES_FILE", "COST_FILE", "RESUL
            "external_figure", "calibration_figure", "site_figure",
            "OPERATING_POINTS_FILE", "DECISION_CURVE_FILE", "NET_BENEFIT_RANGE_FILE", "decision_curve_figure",
            "TRIAL_PREDICTIONS_FILE", "TRIAL_PREDICTION_COLUMNS", "BUDGET_CURVE_FILE", "TUNING_GAIN_FILE",
-           "BUDGET_CURVE_FIGURE"]
+           "BUDGET_CURVE_FIGURE", "MANIFEST_FILE", "COMPRESSED_SUFFIX", "PUBLISHED_DIR"]
 
 SUITE_FILE, PREDICTIONS_FILE, STUDIES_FILE, COST_FILE = "suite.json", "predictions.csv", "studies.csv", "cost.csv"
 RESULTS_FILE, FAILED_FILE, STATE_FILE = "results.json", "failed.json", "trained_state.pt"
@@ -56,6 +56,11 @@ SEARCH_BUDGET_FILE = "search_budget.csv"  # per method: trials run, how they end
 BUDGET_CURVE_FILE, TUNING_GAIN_FILE = "budget_curve.csv", "tuning_gain.csv"  # AUC and rank against the search budget
 SITE_MATRIX_FILE, SITE_RANKS_FILE = "site_matrix.csv", "site_ranks.csv"  # of a sites folder (train-<set>/ run folders)
 SITE_RUN_PREFIX = "train-"
+
+# a published folder (benchmark.publishing): a run folder without model weights, search storage or pages
+PUBLISHED_DIR = "results"  # results/<profile>-<dataset>/ in the checkout
+MANIFEST_FILE = "MANIFEST.json"  # what was published: provenance, fingerprints, every file's size and sha256
+COMPRESSED_SUFFIX = ".gz"  # a large file is published gzip-compressed under its name plus this suffix
 
 # rendered by the reporting
 REPORT_FILE = "index.html"

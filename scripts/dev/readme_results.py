@@ -1,18 +1,23 @@
-"""The README's results table, from a committed run summary (docs/results.json).
+"""The README's results table, from the published quick run (results/quick-busi) through a committed summary
+(docs/results.json).
 
-    .venv/bin/python scripts/dev/readme_results.py RUN_DIR      # summarise a finished run folder, then the table
-    .venv/bin/python scripts/dev/readme_results.py              # the table again from docs/results.json
+    .venv/bin/python scripts/dev/readme_results.py                 # summarise results/quick-busi, then the table
+    .venv/bin/python scripts/dev/readme_results.py FOLDER          # summarise another published (or run) folder
+    .venv/bin/python scripts/dev/readme_results.py --summary-only  # the table again from docs/results.json
 
-With RUN_DIR (a folder that `./run_all.sh` or `petl-bench report` finished: leaderboard.csv, claims.csv,
-suite.json, runs/*/results.json) it writes docs/results.json: the run's date, code commit, profile,
-data set, machine, one row per ranked method (AUC with its interval, rank interval, trainable
-parameters) and the verdicts on the paper's claims per data set. Either way it then rewrites the part
-of README.md between the markers `<!-- results:begin -->` and `<!-- results:end -->` from docs/results.json.
-Commit both files.
+FOLDER is a folder `petl-bench publish` wrote (MANIFEST.json, leaderboard.csv, claims.csv, suite.json,
+runs/*/repeat-*/fold-*/results.json; a file over the publication's size limit is read from its .gz), or a run
+folder that `petl-bench report` finished. The summary, docs/results.json, holds the run's date, training code
+commit, profile, data set, machine, one row per ranked method (AUC with its interval, rank interval, trainable
+parameters) and the verdicts on the paper's claims per data set; the part of README.md between the markers
+`<!-- results:begin -->` and `<!-- results:end -->` is then rewritten from it. While results/ holds no quick
+run, the command without FOLDER rewrites the table from docs/results.json. Commit both files;
+tests/project/test_published_results.py fails when the README's rows differ from results/quick-busi/leaderboard.csv.
 """
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import sys
 from datetime import datetime, timezone
@@ -23,32 +28,54 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[2]
 SUMMARY = ROOT / "docs" / "results.json"
 README = ROOT / "README.md"
+PUBLISHED = ROOT / "results" / "quick-busi"  # the published quick run the front page shows
+MANIFEST = "MANIFEST.json"
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
 VERDICTS = ("supported", "contradicted", "not resolved at this size", "not tested")
 
 
+def _file(folder: Path, name: str) -> Path | None:
+    """``folder / name``, or its published ``.gz``, or None."""
+    for path in (folder / name, folder / (name + ".gz")):
+        if path.is_file():
+            return path
+    return None
+
+
+def _json(path: Path) -> dict:
+    data = path.read_bytes()
+    return json.loads(gzip.decompress(data) if path.suffix == ".gz" else data)
+
+
 def summarise(run_dir: Path) -> dict:
-    """docs/results.json's content from a finished run folder."""
-    lb = pd.read_csv(run_dir / "leaderboard.csv")
-    suite = json.loads((run_dir / "suite.json").read_text())
-    records = sorted(run_dir.glob("runs/*/repeat-*/fold-*/results.json"))
+    """docs/results.json's content from a published folder or a finished run folder."""
+    lb = pd.read_csv(_file(run_dir, "leaderboard.csv") or run_dir / "leaderboard.csv")
+    suite = _json(_file(run_dir, "suite.json") or run_dir / "suite.json")
+    records = sorted(p for p in run_dir.glob("runs/*/repeat-*/fold-*/results.json*")
+                     if p.name in ("results.json", "results.json.gz"))
     if not records:
         raise SystemExit(f"{run_dir}: no runs/*/repeat-*/fold-*/results.json: is it a finished run folder?")
-    first = json.loads(records[0].read_text())
+    first = _json(records[0])
     prov = first.get("provenance", {})
     machine = prov.get("machine", {})
     ranked = lb[lb["rank"].notna()]
     claims = {}
-    if (run_dir / "claims.csv").is_file():
-        frame = pd.read_csv(run_dir / "claims.csv")
+    if _file(run_dir, "claims.csv"):
+        frame = pd.read_csv(_file(run_dir, "claims.csv"))
         claims = {d: {v: int((part["verdict"] == v).sum()) for v in VERDICTS}
                   for d, part in frame.groupby("dataset", sort=False)}
     profile = suite.get("profile", {})
+    manifest = json.loads((run_dir / MANIFEST).read_text()) if (run_dir / MANIFEST).is_file() else None
+    if manifest is not None:  # a published folder: its files' times are the checkout's, the manifest has the run's
+        date, code = manifest["trained"]["date"], manifest["code"]
+        where = f"published {run_dir.relative_to(ROOT) if run_dir.is_relative_to(ROOT) else run_dir}"
+    else:
+        date = datetime.fromtimestamp(records[-1].stat().st_mtime, timezone.utc).strftime("%Y-%m-%d")
+        code, where = prov.get("code", {}), f"run folder {run_dir.name}"
     return {**_method_level(run_dir),
-        "source": f"run folder {run_dir.name}",
-        "date": datetime.fromtimestamp(records[-1].stat().st_mtime, timezone.utc).strftime("%Y-%m-%d"),
-        "commit": (prov.get("code", {}).get("commit") or "unknown")[:7]
-        + (" (uncommitted changes)" if prov.get("code", {}).get("dirty") else ""),
+        "source": where,
+        "date": date,
+        "commit": (code.get("commit") or "unknown")[:7] + (" (uncommitted changes)" if code.get("dirty") else ""),
         "profile": profile.get("name", "unknown"),
         "backbone": f"{profile.get('backbone', {}).get('name')} at {profile.get('backbone', {}).get('image_size')} px",
         "dataset": suite.get("dataset"),
@@ -66,14 +93,14 @@ def _method_level(run_dir: Path) -> dict:
     """The method-level verdicts of the training data set (significance.csv's primary rows), what the run could
     detect (detectable.csv) and the analysis plan that decided them (analysis_plan.json); {} when absent."""
     out = {}
-    if (run_dir / "significance.csv").is_file() and (run_dir / "analysis_plan.json").is_file():
-        sig = pd.read_csv(run_dir / "significance.csv")
+    if _file(run_dir, "significance.csv") and (run_dir / "analysis_plan.json").is_file():
+        sig = pd.read_csv(_file(run_dir, "significance.csv"))
         inner = sig[(sig["dataset"] == sig["dataset"].iloc[0]) & sig["primary"].astype(str).eq("True")]
         out["method_level"] = {"significant": int(inner["significant"].astype(str).eq("True").sum()),
                                "pairs": len(inner),
                                "plan": json.loads((run_dir / "analysis_plan.json").read_text())["label"]}
-    if (run_dir / "detectable.csv").is_file():
-        d = pd.read_csv(run_dir / "detectable.csv")
+    if _file(run_dir, "detectable.csv"):
+        d = pd.read_csv(_file(run_dir, "detectable.csv"))
         if len(d):
             out.setdefault("method_level", {}).update(mdd_one=round(float(d["mdd_one"].iloc[0]), 3),
                                                       mdd_family=round(float(d["mdd_family"].iloc[0]), 3))
@@ -135,15 +162,25 @@ def write_readme(summary: dict, readme: Path = README) -> None:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("run_dir", nargs="?", help="a finished run folder (omit: the table from docs/results.json)")
+    parser.add_argument("run_dir", nargs="?", metavar="FOLDER",
+                        help="a published folder or a finished run folder (default: results/quick-busi when it exists)")
+    parser.add_argument("--summary-only", action="store_true", help="rewrite the table from the summary alone")
     parser.add_argument("--summary", default=str(SUMMARY), help="the run summary (default: docs/results.json)")
     parser.add_argument("--readme", default=str(README), help="the README to fill (default: README.md)")
     args = parser.parse_args(argv)
     summary_path = Path(args.summary)
-    if args.run_dir:
-        summary = summarise(Path(args.run_dir))
+    source = Path(args.run_dir) if args.run_dir else PUBLISHED if (PUBLISHED / MANIFEST).is_file() else None
+    if source is not None and not args.summary_only:
+        summary = summarise(source)
+        old = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
+        if old.get("note") and old.get("commit") == summary["commit"]:  # a note on this run stays
+            summary["note"] = old["note"]
+        elif old.get("note"):
+            print(f"dropped the note of {summary_path} (it was about commit {old.get('commit')}): {old['note']}")
         summary_path.write_text(json.dumps(summary, indent=1, ensure_ascii=False) + "\n")
-        print(f"wrote {summary_path}")
+        print(f"wrote {summary_path} from {source}")
+    elif source is None and not args.summary_only:
+        print(f"no published quick run at {PUBLISHED}: the table from {summary_path} as it is")
     summary = json.loads(summary_path.read_text())
     write_readme(summary, Path(args.readme))
     print(f"wrote the results table of {args.readme} from {summary_path}")

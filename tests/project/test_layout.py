@@ -26,8 +26,9 @@ ALLOWED = {
     "reporting": {"common", "stats", "plugins", "data", "runfolder", "evaluation"},  # no model, no training
     "cost": {"common", "stats", "plugins", "data", "runfolder", "models", "training"},
     "analysis": {"common", "plugins", "runfolder", "models", "training"},  # reads trained states, writes tables
+    "publishing": {"common", "runfolder", "evaluation", "reporting"},  # published folders and their guard: no model
     "": {"common", "stats", "plugins", "data", "runfolder", "models", "training", "evaluation", "reporting", "cost",
-         "analysis", "cli"},  # the top level (pipeline.py, __main__.py) and the CLI package are one layer:
+         "analysis", "publishing", "cli"},  # the top level (pipeline.py, __main__.py) and the CLI package are one layer:
 }
 ALLOWED["cli"] = ALLOWED[""] - {"cli"} | {""}  # the commands call pipeline.py, which may import what they may
 

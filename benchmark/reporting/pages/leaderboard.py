@@ -24,7 +24,8 @@ from benchmark.reporting.sections.significance import differences_by_test, signi
 from benchmark.runfolder import (AUC_PARAMETERS_FIGURE, CLAIMS_FILE, FIGURES_DIR, LEADERBOARD_FILE, LEADERBOARD_PAGES,
                                  ROC_FIGURE, SEARCH_BUDGET_FILE, pvalue_figure)
 
-__all__ = ["markdown_page", "html_page", "write_leaderboard_pages", "write_leaderboard", "LEADERBOARD_FIGURE_CAPTIONS"]
+__all__ = ["markdown_page", "leaderboard_markdown", "html_page", "write_leaderboard_pages", "write_leaderboard",
+           "LEADERBOARD_FIGURE_CAPTIONS"]
 
 
 
@@ -64,6 +65,14 @@ LEADERBOARD_FIGURE_CAPTIONS = (  # the figures of leaderboard.html, in its order
 )
 
 
+def leaderboard_markdown(ctx: Context, proto: dict | None = None) -> str:
+    """``leaderboard.md``'s text from a refreshed run folder's tables (``proto``: :func:`run_protocol`'s)."""
+    run_dir = ctx.run_dir
+    return markdown_page(proto or run_protocol(ctx.data), ctx.table(LEADERBOARD_FILE), read_significance(run_dir),
+                         pd.read_csv(run_dir / CLAIMS_FILE), repeats_section(run_dir),
+                         read_csv(run_dir / SEARCH_BUDGET_FILE))
+
+
 def write_leaderboard_pages(ctx: Context, proto: dict) -> dict[str, Path]:
     """``leaderboard.md`` and ``leaderboard.html`` of a refreshed run folder (its tables and figures current)."""
     run_dir = ctx.run_dir
@@ -73,8 +82,7 @@ def write_leaderboard_pages(ctx: Context, proto: dict) -> dict[str, Path]:
                if (run_dir / FIGURES_DIR / name).is_file()}
     md, html = LEADERBOARD_PAGES
     budget = read_csv(run_dir / SEARCH_BUDGET_FILE)
-    return {md: write_text_atomic(run_dir / md, markdown_page(proto, lb, sig, claims, repeats_section(run_dir),
-                                                              budget)),
+    return {md: write_text_atomic(run_dir / md, leaderboard_markdown(ctx, proto)),
             html: write_text_atomic(run_dir / html, html_page(proto, lb, sig, claims, figures, ctx.data, budget))}
 
 

@@ -1,0 +1,56 @@
+"""``publish`` (a finished run folder into results/) and ``check-published`` (the evaluation guard); the work is
+in ``benchmark.publishing``."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from benchmark.cli.options import run_dir_argument
+
+
+def add_commands(sub) -> None:
+    p = sub.add_parser("publish", help="copy a finished run folder, without model weights, search storage, images or "
+                                       "pages, into results/<profile>-<dataset>/ with MANIFEST.json (derived tables "
+                                       "rebuilt by this checkout; large files gzip-compressed)")
+    run_dir_argument(p)
+    p.add_argument("--out", default=None, help="the published folder (default: results/<profile>-<dataset>)")
+    p.add_argument("--allow-dirty", action="store_true",
+                   help="publish a run whose studies were trained by code with uncommitted changes (the manifest "
+                        "says so)")
+    p.add_argument("--replace", action="store_true", help="publish over an existing folder")
+    p.set_defaults(func=publish)
+
+    p = sub.add_parser("check-published", help="rebuild a published folder's derived tables from its predictions "
+                                               "and compare them with the published ones (the evaluation guard)")
+    p.add_argument("folders", nargs="+", metavar="FOLDER", help="a folder `petl-bench publish` wrote")
+    p.set_defaults(func=check_published)
+
+
+def _size(n: int) -> str:
+    return f"{n / 1e6:.2f} MB" if n >= 1e5 else f"{n / 1e3:.1f} kB"
+
+
+def publish(args) -> int:
+    from benchmark.publishing import publish as publish_folder
+    from benchmark.publishing.folder import default_out
+    from benchmark.runfolder import COMPRESSED_SUFFIX
+
+    out = Path(args.out) if args.out else default_out(args.run_dir)
+    manifest = publish_folder(args.run_dir, out, allow_dirty=args.allow_dirty, replace=args.replace)
+    compressed = [f for f in manifest["files"] if f["path"].endswith(COMPRESSED_SUFFIX)]
+    print(f"wrote {out}: {len(manifest['files'])} files, {_size(manifest['bytes'])} "
+          f"({_size(manifest['uncompressed_bytes'])} uncompressed; {len(compressed)} file(s) gzip-compressed); "
+          f"training code {manifest['code']['commit'] or 'several commits'}"
+          f"{' with uncommitted changes' if manifest['code']['dirty'] else ''}")
+    print(f"rebuilt with this checkout: {', '.join(manifest['derived'])}")
+    return 0
+
+
+def check_published(args) -> int:
+    from benchmark.publishing import check_published as check
+
+    failed = 0
+    for folder in args.folders:
+        result = check(folder)
+        print(result.summary())
+        failed += not result.ok
+    return 1 if failed else 0

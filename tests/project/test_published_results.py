@@ -1,0 +1,52 @@
+"""The published results under results/ (``petl-bench publish``) are the code's numbers, and the README's are theirs.
+
+Each published folder's derived tables are rebuilt from its predictions by this checkout's evaluation and
+compared with the published ones (:func:`benchmark.publishing.check_published`: about 2 minutes for a quick
+run on the 2-core CPU); the README's results table must show results/quick-busi/leaderboard.csv's ranked rows.
+Both skip, saying so, while results/ holds no published folder.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmark.runfolder import MANIFEST_FILE, PUBLISHED_DIR
+from published_readme import leaderboard_rows, readme_rows
+
+ROOT = Path(__file__).resolve().parents[2]
+PUBLISHED = sorted(p for p in (ROOT / PUBLISHED_DIR).glob("*") if (p / MANIFEST_FILE).is_file())
+QUICK = ROOT / PUBLISHED_DIR / "quick-busi"
+NONE_YET = (f"{PUBLISHED_DIR}/ holds no published folder yet (make one: ./run_all.sh --profile quick, then "
+            f"petl-bench publish RUN_DIR; docs/usage.md, \"Published results\")")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("folder", PUBLISHED or [pytest.param(None, marks=pytest.mark.skip(reason=NONE_YET))],
+                         ids=lambda p: p.name if p else "none")
+def test_a_published_folder_is_what_the_evaluation_computes_from_its_predictions(folder):
+    from benchmark.publishing import check_published
+
+    result = check_published(folder)
+    assert result.ok, result.summary()
+    assert "leaderboard.csv" in result.compared and "claims.csv" in result.compared
+
+
+def test_the_readme_shows_the_published_quick_leaderboard():
+    if not (QUICK / MANIFEST_FILE).is_file():
+        pytest.skip(f"no published quick run at {QUICK.relative_to(ROOT)}: " + NONE_YET)
+    readme = readme_rows((ROOT / "README.md").read_text())
+    assert readme == leaderboard_rows(QUICK), (
+        f"README.md's results table differs from {QUICK.relative_to(ROOT)}/leaderboard.csv: run "
+        f".venv/bin/python scripts/dev/readme_results.py and commit README.md and docs/results.json")
+    sys.path.insert(0, str(ROOT / "scripts" / "dev"))
+    try:
+        import readme_results
+    finally:
+        sys.path.pop(0)
+    summary = json.loads((ROOT / "docs" / "results.json").read_text())
+    assert summary["rows"] == readme_results.summarise(QUICK)["rows"]
+    assert summary["source"] == f"published {QUICK.relative_to(ROOT)}", \
+        "docs/results.json was not written from the published folder: run scripts/dev/readme_results.py"
