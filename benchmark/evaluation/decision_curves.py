@@ -44,11 +44,13 @@ RANGE_COLUMNS = ["dataset", "method", "scores", "pt_low", "pt_high", "n_threshol
 def risk_scores(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
     """``frame`` (scored_rows') with ``score`` replaced by the risk each method's curve is drawn on, and
     ``{method: "prior-corrected" or "raw"}``: the prior-corrected scores of a method that has them for every row,
-    else its own scores (never a mix within a method)."""
+    else its own scores (never a mix within a method); "raw" too where the correction changed nothing (a model
+    trained without class weights, and the reference)."""
     if PRIOR_CORRECTED not in frame.columns:
         return frame, {m: "raw" for m in frame["method"].unique()}
     complete = frame[PRIOR_CORRECTED].notna().groupby(frame["method"]).all()
-    kinds = {m: "prior-corrected" if ok else "raw" for m, ok in complete.items()}
+    shifted = (frame[PRIOR_CORRECTED] != frame["score"]).groupby(frame["method"]).any()  # no class weights: the same
+    kinds = {m: "prior-corrected" if ok and shifted[m] else "raw" for m, ok in complete.items()}
     use = frame["method"].map(complete).fillna(False).astype(bool).to_numpy()
     return frame.assign(score=np.where(use, frame[PRIOR_CORRECTED].to_numpy(dtype=float),
                                        frame["score"].to_numpy(dtype=float))), kinds

@@ -162,3 +162,15 @@ def test_the_run_folders_prior_corrected_scores_by_default(curve_run):
         own = rows[rows["method"] == method].assign(score=lambda f: f["prior_corrected"])
         expected = np.mean([_dca(g)["model"] for _, g in own.groupby(["repeat", "fold"])], axis=0)
         np.testing.assert_allclose(mine["net_benefit"], expected, atol=1e-12)
+
+
+def test_a_method_trained_without_class_weights_is_labelled_raw():
+    """Where the correction changed nothing (every study trained without class weights: a shift of 0), the curve is
+    on the own scores and says so; planted: labelled by the column's presence alone, it would say prior-corrected."""
+    from benchmark.evaluation.decision_curves import risk_scores
+
+    frame = pd.DataFrame({"method": ["a", "a", "b", "b"], "score": [0.2, 0.7, 0.4, 0.6],
+                          "prior_corrected": [0.2, 0.7, 0.3, 0.5]})
+    risks, kinds = risk_scores(frame)
+    assert kinds == {"a": "raw", "b": "prior-corrected"}
+    np.testing.assert_allclose(risks["score"], [0.2, 0.7, 0.3, 0.5])
