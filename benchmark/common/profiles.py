@@ -6,6 +6,7 @@ its path. Unknown keys and wrong types are errors that name the file and the key
 from __future__ import annotations
 
 import tomllib
+import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -185,6 +186,16 @@ def _read(name_or_path: str | Path, seen: tuple[Path, ...] = ()) -> tuple[Path, 
     for key, value in raw.items():
         merged[key] = {**merged.get(key, {}), **value} if isinstance(value, dict) and key in _SECTIONS else value
     return path, merged
+
+
+def profile_from_dict(values: dict, source: str) -> Profile:
+    """A profile from :meth:`Profile.as_dict`'s dictionary (a run's ``suite.json``), checked as a profile file is;
+    ``source`` names where it came from in errors and in the profile's ``source``. A dictionary without
+    ``[train] class_weights`` was written before the setting existed, when every run trained with balanced
+    class weights: it gets ``"balanced"``, not today's default."""
+    raw = {k: v for k, v in json.loads(json.dumps(values)).items() if k != "source"}  # lists, as a file has them
+    raw.setdefault("train", {}).setdefault("class_weights", "balanced")  # written before the key: trained so
+    return _parse(raw, Path(source))
 
 
 def _parse(raw: dict, path: Path) -> Profile:

@@ -1,0 +1,98 @@
+"""The training guard (benchmark.training.reproduce): a published study, trained again, gives the published scores.
+
+On synthetic data (the smoke profile, feature extraction, 2 folds): a suite's study is trained again from its
+run folder's suite.json and record and reproduces its test scores to float32 precision; planted one-line
+changes to what reaches the training loop (the loss's class weights, the training labels' order of batches)
+move them and the guard says "NOT reproduced"; other data are refused with the checksum named. On the
+published quick run (``results/quick-busi``, when it and BUSI are at hand): two folds of feature extraction and
+of BitFit, with the profile's own settings and the frozen-prefix cache, reproduce the published scores.
+"""
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import pytest
+
+from benchmark.training.reproduce import SCORE_TOLERANCE, published_profile, retrain_study
+
+pytestmark = pytest.mark.slow  # tiny suites and studies trained again: about a minute on a 2-core CPU
+
+ROOT = Path(__file__).resolve().parents[2]
+PUBLISHED = ROOT / "results" / "quick-busi"
+METHOD = "feature_extraction"
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory, smoke_profile):
+    from benchmark.training.suite import run_suite
+
+    run_dir = tmp_path_factory.mktemp("guard") / "run"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        run_suite(smoke_profile, "synthetic", run_dir, [METHOD], device="cpu", progress=False, workers=1)
+    return run_dir
+
+
+def _again(run_dir: Path, fold: int = 0):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return retrain_study(run_dir, METHOD, 0, fold)
+
+
+def test_a_study_trained_again_gives_its_scores(tiny_run):
+    result = _again(tiny_run)
+    assert result.same_images and result.n_images > 0
+    assert result.max_score_difference <= SCORE_TOLERANCE and result.reproduced, str(result)
+    assert result.selected_trial_again == result.selected_trial_published
+    profile, dataset = published_profile(tiny_run)
+    assert dataset == "synthetic" and profile.train.class_weights == "none"
+
+
+@pytest.mark.parametrize("plant", ["class_weights", "batch_order"])
+def test_a_changed_training_input_is_caught(tiny_run, monkeypatch, plant):
+    """Planted: the loss weighted by class after all, or the batches drawn in another order."""
+    from benchmark.training import trainer
+
+    if plant == "class_weights":
+        original = trainer.class_weights
+        monkeypatch.setattr(trainer, "class_weights", lambda labels, scheme: original(labels, "balanced"))
+    else:
+        original_randperm = trainer.torch.randperm
+        monkeypatch.setattr(trainer.torch, "randperm", lambda n, generator=None: original_randperm(n).flip(0))
+    result = _again(tiny_run)
+    assert result.same_images and not result.reproduced, str(result)
+    assert result.max_score_difference > 100 * SCORE_TOLERANCE
+
+
+def test_other_data_are_refused(tiny_run, tmp_path):
+    import shutil
+
+    copy = Path(shutil.copytree(tiny_run, tmp_path / "copy", ignore=shutil.ignore_patterns("*.pt", "artifacts")))
+    record_path = copy / "runs" / METHOD / "repeat-0" / "fold-0" / "results.json"
+    record = json.loads(record_path.read_text())
+    record["dataset"]["checksum"] = "0" * 64
+    record_path.write_text(json.dumps(record))
+    with pytest.raises(ValueError, match="are not the ones .* trained on"):
+        _again(copy)
+    with pytest.raises(FileNotFoundError, match="no such study"):
+        retrain_study(copy, METHOD, 0, 7)
+
+
+@pytest.mark.skipif(not (PUBLISHED / "suite.json").is_file(),
+                    reason="results/quick-busi is not published yet (petl-bench publish, docs/usage.md)")
+@pytest.mark.parametrize("method,fold", [("feature_extraction", 0), ("feature_extraction", 1), ("bitfit", 0),
+                                         ("bitfit", 1)])
+def test_the_published_quick_run_is_the_codes(method, fold):
+    """Two folds of feature extraction (its frozen-prefix cache) and of BitFit trained again on BUSI give the
+    published test scores; a change to training, data or search code that moves them fails here until the
+    quick run is published again (docs/usage.md, "Published results")."""
+    from locations import dataset_root  # tests/support
+
+    if not dataset_root("busi").is_dir():
+        pytest.skip("BUSI is not at hand ($BUSI_ROOT or ../shared/datasets/busi)")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = retrain_study(PUBLISHED, method, 0, fold)
+    assert result.reproduced, str(result)
