@@ -72,7 +72,7 @@ DEFAULTS: dict[tuple[str, str], object] = {
     ("profile", "methods"): "quick", ("profile", "run"): "smoke", ("profile", "suite"): "quick",
     ("profile", "all"): "quick", ("profile", "bench"): None,
     ("dataset", "run"): "busi", ("dataset", "suite"): "busi", ("dataset", "all"): None,
-    ("workers", "suite"): "1", ("workers", "all"): "auto",
+    ("workers", "suite"): "1", ("workers", "all"): "auto", ("workers", "compare"): "auto",
 }
 # what a default of None means, where it means something (shown in --help)
 DEFAULT_MEANS: dict[tuple[str, str], str] = {

@@ -1,10 +1,11 @@
-"""``publish`` (a finished run folder into results/) and ``check-published`` (the evaluation guard); the work is
-in ``benchmark.publishing``."""
+"""``publish`` (a finished run folder into results/), ``check-published`` (the evaluation guard) and ``compare`` (new
+methods trained on a published run's folds and ranked among its methods); the work is in ``benchmark.publishing``
+and ``benchmark.compare``."""
 from __future__ import annotations
 
 from pathlib import Path
 
-from benchmark.cli.options import run_dir_argument
+from benchmark.cli.options import run_dir_argument, shared
 
 
 def add_commands(sub) -> None:
@@ -23,6 +24,19 @@ def add_commands(sub) -> None:
                                                "and compare them with the published ones (the evaluation guard)")
     p.add_argument("folders", nargs="+", metavar="FOLDER", help="a folder `petl-bench publish` wrote")
     p.set_defaults(func=check_published)
+
+    p = sub.add_parser("compare", help="train only new methods on the folds, seeds and repeats of a published run "
+                                       "(results/<profile>-<dataset>) and rank them among its methods; refused when "
+                                       "the data, the partition, the profile or the training code differ",
+                       parents=[shared("compare", "data_root", "device", "reports", "run_dir", "workers",
+                                       "no_progress")])
+    p.add_argument("--baseline", required=True, metavar="FOLDER", help="a folder `petl-bench publish` wrote")
+    p.add_argument("--methods", required=True, metavar="NAMES",
+                   help="comma-separated methods to train (see `petl-bench methods`), none of them published")
+    p.add_argument("--allow-code-change", action="store_true",
+                   help="compare although the training code differs from the published run's commit, or cannot be "
+                        "checked (baseline.json and the report say so)")
+    p.set_defaults(func=compare)
 
 
 def _size(n: int) -> str:
@@ -54,3 +68,13 @@ def check_published(args) -> int:
         print(result.summary())
         failed += not result.ok
     return 1 if failed else 0
+
+
+def compare(args) -> int:
+    from benchmark.compare import compare as compare_methods
+
+    run_dir = compare_methods(args.baseline, args.methods, run_dir=args.run_dir, reports=args.reports,
+                              data_root=args.data_root, device=args.device, workers=args.workers,
+                              allow_code_change=args.allow_code_change, progress=not args.no_progress)
+    print(f"run folder: {run_dir}")
+    return 0

@@ -22,11 +22,11 @@ from pathlib import Path
 from benchmark.common.io import read_json, write_json_atomic, write_text_atomic
 from benchmark.evaluation.derived import DERIVED, refresh
 from benchmark.reporting.pages.leaderboard import leaderboard_markdown
-from benchmark.runfolder import (ANALYSIS_DIR, COMPRESSED_SUFFIX, COST_FILE, EXTERNAL_FILE, FAILED_FILE, FAILURES_FILE,
-                                 IMAGES_FILE, LEADERBOARD_PAGES, MANIFEST_FILE, PARTITION_FILE, PREDICTIONS_FILE,
-                                 PUBLISHED_DIR, REFERENCE_FILE, REFERENCE_INFO_FILE, RESULTS_FILE, STUDIES_FILE,
-                                 SUITE_FILE, SUMMARY_FILE, TRAIN_SUBSETS_FILE, TRIAL_PREDICTIONS_FILE, TRIALS_FILE,
-                                 VALIDATION_PREDICTIONS_FILE, read_record, refresh_tables, study_folders)
+from benchmark.runfolder import (ANALYSIS_DIR, BASELINE_FILE, COMPRESSED_SUFFIX, COST_FILE, EXTERNAL_FILE, FAILED_FILE,
+                                 FAILURES_FILE, IMAGES_FILE, LEADERBOARD_PAGES, MANIFEST_FILE, PARTITION_FILE,
+                                 PREDICTIONS_FILE, PUBLISHED_DIR, REFERENCE_FILE, REFERENCE_INFO_FILE, RESULTS_FILE,
+                                 STUDIES_FILE, SUITE_FILE, SUMMARY_FILE, TRAIN_SUBSETS_FILE, TRIAL_PREDICTIONS_FILE,
+                                 TRIALS_FILE, VALIDATION_PREDICTIONS_FILE, read_record, refresh_tables, study_folders)
 
 __all__ = ["publish", "unpack", "default_out", "published_files", "read_manifest", "RUN_INPUTS", "STUDY_FILES",
            "DERIVED_FILES", "COMPRESS_ABOVE", "FORMAT"]
@@ -36,7 +36,7 @@ COMPRESS_ABOVE = 200_000  # bytes: a larger file is published gzip-compressed
 # what training wrote that the evaluation reads (each published when the run has it)
 RUN_INPUTS = (SUITE_FILE, PREDICTIONS_FILE, STUDIES_FILE, TRIALS_FILE, TRIAL_PREDICTIONS_FILE, SUMMARY_FILE,
               FAILURES_FILE, REFERENCE_FILE, REFERENCE_INFO_FILE, IMAGES_FILE, PARTITION_FILE, EXTERNAL_FILE,
-              TRAIN_SUBSETS_FILE, COST_FILE)
+              TRAIN_SUBSETS_FILE, COST_FILE, BASELINE_FILE)
 STUDY_FILES = (RESULTS_FILE, FAILED_FILE, PREDICTIONS_FILE, VALIDATION_PREDICTIONS_FILE)  # of each study folder
 # the derived tables (rebuilt when publishing) and the Markdown leaderboard
 DERIVED_FILES = tuple(f for item in DERIVED for f in item.files) + LEADERBOARD_PAGES[:1]

@@ -18,7 +18,7 @@ __all__ = ["SUITE_FILE", "PREDICTIONS_FILE", "STUDIES_FILE", "COST_FILE", "RESUL
            "external_figure", "calibration_figure", "site_figure",
            "OPERATING_POINTS_FILE", "DECISION_CURVE_FILE", "NET_BENEFIT_RANGE_FILE", "decision_curve_figure",
            "TRIAL_PREDICTIONS_FILE", "TRIAL_PREDICTION_COLUMNS", "BUDGET_CURVE_FILE", "TUNING_GAIN_FILE",
-           "BUDGET_CURVE_FIGURE", "MANIFEST_FILE", "COMPRESSED_SUFFIX", "PUBLISHED_DIR"]
+           "BUDGET_CURVE_FIGURE", "MANIFEST_FILE", "COMPRESSED_SUFFIX", "PUBLISHED_DIR", "BASELINE_FILE"]
 
 SUITE_FILE, PREDICTIONS_FILE, STUDIES_FILE, COST_FILE = "suite.json", "predictions.csv", "studies.csv", "cost.csv"
 RESULTS_FILE, FAILED_FILE, STATE_FILE = "results.json", "failed.json", "trained_state.pt"
@@ -61,6 +61,9 @@ SITE_RUN_PREFIX = "train-"
 PUBLISHED_DIR = "results"  # results/<profile>-<dataset>/ in the checkout
 MANIFEST_FILE = "MANIFEST.json"  # what was published: provenance, fingerprints, every file's size and sha256
 COMPRESSED_SUFFIX = ".gz"  # a large file is published gzip-compressed under its name plus this suffix
+# written by `petl-bench compare`: the published folder its baseline rows come from (its training commit and date,
+# its methods) and the methods trained here (with this checkout's commit)
+BASELINE_FILE = "baseline.json"
 
 # rendered by the reporting
 REPORT_FILE = "index.html"

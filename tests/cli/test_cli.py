@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 RUN_ALL_OPTIONS = ["--profile", "--dataset", "--data-root", "--methods", "--device", "--reports", "--run-dir",
                    "--workers", "--external", "--storage", "--artifacts"]
 BENCH_OWN = {"--dataset", "--data-root"}  # bench's --baseline images, not the training data
+COMPARE_OWN = {"--methods"}  # compare's new methods (required), not a profile's
 
 
 def _commands():
@@ -59,15 +60,16 @@ def test_shared_options_have_one_help_everywhere():
     for command, parser in _commands().items():
         for action in parser._actions:
             flag = action.option_strings[0] if action.option_strings else None
-            if flag is None or (command == "bench" and flag in BENCH_OWN):
+            if flag is None or (command == "bench" and flag in BENCH_OWN) or (command == "compare" and
+                                                                              flag in COMPARE_OWN):
                 continue
             shared = next((kw["help"] for flags, kw in OPTIONS.values() if flags[0] == flag), None)
             if shared is not None:
                 assert action.help == shared or action.help.startswith(shared + " (default: "), (command, flag)
                 users.setdefault(flag, set()).add(command)
-    assert users["--device"] == {"run", "suite", "bench", "reference", "all"}
+    assert users["--device"] == {"run", "suite", "bench", "reference", "all", "compare"}
     assert users["--profile"] == {"methods", "run", "suite", "bench", "all"}
-    assert users["--storage"] == users["--workers"] == {"suite", "all"}
+    assert users["--storage"] == {"suite", "all"} and users["--workers"] == {"suite", "all", "compare"}
 
 
 def test_profile_defaults_by_command():

@@ -3,7 +3,8 @@
 From the profile (``suite.json``, else the first run record), the run records (``results.json``)
 and ``predictions.csv``: the protocol (profile, backbone, training, search, evaluation, tests), the
 folds' sizes, the images excluded from the data set, the provenance of the numbers (data checksum,
-code commit, device, package versions) and each method's description and selected hyper-parameters.
+code commit, device, package versions; in a run folder of ``petl-bench compare``, which rows were published and
+with which commit, from ``baseline.json``) and each method's description and selected hyper-parameters.
 """
 from __future__ import annotations
 
@@ -13,9 +14,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from benchmark.common.io import read_json
 from benchmark.evaluation import ALPHA, RunData, nadeau_bengio_sizes
 from benchmark.reporting.sections.leaderboard import method_rows
 from benchmark.reporting.inputs import registry_info
+from benchmark.runfolder import BASELINE_FILE
 
 __all__ = ["protocol_section"]
 
@@ -104,6 +107,30 @@ def _device(machine: dict) -> str:
 CHECKLIST = Path(__file__).resolve().parents[3] / "docs" / "checklist.md"  # in a source checkout of the suite
 
 
+def _baseline(run_dir: Path) -> dict | None:
+    """Which rows a comparison took from a published folder (its commit and date) and which it trained here, from
+    ``baseline.json``; None in a run folder that trained every method itself."""
+    path = Path(run_dir) / BASELINE_FILE
+    if not path.is_file():
+        return None
+    try:
+        info = read_json(path)
+    except (ValueError, OSError) as exc:  # an optional file must never stop the report
+        warnings.warn(f"ignoring {path}: {exc}", stacklevel=2)
+        return None
+    published, here = info.get("published") or {}, info.get("trained_here") or {}
+    check = info.get("code_check") or {}
+    return {"folder": info.get("baseline"), "methods": ", ".join(published.get("methods") or []),
+            "commit": published.get("commit") or "several commits", "dirty": published.get("dirty"),
+            "date": published.get("date"), "here": ", ".join(here.get("methods") or []),
+            "here_commit": here.get("commit") or "unknown", "here_dirty": here.get("dirty"),
+            "code": ("the training code unchanged since that commit" if check.get("checked") and
+                     not check.get("changed_files") else
+                     f"trained although the training code changed: {', '.join(check['changed_files'])}"
+                     if check.get("changed_files") else
+                     f"the training code not checked ({check.get('reason', 'unknown')})")}
+
+
 def _provenance(run_dir: Path, records: dict, n_excluded: int) -> dict:
     """Where the numbers come from: data, code, device and package versions of every run (each value once)."""
     datasets = [r.get("dataset") or {} for r in records.values()]
@@ -126,6 +153,7 @@ def _provenance(run_dir: Path, records: dict, n_excluded: int) -> dict:
         "versions": version_text,
         "run_dir": str(run_dir),
         "checklist": str(CHECKLIST) if CHECKLIST.is_file() else None,
+        "baseline": _baseline(run_dir),
     }
 
 
