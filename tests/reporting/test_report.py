@@ -315,7 +315,7 @@ def test_cost_and_analysis_included(run_folder, monkeypatch):
     assert "A finding about activation rates." in text
     assert "petl-bench bench" not in text
     assert "Not measured: weak (RuntimeError: out of memory)" in text
-    assert len(page.imgs) == 3 + 2 + 3 + N_TEST  # + Pareto and reliability figures
+    assert len(page.imgs) == 3 + 3 + 3 + N_TEST  # + Pareto, reliability and decision-curve figures
     _write(run_folder, analyse=write_analysis)
     assert len(calls) == 1  # CSVs present: not recomputed
 
