@@ -38,18 +38,17 @@ import numpy as np
 import pandas as pd
 from sklearn.calibration import calibration_curve
 
-from benchmark.evaluation.draws import BOOTSTRAP_SEED, _fold_blocks, _methods, _rows
+from benchmark.evaluation.draws import BOOTSTRAP_SEED, _methods, _rows, image_resamples, reference_scored
 from benchmark.evaluation.run_data import CONFIDENCE, _NAN, RunData
-from benchmark.runfolder import REFERENCE_METHOD, RESULTS_FILE, score_table
-from benchmark.runfolder.studies import read_record
+from benchmark.runfolder import REFERENCE_METHOD, score_table
 from benchmark.runfolder.validation import VALIDATION_PREDICTIONS_FILE, load_validation_predictions
 from benchmark.stats import (CALIBRATED_DRAWS, CALIBRATION_METRICS, calibrated_ece_draws, calibration_metrics,
-                             cluster_bootstrap_weights, percentile_interval, platt_apply, platt_fit, prior_correct,
+                             percentile_interval, platt_apply, platt_fit, prior_correct,
                              smooth_calibration, smooth_ece, weighting_shift)
 
 __all__ = ["SCORES", "COLUMN", "PREFIX", "CURVE_COLUMNS", "CURVE_BINS", "SMOOTH_COLUMNS", "CALIBRATED_ECE",
            "TABLE_METRICS", "calibration_table", "calibration_columns", "calibration_curves", "smooth_calibration_curves",
-           "calibration_note", "prior_shifts", "scored_rows", "image_resamples"]
+           "calibration_note", "prior_shifts", "scored_rows"]
 
 SCORES = {"raw": "the models' own scores",
           "prior_corrected": "the models' scores with the class-weighted loss's shift of the prior removed",
@@ -64,10 +63,6 @@ CURVE_COLUMNS = ["dataset", "method", "scores", "bin", "mean_predicted", "fracti
 TABLE_COLUMNS = ["dataset", "method", "scores", "metric", "value", "ci_low", "ci_high"]
 CALIBRATED_ECE = "ece_adaptive_calibrated"  # the adaptive ECE a perfectly calibrated model with the same scores shows
 TABLE_METRICS = CALIBRATION_METRICS + (CALIBRATED_ECE,)
-
-
-def _reference(data: RunData, dataset: str) -> bool:
-    return data.reference is not None and bool((data.reference["dataset"] == dataset).any())
 
 
 def _platt_parameters(data: RunData) -> dict:
@@ -85,33 +80,18 @@ def _platt_parameters(data: RunData) -> dict:
     return data.cache["platt"]
 
 
-def image_resamples(data: RunData, dataset: str, images: pd.DataFrame, n_draws: int, mask=None) -> np.ndarray:
-    """``(1 + n_draws, n)`` weights of ``images`` (one row per image, ``label`` and ``group`` columns; ``mask``
-    selects a subset): row 0 all ones (the observed statistic), then the duplicate-group bootstrap
-    (:func:`benchmark.stats.cluster_bootstrap_weights`, seed :data:`BOOTSTRAP_SEED`), within folds on the
-    training data set when every repeat has one partition."""
-    strata = _fold_blocks(data, _reference(data, dataset), [])[1] if dataset == data.internal else None
-    if mask is not None:
-        images, strata = images[mask], None if strata is None else strata[mask]
-    draws = cluster_bootstrap_weights(images["label"].to_numpy(), images["group"].to_numpy(), n_draws,
-                                      seed=BOOTSTRAP_SEED, strata=strata)
-    return np.vstack([np.ones(len(images)), draws])
-
-
 def prior_shifts(data: RunData) -> dict:
     """``(method, repeat, fold) -> log(w_malignant / w_benign)`` of each ranked study's training
-    (:func:`benchmark.stats.weighting_shift`), from its record: the training split's class counts and the
-    profile's ``[train] class_weights`` (``"balanced"`` for records written before the setting existed,
-    which all trained so). A study without counts gets NaN. The reference's probe is not weighted: 0."""
+    (:func:`benchmark.stats.weighting_shift`), from its record as ``data.runs`` holds it: the training split's
+    class counts and the loss's class weights (``"balanced"`` for records written before the setting existed,
+    which all trained so). A study without the counts gets NaN. The reference's probe is not weighted: 0."""
     if "prior_shift" not in data.cache:
         shifts = {}
         for row in data.runs[data.runs["method"].isin(data.order)].itertuples():
-            record = read_record(data.run_dir / row.run_path / RESULTS_FILE, warn=False) or {}
-            sizes, malignant = (record.get("dataset", {}).get(k, {}).get("train") for k in ("split_sizes",
-                                                                                          "split_malignant"))
-            scheme = record.get("profile", {}).get("train", {}).get("class_weights", "balanced")
-            shifts[(row.method, int(row.repeat), int(row.fold))] = _NAN if sizes is None or malignant is None \
-                else weighting_shift(sizes - malignant, malignant, scheme)
+            known = pd.notna(row.n_train) and pd.notna(row.n_train_malignant)
+            shifts[(row.method, int(row.repeat), int(row.fold))] = weighting_shift(
+                int(row.n_train) - int(row.n_train_malignant), int(row.n_train_malignant), row.class_weights) \
+                if known else _NAN
         data.cache["prior_shift"] = shifts
     return data.cache["prior_shift"]
 
@@ -120,8 +100,8 @@ def scored_rows(data: RunData, dataset: str) -> pd.DataFrame:
     """The prediction rows of the ranked methods (and the reference) on ``dataset``, with ``platt``: the
     score recalibrated by its study's Platt parameters (NaN without them), and ``prior_corrected``: the
     score with its study's class-weighting shift removed (:func:`prior_shifts`)."""
-    frame = _rows(data, dataset, _reference(data, dataset))
-    frame = frame[frame["method"].isin(_methods(data, _reference(data, dataset)))].reset_index(drop=True)
+    frame = _rows(data, dataset, reference_scored(data, dataset))
+    frame = frame[frame["method"].isin(_methods(data, reference_scored(data, dataset)))].reset_index(drop=True)
     params, shifts = _platt_parameters(data), prior_shifts(data)
     platt, corrected = np.full(len(frame), np.nan), np.full(len(frame), np.nan)
     for (m, r, f), index in frame.groupby(["method", "repeat", "fold"]).indices.items():
@@ -141,7 +121,7 @@ def _per_model(data: RunData, dataset: str, frame: pd.DataFrame, column: str, we
     that a method's floor does not move when other methods join the run)."""
     k = int(frame["fold"].max()) + 1
     images, columns, matrix = score_table(frame.assign(repeat=frame["repeat"] * k + frame["fold"],
-                                                       score=frame[column]), _methods(data, _reference(data, dataset)))
+                                                       score=frame[column]), _methods(data, reference_scored(data, dataset)))
     y, groups = images["label"].to_numpy(), images["group"].to_numpy()
     per_method: dict = {}
     for j, (m, model) in enumerate(columns):
@@ -228,7 +208,7 @@ def calibration_curves(data: RunData, n_bins: int = CURVE_BINS) -> pd.DataFrame:
     for dataset in ([data.internal] + list(data.externals)) if data.order else []:
         frame = scored_rows(data, dataset)
         for scores, column in COLUMN.items():
-            for m in _methods(data, _reference(data, dataset)):
+            for m in _methods(data, reference_scored(data, dataset)):
                 rows = frame[(frame["method"] == m) & frame[column].notna()]
                 if rows.empty or rows["label"].nunique() < 2:
                     continue
@@ -251,7 +231,7 @@ def smooth_calibration_curves(data: RunData, n_draws: int = SMOOTH_DRAWS) -> pd.
         draws = image_resamples(data, dataset, images, n_draws)[1:]
         position = pd.Series(np.arange(len(images)), index=images["image_id"].to_numpy())
         for scores, column in COLUMN.items():
-            for m in _methods(data, _reference(data, dataset)):
+            for m in _methods(data, reference_scored(data, dataset)):
                 rows = frame[(frame["method"] == m) & frame[column].notna()]
                 if rows.empty or rows["label"].nunique() < 2:
                     continue

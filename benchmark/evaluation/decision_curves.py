@@ -24,8 +24,8 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from benchmark.evaluation.calibration import _reference, image_resamples, scored_rows
-from benchmark.evaluation.draws import _methods
+from benchmark.evaluation.calibration import scored_rows
+from benchmark.evaluation.draws import _methods, image_resamples, reference_scored
 from benchmark.evaluation.run_data import _NAN, CONFIDENCE, RunData
 from benchmark.runfolder import score_table
 from benchmark.stats import net_benefit, percentile_interval, treat_all_net_benefit
@@ -84,7 +84,7 @@ def decision_curves(data: RunData) -> pd.DataFrame:
         if frame.empty:
             continue
         frame, kinds = risk_scores(frame)
-        methods = _methods(data, _reference(data, dataset))
+        methods = _methods(data, reference_scored(data, dataset))
         internal = dataset == data.internal
         images = frame.drop_duplicates("image_id").sort_values("image_id", kind="stable")  # score_table's order
         y = images["label"].to_numpy()

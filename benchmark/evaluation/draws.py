@@ -23,9 +23,9 @@ import pandas as pd
 
 from benchmark.evaluation.run_data import _NAN, RunData
 from benchmark.runfolder import REFERENCE_METHOD, external_scores, score_table
-from benchmark.stats import cluster_bootstrap_aucs, roc_auc, stratified_auc
+from benchmark.stats import cluster_bootstrap_aucs, cluster_bootstrap_weights, roc_auc, stratified_auc
 
-__all__ = ["STATISTICS", "Draws", "pooled_scores", "bootstrap_draws", "fold_aucs"]
+__all__ = ["STATISTICS", "Draws", "pooled_scores", "bootstrap_draws", "fold_aucs", "reference_scored", "image_resamples"]
 
 BOOTSTRAP_SEED = 0
 # statistic -> what it is; the first of each data set's kind is its default
@@ -84,6 +84,24 @@ def _fold_blocks(data: RunData, reference: bool, columns) -> tuple[dict, np.ndar
     blocks = {c: folds[:, j] for j, c in enumerate(columns)}
     same = folds.size and (folds >= 0).all() and (folds == folds[:, :1]).all()
     return blocks, (folds[:, 0] if same else None)
+
+
+def reference_scored(data: RunData, dataset: str) -> bool:
+    """Whether the logistic-regression reference scored ``dataset``."""
+    return data.reference is not None and bool((data.reference["dataset"] == dataset).any())
+
+
+def image_resamples(data: RunData, dataset: str, images: pd.DataFrame, n_draws: int, mask=None) -> np.ndarray:
+    """``(1 + n_draws, n)`` weights of ``images`` (one row per image, ``label`` and ``group`` columns; ``mask``
+    selects a subset): row 0 all ones (the observed statistic), then the duplicate-group bootstrap
+    (:func:`benchmark.stats.cluster_bootstrap_weights`, seed :data:`BOOTSTRAP_SEED`), within folds on the
+    training data set when every repeat has one partition."""
+    strata = _fold_blocks(data, reference_scored(data, dataset), [])[1] if dataset == data.internal else None
+    if mask is not None:
+        images, strata = images[mask], None if strata is None else strata[mask]
+    draws = cluster_bootstrap_weights(images["label"].to_numpy(), images["group"].to_numpy(), n_draws,
+                                      seed=BOOTSTRAP_SEED, strata=strata)
+    return np.vstack([np.ones(len(images)), draws])
 
 
 @dataclass

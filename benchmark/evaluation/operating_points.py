@@ -21,8 +21,9 @@ bootstrap (:func:`benchmark.stats.cluster_bootstrap_weights`, within folds on th
 seed :data:`~benchmark.evaluation.draws.BOOTSTRAP_SEED`; each resample's statistic is the mean over
 the fold models under its weights; the thresholds stay fixed). Beside them, ``threshold`` (the mean
 threshold), ``validation_sensitivity`` (the mean sensitivity the thresholds reached on the
-validation images) and ``validation_malignant`` (the mean number of validation cancers they were chosen on): with about 20 validation cancers a target of 0.98 asks for all of them, so the
-test sensitivity lands below the target. The same metrics on a data set's BI-RADS 4 images
+validation images) and ``validation_malignant`` (the mean number of validation cancers they were
+chosen on): with few validation cancers a high target asks for all of them, so the test sensitivity
+lands below the target. The same metrics on a data set's BI-RADS 4 images
 (:func:`benchmark.evaluation.subgroups.clinical_subgroups`, subgroup ``BI-RADS 4``) when it has them.
 """
 from __future__ import annotations
@@ -32,14 +33,14 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from benchmark.evaluation.calibration import _reference, image_resamples, scored_rows
-from benchmark.evaluation.draws import _methods
+from benchmark.evaluation.calibration import scored_rows
+from benchmark.evaluation.draws import _methods, image_resamples, reference_scored
 from benchmark.evaluation.run_data import _NAN, CONFIDENCE, RunData
 from benchmark.evaluation.subgroups import MIN_PER_CLASS, clinical_subgroups
 from benchmark.runfolder import REFERENCE_METHOD, load_image_table, score_table
 from benchmark.runfolder.validation import load_validation_predictions
 from benchmark.stats import (percentile_interval, sensitivity_threshold, threshold_metrics,
-                             weighted_threshold_metrics)
+                             threshold_rates)
 
 __all__ = ["OPERATING_POINTS", "METRICS", "ALL_IMAGES", "SUBGROUP", "OPERATING_POINT_COLUMNS",
            "THRESHOLD_COLUMNS", "THRESHOLD", "VALIDATION_SENSITIVITY",
@@ -108,7 +109,7 @@ def _per_model(y: np.ndarray, columns, matrix: np.ndarray, k: int, chosen: dict,
             threshold = chosen.get((m, *divmod(int(model), k), point))
             if threshold is None:
                 continue
-            stats = weighted_threshold_metrics(y[keep], matrix[keep, j], threshold, weights[:, keep])
+            stats = threshold_rates(y[keep], matrix[keep, j], threshold, weights[:, keep])
             for metric in METRICS:
                 collected.setdefault((m, point), {}).setdefault(metric, []).append(stats[metric])
     with warnings.catch_warnings():
@@ -146,7 +147,7 @@ def operating_points(data: RunData) -> pd.DataFrame:
         if frame.empty:
             continue
         k = int(frame["fold"].max()) + 1
-        methods = _methods(data, _reference(data, dataset))
+        methods = _methods(data, reference_scored(data, dataset))
         images, columns, matrix = score_table(frame.assign(repeat=frame["repeat"] * k + frame["fold"]), methods)
         models = frame[["method", "repeat", "fold"]].drop_duplicates()
         for subgroup, mask in _subsets(data, dataset, images).items():

@@ -353,6 +353,9 @@ def _run_row(run_dir: Path, folder: Path, record: dict) -> dict:
         "dataset_checksum": dataset.get("checksum"), "n_images": _number(dataset.get("n_images"), int, None),
         "n_train": _number(sizes.get("train"), int, None), "n_val": _number(sizes.get("val"), int, None),
         "n_test": _number(sizes.get("test"), int, None),
+        "n_train_malignant": _number((dataset.get("split_malignant") or {}).get("train"), int, None),
+        # the loss's class weights; a record written before the setting existed trained with balanced weights
+        "class_weights": ((record.get("profile") or {}).get("train") or {}).get("class_weights", "balanced"),
         "description": method.get("description"), "citation": method.get("citation"),
         "search_sampler": search.get("sampler"), "search_n_trials": _number(search.get("n_trials"), int, None),
         "concurrent_studies": _number(search.get("concurrent_studies"), int, 1),
@@ -362,7 +365,8 @@ def _run_row(run_dir: Path, folder: Path, record: dict) -> dict:
 
 RUN_COLUMNS = list(_run_row(Path("."), Path("m/repeat-0/fold-0"), {}).keys())
 _INT_COLUMNS = ("repeat", "fold", "trainable_parameters", "trainable_parameters_without_head", "head_parameters",
-                "total_parameters", "epochs_run", "n_images", "n_train", "n_val", "n_test", "search_n_trials")
+                "total_parameters", "epochs_run", "n_images", "n_train", "n_val", "n_test", "n_train_malignant",
+                "search_n_trials")
 
 
 def load_runs(run_dir, train_size: str | None = None, every_size: bool = False) -> pd.DataFrame:

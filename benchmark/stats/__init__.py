@@ -39,12 +39,12 @@ from benchmark.stats.metrics import (auc_standard_error, bootstrap_aucs, corner_
 from benchmark.stats.bayes import correlated_bayesian_ttest, posterior_probabilities
 from benchmark.stats.power import detectable_floor, minimum_detectable_difference, repeats_needed
 from benchmark.stats.net_benefit import net_benefit, treat_all_net_benefit
-from benchmark.stats.thresholds import (sensitivity_threshold, threshold_metrics, weighted_threshold_metrics,
+from benchmark.stats.thresholds import (sensitivity_threshold, threshold_metrics, threshold_rates,
                                        youden_threshold)
 
 __all__ = [
     "roc_auc", "stratified_auc", "auc_standard_error", "corner_operating_point", "evaluate_scores", "bootstrap_aucs",
-    "youden_threshold", "sensitivity_threshold", "threshold_metrics", "weighted_threshold_metrics",
+    "youden_threshold", "sensitivity_threshold", "threshold_metrics", "threshold_rates",
     "net_benefit", "treat_all_net_benefit",
     "weighted_aucs", "cluster_bootstrap_aucs", "cluster_bootstrap_weights", "cluster_bootstrap_ci",
     "paired_cluster_bootstrap",

@@ -2,10 +2,9 @@
 
 * :func:`youden_threshold` - the threshold that maximises Youden's J on validation data;
 * :func:`sensitivity_threshold` - the highest threshold whose validation sensitivity reaches a target
-  (a fixed-sensitivity operating point: no cancer missed in 20 at 0.95);
-* :func:`threshold_metrics` - accuracy, sensitivity and specificity at a given threshold;
-* :func:`weighted_threshold_metrics` - sensitivity, specificity, PPV and NPV at a given threshold
-  under rows of case weights (bootstrap resamples as weights).
+  (a fixed-sensitivity operating point);
+* :func:`threshold_rates` - accuracy, sensitivity, specificity, PPV and NPV at a given threshold, under
+  rows of case weights (bootstrap resamples as weights); :func:`threshold_metrics`, its first three.
 
 A threshold is chosen on validation images and applied to test images, so the test metrics
 are not tuned on the test set (unlike the ROC corner point of
@@ -17,9 +16,10 @@ import math
 
 import numpy as np
 
+from benchmark.stats.cluster_bootstrap import _check_weights
 from benchmark.stats.metrics import _check_binary_scores, _require_both_classes
 
-__all__ = ["youden_threshold", "sensitivity_threshold", "threshold_metrics", "weighted_threshold_metrics"]
+__all__ = ["youden_threshold", "sensitivity_threshold", "threshold_metrics", "threshold_rates"]
 
 
 def youden_threshold(y_val, scores_val) -> float:
@@ -79,36 +79,27 @@ def sensitivity_threshold(y_val, scores_val, target: float) -> float:
 def threshold_metrics(y_true, scores, threshold: float) -> dict:
     """Accuracy, sensitivity and specificity when ``score >= threshold`` is called malignant.
 
-    Returns ``{"accuracy", "sensitivity", "specificity"}``; sensitivity (specificity) is NaN
-    when there is no malignant (benign) case.
+    Returns ``{"accuracy", "sensitivity", "specificity"}`` (:func:`threshold_rates`' first three); sensitivity
+    (specificity) is NaN when there is no malignant (benign) case.
     """
-    y, (s,) = _check_binary_scores(y_true, scores)
-    called = s >= float(threshold)
-    n_pos, n_neg = int((y == 1).sum()), int((y == 0).sum())
-    tp, tn = int((called & (y == 1)).sum()), int((~called & (y == 0)).sum())
-    return {"accuracy": (tp + tn) / y.size,
-            "sensitivity": tp / n_pos if n_pos else float("nan"),
-            "specificity": tn / n_neg if n_neg else float("nan")}
+    rates = threshold_rates(y_true, scores, threshold)
+    return {k: rates[k] for k in ("accuracy", "sensitivity", "specificity")}
 
 
-def weighted_threshold_metrics(y_true, scores, threshold: float, weights=None) -> dict:
-    """Sensitivity, specificity, PPV and NPV when ``score >= threshold`` is called malignant, under case weights.
+def threshold_rates(y_true, scores, threshold: float, weights=None) -> dict:
+    """Accuracy, sensitivity, specificity, PPV and NPV when ``score >= threshold`` is called malignant.
 
     ``weights``: ``(n,)`` or ``(b, n)`` non-negative case weights (e.g. how often a bootstrap resample drew
-    each case; None: 1 each). Returns ``{"sensitivity", "specificity", "ppv", "npv"}``, each a float (1-D or
-    no weights) or an array of length ``b``; NaN where its denominator has zero weight (no malignant case,
-    no benign case, no malignant call, no benign call).
+    each case; None: 1 each). Returns ``{"accuracy", "sensitivity", "specificity", "ppv", "npv"}``, each a float
+    (1-D or no weights) or an array of length ``b``; NaN where its denominator has zero weight (no malignant
+    case, no benign case, no malignant call, no benign call).
     """
     y, (s,) = _check_binary_scores(y_true, scores)
-    w = np.ones(y.size) if weights is None else np.asarray(weights, dtype=np.float64)
-    one = w.ndim == 1
-    w = np.atleast_2d(w)
-    if w.ndim != 2 or w.shape[1] != y.size:
-        raise ValueError(f"weights must have shape (n,) or (b, n) with n = {y.size}, got {np.shape(weights)}")
+    w, one = _check_weights(np.ones(y.size) if weights is None else weights, y.size)
     called, malignant = s >= float(threshold), y == 1
     tp, fn = w @ (called & malignant), w @ (~called & malignant)
     fp, tn = w @ (called & ~malignant), w @ (~called & ~malignant)
     with np.errstate(invalid="ignore", divide="ignore"):
-        out = {"sensitivity": tp / (tp + fn), "specificity": tn / (tn + fp), "ppv": tp / (tp + fp),
-               "npv": tn / (tn + fn)}
+        out = {"accuracy": (tp + tn) / (tp + tn + fp + fn), "sensitivity": tp / (tp + fn),
+               "specificity": tn / (tn + fp), "ppv": tp / (tp + fp), "npv": tn / (tn + fn)}
     return {k: float(v[0]) if one else v for k, v in out.items()}

@@ -62,7 +62,7 @@ from benchmark.training.suite import run_suite
 
 DESIGN_SEEDS_FROM = 9001  # reported profiles use split seeds below this
 HEAD_LR_FLOOR = 1e-3  # the floor once in the trainer (removed in d3638c1)
-# the paper's core without full fine-tuning (the slowest), with LoRA and BitFit: one variant in about 20 minutes here
+# the paper's core without full fine-tuning (the slowest), with LoRA and BitFit (cost: docs/decisions/class-weighting.md)
 CLASS_WEIGHTING_METHODS = ["feature_extraction", "finetune_last_block", "drs", "bitfit", "lora"]
 
 CHOICES = {

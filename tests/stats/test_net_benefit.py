@@ -7,7 +7,7 @@ import pytest
 from sklearn.metrics import confusion_matrix, roc_curve
 
 from decision_oracles import dcurves_curve, sklearn_curve
-from benchmark.stats import (net_benefit, sensitivity_threshold, treat_all_net_benefit, weighted_threshold_metrics,
+from benchmark.stats import (net_benefit, sensitivity_threshold, treat_all_net_benefit, threshold_rates,
                              youden_threshold)
 
 GRID = np.round(np.arange(0.02, 0.505, 0.01), 2)
@@ -100,15 +100,15 @@ def test_sensitivity_threshold_edges():
     assert youden_threshold(y, s) == pytest.approx(0.7)
 
 
-def test_weighted_threshold_metrics_match_confusion_matrix():
+def test_threshold_rates_match_confusion_matrix():
     y, s = _data(4, n=200, rounded=False)
     w = np.random.default_rng(5).integers(0, 3, size=(3, y.size)).astype(float)
-    got = weighted_threshold_metrics(y, s, 0.4, w)
+    got = threshold_rates(y, s, 0.4, w)
     for b in range(3):
         tn, fp, fn, tp = confusion_matrix(y, (s >= 0.4).astype(int), sample_weight=w[b]).ravel()
-        expected = {"sensitivity": tp / (tp + fn), "specificity": tn / (tn + fp), "ppv": tp / (tp + fp),
-                    "npv": tn / (tn + fn)}
+        expected = {"accuracy": (tp + tn) / w[b].sum(), "sensitivity": tp / (tp + fn),
+                    "specificity": tn / (tn + fp), "ppv": tp / (tp + fp), "npv": tn / (tn + fn)}
         for k, v in expected.items():
             assert got[k][b] == pytest.approx(v), k
-    one = weighted_threshold_metrics(y, s, 2.0)  # nothing called malignant: no PPV
+    one = threshold_rates(y, s, 2.0)  # nothing called malignant: no PPV
     assert one["sensitivity"] == 0 and one["specificity"] == 1 and np.isnan(one["ppv"])

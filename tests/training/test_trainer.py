@@ -135,26 +135,26 @@ def test_an_equal_metric_with_a_lower_loss_is_no_improvement(tiny_data, smoke_pr
     assert reported == [(e, 0.7) for e in (1, 2, 3, 4)]  # the pruner sees the selection metric
 
 
-def test_early_stopping_and_learning_rate_decay(tiny_data, smoke_profile):
-    # lr 0 cannot improve after the first epoch: stop after `patience` epochs more
+def _train_feature_extraction(tiny_data, smoke_profile, lr: float, **train):
+    """Feature extraction on 32 tiny images (16 validation images) with the smoke profile's [train] and ``train``."""
     torch.manual_seed(0)
     backbone, m, _ = build_model("feature_extraction", "efficientnet_lite0", 64)
-    config = dataclasses.replace(smoke_profile.train, max_epochs=20, patience=3, lr_decay_patience=1,
-                                 lr_decay_factor=0.5)
+    config = dataclasses.replace(smoke_profile.train, **train)
     d = tiny_data
-    result = train(backbone, m.bn_stats, d.images[:32], d.labels[:32], d.images[32:], d.labels[32:],
-                   config, lr=0.0, beta1=0.9, device=CPU, seed=0, progress=False)
+    return trainer.train(backbone, m.bn_stats, d.images[:32], d.labels[:32], d.images[32:], d.labels[32:],
+                         config, lr=lr, beta1=0.9, device=CPU, seed=0, progress=False)
+
+
+def test_early_stopping_and_learning_rate_decay(tiny_data, smoke_profile):
+    # lr 0 cannot improve after the first epoch: stop after `patience` epochs more
+    result = _train_feature_extraction(tiny_data, smoke_profile, 0.0, max_epochs=20, patience=3, lr_decay_patience=1,
+                                       lr_decay_factor=0.5)
     assert result.epochs_run == 4 and result.stopped_early and result.best_epoch == 1
 
 
 def test_learning_rate_is_multiplied_after_patience(tiny_data, smoke_profile):
-    torch.manual_seed(0)
-    backbone, m, _ = build_model("feature_extraction", "efficientnet_lite0", 64)
-    config = dataclasses.replace(smoke_profile.train, max_epochs=6, patience=99, lr_decay_patience=2,
-                                 lr_decay_factor=0.9)
-    d = tiny_data
-    result = train(backbone, m.bn_stats, d.images[:32], d.labels[:32], d.images[32:], d.labels[32:],
-                   config, lr=1e-12, beta1=0.9, device=CPU, seed=0, progress=False)
+    result = _train_feature_extraction(tiny_data, smoke_profile, 1e-12, max_epochs=6, patience=99,
+                                       lr_decay_patience=2, lr_decay_factor=0.9)
     lrs = [h["lr"] for h in result.history]
     assert lrs == pytest.approx([1e-12, 1e-12, 1e-12, 0.9e-12, 0.9e-12, 0.81e-12])
 
