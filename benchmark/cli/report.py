@@ -1,4 +1,4 @@
-"""What is made of run folders: ``report``, ``sites``, ``spread`` and ``bench`` (cost)."""
+"""What is made of run folders: ``report``, ``reliance``, ``sites``, ``spread`` and ``bench`` (cost)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -13,6 +13,13 @@ def add_commands(sub) -> None:
     p.add_argument("--rebuild", action="store_true", help="rebuild the leaderboard files even if up to date")
     p.add_argument("--full", action="store_true", help="print the whole leaderboard.md, not a short summary")
     p.set_defaults(func=report)
+
+    p = sub.add_parser("reliance", help="score every trained study of a run folder on lesion-only and context-only "
+                                        "images, under acquisition shifts, and with class-activation maps (analysis/reliance_scores.csv, "
+                                        "analysis/saliency.csv), then rebuild the report; resumes study by study")
+    run_dir_argument(p)
+    p.add_argument("--methods", default=None, help="only these methods (comma-separated; default: every one)")
+    p.set_defaults(func=reliance)
 
     p = sub.add_parser("spread", help="how far each method's fold-stratified AUC (the leaderboard's) moves between "
                                       "run folders on the same folds (e.g. profiles that differ only in [search] seed)")
@@ -75,6 +82,20 @@ def report(args) -> int:
         pipeline.site_matrix([run_dir])
     else:
         pipeline.report(run_dir, rebuild=args.rebuild, full=args.full)
+    return 0
+
+
+def reliance(args) -> int:
+    from benchmark import pipeline
+    from benchmark.analysis.reliance import write_reliance
+
+    run_dir = Path(args.run_dir)
+    if not run_dir.is_dir():
+        raise FileNotFoundError(f"run folder {run_dir} does not exist (see reports/ for run folders)")
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else None
+    for path in write_reliance(run_dir, methods).values():
+        print(f"wrote {path}")
+    pipeline.report(run_dir)
     return 0
 
 

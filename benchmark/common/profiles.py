@@ -34,6 +34,9 @@ class DataSection:
     # data-efficiency curves: each fold's training part subsampled to these sizes (numbers of images,
     # "all": not subsampled), nested, stratified, whole groups (benchmark.data.subsample); () = off
     train_sizes: tuple = ()
+    # drop the images flagged as carrying burnt-in annotations (the data set's `overlay` column,
+    # benchmark.data.overlays) before splitting; an error for a data set without the column
+    exclude_overlays: bool = False
 
 
 @dataclass(frozen=True)
@@ -123,6 +126,8 @@ class Profile:
         for key in ("n_bootstrap", "external"):
             d["evaluation"].pop(key)
         d["data"].pop("train_sizes")  # each size is its own study: the size is in the study's name instead
+        if not d["data"]["exclude_overlays"]:  # the behaviour before the key existed: the same studies
+            d["data"].pop("exclude_overlays")
         if d["train"]["class_weights"] == "balanced":  # the behaviour before the key existed: the same studies
             d["train"].pop("class_weights")
         return d

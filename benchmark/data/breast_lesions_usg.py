@@ -8,7 +8,7 @@ Layout (as published)::
     <root>/BrEaST-Lesions-USG-clinical-data-Dec-15-2023.xlsx   the official table, one row per case
     <root>/image_labels.csv                                     Filename,Label (optional cross-check)
     <root>/images_and_masks/caseNNN.png                         the images (RGBA, 363-1024 x 289-618 px)
-    <root>/images_and_masks/caseNNN_tumor.png, caseNNN_otherK.png   segmentation masks (never loaded)
+    <root>/images_and_masks/caseNNN_tumor.png, caseNNN_otherK.png   segmentation masks (the _tumor one: the lesion mask, read only by the analysis of trained models)
 
 Labels come from the table's ``Classification`` column (benign / malignant / normal), the image
 file from its ``Image_filename`` column (the table also holds CaseID, mask file names, pixel
@@ -29,6 +29,7 @@ from pathlib import Path
 from .duplicates import NEAR_DUPLICATE_RULES
 from .imagefiles import image_set_from_files, natural_key
 from .imageset import BENIGN, MALIGNANT, ImageSet
+from .masks import mask_files_union
 from .registry import register_dataset
 
 TABLE_GLOB = "BrEaST-Lesions-USG-clinical-data*.xlsx"
@@ -151,11 +152,20 @@ def list_cases(root: Path) -> list[tuple[str, str]]:
     return sorted(table.items(), key=lambda item: natural_key(item[0]))
 
 
+def tumour_mask_files(root: Path, image_id: str) -> list[Path]:
+    """The lesion mask of case ``caseNNN.png``: ``caseNNN_tumor.png`` beside it (the ``_otherK``
+    masks outline other structures, not the lesion that was classified)."""
+    image_dir = _image_dir(Path(root))
+    path = (image_dir or Path(root)) / f"{Path(image_id).stem}_tumor.png"
+    return [path] if path.is_file() else []
+
+
 @register_dataset(
     "breast_lesions_usg", title="BrEaST-Lesions_USG",
     description="BrEaST-Lesions_USG, Poland 2019-2022, other scanners: 154 benign + 98 malignant (external test set)",
     citation=CITATION, licence="CC BY 4.0", root_env="BREAST_LESIONS_USG_ROOT",
     shared_dir="breast-lesions-usg", check_root=_check_root,
+    lesion_masks=mask_files_union(tumour_mask_files),
     how_to_get=("Download BrEaST-Lesions_USG (Pawłowska et al. 2024; The Cancer Imaging Archive, "
                 f"doi:10.7937/9WKK-Q141): the clinical table {TABLE_NAME} and the images in "
                 f"{IMAGE_DIRS[0]}/ beside it."))

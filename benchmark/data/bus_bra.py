@@ -7,7 +7,7 @@ lesion masks, and the authors' patient-disjoint 5- and 10-fold partitions.
 Layout (as distributed on Zenodo, doi:10.5281/zenodo.8231412)::
 
     <root>/BUSBRA/Images/bus_NNNN-{l,r,s}.png   the images (8-bit greyscale)
-    <root>/BUSBRA/Masks/mask_NNNN-{l,r,s}.png   lesion masks (never loaded)
+    <root>/BUSBRA/Masks/mask_NNNN-{l,r,s}.png   lesion masks (read only by the analysis of trained models: masks.py)
     <root>/BUSBRA/bus_data.csv                  ID, Case, Histology, Pathology, BIRADS, Device, Width,
                                                 Height, Side, BBOX
     <root>/BUSBRA/5-fold-cv.csv, 10-fold-cv.csv ID, Pathology, kFold (1..k), valid_1..valid_k
@@ -43,10 +43,12 @@ from scipy.sparse.csgraph import connected_components
 from .duplicates import NEAR_DUPLICATE_RULES
 from .imagefiles import image_set_from_files, natural_key
 from .imageset import BENIGN, MALIGNANT, ImageSet
+from .masks import mask_files_union
 from .registry import register_dataset
 
 SUBFOLDER = "BUSBRA"
 IMAGES_DIR = "Images"
+MASKS_DIR = "Masks"
 TABLE = "bus_data.csv"
 FOLD_FILES = {5: "5-fold-cv.csv", 10: "10-fold-cv.csv"}
 LABELS = {"benign": BENIGN, "malignant": MALIGNANT}
@@ -201,10 +203,16 @@ def _metadata_value(column: str, value: str):
     return int(value) if column in ("Case", "BIRADS") and value.isdigit() else value
 
 
+def bus_bra_mask_file(root: Path, image_id: str) -> Path:
+    """The lesion mask of image ``bus_NNNN-x``: ``Masks/mask_NNNN-x.png``."""
+    return Path(root) / MASKS_DIR / f"mask_{image_id.removeprefix('bus_')}.png"
+
+
 @register_dataset(
     "bus_bra", title="BUS-BRA",
     description="BUS-BRA, Brazil, 4 scanners: 1,268 benign + 607 malignant images of 1,064 patients, official folds",
     citation=CITATION, licence=LICENCE, root_env="BUS_BRA_ROOT", shared_dir="bus-bra", check_root=_check_root,
+    lesion_masks=mask_files_union(lambda root, image_id: [p for p in [bus_bra_mask_file(root, image_id)] if p.is_file()]),
     how_to_get=(f"Download BUS-BRA from Zenodo ({ZENODO}; Gómez-Flores et al., Medical Physics 2024, "
                 "doi:10.1002/mp.16812) and unpack it, so that BUSBRA/Images/ and BUSBRA/bus_data.csv "
                 "(with 5-fold-cv.csv and 10-fold-cv.csv) are in the folder."))

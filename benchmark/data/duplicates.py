@@ -163,12 +163,21 @@ def cross_duplicates(a, b, rules: Sequence[tuple[int, float]] = NEAR_DUPLICATE_R
     return [(a.ids[i], b.ids[j]) for i, j, _, _ in cross_duplicate_pairs(a.images, b.images, rules)]
 
 
-def read_same_lesion_pairs(path: str | Path, ids: Sequence[str]) -> list[tuple[int, int, str]]:
-    """(i, j, reason) for every row of a curated list of same-lesion pairs, indices into ``ids``.
+ABSENT = "image absent from this copy"  # the reason a skipped curated pair gets
+
+
+def read_same_lesion_pairs(path: str | Path, ids: Sequence[str], skip_absent: bool = False
+                           ) -> tuple[list[tuple[int, int, str]], list[dict]]:
+    """(pairs, skipped) from a curated list of same-lesion pairs: (i, j, reason) for every row, indices
+    into ``ids``, and the rows left out.
 
     The file is a CSV with columns ``image_a, image_b, reason`` (ids as the data set names its
-    images, e.g. ``benign/benign (62).png``; the reason says what was seen). A row with an id
-    that ``ids`` lacks, or without a reason, is a ValueError naming the file and the row.
+    images, e.g. ``benign/benign (62).png``; the reason says what was seen). A row without a reason
+    is a ValueError naming the file and the row. So is a row with an id that ``ids`` lacks, unless
+    ``skip_absent``: then the row is left out and listed in ``skipped`` as ``{"image_a", "image_b",
+    "reason": ABSENT}``. Skip only for a list curated on the full data set and applied to a subset or
+    a cleaned copy of it (a data set's built-in list); in a list written for the images at hand, an
+    id that is not there is a typo.
     """
     path = Path(path)
     where = {image_id: k for k, image_id in enumerate(ids)}
@@ -177,16 +186,19 @@ def read_same_lesion_pairs(path: str | Path, ids: Sequence[str]) -> list[tuple[i
         rows, columns = list(reader), reader.fieldnames  # None: an empty file
     if columns is not None and not {"image_a", "image_b", "reason"} <= set(columns):
         raise ValueError(f"{path}: needs the columns image_a, image_b, reason; has {', '.join(columns)}")
-    out = []
+    out, skipped = [], []
     for line, row in enumerate(rows, start=2):
-        missing = [row[c] for c in ("image_a", "image_b") if row[c] not in where]
-        if missing:
-            raise ValueError(f"{path}, row {line}: the data set has no image {missing[0]!r}; fix the id or "
-                             "remove the row (ids are paths relative to the data set's folder)")
         if not (row["reason"] or "").strip():
             raise ValueError(f"{path}, row {line}: give the reason (what shows that it is the same lesion)")
-        out.append((where[row["image_a"]], where[row["image_b"]], row["reason"].strip()))
-    return out
+        missing = [row[c] for c in ("image_a", "image_b") if row[c] not in where]
+        if missing and skip_absent:
+            skipped.append({"image_a": row["image_a"], "image_b": row["image_b"], "reason": ABSENT})
+        elif missing:
+            raise ValueError(f"{path}, row {line}: the data set has no image {missing[0]!r}; fix the id or "
+                             "remove the row (ids are paths relative to the data set's folder)")
+        else:
+            out.append((where[row["image_a"]], where[row["image_b"]], row["reason"].strip()))
+    return out, skipped
 
 
 def find_duplicate_groups(

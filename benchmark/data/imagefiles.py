@@ -55,24 +55,29 @@ def image_set_from_files(
     near_duplicate_distance: int | None = NEAR_DUPLICATE_RULES[0][0],
     paths: Sequence[Path] | None = None,
     same_lesion: str | os.PathLike | None = None,
+    skip_absent_pairs: bool = False,
 ) -> ImageSet:
     """Decode ``root / id`` (or ``paths``) at ``image_size``, group duplicates (and the pairs of
     the curated CSV ``same_lesion``, see duplicates.py), drop cross-label groups (appended to
-    ``excluded``), and return the ImageSet ``name``."""
+    ``excluded``), and return the ImageSet ``name``. With ``skip_absent_pairs`` (a built-in list
+    on a subset or cleaned copy), a curated pair with an image ``ids`` lacks is left out and listed
+    in ``skipped_pairs``; without it, such a pair is a ValueError naming the file and the row."""
     ids = list(ids)
     labels = np.asarray(list(labels), dtype=np.int64)
     paths = [Path(root) / rel for rel in ids] if paths is None else [Path(p) for p in paths]
     sizes = {image_size, DUPLICATE_CHECK_SIZE}
     decoded, sha256s, cache_hit = decode_images_multi(paths, sizes, cache_dir)
-    curated = read_same_lesion_pairs(same_lesion, ids) if same_lesion is not None else []
+    curated, skipped = read_same_lesion_pairs(same_lesion, ids, skip_absent_pairs) if same_lesion is not None \
+        else ([], [])
     groups = find_duplicate_groups(decoded[DUPLICATE_CHECK_SIZE], sha256s,
                                    near_duplicate_rules(near_duplicate_distance), curated)
     keep, conflicts = resolve_label_conflicts(groups, labels, ids, sha256s)
     kept = np.flatnonzero(keep)
     kept_ids = [ids[i] for i in kept]
     kept_sha = [sha256s[i] for i in kept]
-    log.info("%s %s: %d images (%s), %d excluded as cross-label duplicates, %d groups", name, root,
-             len(kept), "from cache" if cache_hit else "decoded", len(conflicts), len(set(groups[kept])))
+    log.info("%s %s: %d images (%s), %d excluded as cross-label duplicates, %d groups, %d curated pairs skipped "
+             "(an image absent)", name, root, len(kept), "from cache" if cache_hit else "decoded", len(conflicts),
+             len(set(groups[kept])), len(skipped))
     return ImageSet(
         images=decoded[image_size][kept],
         labels=labels[kept],
@@ -82,4 +87,5 @@ def image_set_from_files(
         synthetic=False,
         checksum=dataset_checksum(kept_ids, kept_sha),
         excluded=list(excluded) + conflicts,
+        skipped_pairs=skipped,
     )

@@ -22,6 +22,8 @@ class ImageSet:
     synthetic  True for generated data (reports must say so)
     checksum   sha256 over the ids and the content of every image, to pin the data in a run record
     excluded   images left out, each {"id": ..., "reason": ...}
+    skipped_pairs  curated same-lesion pairs of a built-in list left out because this copy lacks
+               an image of the pair (a subset or cleaned copy), each {"image_a", "image_b", "reason"}
     metadata   per-image columns the data set ships (BUS-BRA: patient, device, BI-RADS, ...):
                {column: N values}; carried into the run folder's images.csv
     official_folds  the data set's own k-fold partitions, {k: N test-fold indices 0..k-1}
@@ -36,6 +38,7 @@ class ImageSet:
     synthetic: bool
     checksum: str
     excluded: list[dict] = field(default_factory=list)
+    skipped_pairs: list[dict] = field(default_factory=list)
     metadata: dict[str, list] = field(default_factory=dict)
     official_folds: dict[int, np.ndarray] = field(default_factory=dict)
 
@@ -92,6 +95,7 @@ class ImageSet:
             synthetic=self.synthetic,
             checksum=self.checksum,
             excluded=list(self.excluded),
+            skipped_pairs=list(self.skipped_pairs),
             metadata={column: [values[i] for i in index] for column, values in self.metadata.items()},
             official_folds={k: np.asarray(folds)[index] for k, folds in self.official_folds.items()},
         )

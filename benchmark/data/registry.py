@@ -79,6 +79,7 @@ class DatasetSpec:
     needs_root: bool = True
     check_root: Callable[[Path], Path | str | bool | None] | None = None
     how_to_get: str = ""
+    lesion_masks: Callable[..., Any] | None = None  # masks.py: (root, ids, image_size, **options) -> N x S x S bool
 
     # -- finding the folder ---------------------------------------------------------------
     def candidates(self, data_root: str | os.PathLike | None = None) -> list[tuple[Path, str]]:
@@ -146,8 +147,9 @@ class DatasetSpec:
         )
 
     # -- loading --------------------------------------------------------------------------
-    def accepted_options(self, options: dict[str, Any]) -> dict[str, Any]:
-        params = inspect.signature(self.loader).parameters
+    def accepted_options(self, options: dict[str, Any], function: Callable | None = None) -> dict[str, Any]:
+        """The ``options`` that ``function`` (default: the loader) declares (all of them if it takes ``**options``)."""
+        params = inspect.signature(function or self.loader).parameters
         if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
             return dict(options)
         return {k: v for k, v in options.items() if k in params}
@@ -191,13 +193,14 @@ def register_dataset(name: str, *, description: str, citation: str, licence: str
                      root_env: str | None = None, shared_dir: str | None = None,
                      project_dir: str | None | object = _DEFAULT, synthetic: bool = False,
                      needs_root: bool | None = None, check_root: Callable | None = None,
-                     how_to_get: str = ""):
+                     how_to_get: str = "", lesion_masks: Callable | None = None):
     """Register the decorated ``load(root, image_size, **options) -> ImageSet`` as ``name``.
 
     ``project_dir`` is the folder name under ``datasets/`` (default: ``name``; None: not looked
     for there). ``needs_root`` defaults to ``not synthetic``. ``check_root(path)`` says whether
     an existing folder holds the data set: True, a Path (the real root inside it), or False or
     a string saying what is missing. ``how_to_get`` is told to the user when nothing is found.
+    ``lesion_masks(root, ids, image_size, **options)`` gives the images' lesion masks (masks.py).
     """
 
     def decorator(loader: Callable) -> Callable:
@@ -206,7 +209,7 @@ def register_dataset(name: str, *, description: str, citation: str, licence: str
             title=title, root_env=root_env, shared_dir=shared_dir,
             project_dir=name if project_dir is _DEFAULT else project_dir, synthetic=synthetic,
             needs_root=(not synthetic) if needs_root is None else needs_root,
-            check_root=check_root, how_to_get=how_to_get)
+            check_root=check_root, how_to_get=how_to_get, lesion_masks=lesion_masks)
         add_dataset(spec)
         return loader
 

@@ -44,6 +44,8 @@ from benchmark.runfolder import (CALIBRATION_CURVE_FILE, CALIBRATION_SMOOTH_FILE
 
 from benchmark.runfolder import DECISION_CURVE_FILE, NET_BENEFIT_RANGE_FILE, OPERATING_POINTS_FILE
 from benchmark.runfolder import BUDGET_CURVE_FILE, TRIAL_PREDICTIONS_FILE, TUNING_GAIN_FILE
+from benchmark.runfolder import (ANALYSIS_DIR, ANNOTATION_PAIRS_FILE, RELIANCE_AUC_FILE, RELIANCE_SCORES_FILE,
+                                 SALIENCY_FILE, SALIENCY_SUMMARY_FILE, SHIFT_ROBUSTNESS_FILE)
 
 __all__ = ["Derived", "DERIVED", "Context", "refresh", "refresh_sites", "is_stale", "RUNS"]
 
@@ -205,6 +207,29 @@ def _subgroups_current(ctx: Context) -> bool:
     return list(table.columns) == SUBGROUP_COLUMNS and set(table["dataset"]) == set(_subgroup_sets(ctx))
 
 
+def _reliance(ctx: Context) -> dict:
+    from benchmark.evaluation.reliance import reliance_aucs, saliency_summary, shift_robustness
+
+    scores = pd.read_csv(ctx.run_dir / ANALYSIS_DIR / RELIANCE_SCORES_FILE, dtype={"image_id": str})
+    scores = scores[scores["method"].isin(ctx.data.order)]
+    saliency_path = ctx.run_dir / ANALYSIS_DIR / SALIENCY_FILE
+    saliency = pd.read_csv(saliency_path, dtype={"image_id": str}) if saliency_path.is_file() else None
+    return {RELIANCE_AUC_FILE: reliance_aucs(ctx.data, scores), SHIFT_ROBUSTNESS_FILE: shift_robustness(ctx.data, scores),
+            SALIENCY_SUMMARY_FILE: None if saliency is None or saliency.empty else saliency_summary(saliency)}
+
+
+def _annotations(ctx: Context) -> dict:
+    from benchmark.evaluation.reliance import annotation_pairs
+
+    table = annotation_pairs(ctx.data, load_image_table(ctx.run_dir))
+    return {ANNOTATION_PAIRS_FILE: table if len(table) else None}
+
+
+def _has_overlay_flags(ctx: Context) -> bool:
+    images = load_image_table(ctx.run_dir)
+    return images is not None and "overlay" in images.columns and bool(ctx.data.order)
+
+
 _SCORES = (PREDICTIONS_FILE, STUDIES_FILE, SUITE_FILE, RUNS)  # what the studies scored (and their records)
 _CLINICAL = (*_SCORES, REFERENCE_FILE, IMAGES_FILE)  # operating points and decision curves: also the reference, BI-RADS
 _TRAINING = (COST_FILE, *_SCORES)  # the leaderboard also shows the cost
@@ -233,6 +258,10 @@ DERIVED: tuple[Derived, ...] = (
             when=_has_trial_predictions),
     Derived((SUBGROUPS_FILE,), (PREDICTIONS_FILE, IMAGES_FILE), _subgroups, when=lambda ctx: bool(_subgroup_sets(ctx)),
             current=_subgroups_current),
+    Derived((RELIANCE_AUC_FILE, SHIFT_ROBUSTNESS_FILE, SALIENCY_SUMMARY_FILE),
+            (f"{ANALYSIS_DIR}/{RELIANCE_SCORES_FILE}", f"{ANALYSIS_DIR}/{SALIENCY_FILE}", *_SCORES), _reliance,
+            when=lambda ctx: (ctx.run_dir / ANALYSIS_DIR / RELIANCE_SCORES_FILE).is_file() and bool(ctx.data.order)),
+    Derived((ANNOTATION_PAIRS_FILE,), (PREDICTIONS_FILE, IMAGES_FILE), _annotations, when=_has_overlay_flags),
 )
 
 

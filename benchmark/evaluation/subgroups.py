@@ -1,8 +1,10 @@
-"""Each method's AUC on clinical subgroups of a data set: per scanner, and on the BI-RADS 4 images
-(those radiologists biopsy because they cannot tell), from the run folder's ``images.csv``.
+"""Each method's AUC on clinical subgroups of a data set: per scanner, on the BI-RADS 4 images
+(those radiologists biopsy because they cannot tell), and on the images with and without burnt-in
+annotations, from the run folder's ``images.csv``.
 
 A subgroup is a set of images of one data set (:func:`clinical_subgroups` derives them from the
-metadata columns ``device`` and ``birads`` that a data set such as BUS-BRA carries). Its AUC is
+metadata columns ``device`` and ``birads`` that a data set such as BUS-BRA carries, and ``overlay``,
+BUSI's flag of calipers, text and other marks drawn on the image). Its AUC is
 the statistic the leaderboard gives the whole data set (:func:`benchmark.evaluation.bootstrap_draws`
 on the run's predictions restricted to the subgroup): the fold-stratified AUC on the training
 data set, the per-model AUC on an external one, with the percentile interval of the same
@@ -31,7 +33,8 @@ COUNTS_ONLY = "fewer than {n} images of a class: counts only"
 
 def clinical_subgroups(images: pd.DataFrame, dataset: str) -> dict[str, list[str]]:
     """``{name: image ids}`` of ``dataset``'s rows in ``images`` (images.csv): one subgroup per
-    scanner (``device: <name>``) and ``BI-RADS 4``, as far as the columns are there."""
+    scanner (``device: <name>``), ``BI-RADS 4``, and ``annotated`` / ``clean`` (``overlay`` 1 / 0;
+    an image without a flag is in neither), as far as the columns are there."""
     rows = images[images["dataset"] == dataset]
     out: dict[str, list[str]] = {}
     if "device" in rows and rows["device"].notna().any():
@@ -40,6 +43,10 @@ def clinical_subgroups(images: pd.DataFrame, dataset: str) -> dict[str, list[str
     if "birads" in rows and rows["birads"].notna().any():
         birads = rows["birads"].astype(str).str.strip().str.removesuffix(".0")
         out["BI-RADS 4"] = rows.loc[birads == "4", "image_id"].astype(str).tolist()
+    if "overlay" in rows and rows["overlay"].notna().any():
+        flag = pd.to_numeric(rows["overlay"], errors="coerce")
+        out["annotated"] = rows.loc[flag == 1, "image_id"].astype(str).tolist()
+        out["clean"] = rows.loc[flag == 0, "image_id"].astype(str).tolist()
     return out
 
 

@@ -18,6 +18,9 @@ __all__ = ["SUITE_FILE", "PREDICTIONS_FILE", "STUDIES_FILE", "COST_FILE", "RESUL
            "external_figure", "calibration_figure", "site_figure",
            "OPERATING_POINTS_FILE", "DECISION_CURVE_FILE", "NET_BENEFIT_RANGE_FILE", "decision_curve_figure",
            "TRIAL_PREDICTIONS_FILE", "TRIAL_PREDICTION_COLUMNS", "BUDGET_CURVE_FILE", "TUNING_GAIN_FILE",
+           "RELIANCE_SCORES_FILE", "SALIENCY_FILE", "SALIENCY_GALLERY_FILE", "REGION_EXAMPLES_FILE", "RELIANCE_NOTES_FILE",
+           "RELIANCE_AUC_FILE", "SHIFT_ROBUSTNESS_FILE", "SALIENCY_SUMMARY_FILE", "ANNOTATION_PAIRS_FILE",
+           "RELIANCE_FIGURE", "SALIENCY_FIGURE", "REGION_FIGURE",
            "BUDGET_CURVE_FIGURE", "MANIFEST_FILE", "COMPRESSED_SUFFIX", "PUBLISHED_DIR", "BASELINE_FILE"]
 
 SUITE_FILE, PREDICTIONS_FILE, STUDIES_FILE, COST_FILE = "suite.json", "predictions.csv", "studies.csv", "cost.csv"
@@ -115,6 +118,17 @@ PRETRAINED_NATURAL = "pretrained (natural photographs)"  # activation_rates.csv'
 DRS_PARAMETER_NAMES = ("S_m", "S_b", "D_m", "D_b")  # drs_deviation.csv's parameters, in this order
 ACTIVATION_WHERE = {"resnet": "after the block's final ReLU",  # activation_rates.csv's where, by backbone family
                     "efficientnet_lite": "block output (no final activation)"}
+
+# the reliance analysis (benchmark.analysis.reliance): per study, beside its results.json, and collected in ANALYSIS_DIR
+RELIANCE_SCORES_FILE = "reliance_scores.csv"  # every image's score under each condition (original, lesion-only, ...)
+SALIENCY_FILE = "saliency.csv"  # per image with a lesion mask: the class-activation-map share inside the lesion region
+SALIENCY_GALLERY_FILE = "saliency_gallery.npz"  # the gallery images, their regions and every method's maps
+REGION_EXAMPLES_FILE = "region_examples.npz"  # the gallery images as lesion-only and context-only copies
+RELIANCE_NOTES_FILE = "reliance.json"  # what was scored, what was skipped and why, the cost, the reproduction check
+# derived (benchmark.evaluation.reliance): AUC per condition, robustness per shift, saliency per method
+RELIANCE_AUC_FILE, SHIFT_ROBUSTNESS_FILE = "reliance_auc.csv", "shift_robustness.csv"
+SALIENCY_SUMMARY_FILE, ANNOTATION_PAIRS_FILE = "saliency_summary.csv", "annotation_pairs.csv"
+RELIANCE_FIGURE, SALIENCY_FIGURE, REGION_FIGURE = "shift_auc.png", "saliency_gallery.png", "region_examples.png"
 
 PREDICTION_COLUMNS = ["dataset", "method", "repeat", "fold", "image_id", "group", "label", "score", "threshold"]
 STUDY_COLUMNS = ["method", "repeat", "fold", "status", "reason", "n_trials", "n_collapsed", "n_failed",

@@ -153,7 +153,7 @@ def load_data(spec: RunSpec) -> tuple[ImageSet, float]:
     started = time.perf_counter()
     data = load_dataset(spec.dataset, p.backbone.image_size, data_root=spec.data_root,
                         synthetic_images=p.data.synthetic_images, synthetic_seed=p.data.synthetic_seed,
-                        include_normal=p.data.include_normal)
+                        include_normal=p.data.include_normal, exclude_overlays=p.data.exclude_overlays)
     return data, time.perf_counter() - started
 
 
@@ -319,6 +319,7 @@ def record_run(out_dir: Path, trained: TrainedModel, data: ImageSet, fold: Fold,
                    "bn_running_stats_description": method.bn_stats_description()},
         "dataset": {"name": data.name, "synthetic": data.synthetic, "checksum": data.checksum,
                     "n_images": len(data), "n_excluded": len(data.excluded), "excluded": data.excluded,
+                    "skipped_pairs": data.skipped_pairs,
                     "split_sizes": {k: int(len(v)) for k, v in split.items()},
                     "split_malignant": {k: int(data.labels[v].sum()) for k, v in split.items()},
                     "load_seconds": load_seconds},

@@ -104,8 +104,9 @@ def run_suite(profile: Profile, dataset: str, run_dir: Path, methods: list[str],
     data, load_seconds = load_data(first)
     if data.synthetic:
         print("NOTE: SYNTHETIC DATA - these results say nothing about BUSI.")
+    skipped = f", {len(data.skipped_pairs)} curated pairs skipped (an image absent)" if data.skipped_pairs else ""
     print(f"data: {data.name}, {len(data)} images at {profile.backbone.image_size} px "
-          f"({len(data.excluded)} excluded), loaded in {load_seconds:.1f} s")
+          f"({len(data.excluded)} excluded{skipped}), loaded in {load_seconds:.1f} s")
     external_sets = load_external(run_dir, profile, data, external)
     folds = evaluation_splits(profile, data)
     save_test_images(run_dir, data, folds)

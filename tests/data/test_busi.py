@@ -6,16 +6,18 @@ another copy (e.g. the original Kaggle download) is only held to looser bounds.
 """
 from __future__ import annotations
 
+import csv
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from benchmark.data import cache
-from benchmark.data.busi import DUPLICATE_CHECK_SIZE, SAME_LESION_FILE, list_busi_files, load_busi
+from benchmark.data.busi import DUPLICATE_CHECK_SIZE, OVERLAY_FILE, SAME_LESION_FILE, list_busi_files, load_busi
 from benchmark.data.cache import decode_images
-from benchmark.data.duplicates import (dataset_checksum, find_duplicate_groups, group_summary, near_duplicate_pairs,
-                                       read_same_lesion_pairs)
+from benchmark.data.duplicates import (ABSENT, dataset_checksum, find_duplicate_groups, group_summary,
+                                       near_duplicate_pairs, read_same_lesion_pairs)
 from benchmark.data.split import PAPER_SPLIT, kfold_splits, split_sizes, stratified_group_split
 from locations import dataset_root
 
@@ -120,7 +122,7 @@ def test_every_curated_and_automatic_pair_sits_in_one_fold_in_every_repeat(loads
     images in one part (train, validation or test) of every fold, in every repeat; or both excluded."""
     ims = loads[0]
     ids = [rel for rel, _ in files]
-    curated = [(ids[i], ids[j]) for i, j, _ in read_same_lesion_pairs(SAME_LESION_FILE, ids)]
+    curated = [(ids[i], ids[j]) for i, j, _ in read_same_lesion_pairs(SAME_LESION_FILE, ids)[0]]
     assert len(curated) == 11
     where = {image_id: k for k, image_id in enumerate(ims.ids)}
     kept = [(where.get(a), where.get(b)) for a, b in curated if a in where or b in where]
@@ -134,3 +136,43 @@ def test_every_curated_and_automatic_pair_sits_in_one_fold_in_every_repeat(loads
                 part[split[name]] = k
             for a, b in kept + automatic:
                 assert part[a] == part[b], f"seed {seed} fold {fold}: {ims.ids[a]} and {ims.ids[b]} apart"
+
+
+def subset_folder(root: Path) -> Path:
+    """benign (1..40) and malignant (1..20) of BUSI, linked into ``root``: a subset, as a cleaned copy would be."""
+    for cls, n in (("benign", 40), ("malignant", 20)):
+        (root / cls).mkdir(parents=True)
+        for i in range(1, n + 1):
+            (root / cls / f"{cls} ({i}).png").symlink_to(BUSI / cls / f"{cls} ({i}).png")
+    return root
+
+
+def test_a_subset_loads_and_lists_the_curated_pairs_it_lacks(tmp_path):
+    """The built-in same-lesion list names images the subset lacks: those pairs are skipped and listed, the
+    others still join their groups; a list of one's own with such an id is still an error."""
+    root = subset_folder(tmp_path / "busi60")
+    ims = load_busi(root, 32, cache_dir=tmp_path / "cache")
+    assert len(ims) + len(ims.excluded) == 60
+    with open(SAME_LESION_FILE, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    ids = {rel for rel, _ in list_busi_files(root)}
+    absent = [{"image_a": r["image_a"], "image_b": r["image_b"], "reason": ABSENT} for r in rows
+              if not {r["image_a"], r["image_b"]} <= ids]
+    assert ims.skipped_pairs == absent and len(absent) == 5
+    group = dict(zip(ims.ids, ims.groups))
+    assert len({group[f"malignant/malignant ({i}).png"] for i in range(3, 10)}) == 1  # the kept curated pairs
+    assert len(ims.metadata["overlay"]) == len(ims) and set(ims.metadata["overlay"]) == {0, 1}
+    own = tmp_path / "mine.csv"
+    own.write_text("image_a,image_b,reason\nbenign/benign (1).png,benign/benign (62).png,same cyst\n")
+    with pytest.raises(ValueError, match=r"mine.csv, row 2: the data set has no image 'benign/benign \(62\).png'"):
+        load_busi(root, 32, cache_dir=tmp_path / "cache", same_lesion=own)
+
+
+def test_every_image_has_an_overlay_flag(loads):
+    """busi_overlays.csv lists every image of this copy, normal/ included; the loader carries the flags."""
+    with open(OVERLAY_FILE, newline="") as fh:
+        flags = {row["image_id"]: int(row["overlay"]) for row in csv.DictReader(fh)}
+    listed = {rel for rel, _ in list_busi_files(BUSI, include_normal=True)}
+    assert listed <= set(flags) and len(listed) == 780
+    ims = loads[0]
+    assert ims.metadata["overlay"] == [flags[i] for i in ims.ids]

@@ -248,9 +248,23 @@ def test_curated_same_lesion_pairs_join_the_groups(busi, cache_dir, no_curated_p
 
 
 def test_curated_pair_with_an_unknown_id_names_the_file(busi, cache_dir, no_curated_pairs):
+    """A list you pass is written for the images at hand: an id they lack is a typo, an error."""
     no_curated_pairs.write_text("image_a,image_b,reason\nbenign/benign (2).png,benign/benign (99).png,x\n")
     with pytest.raises(ValueError, match=r"same_lesion.csv, row 2: the data set has no image 'benign/benign \(99\)"):
-        load_busi(busi, 32, cache_dir=cache_dir)
+        load_busi(busi, 32, cache_dir=cache_dir, same_lesion=no_curated_pairs)
+
+
+def test_builtin_pair_with_an_absent_image_is_skipped_and_listed(busi, cache_dir, no_curated_pairs):
+    """The built-in list was curated on the whole data set: on a subset its pairs with an absent image are
+    left out, listed on the ImageSet, and the others still join their groups."""
+    no_curated_pairs.write_text("image_a,image_b,reason\nbenign/benign (2).png,benign/benign (99).png,x\n"
+                                "benign/benign (2).png,benign/benign (10).png,y\n")
+    ims = load_busi(busi, 32, cache_dir=cache_dir)
+    assert ims.skipped_pairs == [{"image_a": "benign/benign (2).png", "image_b": "benign/benign (99).png",
+                                  "reason": "image absent from this copy"}]
+    g = dict(zip(ims.ids, ims.groups))
+    assert g["benign/benign (2).png"] == g["benign/benign (10).png"]
+    assert ims.subset(np.arange(3)).skipped_pairs == ims.skipped_pairs
 
 
 def test_every_curated_and_automatic_pair_sits_in_one_fold_in_every_repeat():

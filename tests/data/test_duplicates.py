@@ -17,7 +17,7 @@ from PIL import Image
 
 from benchmark.data import ImageSet
 from benchmark.data import duplicates
-from benchmark.data.duplicates import (NEAR_DUPLICATE_RULES, _confirmed, _resize, _union_find_groups,
+from benchmark.data.duplicates import (ABSENT, NEAR_DUPLICATE_RULES, _confirmed, _resize, _union_find_groups,
                                        cross_duplicate_pairs, cross_duplicates, dataset_checksum,
                                        find_duplicate_groups, group_summary, hamming_matrix, near_duplicate_pairs,
                                        phash_bits, read_same_lesion_pairs, resolve_label_conflicts, shifted_ncc)
@@ -385,12 +385,29 @@ def test_read_same_lesion_pairs(tmp_path):
     path = tmp_path / "same.csv"
     write_rows(path, [["image_a", "image_b", "reason"], ["b/2.png", "b/10.png", "  same cyst, another frame  "],
                       ["m/3.png", "b/1.png", "caliper on one copy\r\nseen side by side"]])
-    assert read_same_lesion_pairs(path, IDS) == [(1, 2, "same cyst, another frame"),
-                                                 (3, 0, "caliper on one copy\r\nseen side by side")]
+    assert read_same_lesion_pairs(path, IDS) == ([(1, 2, "same cyst, another frame"),
+                                                  (3, 0, "caliper on one copy\r\nseen side by side")], [])
     path.write_text("")
-    assert read_same_lesion_pairs(path, IDS) == []
+    assert read_same_lesion_pairs(path, IDS) == ([], [])
     path.write_text("image_a,image_b,reason\n")
-    assert read_same_lesion_pairs(path, IDS) == []
+    assert read_same_lesion_pairs(path, IDS) == ([], [])
+
+
+def test_read_same_lesion_pairs_skips_absent_ids_only_when_asked(tmp_path):
+    """A built-in list on a subset: its pairs with an image the copy lacks are left out and listed;
+    the reason is still required."""
+    path = tmp_path / "same.csv"
+    write_rows(path, [["image_a", "image_b", "reason"], ["b/1.png", "b/2.png", "x"], ["b/2.png", "b/99.png", "y"],
+                      ["b/77.png", "m/3.png", "z"]])
+    pairs, skipped = read_same_lesion_pairs(path, IDS, skip_absent=True)
+    assert pairs == [(0, 1, "x")]
+    assert skipped == [{"image_a": "b/2.png", "image_b": "b/99.png", "reason": ABSENT},
+                       {"image_a": "b/77.png", "image_b": "m/3.png", "reason": "image absent from this copy"}]
+    with pytest.raises(ValueError, match="row 3: the data set has no image 'b/99.png'"):
+        read_same_lesion_pairs(path, IDS)
+    write_rows(path, [["image_a", "image_b", "reason"], ["b/2.png", "b/99.png", ""]])
+    with pytest.raises(ValueError, match="row 2: give the reason"):
+        read_same_lesion_pairs(path, IDS, skip_absent=True)
 
 
 def test_read_same_lesion_pairs_errors_name_the_file_and_row(tmp_path):

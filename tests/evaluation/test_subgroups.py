@@ -7,6 +7,7 @@ import pytest
 
 from benchmark.evaluation import fold_stratified_aucs, load_run
 from benchmark.evaluation.subgroups import clinical_subgroups, subgroup_aucs
+from benchmark.runfolder import load_image_table
 from fake_runs import make_run_folder
 
 
@@ -80,3 +81,13 @@ def test_external_subgroups_use_the_per_model_auc(run):
             subgroup_aucs(load_run(run_dir))
         finally:
             (run_dir / "images.bak").rename(run_dir / "images.csv")
+
+
+def test_overlay_flags_give_annotated_and_clean_subgroups(tmp_path):
+    """BUSI's ``overlay`` column (burnt-in annotations): 1 annotated, 0 clean, an image without a flag in neither."""
+    images = pd.DataFrame({"dataset": ["busi"] * 5 + ["bus_bra"], "image_id": list("abcdef"), "group": range(6),
+                           "label": [0, 1, 0, 1, 0, 1], "overlay": [1, 0, None, 1, 0, None]})
+    assert clinical_subgroups(images, "busi") == {"annotated": ["a", "d"], "clean": ["b", "e"]}
+    assert clinical_subgroups(images, "bus_bra") == {}
+    images.to_csv(tmp_path / "images.csv", index=False)  # as the run folder's images.csv is read back
+    assert clinical_subgroups(load_image_table(tmp_path), "busi") == {"annotated": ["a", "d"], "clean": ["b", "e"]}

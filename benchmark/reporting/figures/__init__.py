@@ -6,8 +6,8 @@ The drawing modules share one canvas (:mod:`~benchmark.reporting.figures.canvas`
 curves, AUC against trainable parameters, the p-value matrix, internal against external AUC),
 ``efficiency`` (Pareto front, learning curve), ``budget`` (rank and AUC against the search budget),
 ``calibration`` (reliability diagrams), ``decision_curves`` (net benefit against the threshold probability),
-``analysis`` (the
-representation analysis' tables) and ``sites`` (the train-site x test-site heatmaps, drawn with the sites
+``reliance`` (shifts, lesion-only and
+context-only examples, the saliency gallery), ``analysis`` (the representation analysis' tables) and ``sites`` (the train-site x test-site heatmaps, drawn with the sites
 page). matplotlib is imported only when a figure is drawn.
 """
 from __future__ import annotations
@@ -29,6 +29,8 @@ from benchmark.runfolder import (AUC_PARAMETERS_FIGURE, CALIBRATION_CURVE_FILE, 
 
 from benchmark.runfolder import DECISION_CURVE_FILE, REFERENCE_METHOD, decision_curve_figure
 from benchmark.runfolder import BUDGET_CURVE_FIGURE, BUDGET_CURVE_FILE
+from benchmark.runfolder import (ANALYSIS_DIR, REGION_EXAMPLES_FILE, REGION_FIGURE, RELIANCE_AUC_FILE, RELIANCE_FIGURE,
+                                 SALIENCY_FIGURE, SALIENCY_GALLERY_FILE)
 
 __all__ = ["Drawn", "FIGURES", "draw_figures"]
 
@@ -137,6 +139,35 @@ def _budget_curve(ctx, key, path, synthetic):
     return budget_curve_figure(pd.read_csv(ctx.run_dir / BUDGET_CURVE_FILE), path, synthetic=synthetic)
 
 
+def _shifts(ctx, key, path, synthetic):
+    from benchmark.reporting.figures.reliance import shift_figure
+
+    return shift_figure(pd.read_csv(ctx.run_dir / RELIANCE_AUC_FILE), ctx.data.internal, list(ctx.data.order), path,
+                        synthetic)
+
+
+def _has_shifts(ctx: Context) -> list:
+    path = ctx.run_dir / RELIANCE_AUC_FILE
+    if not _ranked(ctx) or not path.is_file():
+        return []
+    table = pd.read_csv(path)
+    shifted = ~table["condition"].isin(["original", "lesion_only", "context_only"])
+    return [None] if (shifted & (table["dataset"] == ctx.data.internal)).any() else []
+
+
+def _regions(ctx, key, path, synthetic):
+    from benchmark.reporting.figures.reliance import region_examples_figure
+
+    return region_examples_figure(ctx.run_dir / ANALYSIS_DIR / REGION_EXAMPLES_FILE, path, synthetic)
+
+
+def _saliency(ctx, key, path, synthetic):
+    from benchmark.reporting.figures.reliance import saliency_gallery_figure
+
+    return saliency_gallery_figure(ctx.run_dir / ANALYSIS_DIR / SALIENCY_GALLERY_FILE, list(ctx.data.order), path,
+                                   synthetic)
+
+
 def _one(name: str) -> Callable[[object], str]:
     return lambda key: name
 
@@ -153,6 +184,11 @@ FIGURES: tuple[Drawn, ...] = (
     Drawn((PARETO_FILE,), _table_exists(PARETO_FILE), _one(PARETO_FIGURE), _pareto),
     Drawn((LEARNING_CURVE_FILE,), _table_exists(LEARNING_CURVE_FILE), _one(LEARNING_CURVE_FIGURE), _learning_curve),
     Drawn((BUDGET_CURVE_FILE,), _table_exists(BUDGET_CURVE_FILE), _one(BUDGET_CURVE_FIGURE), _budget_curve),
+    Drawn((RELIANCE_AUC_FILE,), _has_shifts, _one(RELIANCE_FIGURE), _shifts),
+    Drawn((f"{ANALYSIS_DIR}/{REGION_EXAMPLES_FILE}",), _table_exists(f"{ANALYSIS_DIR}/{REGION_EXAMPLES_FILE}"),
+          _one(REGION_FIGURE), _regions),
+    Drawn((f"{ANALYSIS_DIR}/{SALIENCY_GALLERY_FILE}",), _table_exists(f"{ANALYSIS_DIR}/{SALIENCY_GALLERY_FILE}"),
+          _one(SALIENCY_FIGURE), _saliency),
 )
 
 

@@ -58,6 +58,7 @@ from benchmark.reporting.sections.reproduction import reproduction_section
 from benchmark.reporting.sections.cost import cost_section
 from benchmark.reporting.sections.leaderboard import leaderboard_section
 from benchmark.reporting.sections.budget_curves import budget_curve_section
+from benchmark.reporting.sections.reliance import reliance_section
 from benchmark.reporting.sections.significance import significance_section
 from benchmark.reporting.sections.summary import summary
 from benchmark.evaluation.derived import refresh
@@ -124,6 +125,7 @@ def write_report(run_dir, rebuild: bool = False, analyse: Callable[[Path], objec
         cost=cost_section(run_dir, list(lb["method"]),
                           (backbone.get("name", "BACKBONE"), backbone.get("image_size", "SIZE"))),
         analysis=analysis_section(run_dir, findings, analysis_notes),
+        reliance=reliance_section(run_dir, data),
         gallery=gallery(run_dir, data, GALLERY_SIZE),
         protocol=protocol_section(run_dir, data, lb, read_records(run_dir, data), proto),
         report_command=REPORT_COMMAND.format(run_dir=run_dir),
