@@ -13,7 +13,9 @@ a ``ValueError`` naming each difference before anything is written or trained:
   by setting;
 - the training code (:data:`TRAINING_PATHS`) is the published run's commit's: ``git diff`` against it names the
   changed files (a new file under ``methods/``, a new plugin, is allowed); a change, a run trained by
-  uncommitted code or a checkout without git or that commit is refused unless ``allow_code_change``;
+  uncommitted code or a checkout without git or that commit is refused unless ``allow_code_change``, or unless
+  a later commit whose training code this checkout has unchanged trained published studies again to their
+  predictions (the manifest's ``code.reproduced_by``, written by ``petl-bench check-published --retrain``);
 - no new method is already published.
 
 It then unpacks the folder into a new run folder (``reports/<timestamp>-compare-<profile>``), trains only the
@@ -112,11 +114,26 @@ def profile_differences(published: dict, profile) -> tuple[list[str], list[str]]
     return differences, notes
 
 
+def _reproduced_by(code: dict) -> str | None:
+    """A commit that trained the published studies again to their predictions (``petl-bench check-published
+    --retrain``, :func:`benchmark.publishing.record_reproduction`) whose training code this checkout has unchanged."""
+    for entry in reversed(code.get("reproduced_by") or []):
+        if changed_training_files(entry["commit"]) == []:
+            return entry["commit"]
+    return None
+
+
 def _code_problems(manifest: dict, allow_code_change: bool) -> tuple[list[str], dict]:
-    """The training code's check: (refusals, what baseline.json records of it)."""
+    """The training code's check: (refusals, what baseline.json records of it). Code that differs from the training
+    commit's passes when a later commit with this training code reproduced the published studies."""
     code = manifest.get("code") or {}
     commit, dirty = code.get("commit"), code.get("dirty")
     changed = None if not commit or dirty or dirty is None else changed_training_files(commit)
+    if changed:
+        again = _reproduced_by(code)
+        if again is not None:
+            return [], {"checked": True, "changed_files": [], "reproduced_by": again,
+                        "changed_since_training": changed}
     if changed is None:
         why = ("its studies were trained by several commits" if not commit else
                f"it was trained by {commit[:12]} with uncommitted changes" if dirty or dirty is None else
@@ -127,8 +144,9 @@ def _code_problems(manifest: dict, allow_code_change: bool) -> tuple[list[str], 
     else:
         record = {"checked": True, "changed_files": changed}
         text = (f"the training code changed since the published run's commit {commit[:12]}: {', '.join(changed)} "
-                f"(a changed trainer trains the new method otherwise than the published ones; publish the baseline "
-                f"again with this code, or pass --allow-code-change)") if changed else None
+                f"(a changed trainer trains the new method otherwise than the published ones; train published studies "
+                f"again with this code, `petl-bench check-published FOLDER --retrain`, and commit the manifest it "
+                f"updates, or publish the baseline again, or pass --allow-code-change)") if changed else None
     return ([text] if text and not allow_code_change else []), record
 
 

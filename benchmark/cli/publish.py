@@ -23,6 +23,12 @@ def add_commands(sub) -> None:
     p = sub.add_parser("check-published", help="rebuild a published folder's derived tables from its predictions "
                                                "and compare them with the published ones (the evaluation guard)")
     p.add_argument("folders", nargs="+", metavar="FOLDER", help="a folder `petl-bench publish` wrote")
+    p.add_argument("--retrain", default=None, metavar="METHOD,...",
+                   help="also train these methods' repeat 0, fold 0 studies again with this checkout and compare "
+                        "their test scores with the published ones; when all agree and the training code is "
+                        "committed, record the commit in MANIFEST.json (code.reproduced_by), which `compare` accepts")
+    p.add_argument("--data-root", default=None, help="the training data set's folder for --retrain (default: found "
+                                                     "as `petl-bench datasets` says)")
     p.set_defaults(func=check_published)
 
     p = sub.add_parser("compare", help="train only new methods on the folds, seeds and repeats of a published run "
@@ -67,7 +73,32 @@ def check_published(args) -> int:
         result = check(folder)
         print(result.summary())
         failed += not result.ok
+        if args.retrain:
+            failed += not _retrain(Path(folder), [m.strip() for m in args.retrain.split(",") if m.strip()],
+                                   args.data_root)
     return 1 if failed else 0
+
+
+def _retrain(folder: Path, methods: list[str], data_root) -> bool:
+    """Train ``methods``' repeat 0, fold 0 studies of ``folder`` again; record the commit when all reproduce."""
+    from benchmark.common.provenance import git_commit
+    from benchmark.compare import changed_training_files
+    from benchmark.publishing import record_reproduction
+    from benchmark.training.reproduce import retrain_study
+
+    results = [retrain_study(folder, method, 0, 0, data_root=data_root) for method in methods]
+    for result in results:
+        print(result)
+    if not all(r.reproduced for r in results):
+        print(f"{folder}: NOT reproduced by this checkout: regenerate it (docs/usage.md, published results)")
+        return False
+    commit = git_commit()["commit"]
+    if commit is None or changed_training_files(commit) != []:
+        print(f"{folder}: reproduced, not recorded: the training code has uncommitted changes (commit, then run again)")
+        return True
+    record_reproduction(folder, commit, [f"{r.method} repeat {r.repeat} fold {r.fold}" for r in results])
+    print(f"{folder}: reproduced by {commit[:12]}; recorded in its MANIFEST.json (commit that file)")
+    return True
 
 
 def compare(args) -> int:

@@ -18,7 +18,8 @@ def add_commands(sub) -> None:
                                         "images, under acquisition shifts, and with class-activation maps (analysis/reliance_scores.csv, "
                                         "analysis/saliency.csv), then rebuild the report; resumes study by study")
     run_dir_argument(p)
-    p.add_argument("--methods", default=None, help="only these methods (comma-separated; default: every one)")
+    p.add_argument("--only", default=None, metavar="METHOD,...",
+                   help="score only these methods' studies (comma-separated; default: every method of the run)")
     p.set_defaults(func=reliance)
 
     p = sub.add_parser("spread", help="how far each method's fold-stratified AUC (the leaderboard's) moves between "
@@ -92,7 +93,7 @@ def reliance(args) -> int:
     run_dir = Path(args.run_dir)
     if not run_dir.is_dir():
         raise FileNotFoundError(f"run folder {run_dir} does not exist (see reports/ for run folders)")
-    methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else None
+    methods = [m.strip() for m in args.only.split(",") if m.strip()] if args.only else None
     for path in write_reliance(run_dir, methods).values():
         print(f"wrote {path}")
     pipeline.report(run_dir)

@@ -121,6 +121,7 @@ def saliency_summary(saliency: pd.DataFrame, n_bootstrap: int = 1000, confidence
 
 
 ANNOTATION_PAIR_COLUMNS = ["dataset", "method", "n_groups", "n_annotated", "n_clean", "change", "ci_low", "ci_high"]
+MIN_PAIR_GROUPS = 5  # fewer groups holding both copies: the change is shown without an interval
 
 
 def annotation_pairs(data: RunData, images: pd.DataFrame, n_bootstrap: int = 1000,
@@ -129,7 +130,7 @@ def annotation_pairs(data: RunData, images: pd.DataFrame, n_bootstrap: int = 100
     groups of the training set that hold both (``images.csv``'s ``overlay`` column), the mean over
     groups of (mean score of the group's annotated images - mean score of its clean ones), each image
     scored by the fold model that had it in its test fold (mean over repeats); interval: groups
-    resampled (seed 0). Empty when no group holds both."""
+    resampled (seed 0), none under :data:`MIN_PAIR_GROUPS` groups. Empty when no group holds both."""
     dataset = data.internal
     flags = images[images["dataset"] == dataset].set_index("image_id")["overlay"]
     rows = data.rows(dataset).copy()
@@ -148,8 +149,10 @@ def annotation_pairs(data: RunData, images: pd.DataFrame, n_bootstrap: int = 100
         change = (per_group[1] - per_group[0]).dropna().to_numpy()
         if not len(change):
             continue
-        boot = change[rng.integers(0, len(change), (n_bootstrap, len(change)))].mean(axis=1)
-        low, high = percentile_interval(boot, confidence)
+        low = high = _NAN
+        if len(change) >= MIN_PAIR_GROUPS:
+            boot = change[rng.integers(0, len(change), (n_bootstrap, len(change)))].mean(axis=1)
+            low, high = percentile_interval(boot, confidence)
         out.append({"dataset": dataset, "method": method, "n_groups": len(change),
                     "n_annotated": int((per_image["overlay"] == 1).sum()), "n_clean": int((per_image["overlay"] == 0).sum()),
                     "change": float(change.mean()), "ci_low": low, "ci_high": high})

@@ -212,6 +212,20 @@ def read_manifest(folder) -> dict:
     return read_json(path)
 
 
+def record_reproduction(folder, commit: str, studies: list[str], date: str | None = None) -> dict:
+    """Add ``{commit, date, studies}`` to the manifest's ``code.reproduced_by`` (``MANIFEST.json`` rewritten
+    atomically): commit ``commit``, with its own training code, trained ``studies`` of the published run again to
+    their published predictions (``petl-bench check-published --retrain``). ``petl-bench compare`` then accepts
+    a checkout whose training code is that commit's (:func:`benchmark.compare.check_baseline`)."""
+    manifest = read_manifest(folder)
+    code = manifest.setdefault("code", {})
+    entry = {"commit": commit, "date": date or datetime.now(timezone.utc).strftime("%Y-%m-%d"),
+             "studies": list(studies)}
+    code["reproduced_by"] = [e for e in code.get("reproduced_by") or [] if e.get("commit") != commit] + [entry]
+    write_json_atomic(Path(folder) / MANIFEST_FILE, manifest)
+    return manifest
+
+
 def unpack(folder, dest) -> Path:
     """The published ``folder`` as a run folder at ``dest``: each file checked against the manifest's sha256,
     ``.gz`` files decompressed, every file given one time (so no table looks older than its inputs). The

@@ -106,6 +106,28 @@ def test_changed_training_code_is_refused_unless_allowed(published, monkeypatch)
     assert any("trainer.py" in n for n in notes)
 
 
+def test_code_a_later_commit_reproduced_the_studies_with_passes(published, tmp_path, monkeypatch):
+    """The training code changed since the training commit, but commit bbb..., whose training code this checkout has,
+    trained published studies again to their predictions (check-published --retrain recorded it): accepted; a
+    recorded commit whose code differs from this checkout's is no help."""
+    from benchmark.publishing import record_reproduction
+
+    changed = {"a" * 40: ["benchmark/data/masks.py (added)"], "b" * 40: [], "c" * 40: ["benchmark/training/trainer.py"]}
+    monkeypatch.setattr(compare_module, "changed_training_files", lambda commit, root=None: changed[commit])
+    folder = _planted(published, tmp_path, lambda m: None)
+    record_reproduction(folder, "c" * 40, ["feature_extraction repeat 0 fold 0"])
+    with pytest.raises(ValueError, match=r"training code changed since .*masks.py.*check-published FOLDER --retrain"):
+        check_baseline(folder, ["bitfit"], log=lambda *_: None)
+    record_reproduction(folder, "b" * 40, ["feature_extraction repeat 0 fold 0"], date="2026-12-06")
+    checked = check_baseline(folder, ["bitfit"], log=lambda *_: None)
+    assert checked["code"] == {"checked": True, "changed_files": [], "reproduced_by": "b" * 40,
+                               "changed_since_training": ["benchmark/data/masks.py (added)"]}
+    manifest = json.loads((folder / MANIFEST_FILE).read_text())
+    assert [e["commit"][0] for e in manifest["code"]["reproduced_by"]] == ["c", "b"]
+    record_reproduction(folder, "b" * 40, ["lora repeat 0 fold 0"])  # again: replaced, not repeated
+    assert len(json.loads((folder / MANIFEST_FILE).read_text())["code"]["reproduced_by"]) == 2
+
+
 def test_code_that_cannot_be_checked_is_refused_unless_allowed(published, tmp_path):
     """A commit this checkout does not have (here: a made-up one), and a run trained by uncommitted code."""
     with pytest.raises(ValueError, match=r"could not be checked .*git or commit aaaaaaaaaaaa is not available"):

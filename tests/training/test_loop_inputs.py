@@ -48,9 +48,8 @@ from loop_recorder import LoopRecorder  # tests/support
 
 CPU = torch.device("cpu")
 METHOD = "feature_extraction"  # its frozen prefix is everything but the head
-# the prefix's pooled features lie in [0, 6] (ReLU6), float32 on the CPU: the same images through the prefix in
-# batches of other sizes agree to 2e-5 on one thread (exactly on two); features of different images or views
-# differ by far more
+# the prefix's pooled features lie in [0, 6] (ReLU6), in float32 on the CPU: the same images through the prefix in
+# batches of other sizes differ by rounding only, features of different images or views by far more
 FEATURE_ATOL = 1e-4
 # fold 0 trains on 20 images (7 malignant), validates on 3 (1) and tests on 23 (7): the malignant fractions of the
 # training part, the validation part and the whole set (15 of 46) differ, so weights drawn from the wrong one show
@@ -88,8 +87,7 @@ def datasets(smoke_profile) -> dict[str, ImageSet]:
 
 @pytest.fixture(scope="module", autouse=True)
 def _one_thread():
-    """These studies are too small to gain from a second thread, and a second one slows them down several
-    times on a shared CPU."""
+    """These studies are too small to gain from a second thread, and one slows them down on a shared CPU."""
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     yield

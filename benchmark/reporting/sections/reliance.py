@@ -126,8 +126,9 @@ def _annotations(run_dir: Path, order: list[str], internal: str) -> dict | None:
     pairs = read_csv(run_dir / ANNOTATION_PAIRS_FILE)
     if pairs is not None and not pairs.empty:
         p = pairs.set_index("method")
-        out["pairs"] = [[m, fmt_int(p.loc[m, "n_groups"]), fmt_estimate(p.loc[m, "change"], p.loc[m, "ci_low"],
-                                                                         p.loc[m, "ci_high"])]
+        out["pairs"] = [[m, fmt_int(p.loc[m, "n_groups"]),
+                         fmt_number(p.loc[m, "change"]) if pd.isna(p.loc[m, "ci_low"]) else
+                         fmt_estimate(p.loc[m, "change"], p.loc[m, "ci_low"], p.loc[m, "ci_high"])]
                         for m in order if m in p.index]
     return out
 
