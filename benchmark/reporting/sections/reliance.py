@@ -164,7 +164,8 @@ def reliance_section(run_dir: Path, data: RunData) -> dict:
             "robustness": _robustness(run_dir, data.order, data.internal),
             "saliency": _saliency(run_dir, data.order),
             "annotations": _annotations(run_dir, data.order, data.internal),
-            "check": fmt_number(check.get("max_abs_difference"), 8) if check.get("rows") else None,
+            "check": f"{check['max_abs_difference']:.1e}" if check.get("rows") and check.get("max_abs_difference") is not None
+            else None,
             "cost": {"studies": notes.get("studies_scored"), "seconds": notes.get("seconds_per_study_median")},
             "files": (RELIANCE_AUC_FILE, SHIFT_ROBUSTNESS_FILE, SALIENCY_SUMMARY_FILE,
                       f"{ANALYSIS_DIR}/reliance_scores.csv")}
