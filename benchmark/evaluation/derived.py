@@ -44,8 +44,8 @@ from benchmark.runfolder import (CALIBRATION_CURVE_FILE, CALIBRATION_SMOOTH_FILE
 
 from benchmark.runfolder import DECISION_CURVE_FILE, NET_BENEFIT_RANGE_FILE, OPERATING_POINTS_FILE
 from benchmark.runfolder import BUDGET_CURVE_FILE, TRIAL_PREDICTIONS_FILE, TUNING_GAIN_FILE
-from benchmark.runfolder import (ANALYSIS_DIR, ANNOTATION_PAIRS_FILE, RELIANCE_AUC_FILE, RELIANCE_SCORES_FILE,
-                                 SALIENCY_FILE, SALIENCY_SUMMARY_FILE, SHIFT_ROBUSTNESS_FILE)
+from benchmark.runfolder import (ANNOTATION_PAIRS_FILE, RELIANCE_AUC_FILE, RELIANCE_SCORES_PATH, SALIENCY_PATH,
+                                 SALIENCY_SUMMARY_FILE, SHIFT_ROBUSTNESS_FILE)
 
 __all__ = ["Derived", "DERIVED", "Context", "refresh", "refresh_sites", "is_stale", "RUNS"]
 
@@ -210,9 +210,9 @@ def _subgroups_current(ctx: Context) -> bool:
 def _reliance(ctx: Context) -> dict:
     from benchmark.evaluation.reliance import reliance_aucs, saliency_summary, shift_robustness
 
-    scores = pd.read_csv(ctx.run_dir / ANALYSIS_DIR / RELIANCE_SCORES_FILE, dtype={"image_id": str})
+    scores = pd.read_csv(ctx.run_dir / RELIANCE_SCORES_PATH, dtype={"image_id": str})
     scores = scores[scores["method"].isin(ctx.data.order)]
-    saliency_path = ctx.run_dir / ANALYSIS_DIR / SALIENCY_FILE
+    saliency_path = ctx.run_dir / SALIENCY_PATH
     saliency = pd.read_csv(saliency_path, dtype={"image_id": str}) if saliency_path.is_file() else None
     return {RELIANCE_AUC_FILE: reliance_aucs(ctx.data, scores), SHIFT_ROBUSTNESS_FILE: shift_robustness(ctx.data, scores),
             SALIENCY_SUMMARY_FILE: None if saliency is None or saliency.empty else saliency_summary(saliency)}
@@ -259,8 +259,8 @@ DERIVED: tuple[Derived, ...] = (
     Derived((SUBGROUPS_FILE,), (PREDICTIONS_FILE, IMAGES_FILE), _subgroups, when=lambda ctx: bool(_subgroup_sets(ctx)),
             current=_subgroups_current),
     Derived((RELIANCE_AUC_FILE, SHIFT_ROBUSTNESS_FILE, SALIENCY_SUMMARY_FILE),
-            (f"{ANALYSIS_DIR}/{RELIANCE_SCORES_FILE}", f"{ANALYSIS_DIR}/{SALIENCY_FILE}", *_SCORES), _reliance,
-            when=lambda ctx: (ctx.run_dir / ANALYSIS_DIR / RELIANCE_SCORES_FILE).is_file() and bool(ctx.data.order)),
+            (RELIANCE_SCORES_PATH, SALIENCY_PATH, *_SCORES), _reliance,
+            when=lambda ctx: (ctx.run_dir / RELIANCE_SCORES_PATH).is_file() and bool(ctx.data.order)),
     Derived((ANNOTATION_PAIRS_FILE,), (PREDICTIONS_FILE, IMAGES_FILE), _annotations, when=_has_overlay_flags),
 )
 

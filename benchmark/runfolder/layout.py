@@ -20,7 +20,8 @@ __all__ = ["SUITE_FILE", "PREDICTIONS_FILE", "STUDIES_FILE", "COST_FILE", "RESUL
            "TRIAL_PREDICTIONS_FILE", "TRIAL_PREDICTION_COLUMNS", "BUDGET_CURVE_FILE", "TUNING_GAIN_FILE",
            "RELIANCE_SCORES_FILE", "SALIENCY_FILE", "SALIENCY_GALLERY_FILE", "REGION_EXAMPLES_FILE", "RELIANCE_NOTES_FILE",
            "RELIANCE_AUC_FILE", "SHIFT_ROBUSTNESS_FILE", "SALIENCY_SUMMARY_FILE", "ANNOTATION_PAIRS_FILE",
-           "RELIANCE_FIGURE", "SALIENCY_FIGURE", "REGION_FIGURE",
+           "RELIANCE_FIGURE", "SALIENCY_FIGURE", "REGION_FIGURE", "RELIANCE_SCORES_PATH", "SALIENCY_PATH",
+           "SALIENCY_GALLERY_PATH", "REGION_EXAMPLES_PATH",
            "BUDGET_CURVE_FIGURE", "MANIFEST_FILE", "COMPRESSED_SUFFIX", "PUBLISHED_DIR", "BASELINE_FILE"]
 
 SUITE_FILE, PREDICTIONS_FILE, STUDIES_FILE, COST_FILE = "suite.json", "predictions.csv", "studies.csv", "cost.csv"
@@ -124,6 +125,9 @@ RELIANCE_SCORES_FILE = "reliance_scores.csv"  # every image's score under each c
 SALIENCY_FILE = "saliency.csv"  # per image with a lesion mask: the class-activation-map share inside the lesion region
 SALIENCY_GALLERY_FILE = "saliency_gallery.npz"  # the gallery images, their regions and every method's maps
 REGION_EXAMPLES_FILE = "region_examples.npz"  # the gallery images as lesion-only and context-only copies
+# the same, as paths relative to the run folder (the inputs of the derived tables and figures)
+RELIANCE_SCORES_PATH, SALIENCY_PATH = f"{ANALYSIS_DIR}/{RELIANCE_SCORES_FILE}", f"{ANALYSIS_DIR}/{SALIENCY_FILE}"
+SALIENCY_GALLERY_PATH, REGION_EXAMPLES_PATH = f"{ANALYSIS_DIR}/{SALIENCY_GALLERY_FILE}", f"{ANALYSIS_DIR}/{REGION_EXAMPLES_FILE}"
 RELIANCE_NOTES_FILE = "reliance.json"  # what was scored, what was skipped and why, the cost, the reproduction check
 # derived (benchmark.evaluation.reliance): AUC per condition, robustness per shift, saliency per method
 RELIANCE_AUC_FILE, SHIFT_ROBUSTNESS_FILE = "reliance_auc.csv", "shift_robustness.csv"

@@ -29,8 +29,8 @@ from benchmark.runfolder import (AUC_PARAMETERS_FIGURE, CALIBRATION_CURVE_FILE, 
 
 from benchmark.runfolder import DECISION_CURVE_FILE, REFERENCE_METHOD, decision_curve_figure
 from benchmark.runfolder import BUDGET_CURVE_FIGURE, BUDGET_CURVE_FILE
-from benchmark.runfolder import (ANALYSIS_DIR, REGION_EXAMPLES_FILE, REGION_FIGURE, RELIANCE_AUC_FILE, RELIANCE_FIGURE,
-                                 SALIENCY_FIGURE, SALIENCY_GALLERY_FILE)
+from benchmark.runfolder import (REGION_EXAMPLES_PATH, REGION_FIGURE, RELIANCE_AUC_FILE, RELIANCE_FIGURE,
+                                 SALIENCY_FIGURE, SALIENCY_GALLERY_PATH)
 
 __all__ = ["Drawn", "FIGURES", "draw_figures"]
 
@@ -158,14 +158,13 @@ def _has_shifts(ctx: Context) -> list:
 def _regions(ctx, key, path, synthetic):
     from benchmark.reporting.figures.reliance import region_examples_figure
 
-    return region_examples_figure(ctx.run_dir / ANALYSIS_DIR / REGION_EXAMPLES_FILE, path, synthetic)
+    return region_examples_figure(ctx.run_dir / REGION_EXAMPLES_PATH, path, synthetic)
 
 
 def _saliency(ctx, key, path, synthetic):
     from benchmark.reporting.figures.reliance import saliency_gallery_figure
 
-    return saliency_gallery_figure(ctx.run_dir / ANALYSIS_DIR / SALIENCY_GALLERY_FILE, list(ctx.data.order), path,
-                                   synthetic)
+    return saliency_gallery_figure(ctx.run_dir / SALIENCY_GALLERY_PATH, list(ctx.data.order), path, synthetic)
 
 
 def _one(name: str) -> Callable[[object], str]:
@@ -185,10 +184,8 @@ FIGURES: tuple[Drawn, ...] = (
     Drawn((LEARNING_CURVE_FILE,), _table_exists(LEARNING_CURVE_FILE), _one(LEARNING_CURVE_FIGURE), _learning_curve),
     Drawn((BUDGET_CURVE_FILE,), _table_exists(BUDGET_CURVE_FILE), _one(BUDGET_CURVE_FIGURE), _budget_curve),
     Drawn((RELIANCE_AUC_FILE,), _has_shifts, _one(RELIANCE_FIGURE), _shifts),
-    Drawn((f"{ANALYSIS_DIR}/{REGION_EXAMPLES_FILE}",), _table_exists(f"{ANALYSIS_DIR}/{REGION_EXAMPLES_FILE}"),
-          _one(REGION_FIGURE), _regions),
-    Drawn((f"{ANALYSIS_DIR}/{SALIENCY_GALLERY_FILE}",), _table_exists(f"{ANALYSIS_DIR}/{SALIENCY_GALLERY_FILE}"),
-          _one(SALIENCY_FIGURE), _saliency),
+    Drawn((REGION_EXAMPLES_PATH,), _table_exists(REGION_EXAMPLES_PATH), _one(REGION_FIGURE), _regions),
+    Drawn((SALIENCY_GALLERY_PATH,), _table_exists(SALIENCY_GALLERY_PATH), _one(SALIENCY_FIGURE), _saliency),
 )
 
 
