@@ -208,13 +208,14 @@ def _subgroups_current(ctx: Context) -> bool:
 
 
 def _reliance(ctx: Context) -> dict:
-    from benchmark.evaluation.reliance import reliance_aucs, saliency_summary, shift_robustness
+    from benchmark.evaluation.reliance import ConditionDraws, reliance_aucs, saliency_summary, shift_robustness
 
     scores = pd.read_csv(ctx.run_dir / RELIANCE_SCORES_PATH, dtype={"image_id": str})
     scores = scores[scores["method"].isin(ctx.data.order)]
     saliency_path = ctx.run_dir / SALIENCY_PATH
     saliency = pd.read_csv(saliency_path, dtype={"image_id": str}) if saliency_path.is_file() else None
-    return {RELIANCE_AUC_FILE: reliance_aucs(ctx.data, scores), SHIFT_ROBUSTNESS_FILE: shift_robustness(ctx.data, scores),
+    draws = ConditionDraws(ctx.data, scores)
+    return {RELIANCE_AUC_FILE: reliance_aucs(draws), SHIFT_ROBUSTNESS_FILE: shift_robustness(draws),
             SALIENCY_SUMMARY_FILE: None if saliency is None or saliency.empty else saliency_summary(saliency)}
 
 

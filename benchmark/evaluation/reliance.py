@@ -21,13 +21,15 @@ import dataclasses
 
 import numpy as np
 import pandas as pd
+from scipy.stats import kendalltau, spearmanr
 
 from benchmark.evaluation.draws import bootstrap_draws
 from benchmark.evaluation.run_data import _NAN, CONFIDENCE, RunData
 from benchmark.stats import percentile_interval
 
 __all__ = ["RELIANCE_AUC_COLUMNS", "ROBUSTNESS_COLUMNS", "SALIENCY_SUMMARY_COLUMNS", "ANNOTATION_PAIR_COLUMNS",
-           "annotation_pairs", "reliance_aucs",
+           "ConditionDraws", "annotation_pairs", "context_readers", "lesion_only_rank_agreement", "reliance_aucs",
+           "shifts_against_site",
            "shift_robustness", "saliency_summary", "ORIGINAL", "REGION_CONDITIONS"]
 
 ORIGINAL = "original"
@@ -38,61 +40,66 @@ ROBUSTNESS_COLUMNS = ["method", "shift", "auc_original", "auc_lost", "ci_low", "
 SALIENCY_SUMMARY_COLUMNS = ["dataset", "method", "n_images", "share_in_lesion", "ci_low", "ci_high", "lesion_area"]
 
 
-def _draws(data: RunData, frame: pd.DataFrame, dataset: str):
-    part = frame.assign(threshold=_NAN)
-    replaced = dataclasses.replace(data, predictions=part, reference=None, cache={})
-    return bootstrap_draws(replaced, dataset)
+class ConditionDraws:
+    """The bootstrap draws (:func:`benchmark.evaluation.bootstrap_draws`) of every condition of the reliance
+    scores, each computed once and shared by :func:`reliance_aucs` and :func:`shift_robustness`. Every
+    condition of a data set is drawn with the same resamples of the same groups, so changes are paired."""
+
+    def __init__(self, data: RunData, scores: pd.DataFrame):
+        self.data, self.scores, self._cache = data, scores, {}
+
+    def __call__(self, dataset: str, condition: str, strength: float = 0.0, ids: frozenset | None = None):
+        """Draws of ``condition`` at ``strength`` on ``dataset`` (the original images: restricted to ``ids``)."""
+        key = (dataset, condition, float(strength), ids)
+        if key not in self._cache:
+            rows = self.scores[(self.scores["dataset"] == dataset) & (self.scores["condition"] == condition)
+                               & (self.scores["strength"] == strength)]
+            if ids is not None:
+                rows = rows[rows["image_id"].isin(ids)]
+            data = dataclasses.replace(self.data, predictions=rows.assign(threshold=_NAN), reference=None, cache={})
+            self._cache[key] = bootstrap_draws(data, dataset)
+        return self._cache[key]
 
 
-def _condition_frames(scores: pd.DataFrame, dataset: str):
-    """(condition, strength, which images, frame) of one data set; the region conditions come with
-    the original scores of the same images (those with a mask) for their change."""
-    rows = scores[scores["dataset"] == dataset]
-    for (condition, strength), frame in rows.groupby(["condition", "strength"], sort=False):
-        yield condition, float(strength), frame
-
-
-def reliance_aucs(data: RunData, scores: pd.DataFrame, confidence: float = CONFIDENCE) -> pd.DataFrame:
-    """One row per (data set, condition, strength, method): see the module docstring."""
-    out = []
+def reliance_aucs(draws: ConditionDraws, confidence: float = CONFIDENCE) -> pd.DataFrame:
+    """One row per (data set, condition, strength, images, method): see the module docstring. The change of a
+    region condition is against the original scores of the same images (those with a lesion mask), which get
+    their own ``original`` rows when they are not all the images."""
+    scores, out = draws.scores, []
     for dataset in dict.fromkeys(scores["dataset"]):
-        base = scores[(scores["dataset"] == dataset) & (scores["condition"] == ORIGINAL)]
-        originals: dict[frozenset, object] = {}
-        for condition, strength, frame in _condition_frames(scores, dataset):
-            ids = frozenset(frame["image_id"])
-            if ids not in originals:
-                originals[ids] = _draws(data, base[base["image_id"].isin(ids)], dataset)
-            reference = originals[ids]
-            draws = reference if condition == ORIGINAL else _draws(data, frame, dataset)
-            subset = "all" if len(ids) == base["image_id"].nunique() else "with a lesion mask"
-            for k, method in enumerate(draws.methods):
-                low, high = percentile_interval(draws.draws[:, k], confidence)
-                j = reference.methods.index(method)
-                change = draws.draws[:, k] - reference.draws[:, j]
+        rows = scores[scores["dataset"] == dataset]
+        n_all = rows.loc[rows["condition"] == ORIGINAL, "image_id"].nunique()
+        conditions = [(c, float(k), frozenset(f["image_id"])) for (c, k), f in
+                      rows.groupby(["condition", "strength"], sort=False)]
+        subsets = {ids for _, _, ids in conditions if len(ids) < n_all}  # the images with a mask: original too
+        for condition, strength, ids in [(ORIGINAL, 0.0, ids) for ids in subsets] + conditions:
+            whole = len(ids) == n_all
+            reference = draws(dataset, ORIGINAL, 0.0, None if whole else ids)
+            drawn = reference if condition == ORIGINAL else draws(dataset, condition, strength)
+            for k, method in enumerate(drawn.methods):
+                low, high = percentile_interval(drawn.draws[:, k], confidence)
+                change = drawn.draws[:, k] - reference.draws[:, reference.methods.index(method)]
                 c_low, c_high = percentile_interval(change, confidence)
-                out.append({"dataset": dataset, "condition": condition, "strength": strength, "images": subset,
-                            "method": method, "statistic": draws.statistic, "n_images": draws.n_images,
-                            "auc": draws.observed[method], "ci_low": low, "ci_high": high,
-                            "change": draws.observed[method] - reference.observed[method],
+                out.append({"dataset": dataset, "condition": condition, "strength": float(strength),
+                            "images": "all" if whole else "with a lesion mask", "method": method,
+                            "statistic": drawn.statistic, "n_images": drawn.n_images,
+                            "auc": drawn.observed[method], "ci_low": low, "ci_high": high,
+                            "change": drawn.observed[method] - reference.observed[method],
                             "change_low": c_low, "change_high": c_high})
     return pd.DataFrame(out, columns=RELIANCE_AUC_COLUMNS)
 
 
-def shift_robustness(data: RunData, scores: pd.DataFrame, confidence: float = CONFIDENCE) -> pd.DataFrame:
+def shift_robustness(draws: ConditionDraws, confidence: float = CONFIDENCE) -> pd.DataFrame:
     """Per method and shift of the training set's test folds: the mean AUC lost over strengths 0..1."""
-    dataset = data.internal
-    rows = scores[scores["dataset"] == dataset]
+    dataset = draws.data.internal
+    rows = draws.scores[draws.scores["dataset"] == dataset]
     shifts = [c for c in dict.fromkeys(rows["condition"]) if c not in (ORIGINAL, *REGION_CONDITIONS)]
-    if not shifts:
-        return pd.DataFrame(columns=ROBUSTNESS_COLUMNS)
-    original = _draws(data, rows[rows["condition"] == ORIGINAL], dataset)
     out = []
     for shift in shifts:
-        part = rows[rows["condition"] == shift]
-        strengths = sorted(part["strength"].unique())
-        curves = [original] + [_draws(data, part[part["strength"] == s], dataset) for s in strengths]
+        strengths = sorted(rows.loc[rows["condition"] == shift, "strength"].unique())
+        curves = [draws(dataset, ORIGINAL)] + [draws(dataset, shift, s) for s in strengths]
         x = np.array([0.0, *strengths])
-        for k, method in enumerate(original.methods):
+        for method in curves[0].methods:
             observed = np.array([c.observed[method] for c in curves])
             drawn = np.stack([c.draws[:, c.methods.index(method)] for c in curves], axis=1)
             lost = np.trapezoid(observed[0] - observed, x) / (x[-1] - x[0])
@@ -101,6 +108,39 @@ def shift_robustness(data: RunData, scores: pd.DataFrame, confidence: float = CO
             out.append({"method": method, "shift": shift, "auc_original": observed[0], "auc_lost": lost,
                         "ci_low": low, "ci_high": high})
     return pd.DataFrame(out, columns=ROBUSTNESS_COLUMNS)
+
+
+def context_readers(table: pd.DataFrame, dataset: str) -> list[tuple[str, float, float]]:
+    """(method, context-only AUC, its lower bound) of the methods whose context-only AUC on ``dataset`` (in
+    ``reliance_auc.csv``) has a 95% interval above 0.5: above chance with the lesion region filled in."""
+    rows = table[(table["dataset"] == dataset) & (table["condition"] == "context_only")]
+    return [(r["method"], r["auc"], r["ci_low"]) for _, r in rows.iterrows() if r["ci_low"] > 0.5]
+
+
+def lesion_only_rank_agreement(table: pd.DataFrame, dataset: str) -> tuple[float, int]:
+    """Kendall's tau between the methods' AUC on the original images and on lesion-only images of ``dataset``
+    (the same images), and the number of methods; NaN under three methods."""
+    rows = table[table["dataset"] == dataset]
+    lesion = rows[rows["condition"] == "lesion_only"]
+    images = lesion["images"].iloc[0] if len(lesion) else "all"  # the original AUC on the same images
+    original = rows[(rows["condition"] == ORIGINAL) & (rows["images"] == images)].set_index("method")["auc"]
+    lesion = lesion.set_index("method")["auc"]
+    common = lesion.index.intersection(original.index)
+    tau = float(kendalltau(original[common], lesion[common]).statistic) if len(common) >= 3 else _NAN
+    return tau, len(common)
+
+
+def shifts_against_site(robustness: pd.DataFrame, drop: pd.Series) -> dict | None:
+    """Spearman's rho (and p) across methods between the mean AUC lost over the shifts
+    (``shift_robustness.csv``) and ``drop``, each method's off-site drop (the leaderboard's
+    ``external_<set>_drop``); None under four methods."""
+    mean = robustness.groupby("method")["auc_lost"].mean()
+    common = [m for m in mean.index if m in drop.index and np.isfinite(drop[m])]
+    if len(common) < 4:
+        return None
+    rho = spearmanr(mean[common], drop[common])
+    return {"n": len(common), "rho": float(rho.statistic), "p": float(rho.pvalue),
+            "predicts": bool(rho.pvalue < 0.05 and rho.statistic > 0)}
 
 
 def saliency_summary(saliency: pd.DataFrame, n_bootstrap: int = 1000, confidence: float = CONFIDENCE) -> pd.DataFrame:

@@ -176,6 +176,16 @@ def _score_finished_runs(run_dir: Path, profile: Profile, methods, folds, extern
                           flush=True)
 
 
+EXTERNAL_SEED_OFFSET = 1  # a generated external set is drawn from the profile's synthetic_seed + this
+
+
+def load_external_set(profile: Profile, name: str):
+    """External data set ``name`` as every run loads it: the profile's image size, no normal images, a
+    generated set from its own seed (``[data] synthetic_seed`` + :data:`EXTERNAL_SEED_OFFSET`)."""
+    return load_dataset(name, profile.backbone.image_size, synthetic_images=profile.data.synthetic_images,
+                        synthetic_seed=profile.data.synthetic_seed + EXTERNAL_SEED_OFFSET, include_normal=False)
+
+
 def load_external(run_dir: Path, profile: Profile, data, names) -> dict:
     """The external data sets at the profile's image size, and ``external.json``: their size,
     checksum, licence, and how many of their images duplicate an image of the training set."""
@@ -186,8 +196,7 @@ def load_external(run_dir: Path, profile: Profile, data, names) -> dict:
         if name == data.name:
             raise ValueError(f"--external {name}: the external data set must differ from the training "
                              f"data set ({data.name})")
-        ext = load_dataset(name, profile.backbone.image_size, synthetic_images=profile.data.synthetic_images,
-                           synthetic_seed=profile.data.synthetic_seed + 1, include_normal=False)
+        ext = load_external_set(profile, name)
         pairs = cross_duplicates(data, ext)
         sets[name] = ext
         info[name] = {**dataset_info(name), "n_images": len(ext), "n_malignant": int(ext.labels.sum()),

@@ -26,7 +26,7 @@ from benchmark.analysis.reliance.scoring import (ORIGINAL, SALIENCY_COLUMNS, SCO
 from benchmark.common.io import write_atomic, write_csv_atomic, write_json_atomic
 from benchmark.common.profiles import profile_from_dict
 from benchmark.runfolder import (ANALYSIS_DIR, REGION_EXAMPLES_FILE, RELIANCE_NOTES_FILE, RELIANCE_SCORES_FILE,
-                                 RESULTS_FILE, SALIENCY_FILE, SALIENCY_GALLERY_FILE, STATE_FILE, SUITE_FILE,
+                                 SALIENCY_FILE, SALIENCY_GALLERY_FILE, STATE_FILE, SUITE_FILE,
                                  external_datasets, internal_dataset, load_predictions, open_test_images, read_suite)
 
 __all__ = ["write_reliance", "GALLERY_PER_CLASS"]
@@ -49,7 +49,7 @@ def _masks(name: str, ids: list[str], size: int, data_root, seed: int) -> tuple[
     try:
         if not has_masks(name):
             return None, f"{name} declares no lesion masks"
-        masks = lesion_masks(name, ids, size, data_root, seed=seed, n_images=len(ids))
+        masks = lesion_masks(name, ids, size, data_root, seed=seed)
     except (FileNotFoundError, KeyError, ValueError) as exc:
         return None, f"{name}: masks not read ({exc})"
     if not masks.present.any():
@@ -59,7 +59,7 @@ def _masks(name: str, ids: list[str], size: int, data_root, seed: int) -> tuple[
 
 def _sets(run_dir: Path, suite: dict, profile, predictions: pd.DataFrame, notes: dict):
     """The internal test images with their masks, and every external set as a ScoredSet."""
-    from benchmark.data import load_dataset
+    from benchmark.training.suite import EXTERNAL_SEED_OFFSET, load_external_set
 
     size = profile.backbone.image_size
     internal = internal_dataset(run_dir, predictions)
@@ -73,8 +73,7 @@ def _sets(run_dir: Path, suite: dict, profile, predictions: pd.DataFrame, notes:
     externals = {}
     for name in external_datasets(run_dir, predictions):
         rows = predictions[predictions["dataset"] == name].drop_duplicates("image_id")
-        data = load_dataset(name, size, synthetic_images=profile.data.synthetic_images,
-                            synthetic_seed=profile.data.synthetic_seed + 1)
+        data = load_external_set(profile, name)
         where = {i: k for k, i in enumerate(data.ids)}
         missing = [i for i in rows["image_id"] if i not in where]
         if missing:
@@ -82,7 +81,7 @@ def _sets(run_dir: Path, suite: dict, profile, predictions: pd.DataFrame, notes:
                              f"(first {missing[0]!r}); the reliance analysis needs the copy the run scored")
         index = np.array([where[i] for i in rows["image_id"]], dtype=np.int64)
         ext_ids = [data.ids[k] for k in index]
-        ext_masks, why = _masks(name, ext_ids, size, None, profile.data.synthetic_seed + 1)
+        ext_masks, why = _masks(name, ext_ids, size, None, profile.data.synthetic_seed + EXTERNAL_SEED_OFFSET)
         notes["masks"][name] = why or f"{int(ext_masks.reshape(len(ext_masks), -1).any(1).sum())} of {len(ext_ids)} images"
         externals[name] = ScoredSet(name, ext_ids, rows["label"].to_numpy(), rows["group"].to_numpy(),
                                     data.images[index], ext_masks, shifts=False)
@@ -217,7 +216,6 @@ def _collect(run_dir: Path, predictions: pd.DataFrame, gallery: _Gallery | None,
             context_only=context_only(scored.images[index], region), **common)
     notes.update({"studies_scored": len(folders), "studies_scored_now": len(seconds),
                   "seconds_now": round(elapsed, 1),
-                  "seconds_per_study_median": round(float(np.median(seconds)), 1) if seconds else None,
-                  "results": RESULTS_FILE})
+                  "seconds_per_study_median": round(float(np.median(seconds)), 1) if seconds else None})
     written[f"{ANALYSIS_DIR}/{RELIANCE_NOTES_FILE}"] = write_json_atomic(out / RELIANCE_NOTES_FILE, notes)
     return written

@@ -20,7 +20,7 @@ def shift_figure(table: pd.DataFrame, dataset: str, order: list[str], path, synt
     """One panel per shift: each method's AUC (fold-stratified, training set's test folds) against the
     shift's strength, strength 0 being the original images."""
     rows = table[(table["dataset"] == dataset)]
-    original = rows[rows["condition"] == "original"].set_index("method")["auc"]
+    original = rows[(rows["condition"] == "original") & (rows["images"] == "all")].set_index("method")["auc"]
     shifts = [c for c in dict.fromkeys(rows["condition"]) if c not in ("original", "lesion_only", "context_only")]
     if not shifts:
         raise ValueError(f"reliance_auc.csv has no shifted condition on {dataset}")

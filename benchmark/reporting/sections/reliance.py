@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
-from scipy import stats
 
 from benchmark.common.io import read_json
 from benchmark.evaluation import RunData
+from benchmark.evaluation.reliance import context_readers, lesion_only_rank_agreement, shifts_against_site
 from benchmark.reporting.format import fmt_estimate, fmt_int, fmt_number
 from benchmark.reporting.inputs import read_csv
 from benchmark.reporting.render import embedded_figure
@@ -22,7 +21,7 @@ from benchmark.runfolder import (ANALYSIS_DIR, ANNOTATION_PAIRS_FILE, FIGURES_DI
                                  REGION_FIGURE, RELIANCE_AUC_FILE, RELIANCE_FIGURE, RELIANCE_NOTES_FILE,
                                  SALIENCY_FIGURE, SALIENCY_SUMMARY_FILE, SHIFT_ROBUSTNESS_FILE, SUBGROUPS_FILE)
 
-__all__ = ["reliance_section", "RELIANCE_COMMAND", "context_readers"]
+__all__ = ["reliance_section", "RELIANCE_COMMAND"]
 
 RELIANCE_COMMAND = "petl-bench reliance {run_dir}"
 ANNOTATED, CLEAN = "annotated", "clean"
@@ -34,20 +33,6 @@ def _estimate(row) -> str:
 
 def _change(row) -> str:
     return fmt_estimate(row["change"], row["change_low"], row["change_high"])
-
-
-def context_readers(table: pd.DataFrame, dataset: str) -> list[tuple[str, float, float]]:
-    """(method, context-only AUC, its lower bound) of the methods whose context-only AUC on ``dataset``
-    has a 95% interval above 0.5: they score above chance with the lesion region filled in."""
-    rows = table[(table["dataset"] == dataset) & (table["condition"] == "context_only")]
-    return [(r["method"], r["auc"], r["ci_low"]) for _, r in rows.iterrows() if r["ci_low"] > 0.5]
-
-
-def _kendall(a: pd.Series, b: pd.Series) -> float:
-    common = a.index.intersection(b.index)
-    if len(common) < 3:
-        return float("nan")
-    return float(stats.kendalltau(a[common], b[common]).statistic)
 
 
 def _region_set(table: pd.DataFrame, dataset: str, order: list[str]) -> dict | None:
@@ -66,7 +51,7 @@ def _region_set(table: pd.DataFrame, dataset: str, order: list[str]) -> dict | N
         lesion, context = cell.loc[(m, "lesion_only")], cell.loc[(m, "context_only")]
         body.append([m, _estimate(base.loc[m]), _estimate(lesion), _change(lesion), _estimate(context), _change(context)])
     readers = context_readers(table, dataset)
-    tau = _kendall(base["auc"], cell.xs("lesion_only", level="condition")["auc"])
+    tau, _ = lesion_only_rank_agreement(table, dataset)
     statistic = regions["statistic"].iloc[0].replace("_", "-")
     return {"dataset": dataset, "n_images": int(regions["n_images"].iloc[0]), "statistic": statistic,
             "header": ["method", "original", "lesion only", "change", "context only", "change"], "rows": body,
@@ -93,14 +78,12 @@ def _robustness(run_dir: Path, order: list[str], internal: str) -> dict | None:
             for m in methods]
     agreement = []
     for name, drop in drops.items():
-        common = [m for m in methods if np.isfinite(drop.get(m, np.nan))]
-        if len(common) >= 4:
-            rho = stats.spearmanr(mean[common], drop[common])
-            predicts = rho.pvalue < 0.05 and rho.statistic > 0
-            agreement.append({"dataset": name, "n": len(common), "rho": fmt_number(rho.statistic, 2),
-                              "p": fmt_number(rho.pvalue, 2),
+        rho = shifts_against_site(table, drop)
+        if rho is not None:
+            agreement.append({"dataset": name, "n": rho["n"], "rho": fmt_number(rho["rho"], 2),
+                              "p": fmt_number(rho["p"], 2),
                               "verdict": "the methods that lose most under the controlled shifts also drop most off site"
-                              if predicts else "no evidence that the controlled shifts predict the real drop"})
+                              if rho["predicts"] else "no evidence that the controlled shifts predict the real drop"})
     figure = run_dir / FIGURES_DIR / RELIANCE_FIGURE
     return {"header": header, "rows": rows, "agreement": agreement, "dataset": internal,
             "figure": embedded_figure(figure) if figure.is_file() else None}
