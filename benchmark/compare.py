@@ -275,6 +275,7 @@ def compare(baseline, methods: str | list[str], run_dir=None, reports="reports",
         "published": {"methods": checked["published"], "commit": (manifest.get("code") or {}).get("commit"),
                       "dirty": (manifest.get("code") or {}).get("dirty"), "date": trained.get("date"),
                       "source": manifest.get("source")},
+        "published_code": manifest.get("code") or {},  # carried into a publication of this comparison
         "trained_here": {"methods": new, **git_commit(),
                          "started": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")},
         "code_check": checked["code"]})

@@ -13,7 +13,8 @@ def add_commands(sub) -> None:
                                        "pages, into results/<profile>-<dataset>/ with MANIFEST.json (derived tables "
                                        "rebuilt by this checkout; large files gzip-compressed)")
     run_dir_argument(p)
-    p.add_argument("--out", default=None, help="the published folder (default: results/<profile>-<dataset>)")
+    p.add_argument("--out", default=None, help="the published folder (default: results/<profile>-<dataset>; a comparison's: "
+                                             "the folder it compared with, which it extends: pass --replace)")
     p.add_argument("--allow-dirty", action="store_true",
                    help="publish a run whose studies were trained by code with uncommitted changes (the manifest "
                         "says so)")

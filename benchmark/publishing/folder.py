@@ -25,8 +25,9 @@ from benchmark.reporting.pages.leaderboard import leaderboard_markdown
 from benchmark.runfolder import (ANALYSIS_DIR, BASELINE_FILE, COMPRESSED_SUFFIX, COST_FILE, EXTERNAL_FILE, FAILED_FILE,
                                  FAILURES_FILE, IMAGES_FILE, LEADERBOARD_PAGES, MANIFEST_FILE, PARTITION_FILE,
                                  PREDICTIONS_FILE, PUBLISHED_DIR, REFERENCE_FILE, REFERENCE_INFO_FILE, RESULTS_FILE,
-                                 STUDIES_FILE, SUITE_FILE, SUMMARY_FILE, TRAIN_SUBSETS_FILE, TRIAL_PREDICTIONS_FILE,
-                                 TRIALS_FILE, VALIDATION_PREDICTIONS_FILE, read_record, refresh_tables, study_folders)
+                                 SITE_RUN_PREFIX, STUDIES_FILE, SUITE_FILE, SUMMARY_FILE, TRAIN_SUBSETS_FILE,
+                                 TRIAL_PREDICTIONS_FILE, TRIALS_FILE, VALIDATION_PREDICTIONS_FILE, read_record,
+                                 refresh_tables, study_folders)
 
 __all__ = ["publish", "unpack", "default_out", "published_files", "read_manifest", "RUN_INPUTS", "STUDY_FILES",
            "DERIVED_FILES", "COMPRESS_ABOVE", "FORMAT"]
@@ -44,7 +45,10 @@ ANALYSIS_SUFFIXES = (".csv", ".md")  # analysis/: its tables and notes (not its 
 
 
 def default_out(run_dir) -> Path:
-    """``results/<profile>-<dataset>``: the profile's name and the training data set of ``suite.json``."""
+    """``results/<profile>-<dataset>``: the profile's name and the training data set of ``suite.json``; for a
+    comparison (``petl-bench compare``), the published folder it compared with, which it extends."""
+    if (Path(run_dir) / BASELINE_FILE).is_file():
+        return Path(read_json(Path(run_dir) / BASELINE_FILE)["baseline"])
     suite = read_json(Path(run_dir) / SUITE_FILE)
     return Path(PUBLISHED_DIR) / f"{(suite.get('profile') or {}).get('name', 'run')}-{suite.get('dataset', 'data')}"
 
@@ -76,9 +80,31 @@ def _code(run_dir: Path, allow_dirty: bool) -> dict:
     if unclean and not allow_dirty:
         raise ValueError(f"{run_dir} was trained by code that no commit describes: {'; '.join(unclean)}. Publish "
                          "a run made from a clean checkout, or pass --allow-dirty (the manifest then says so)")
-    return {"commits": [{"commit": c, "dirty": d, "studies": n} for (c, d), n in commits.items()],
-            "commit": next(iter(commits))[0] if len(commits) == 1 else None,
+    listed = [{"commit": c, "dirty": d, "studies": n} for (c, d), n in commits.items()]
+    if (run_dir / BASELINE_FILE).is_file():
+        return _comparison_code(run_dir, listed)
+    return {"commits": listed, "commit": next(iter(commits))[0] if len(commits) == 1 else None,
             "dirty": any(d or d is None for _, d in commits)}
+
+
+def _comparison_code(run_dir: Path, listed: list[dict]) -> dict:
+    """A comparison's training code: the published run's code record (its commit, and the commits that trained its
+    studies again), with the methods trained here added under ``contributed``. Their rows may join the published
+    ones only when `compare` found this checkout's training code to be the published run's."""
+    info = read_json(run_dir / BASELINE_FILE)
+    check, here = info.get("code_check") or {}, info.get("trained_here") or {}
+    if not check.get("checked") or check.get("changed_files"):
+        why = check.get("reason") or f"changed: {', '.join(check.get('changed_files') or [])}"
+        raise ValueError(f"{run_dir} trained {', '.join(here.get('methods') or [])} with training code that is not "
+                         f"the published run's ({why}; compared with --allow-code-change): those rows cannot join "
+                         f"the published ones. Publish a whole run of this code instead (run_all.sh, then publish)")
+    code = dict(info.get("published_code") or {"commit": info["published"]["commit"],
+                                                 "dirty": info["published"]["dirty"]})
+    code["commits"] = listed
+    code["contributed"] = [*code.get("contributed", []), {
+        "methods": here["methods"], "commit": here.get("commit"), "dirty": here.get("dirty"),
+        "date": (here.get("started") or "")[:10], "code_check": check}]
+    return code
 
 
 def _data(run_dir: Path) -> dict:
@@ -110,7 +136,15 @@ def _trained(run_dir: Path) -> dict:
 
 
 def _regenerate(suite: dict, out: Path) -> list[str]:
+    """The commands that make the published folder again: the run, then its publication. A run folder of a
+    sites profile is one ``train-<set>/`` folder of the sites run, which trains every [sites] set at once."""
     profile = (suite.get("profile") or {}).get("name", "quick")
+    methods = suite.get("methods") or []
+    if methods and methods != list((suite.get("profile") or {}).get("methods") or methods):
+        profile += f" --methods {','.join(methods)}"  # a comparison's: the profile's and the contributed ones
+    if ((suite.get("profile") or {}).get("sites") or {}).get("train"):
+        return [f"./run_all.sh --profile {profile}",
+                f"petl-bench publish reports/latest/{SITE_RUN_PREFIX}{suite.get('dataset')} --out {_shown(out)}"]
     external = "".join(f" --external {e}" for e in suite.get("external") or [])
     return [f"./run_all.sh --profile {profile} --dataset {suite.get('dataset')}{external}",
             f"petl-bench publish reports/latest --out {_shown(out)}"]
@@ -144,8 +178,11 @@ def publish(run_dir, out=None, allow_dirty: bool = False, replace: bool = False,
 
     The run folder is only read: its files are copied into a temporary folder, whose derived tables this
     checkout rebuilds (``refresh(force=True)``, and ``leaderboard.md``), then written into ``out`` with
-    ``MANIFEST.json``. Refused: a run trained by uncommitted code (unless ``allow_dirty``), a run whose
-    tables are older than its studies (its report not run since), an existing ``out`` (unless ``replace``)."""
+    ``MANIFEST.json``. A comparison (``petl-bench compare``'s run folder) publishes over the folder it compared
+    with: the published rows with the methods trained here, listed in the manifest's ``code.contributed``.
+    Refused: a run trained by uncommitted code (unless ``allow_dirty``), a comparison whose training code was not
+    the published run's, a run whose tables are older than its studies (its report not run since), an existing
+    ``out`` (unless ``replace``)."""
     run_dir = Path(run_dir)
     if not (run_dir / SUITE_FILE).is_file() or not (run_dir / PREDICTIONS_FILE).is_file():
         raise FileNotFoundError(f"{run_dir} is not a finished run folder (no {SUITE_FILE} or {PREDICTIONS_FILE})")

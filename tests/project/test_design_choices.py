@@ -59,6 +59,7 @@ def test_the_head_floor_variant_trains_the_head_at_the_floor_and_leaves_other_me
     from benchmark.models.build import build_model
     from benchmark.training import trainer
 
+    registry.discover()  # first: a copy of a registry not yet discovered would leave the real one empty after
     monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))  # the variant goes when the test ends
     monkeypatch.setattr(trainer, "make_optimizer", trainer.make_optimizer)  # and so does the patch
     dc = _script()

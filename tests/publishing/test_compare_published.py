@@ -6,7 +6,9 @@ changed or unchecked code are in test_compare_refusals.py). ``petl-bench compare
 BitFit on the same two folds into a new run folder: the published studies' records are the published bytes and
 no model of theirs was trained (no weights), the leaderboard ranks both methods, ``suite.json`` lists both,
 ``baseline.json`` and the report's provenance say which rows were published (with the commit) and which were
-trained here. About a minute on a 2-core CPU.
+trained here. The comparison published over the baseline keeps the baseline's training commit and lists the new
+method under ``code.contributed``; its new study trains again to the published scores (the CI check of a
+contributed method), and a comparison whose training code differed is refused. About a minute on a 2-core CPU.
 """
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ import pytest
 
 from benchmark import compare as compare_module
 from benchmark.cli import main
-from benchmark.publishing import publish
+from benchmark.publishing import check_published, publish
 from benchmark.runfolder import (BASELINE_FILE, LEADERBOARD_FILE, MANIFEST_FILE, PREDICTIONS_FILE, REPORT_FILE,
                                  RESULTS_FILE, STATE_FILE, SUITE_FILE, TRIAL_PREDICTIONS_FILE)
 
@@ -99,3 +101,57 @@ def test_the_run_folder_says_which_rows_were_published(baseline, compared):
     row = row[: row.index("</tr>")]
     assert f"{PUBLISHED}: published in <code>{baseline}</code>, trained by <code>{COMMIT}</code>" in row
     assert f"trained here: {NEW}, by <code>" in row and "the training code unchanged since that commit" in row
+
+
+@pytest.fixture(scope="module")
+def contributed(baseline, compared, tmp_path_factory):
+    """The comparison published over (a copy of) the baseline, as a contributor's pull request would."""
+    import shutil
+
+    from benchmark.publishing.folder import default_out
+
+    assert default_out(compared) == baseline  # a comparison extends the folder it compared with
+    folder = tmp_path_factory.mktemp("contributed") / "results" / baseline.name
+    shutil.copytree(baseline, folder)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        publish(compared, folder, allow_dirty=True, replace=True, log=lambda *_: None)
+    return folder
+
+
+def test_a_published_comparison_keeps_the_baseline_commit_and_lists_the_contribution(baseline, contributed):
+    manifest = json.loads((contributed / MANIFEST_FILE).read_text())
+    assert manifest["methods"] == [PUBLISHED, NEW]
+    assert manifest["code"]["commit"] == COMMIT and manifest["code"]["dirty"] is False
+    [entry] = manifest["code"]["contributed"]
+    assert entry["methods"] == [NEW] and entry["code_check"] == {"checked": True, "changed_files": []}
+    assert sum(c["studies"] for c in manifest["code"]["commits"]) == 4  # two folds of each method
+    assert f"--methods {PUBLISHED},{NEW}" in manifest["regenerate"][0]
+    assert check_published(contributed).ok  # every table recomputes from its predictions
+    # the next comparison reads both methods as published, and the same training commit
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(compare_module, "changed_training_files", lambda commit, root=None: [])
+        checked = compare_module.check_baseline(contributed, ["ssf"], log=lambda *_: None)
+    assert checked["published"] == [PUBLISHED, NEW] and checked["code"]["checked"]
+
+
+def test_the_contributed_method_trains_again_to_its_published_scores(contributed):
+    from benchmark.training.reproduce import retrain_study
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = retrain_study(contributed, NEW, 0, 0)
+    assert result.reproduced, str(result)
+
+
+def test_a_comparison_with_changed_training_code_is_not_published(compared, tmp_path):
+    import shutil
+
+    copy = tmp_path / "changed"
+    shutil.copytree(compared, copy, ignore=shutil.ignore_patterns("*.pt"))
+    info = json.loads((copy / BASELINE_FILE).read_text())
+    info["code_check"] = {"checked": True, "changed_files": ["benchmark/training/trainer.py"]}
+    (copy / BASELINE_FILE).write_text(json.dumps(info))
+    with pytest.raises(ValueError, match="trainer.py.*cannot join the published ones"):
+        publish(copy, tmp_path / "out", allow_dirty=True, log=lambda *_: None)
+    assert not (tmp_path / "out").exists()

@@ -94,6 +94,19 @@ def test_publish_copies_the_inputs_and_derived_tables_without_weights_storage_im
     assert command[0] == "petl-bench" and build_parser().parse_args(command[1:]).command == "publish"
 
 
+def test_a_sites_folder_is_regenerated_by_the_sites_run():
+    """A train-<set>/ folder of a sites run comes from `run_all.sh --profile sites` (which trains every [sites]
+    set), not from a run of its data set with its external sets."""
+    from benchmark.publishing.folder import _regenerate
+
+    suite = {"profile": {"name": "sites", "sites": {"train": ["busi", "bus_bra"]}}, "dataset": "bus_bra",
+             "external": ["busi", "breast_lesions_usg"]}
+    run, publication = _regenerate(suite, Path("results/sites-bus_bra"))
+    assert run == "./run_all.sh --profile sites"
+    args = build_parser().parse_args(shlex.split(publication)[1:])
+    assert args.command == "publish" and Path(args.run_dir) == Path("reports/latest/train-bus_bra")
+
+
 def test_publish_refuses_dirty_code_and_an_existing_folder(run_dir, published, capsys):
     with pytest.raises(ValueError, match="uncommitted changes .*--allow-dirty"):
         publish(run_dir, published.parent / "other", log=lambda *_: None)

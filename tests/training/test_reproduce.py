@@ -5,7 +5,8 @@ run folder's suite.json and record and reproduces its test scores to float32 pre
 changes to what reaches the training loop (the loss's class weights, the training labels' order of batches)
 move them and the guard says "NOT reproduced"; other data are refused with the checksum named. On the
 published quick run (``results/quick-busi``, when it and BUSI are at hand): two folds of feature extraction and
-of BitFit, with the profile's own settings and the frozen-prefix cache, reproduce the published scores.
+of BitFit, with the profile's own settings and the frozen-prefix cache, reproduce the published scores; so does
+one study of every method a contributor added to a published folder (``code.contributed`` of its manifest).
 """
 from __future__ import annotations
 
@@ -21,6 +22,9 @@ pytestmark = pytest.mark.slow  # tiny suites and studies trained again: about a 
 
 ROOT = Path(__file__).resolve().parents[2]
 PUBLISHED = ROOT / "results" / "quick-busi"
+CONTRIBUTED = [(folder, method) for folder in sorted((ROOT / "results").glob("*/MANIFEST.json"))
+               for entry in json.loads(folder.read_text())["code"].get("contributed", [])
+               for method in entry["methods"]]
 METHOD = "feature_extraction"
 
 
@@ -95,4 +99,22 @@ def test_the_published_quick_run_is_the_codes(method, fold):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         result = retrain_study(PUBLISHED, method, 0, fold)
+    assert result.reproduced, str(result)
+
+
+@pytest.mark.parametrize("manifest,method", CONTRIBUTED or [pytest.param(None, None, marks=pytest.mark.skip(
+    reason="no published folder lists a contributed method yet (CONTRIBUTING.md, \"A method with its results\"; "
+           "the mechanism is tested on synthetic data in tests/publishing/test_compare_published.py)"))],
+    ids=lambda v: v if isinstance(v, str) else (v.parent.name if v is not None else "none"))
+def test_a_contributed_method_trains_again_to_its_published_scores(manifest, method):
+    """A method added to a published folder by a comparison (`petl-bench compare`, then `petl-bench publish`) trains
+    its repeat 0, fold 0 study again to the published scores: the plugin in the repository is the one that made them."""
+    from locations import dataset_root  # tests/support
+
+    dataset = json.loads(manifest.read_text())["dataset"]
+    if dataset != "synthetic" and not dataset_root(dataset).is_dir():
+        pytest.skip(f"{dataset} is not at hand (docs/datasets.md)")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = retrain_study(manifest.parent, method, 0, 0)
     assert result.reproduced, str(result)
