@@ -50,3 +50,22 @@ def test_the_readme_shows_the_published_quick_leaderboard():
     assert summary["rows"] == readme_results.summarise(QUICK)["rows"]
     assert summary["source"] == f"published {QUICK.relative_to(ROOT)}", \
         "docs/results.json was not written from the published folder: run scripts/dev/readme_results.py"
+
+
+def test_a_comparison_with_the_published_quick_run_is_accepted_by_this_checkout():
+    """The README's way in (a new plugin compared with results/quick-busi) works at every commit: the training code
+    here is the published run's, or a commit with this training code trained published studies again to their
+    scores (`code.reproduced_by`). A change to the training code fails here until that is recorded."""
+    from benchmark.compare import _code_problems, changed_training_files
+    from benchmark.publishing import read_manifest
+
+    if not (QUICK / MANIFEST_FILE).is_file():
+        pytest.skip(f"no published quick run at {QUICK.relative_to(ROOT)}: " + NONE_YET)
+    manifest = read_manifest(QUICK)
+    if changed_training_files(manifest["code"]["commit"]) is None:
+        pytest.skip("not a git checkout with the published run's commit: the training code cannot be compared")
+    refusals, _ = _code_problems(manifest, allow_code_change=False)
+    assert not refusals, (
+        f"{refusals[0]}\nCommit the change, then run `petl-bench check-published {QUICK.relative_to(ROOT)} --retrain "
+        f"feature_extraction,bitfit` (a few minutes) and commit the MANIFEST.json it updates, or publish the quick "
+        f"run again (docs/usage.md, \"Published results\")")
