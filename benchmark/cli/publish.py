@@ -22,14 +22,13 @@ def add_commands(sub) -> None:
     p.set_defaults(func=publish)
 
     p = sub.add_parser("check-published", help="rebuild a published folder's derived tables from its predictions "
-                                               "and compare them with the published ones (the evaluation guard)")
+                                               "and compare them with the published ones (the evaluation guard)",
+                       parents=[shared("check-published", "data_root")])
     p.add_argument("folders", nargs="+", metavar="FOLDER", help="a folder `petl-bench publish` wrote")
     p.add_argument("--retrain", default=None, metavar="METHOD,...",
                    help="also train these methods' repeat 0, fold 0 studies again with this checkout and compare "
                         "their test scores with the published ones; when all agree and the training code is "
                         "committed, record the commit in MANIFEST.json (code.reproduced_by), which `compare` accepts")
-    p.add_argument("--data-root", default=None, help="the training data set's folder for --retrain (default: found "
-                                                     "as `petl-bench datasets` says)")
     p.set_defaults(func=check_published)
 
     p = sub.add_parser("compare", help="train only new methods on the folds, seeds and repeats of a published run "

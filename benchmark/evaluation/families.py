@@ -32,8 +32,7 @@ def with_families(lb: pd.DataFrame) -> pd.DataFrame:
     lb = lb.drop(columns=[c for c in ("family", "source") if c in lb.columns])
     looked_up = [_lookup(str(m)) for m in lb["method"]]
     at = list(lb.columns).index("method") + 1
-    lb.insert(at, "family", [f for f, _ in looked_up])
-    lb.insert(at + 1, "source", [s for _, s in looked_up])
-    return lb
+    added = pd.DataFrame({"family": [f for f, _ in looked_up], "source": [s for _, s in looked_up]}, index=lb.index)
+    return pd.concat([lb.iloc[:, :at], added, lb.iloc[:, at:]], axis=1)  # one frame (no fragmented inserts)
 
 
