@@ -21,6 +21,7 @@ from pathlib import Path
 
 from benchmark.common.io import read_json, write_json_atomic, write_text_atomic
 from benchmark.evaluation.derived import DERIVED, refresh
+from benchmark.plugins.registry import method_set
 from benchmark.reporting.pages.leaderboard import leaderboard_markdown
 from benchmark.runfolder import (ANALYSIS_DIR, BASELINE_FILE, COMPRESSED_SUFFIX, COST_FILE, EXTERNAL_FILE, FAILED_FILE,
                                  FAILURES_FILE, IMAGES_FILE, LEADERBOARD_PAGES, MANIFEST_FILE, PARTITION_FILE,
@@ -140,7 +141,7 @@ def _regenerate(suite: dict, out: Path) -> list[str]:
     sites profile is one ``train-<set>/`` folder of the sites run, which trains every [sites] set at once."""
     profile = (suite.get("profile") or {}).get("name", "quick")
     methods = suite.get("methods") or []
-    if methods and methods != list((suite.get("profile") or {}).get("methods") or methods):
+    if methods and methods != method_set(list((suite.get("profile") or {}).get("methods") or methods)):
         profile += f" --methods {','.join(methods)}"  # a comparison's: the profile's and the contributed ones
     if ((suite.get("profile") or {}).get("sites") or {}).get("train"):
         return [f"./run_all.sh --profile {profile}",

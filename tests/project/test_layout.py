@@ -26,7 +26,7 @@ ALLOWED = {
     "reporting": {"common", "stats", "plugins", "data", "runfolder", "evaluation"},  # no model, no training
     "cost": {"common", "stats", "plugins", "data", "runfolder", "models", "training"},
     "analysis": {"common", "plugins", "data", "runfolder", "models", "training"},  # reads trained states (and masks), writes tables
-    "publishing": {"common", "runfolder", "evaluation", "reporting"},  # published folders and their guard: no model
+    "publishing": {"common", "plugins", "runfolder", "evaluation", "reporting"},  # published folders and their guard: no model
     "": {"common", "stats", "plugins", "data", "runfolder", "models", "training", "evaluation", "reporting", "cost",
          "analysis", "publishing", "cli"},  # the top level (pipeline.py, __main__.py) and the CLI package are one layer:
 }

@@ -97,10 +97,11 @@ def test_publish_copies_the_inputs_and_derived_tables_without_weights_storage_im
 def test_a_sites_folder_is_regenerated_by_the_sites_run():
     """A train-<set>/ folder of a sites run comes from `run_all.sh --profile sites` (which trains every [sites]
     set), not from a run of its data set with its external sets."""
+    from benchmark.plugins.registry import method_set
     from benchmark.publishing.folder import _regenerate
 
-    suite = {"profile": {"name": "sites", "sites": {"train": ["busi", "bus_bra"]}}, "dataset": "bus_bra",
-             "external": ["busi", "breast_lesions_usg"]}
+    suite = {"profile": {"name": "sites", "sites": {"train": ["busi", "bus_bra"]}, "methods": ["core", "ssf"]},
+             "dataset": "bus_bra", "methods": method_set(["core", "ssf"]), "external": ["busi", "breast_lesions_usg"]}
     run, publication = _regenerate(suite, Path("results/sites-bus_bra"))
     assert run == "./run_all.sh --profile sites"
     args = build_parser().parse_args(shlex.split(publication)[1:])
