@@ -189,6 +189,7 @@ def calibration_columns(table: pd.DataFrame, data: RunData) -> None:
     data set NAME: the same with the prefix ``external_NAME_``.
     """
     cal = calibration_table(data)
+    columns = {}
     for dataset in [data.internal] + list(data.externals):
         prefix = "" if dataset == data.internal else f"external_{dataset}_"
         for scores in SCORES:
@@ -197,7 +198,8 @@ def calibration_columns(table: pd.DataFrame, data: RunData) -> None:
                 part = cal[(cal["dataset"] == dataset) & (cal["scores"] == scores) & (cal["metric"] == metric)]
                 part = part.set_index("method")
                 for suffix, col in (("", "value"), ("_ci_low", "ci_low"), ("_ci_high", "ci_high")):
-                    table[name + suffix] = table["method"].map(part[col]).astype(float)
+                    columns[name + suffix] = table["method"].map(part[col]).astype(float)
+    table[list(columns)] = pd.DataFrame(columns, index=table.index)  # at once: no fragmented frame
 
 
 def calibration_curves(data: RunData, n_bins: int = CURVE_BINS) -> pd.DataFrame:
