@@ -136,19 +136,28 @@ def _trained(run_dir: Path) -> dict:
             "machine": prov.get("machine"), "command": prov.get("command")}
 
 
+def _profile_methods(profile: dict, default: list[str]) -> list[str]:
+    """The methods the profile names, its sets resolved by the registry; as named when one is not registered here
+    (a plugin this checkout lacks)."""
+    named = list(profile.get("methods") or default)
+    try:
+        return method_set(named)
+    except (KeyError, ValueError):
+        return named
+
+
 def _regenerate(suite: dict, out: Path) -> list[str]:
     """The commands that make the published folder again: the run, then its publication. A run folder of a
     sites profile is one ``train-<set>/`` folder of the sites run, which trains every [sites] set at once."""
-    profile = (suite.get("profile") or {}).get("name", "quick")
+    profile = suite.get("profile") or {}
+    run = f"./run_all.sh --profile {profile.get('name', 'quick')}"
     methods = suite.get("methods") or []
-    if methods and methods != method_set(list((suite.get("profile") or {}).get("methods") or methods)):
-        profile += f" --methods {','.join(methods)}"  # a comparison's: the profile's and the contributed ones
-    if ((suite.get("profile") or {}).get("sites") or {}).get("train"):
-        return [f"./run_all.sh --profile {profile}",
-                f"petl-bench publish reports/latest/{SITE_RUN_PREFIX}{suite.get('dataset')} --out {_shown(out)}"]
+    if methods and methods != _profile_methods(profile, methods):
+        run += f" --methods {','.join(methods)}"  # e.g. a comparison's: the profile's and the contributed ones
+    if (profile.get("sites") or {}).get("train"):
+        return [run, f"petl-bench publish reports/latest/{SITE_RUN_PREFIX}{suite.get('dataset')} --out {_shown(out)}"]
     external = "".join(f" --external {e}" for e in suite.get("external") or [])
-    return [f"./run_all.sh --profile {profile} --dataset {suite.get('dataset')}{external}",
-            f"petl-bench publish reports/latest --out {_shown(out)}"]
+    return [f"{run} --dataset {suite.get('dataset')}{external}", f"petl-bench publish reports/latest --out {_shown(out)}"]
 
 
 def _shown(path: Path) -> str:
