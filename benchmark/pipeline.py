@@ -14,6 +14,9 @@ run folder named by :func:`start_run_dir`:
   backbone, size and method, not on the data) and copies it, reports each, then writes the
   train-site x test-site matrix.
 
+A resumed run (``--run-dir``) skips the studies it finished and keeps a ``cost.csv`` that already
+measures every method without error (:func:`measured_methods`).
+
 Imports of torch and the rest happen inside the steps, so importing this module is cheap.
 """
 from __future__ import annotations
@@ -109,6 +112,33 @@ def bench(options: argparse.Namespace) -> int:
     return run_bench(options)
 
 
+def measured_methods(cost_file: Path, options: argparse.Namespace) -> list[str]:
+    """The methods bench ``options`` would measure, when ``cost_file`` already has a row without
+    error for each at the same backbone, image size and device; else an empty list."""
+    import pandas as pd
+
+    from benchmark.training.device import resolve_device
+    from benchmark.training.suite import resolve_methods
+
+    if not cost_file.is_file():
+        return []
+    backbone, size, names = options.backbone, options.image_size, options.methods
+    if options.profile:
+        from benchmark.common.profiles import load_profile
+
+        profile = load_profile(options.profile)
+        backbone, size = profile.backbone.name, profile.backbone.image_size
+        names = names or ",".join(profile.methods)
+    methods = resolve_methods(names)
+    table = pd.read_csv(cost_file, keep_default_na=False)
+    if not {"method", "backbone", "image_size", "device", "error"} <= set(table.columns):
+        return []
+    ok = table[(table["error"].astype(str) == "") & (table["backbone"] == backbone)
+               & (table["image_size"].astype(int) == int(size))
+               & (table["device"].astype(str) == str(resolve_device(options.device)))]
+    return methods if set(methods) <= set(ok["method"]) else []
+
+
 def report(run_dir: Path, rebuild: bool = False, full: bool = False) -> None:
     """index.html, the leaderboard, significance tests, figures and analysis of ``run_dir``."""
     from benchmark.reporting.console import console_summary
@@ -201,6 +231,14 @@ def _train_step(profile, dataset: str, run_dir: Path, data_root: str | None, **o
 
 
 def _bench_step(options: argparse.Namespace, out: Path) -> None:
+    """Measure the cost into ``out``, unless a resumed run's ``cost.csv`` already has a row without
+    error for every method, backbone and size this step would measure (``petl-bench bench --out
+    RUN_DIR`` measures again)."""
+    measured = measured_methods(out / COST_FILE, options)
+    if measured:
+        print(f"== cost: {out / COST_FILE} already measures these {len(measured)} methods; "
+              f"`petl-bench bench --profile P --out {out}` measures them again", flush=True)
+        return
     code = bench(argparse.Namespace(**{**vars(options), "out": str(out)}))
     if code:
         raise RuntimeError(f"bench exited with status {code}")

@@ -165,6 +165,30 @@ def test_all_with_a_sites_profile_trains_once_per_set(tmp_path, steps):
     assert steps[-1] == ("sites", [folder])
 
 
+def test_a_resumed_run_keeps_a_cost_table_that_measures_every_method(tmp_path, steps, capsys):
+    """A resumed run does not measure again what its cost.csv has (minutes of CPU); a missing method,
+    an error, another size or device is measured again."""
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    row = "{m},efficientnet_lite0,{size},cpu,{error}\n"
+    table = "method,backbone,image_size,device,error\n"
+
+    def resume(rows):
+        (run_dir / "cost.csv").write_text(table + "".join(row.format(**r) for r in rows))
+        steps.clear()
+        main(["all", "--profile", "smoke", "--dataset", "synthetic", "--methods", "drs,lora", "--device", "cpu",
+              "--run-dir", str(run_dir)])
+        return [c[0] for c in steps]
+
+    done = [dict(m="drs", size=64, error=""), dict(m="lora", size=64, error="")]
+    assert resume(done) == ["train", "report"]
+    assert f"== cost: {run_dir / 'cost.csv'} already measures these 2 methods" in capsys.readouterr().out
+    assert resume(done[:1]) == ["train", "bench", "report"]
+    assert resume([done[0], dict(m="lora", size=64, error="RuntimeError: out of memory")]) == [
+        "train", "bench", "report"]
+    assert resume([dict(r, size=112) for r in done]) == ["train", "bench", "report"]
+
+
 @pytest.mark.parametrize("given", [["--dataset", "busi"], ["--data-root", "somewhere"]])
 def test_a_sites_profile_refuses_dataset_and_data_root(tmp_path, steps, capsys, given):
     assert main(["all", "--profile", "sites", "--reports", str(tmp_path / "r"), *given]) == 2
