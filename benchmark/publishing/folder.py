@@ -34,7 +34,7 @@ __all__ = ["publish", "unpack", "default_out", "published_files", "read_manifest
            "DERIVED_FILES", "COMPRESS_ABOVE", "FORMAT"]
 
 FORMAT = 1  # MANIFEST.json's format
-COMPRESS_ABOVE = 200_000  # bytes: a larger file is published gzip-compressed
+COMPRESS_ABOVE = 50_000  # bytes: a larger file is published gzip-compressed (a study's predictions with 3 data sets: ~120 kB)
 # what training wrote that the evaluation reads (each published when the run has it)
 RUN_INPUTS = (SUITE_FILE, PREDICTIONS_FILE, STUDIES_FILE, TRIALS_FILE, TRIAL_PREDICTIONS_FILE, SUMMARY_FILE,
               FAILURES_FILE, REFERENCE_FILE, REFERENCE_INFO_FILE, IMAGES_FILE, PARTITION_FILE, EXTERNAL_FILE,
