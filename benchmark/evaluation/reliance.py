@@ -25,11 +25,11 @@ from scipy.stats import kendalltau, spearmanr
 
 from benchmark.evaluation.draws import bootstrap_draws
 from benchmark.evaluation.run_data import _NAN, CONFIDENCE, RunData
-from benchmark.stats import percentile_interval
+from benchmark.stats import holm_correction, percentile_interval
 
 __all__ = ["RELIANCE_AUC_COLUMNS", "ROBUSTNESS_COLUMNS", "SALIENCY_SUMMARY_COLUMNS", "ANNOTATION_PAIR_COLUMNS",
            "ConditionDraws", "annotation_pairs", "context_readers", "lesion_only_rank_agreement", "reliance_aucs",
-           "shifts_against_site",
+           "shifts_against_sites",
            "shift_robustness", "saliency_summary", "ORIGINAL", "REGION_CONDITIONS"]
 
 ORIGINAL = "original"
@@ -130,17 +130,22 @@ def lesion_only_rank_agreement(table: pd.DataFrame, dataset: str) -> tuple[float
     return tau, len(common)
 
 
-def shifts_against_site(robustness: pd.DataFrame, drop: pd.Series) -> dict | None:
-    """Spearman's rho (and p) across methods between the mean AUC lost over the shifts
-    (``shift_robustness.csv``) and ``drop``, each method's off-site drop (the leaderboard's
-    ``external_<set>_drop``); None under four methods."""
+def shifts_against_sites(robustness: pd.DataFrame, drops: dict[str, pd.Series]) -> dict[str, dict]:
+    """Per external set of ``drops`` (each method's off-site drop, the leaderboard's
+    ``external_<set>_drop``): Spearman's rho (and p) across methods between the mean AUC lost over
+    the shifts (``shift_robustness.csv``) and that drop, with Holm's adjustment over the sets
+    (``p_holm``); ``predicts`` when rho > 0 and the adjusted p < 0.05. A set with under four
+    methods is left out."""
     mean = robustness.groupby("method")["auc_lost"].mean()
-    common = [m for m in mean.index if m in drop.index and np.isfinite(drop[m])]
-    if len(common) < 4:
-        return None
-    rho = spearmanr(mean[common], drop[common])
-    return {"n": len(common), "rho": float(rho.statistic), "p": float(rho.pvalue),
-            "predicts": bool(rho.pvalue < 0.05 and rho.statistic > 0)}
+    out = {}
+    for name, drop in drops.items():
+        common = [m for m in mean.index if m in drop.index and np.isfinite(drop[m])]
+        if len(common) >= 4:
+            rho = spearmanr(mean[common], drop[common])
+            out[name] = {"n": len(common), "rho": float(rho.statistic), "p": float(rho.pvalue)}
+    for row, adjusted in zip(out.values(), holm_correction([r["p"] for r in out.values()])):
+        row.update(p_holm=float(adjusted), predicts=bool(adjusted < 0.05 and row["rho"] > 0))
+    return out
 
 
 def saliency_summary(saliency: pd.DataFrame, n_bootstrap: int = 1000, confidence: float = CONFIDENCE) -> pd.DataFrame:

@@ -40,6 +40,7 @@ from benchmark.runfolder.layout import (
     FAILED_FILE,
     IMAGE_COLUMNS,
     IMAGES_FILE,
+    MANIFEST_FILE,
     PREDICTION_COLUMNS,
     PREDICTIONS_FILE,
     REFERENCE_FILE,
@@ -259,6 +260,15 @@ def score_table(frame: pd.DataFrame, methods) -> tuple[pd.DataFrame, list[tuple[
     return images, columns, matrix
 
 
+def refuse_published(run_dir) -> None:
+    """ValueError when ``run_dir`` is a published folder (it has ``MANIFEST.json``): a command that
+    refreshes a run folder's tables would rewrite it from its compressed files."""
+    if (Path(run_dir) / MANIFEST_FILE).is_file():
+        raise ValueError(f"{run_dir} is a published folder ({MANIFEST_FILE}), not a run folder: commands that rebuild "
+                         f"tables would rewrite it. Check it with `petl-bench check-published {run_dir}`, or unpack "
+                         "it into a run folder first (benchmark.publishing.unpack(FOLDER, DEST)) and give that")
+
+
 def refresh_tables(run_dir) -> bool:
     """Rebuild ``predictions.csv``, ``studies.csv`` and ``trials.csv`` from the run records when
     they are stale.
@@ -269,6 +279,7 @@ def refresh_tables(run_dir) -> bool:
     older than any study's files, the tables are collected again. Returns whether they were.
     """
     run_dir = Path(run_dir)
+    refuse_published(run_dir)
     folders = study_folders(run_dir)
     if not any((p / PREDICTIONS_FILE).is_file() for p in folders):
         return False

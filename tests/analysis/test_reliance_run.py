@@ -91,3 +91,23 @@ def test_the_derived_tables_and_the_report_section(run):
     for figure in ("AUC against the strength of each shift", "Examples: the lesion region outlined",
                    "The same images under every method"):
         assert figure in page
+
+
+def test_shifts_predict_the_drop_only_after_holm_over_the_external_sets():
+    """rho across methods between the AUC lost under the shifts and each set's drop; 'predicts' needs the
+    Holm-adjusted p (over the sets) under 0.05 and a positive rho."""
+    from benchmark.evaluation.reliance import shifts_against_sites
+
+    methods = [f"m{i}" for i in range(8)]
+    lost = pd.DataFrame({"method": methods, "shift": "blur", "auc_lost": np.linspace(0.01, 0.08, 8)})
+    same = pd.Series(np.linspace(0.1, 0.2, 8), index=methods)  # rho 1
+    weak = pd.Series([0.1, 0.14, 0.11, 0.12, 0.17, 0.13, 0.2, 0.15], index=methods)  # rho 0.71, p 0.047
+    flat = pd.Series([0.15, 0.1, 0.2, 0.12, 0.1, 0.18, 0.13, 0.14], index=methods)  # no relation
+    one = shifts_against_sites(lost, {"weak": weak})
+    assert one["weak"]["p"] < 0.05 and one["weak"]["predicts"] and one["weak"]["p_holm"] == one["weak"]["p"]
+    two = shifts_against_sites(lost, {"weak": weak, "flat": flat})
+    assert two["flat"]["p"] > 0.3 and two["weak"]["p_holm"] == pytest.approx(2 * one["weak"]["p"])
+    assert not two["weak"]["predicts"]  # 0.047 x 2 after Holm over the two sets
+    signs = shifts_against_sites(lost, {"same": same, "reverse": -same})
+    assert signs["same"]["predicts"] and not signs["reverse"]["predicts"]  # a negative rho never "predicts"
+    assert shifts_against_sites(lost, {"few": same.iloc[:3]}) == {}

@@ -132,6 +132,17 @@ def test_an_unpacked_folder_is_a_run_folder_and_a_changed_file_is_refused(run_di
         unpack(changed, tmp_path / "again")
 
 
+def test_a_command_that_rebuilds_tables_refuses_a_published_folder(published, capsys):
+    """`petl-bench report` or `sites` on a published folder would collect its tables again from study folders
+    whose predictions are compressed, dropping those studies: refused, nothing written."""
+    before = {p: p.read_bytes() for p in published.rglob("*") if p.is_file()}
+    assert main(["report", str(published)]) == 2
+    assert f"{published} is a published folder (MANIFEST.json), not a run folder" in capsys.readouterr().err
+    assert main(["sites", str(published), "--out", str(published.parent / "matrix")]) == 2
+    assert "unpack it into a run folder first" in capsys.readouterr().err
+    assert {p: p.read_bytes() for p in published.rglob("*") if p.is_file()} == before
+
+
 def test_the_guard_passes_on_a_fresh_publication(published, capsys):
     assert main(["check-published", str(published)]) == 0
     assert "are the published ones" in capsys.readouterr().out

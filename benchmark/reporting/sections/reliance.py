@@ -13,7 +13,7 @@ import pandas as pd
 
 from benchmark.common.io import read_json
 from benchmark.evaluation import RunData
-from benchmark.evaluation.reliance import context_readers, lesion_only_rank_agreement, shifts_against_site
+from benchmark.evaluation.reliance import context_readers, lesion_only_rank_agreement, shifts_against_sites
 from benchmark.reporting.format import fmt_estimate, fmt_int, fmt_number
 from benchmark.reporting.inputs import read_csv
 from benchmark.reporting.render import embedded_figure
@@ -76,14 +76,11 @@ def _robustness(run_dir: Path, order: list[str], internal: str) -> dict | None:
     rows = [[m] + [fmt_estimate(cell.loc[(m, s), "auc_lost"], cell.loc[(m, s), "ci_low"], cell.loc[(m, s), "ci_high"])
                    for s in shifts] + [fmt_number(mean[m])] + [fmt_number(d.get(m)) for d in drops.values()]
             for m in methods]
-    agreement = []
-    for name, drop in drops.items():
-        rho = shifts_against_site(table, drop)
-        if rho is not None:
-            agreement.append({"dataset": name, "n": rho["n"], "rho": fmt_number(rho["rho"], 2),
-                              "p": fmt_number(rho["p"], 2),
-                              "verdict": "the methods that lose most under the controlled shifts also drop most off site"
-                              if rho["predicts"] else "no evidence that the controlled shifts predict the real drop"})
+    agreement = [{"dataset": name, "n": rho["n"], "rho": fmt_number(rho["rho"], 2), "p": fmt_number(rho["p"], 2),
+                  "p_holm": fmt_number(rho["p_holm"], 2), "sets": len(drops),
+                  "verdict": "the methods that lose most under the controlled shifts also drop most off site"
+                  if rho["predicts"] else "no evidence that the controlled shifts predict the real drop"}
+                 for name, rho in shifts_against_sites(table, drops).items()]
     figure = run_dir / FIGURES_DIR / RELIANCE_FIGURE
     return {"header": header, "rows": rows, "agreement": agreement, "dataset": internal,
             "figure": embedded_figure(figure) if figure.is_file() else None}
