@@ -97,19 +97,24 @@ def train(profile, dataset: str, run_dir: Path, methods: str | None = None, **su
 
 
 def bench(options: argparse.Namespace) -> int:
-    """The cost of every method (``petl-bench bench``'s options); with ``--profile``, its backbone,
-    image size, inference precision and methods unless given."""
+    """The cost of every method (``petl-bench bench``'s options, :func:`bench_settings`)."""
     from benchmark.cost.bench import run_bench
 
-    if options.profile:
-        from benchmark.common.profiles import load_profile
+    return run_bench(bench_settings(options))
 
-        profile = load_profile(options.profile)
-        options = argparse.Namespace(**{
-            **vars(options), "backbone": profile.backbone.name, "image_size": profile.backbone.image_size,
-            "inference_precision": options.inference_precision or profile.train.inference_precision,
-            "methods": options.methods or ",".join(profile.methods)})
-    return run_bench(options)
+
+def bench_settings(options: argparse.Namespace) -> argparse.Namespace:
+    """``petl-bench bench``'s options with ``--profile``'s backbone, image size, inference precision and
+    methods (unless given) filled in."""
+    if not options.profile:
+        return options
+    from benchmark.common.profiles import load_profile
+
+    profile = load_profile(options.profile)
+    return argparse.Namespace(**{
+        **vars(options), "backbone": profile.backbone.name, "image_size": profile.backbone.image_size,
+        "inference_precision": options.inference_precision or profile.train.inference_precision,
+        "methods": options.methods or ",".join(profile.methods)})
 
 
 def measured_methods(cost_file: Path, options: argparse.Namespace) -> list[str]:
@@ -122,20 +127,14 @@ def measured_methods(cost_file: Path, options: argparse.Namespace) -> list[str]:
 
     if not cost_file.is_file():
         return []
-    backbone, size, names = options.backbone, options.image_size, options.methods
-    if options.profile:
-        from benchmark.common.profiles import load_profile
-
-        profile = load_profile(options.profile)
-        backbone, size = profile.backbone.name, profile.backbone.image_size
-        names = names or ",".join(profile.methods)
-    methods = resolve_methods(names)
+    settings = bench_settings(options)
+    methods = resolve_methods(settings.methods)
     table = pd.read_csv(cost_file, keep_default_na=False)
     if not {"method", "backbone", "image_size", "device", "error"} <= set(table.columns):
         return []
-    ok = table[(table["error"].astype(str) == "") & (table["backbone"] == backbone)
-               & (table["image_size"].astype(int) == int(size))
-               & (table["device"].astype(str) == str(resolve_device(options.device)))]
+    ok = table[(table["error"].astype(str) == "") & (table["backbone"] == settings.backbone)
+               & (table["image_size"].astype(int) == int(settings.image_size))
+               & (table["device"].astype(str) == str(resolve_device(settings.device)))]
     return methods if set(methods) <= set(ok["method"]) else []
 
 
