@@ -16,8 +16,11 @@ Selection uses validation data only (:mod:`benchmark.training.selection`): the p
 (validation AUC by default; the paper's accuracy in the ``paper`` profile), trials within
 ``tie_se`` standard errors of the best tied, ties to the lower validation loss. A trial whose
 loss became NaN ("diverged") or whose model collapsed (constant validation scores, or a loss
-that never left the class-prior loss; see ``benchmark.training.trainer``) is marked failed with
-the reason and never selected. When no trial of a study completes, the study ends
+that never left the class-prior loss; see ``benchmark.training.trainer``) is failed, with the
+reason, and never selected. Optuna stores it as pruned, not failed: its samplers learn nothing from
+failed trials, so TPE would propose a region that collapses again and again
+(docs/protocol.md); the run's records (``trials.csv``, the budget) call it failed.
+When no trial of a study completes, the study ends
 as "no working configuration found": ``failed.json`` with the reason, no model, no test.
 Each completed trial's model also scores the test fold and the external sets when it finishes
 (``trial_predictions.csv`` of the study, :mod:`benchmark.training.trial_predictions`; ``[search]
@@ -133,7 +136,17 @@ def _mark_interrupted(study: optuna.Study, shared: bool) -> int:
 def _counts_as_done(t: optuna.trial.FrozenTrial) -> bool:
     if t.state in (TrialState.COMPLETE, TrialState.PRUNED):
         return True
-    return t.state == TrialState.FAIL and FAILURE_ATTR in t.user_attrs
+    return _failed_on_its_own(t)  # studies written before failed trials were stored as pruned
+
+
+def _failed_on_its_own(t: optuna.trial.FrozenTrial) -> bool:
+    """Diverged or collapsed (stored as pruned, or as failed by earlier versions), not interrupted."""
+    return FAILURE_ATTR in t.user_attrs
+
+
+def _outcome(t: optuna.trial.FrozenTrial) -> str:
+    """The trial's state in the run's records: FAIL for a trial that failed on its own."""
+    return "FAIL" if _failed_on_its_own(t) else t.state.name
 
 
 def selection_rule(profile: Profile, data: ImageSet, fold: Fold) -> SelectionRule:
@@ -173,9 +186,9 @@ class _Objective:
                                   progress=self.progress, on_epoch=on_epoch)
             if trained.result.collapse:
                 raise TrainingCollapsed(trained.result.collapse)
-        except TrialFailed as exc:
+        except TrialFailed as exc:  # pruned in Optuna, so that TPE counts it among the bad trials
             trial.set_user_attr(FAILURE_ATTR, str(exc))
-            raise
+            raise optuna.TrialPruned(str(exc)) from exc
         except optuna.TrialPruned:
             raise
         except (Exception, KeyboardInterrupt):
@@ -217,7 +230,7 @@ def finished_search(out_dir: Path, name: str) -> dict | None:
 
 
 def _trial_rows(study: optuna.Study) -> list[dict]:
-    return [{"number": t.number, "state": t.state.name, "params": t.params, "value": t.value,
+    return [{"number": t.number, "state": _outcome(t), "params": t.params, "value": t.value,
              "val_auc": t.user_attrs.get("val_auc"), "val_loss": t.user_attrs.get("val_loss"),
              "epochs": t.user_attrs.get("training", {}).get("epochs_run"), "worker": t.user_attrs.get(WORKER_ATTR),
              "failure": t.user_attrs.get(FAILURE_ATTR)} for t in study.trials]
@@ -225,10 +238,10 @@ def _trial_rows(study: optuna.Study) -> list[dict]:
 
 def _no_working_configuration(study: optuna.Study) -> str:
     trials = study.trials
-    failures = [t.user_attrs.get(FAILURE_ATTR, "") for t in trials if t.state == TrialState.FAIL]
+    failures = [t.user_attrs.get(FAILURE_ATTR, "") for t in trials if _outcome(t) == "FAIL"]
     collapsed = sum(f.startswith("collapsed") for f in failures)
     diverged = sum(f.startswith("diverged") for f in failures)
-    pruned = sum(t.state == TrialState.PRUNED for t in trials)
+    pruned = sum(_outcome(t) == "PRUNED" for t in trials)
     example = next((f for f in failures if f), "")
     return (f"{len(trials)} trial(s): {collapsed} collapsed, {diverged} diverged, "
             f"{pruned} pruned" + (f" (e.g. {example})" if example else ""))
@@ -330,7 +343,7 @@ def run_search(method_name: str, profile: Profile, dataset: str, data: ImageSet,
     target = _target(profile, method)
     while True:
         try:
-            study.optimize(objective, n_jobs=jobs, catch=(TrialFailed,), callbacks=[keep_best])
+            study.optimize(objective, n_jobs=jobs, callbacks=[keep_best])
         except NoSlotLeft:
             pass
         if _finished(study, target):
@@ -350,7 +363,7 @@ def run_search(method_name: str, profile: Profile, dataset: str, data: ImageSet,
               "interrupted_trials_redone": interrupted, "concurrent_studies": int(concurrent_studies),
               "artifacts": str(artifacts_dir),
               "n_collapsed": sum((t.user_attrs.get(FAILURE_ATTR) or "").startswith("collapsed") for t in study.trials),
-              "n_failed": sum(t.state == TrialState.FAIL for t in study.trials),
+              "n_failed": sum(_outcome(t) == "FAIL" for t in study.trials),
               "selection": rule.describe(), "tie_se": profile.search.tie_se,
               "trials": _trial_rows(study)}
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))

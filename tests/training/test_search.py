@@ -149,8 +149,9 @@ def test_diverged_trial_is_failed_and_the_study_goes_on(tmp_path, data, monkeypa
     states = {t["params"]["lr"]: t["state"] for t in record["search"]["trials"]}
     assert states == {0.01: "COMPLETE", 0.1: "FAIL"}
     assert record["config"]["lr"] == 0.01 and record["search"]["n_failed"] == 1
-    failed = [t for t in _study(tmp_path, record).trials if t.state == TrialState.FAIL]
-    assert "nan" in failed[0].user_attrs[FAILURE_ATTR]
+    # Optuna stores it as pruned, so that its sampler learns from it (samplers skip failed trials)
+    failed = [t for t in _study(tmp_path, record).trials if FAILURE_ATTR in t.user_attrs]
+    assert [t.state for t in failed] == [TrialState.PRUNED] and "nan" in failed[0].user_attrs[FAILURE_ATTR]
     assert [t["failure"] for t in record["search"]["trials"] if t["state"] == "FAIL"] == \
         ["diverged: loss became nan at epoch 1"]
 
@@ -547,7 +548,7 @@ def test_suite_runs_studies_in_worker_processes(tmp_path, capsys):
             assert record["config"]["split_seed"] == seed and record["config"]["repeat"] == repeat
             assert record["search"]["n_trials"] == 2 and record["search"]["concurrent_studies"] == 2
             study = optuna.load_study(study_name=record["search"]["study_name"], storage=default_storage(run_dir))
-            assert len([t for t in study.trials if t.state in (TrialState.COMPLETE, TrialState.FAIL)]) == 2
+            assert len([t for t in study.trials if t.state == TrialState.COMPLETE or FAILURE_ATTR in t.user_attrs]) == 2
     assert len(pd.read_csv(run_dir / "studies.csv")) == 4
     # a rerun finds every study finished and starts no worker
     assert main(argv) == 0

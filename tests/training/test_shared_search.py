@@ -54,7 +54,7 @@ def _studies(url: str) -> dict[str, list[optuna.trial.FrozenTrial]]:
 
 
 def _done(t: optuna.trial.FrozenTrial) -> bool:
-    return t.state == TrialState.COMPLETE or (t.state == TrialState.FAIL and "failure" in t.user_attrs)
+    return t.state == TrialState.COMPLETE or "failure" in t.user_attrs  # collapsed: stored as pruned
 
 
 def _leaderboard(run_dir: Path) -> pd.DataFrame:
