@@ -28,21 +28,27 @@ import pandas as pd
 from scipy.stats import kendalltau
 
 from benchmark.evaluation.draws import BOOTSTRAP_SEED
-from benchmark.evaluation.run_data import _NAN, CONFIDENCE, RunData
-from benchmark.runfolder import (BUDGET_CURVE_FILE, RESULTS_FILE, TRIAL_PREDICTIONS_FILE, TRIALS_FILE, TUNING_GAIN_FILE,
+from benchmark.evaluation.pairwise import PRIMARY_TEST, significance
+from benchmark.evaluation.reference import reference_comparison
+from benchmark.evaluation.reproduction import paper_claims
+from benchmark.evaluation.run_data import _NAN, CONFIDENCE, RunData, with_predictions
+from benchmark.runfolder import (BUDGET_CONCLUSIONS_FILE, BUDGET_CURVE_FILE, RESULTS_FILE, TRIAL_PREDICTIONS_FILE, TRIALS_FILE, TUNING_GAIN_FILE,
                                  read_record, study_folders)
 from benchmark.runfolder.sizes import record_size, select_size
 from benchmark.stats import cluster_bootstrap_aucs, percentile_interval, stratified_auc
 from benchmark.stats.selection import SelectionRule
 
-__all__ = ["BUDGET_CURVE_COLUMNS", "TUNING_GAIN_COLUMNS", "STABLE_WITHIN", "study_rules", "budget_selections",
-           "budget_curves", "budget_curve_sentence"]
+__all__ = ["BUDGET_CURVE_COLUMNS", "TUNING_GAIN_COLUMNS", "BUDGET_CONCLUSION_COLUMNS", "STABLE_WITHIN",
+           "CONCLUSION_BUDGETS", "study_rules", "budget_selections", "budget_curves", "budget_conclusions",
+           "budget_curve_sentence", "budget_conclusion_sentence"]
 
 BUDGET_CURVE_COLUMNS = ["method", "budget", "auc", "auc_ci_low", "auc_ci_high", "rank", "kendall_tau",
                         "n_studies", "studies_changed", "selected_trials"]
 TUNING_GAIN_COLUMNS = ["method", "budget", "auc_default", "auc_tuned", "gain", "gain_ci_low", "gain_ci_high",
                        "stable_from", "rank_default", "rank_tuned"]
 STABLE_WITHIN = 0.01  # a method's AUC has stopped moving once it stays this close to its AUC at K
+CONCLUSION_BUDGETS = (1, 2, 4, 8)  # and K: the budgets at which the report's conclusions are redrawn
+BUDGET_CONCLUSION_COLUMNS = ["budget", "dataset", "kind", "conclusion", "verdict", "as_at_top"]
 _KEY = ["method", "repeat", "fold"]
 
 
@@ -111,20 +117,10 @@ def budget_curves(data: RunData, trials: pd.DataFrame | None = None, predictions
                   rules: dict | None = None) -> tuple[pd.DataFrame, pd.DataFrame] | None:
     """``(budget_curve, tuning_gain)`` of the ranked methods of ``data`` (files read from its run folder
     unless given), or None when the run kept no trial predictions."""
-    run_dir = data.run_dir
-    if predictions is None:
-        if not (run_dir / TRIAL_PREDICTIONS_FILE).is_file():
-            return None
-        predictions = pd.read_csv(run_dir / TRIAL_PREDICTIONS_FILE, dtype={"image_id": str, "train_size": str})
-    if trials is None:
-        trials = pd.read_csv(run_dir / TRIALS_FILE, dtype={"train_size": str})
-    size = data.train_size
-    trials, predictions = select_size(trials, size), select_size(predictions, size)
-    rules = rules if rules is not None else study_rules(run_dir, size)
-    methods = [m for m in data.order if m in set(predictions["method"])]
-    picks = budget_selections(trials[trials["method"].isin(methods)], rules)
-    if not methods or picks.empty:
+    found = _inputs(data, trials, predictions, rules)
+    if found is None:
         return None
+    methods, picks, predictions = found
     inner = data.rows()[data.rows()["method"].isin(methods)]
     truth = inner.drop_duplicates("image_id").set_index("image_id")
     images = truth.index
@@ -164,6 +160,86 @@ def budget_curves(data: RunData, trials: pd.DataFrame | None = None, predictions
                 warnings.simplefilter("ignore", RuntimeWarning)
                 draws[(m, k)] = np.nanmean(raw[:, [index[sig] for sig in sigs]], axis=1)
     return _tables(methods, budgets, picks, auc, draws)
+
+
+def _inputs(data: RunData, trials, predictions, rules) -> tuple[list[str], pd.DataFrame, pd.DataFrame] | None:
+    """``(methods, picks, trial predictions)``: the ranked methods whose trials scored the test folds, the
+    trial each study selects at each budget (:func:`budget_selections`), and the trials' rows; files read
+    from the run folder unless given. None when the run kept no trial predictions."""
+    run_dir = data.run_dir
+    if predictions is None:
+        if not (run_dir / TRIAL_PREDICTIONS_FILE).is_file():
+            return None
+        predictions = pd.read_csv(run_dir / TRIAL_PREDICTIONS_FILE, dtype={"image_id": str, "train_size": str})
+    if trials is None:
+        trials = pd.read_csv(run_dir / TRIALS_FILE, dtype={"train_size": str})
+    size = data.train_size
+    trials, predictions = select_size(trials, size), select_size(predictions, size)
+    rules = rules if rules is not None else study_rules(run_dir, size)
+    methods = [m for m in data.order if m in set(predictions["method"])]
+    picks = budget_selections(trials[trials["method"].isin(methods)], rules)
+    if not methods or picks.empty:
+        return None
+    return methods, picks, predictions
+
+
+def budget_conclusions(data: RunData, trials: pd.DataFrame | None = None, predictions: pd.DataFrame | None = None,
+                       rules: dict | None = None) -> pd.DataFrame | None:
+    """``budget_conclusions.csv``: the report's conclusions redrawn at the budgets :data:`CONCLUSION_BUDGETS`
+    and K, each marked whether it is the one drawn at K (``as_at_top``).
+
+    At budget k every study's predictions are those of the trial its rule selects among its first k trials
+    (the external sets' included), and the conclusions are drawn by the report's own code from them: the top
+    method; every pair of methods under the method-level test (Holm over the pairs of a data set:
+    ``a > b``, ``a < b`` or ``no significant difference``, the pair's names in alphabetical order); every
+    claim of the analysis plan (:func:`benchmark.evaluation.reproduction.paper_claims`); and each method
+    against the logistic-regression reference (significantly below it or not). A method that has no
+    completed trial among its first k trials in some study is unranked at k (its conclusions read
+    ``unranked``). None when the run kept no trial predictions."""
+    found = _inputs(data, trials, predictions, rules)
+    if found is None:
+        return None
+    methods, picks, predictions = found
+    top = int(picks["budget"].max())
+    budgets = sorted({k for k in CONCLUSION_BUDGETS if k < top} | {top})
+    rows = []
+    for k in budgets:
+        chosen = picks[(picks["budget"] == k) & picks["method"].isin(methods)].dropna(subset=["trial"])
+        chosen = chosen.astype({"trial": int})
+        scored = predictions.merge(chosen[[*_KEY, "trial"]], on=[*_KEY, "trial"]).drop(columns=["trial"])
+        at_k = with_predictions(data, scored[[c for c in data.predictions.columns if c in scored.columns]])
+        ranked, datasets = set(at_k.order), [at_k.internal] + at_k.externals
+        rows.append((k, data.internal, "top method", "the top-ranked method", at_k.order[0] if at_k.order else "none"))
+        sig = significance(at_k, tests=(PRIMARY_TEST,))
+        for dataset in datasets:
+            primary = sig[(sig["dataset"] == dataset) & (sig["test"] == PRIMARY_TEST)]
+            found_pairs = {tuple(sorted((r.method_a, r.method_b))): r for r in primary.itertuples()}
+            for i, a in enumerate(methods):
+                for b in methods[i + 1:]:
+                    x, y = sorted((a, b))
+                    r = found_pairs.get((x, y))
+                    if r is None:
+                        verdict = "unranked" if not {x, y} <= ranked else "not tested"
+                    elif not r.significant:
+                        verdict = "no significant difference"
+                    else:
+                        x_higher = (r.difference > 0) == (r.method_a == x)
+                        verdict = f"{x} > {y}" if x_higher else f"{x} < {y}"
+                    rows.append((k, dataset, "pair", f"{x} vs {y}", verdict))
+            below = reference_comparison(at_k, dataset)
+            below = dict(zip(below["method"], below["below"])) if len(below) else {}
+            if below:
+                for m in methods:
+                    verdict = "unranked" if m not in ranked else \
+                        "significantly below" if below.get(m) else "not significantly below"
+                    rows.append((k, dataset, "against the reference", m, verdict))
+        claims = paper_claims(sig, datasets, list(at_k.order))
+        rows += [(k, r.dataset, "claim", r.claim, r.verdict) for r in claims.itertuples()]
+    frame = pd.DataFrame(rows, columns=["budget", "dataset", "kind", "conclusion", "verdict"])
+    final = frame[frame["budget"] == top].set_index(["dataset", "kind", "conclusion"])["verdict"]
+    frame["as_at_top"] = [final.get((d, kind, c)) == v for d, kind, c, v in
+                          zip(frame["dataset"], frame["kind"], frame["conclusion"], frame["verdict"])]
+    return frame[BUDGET_CONCLUSION_COLUMNS]
 
 
 def _ranks(methods: list[str], auc: dict, k) -> pd.Series:
@@ -241,3 +317,40 @@ def budget_curve_sentence(curve: pd.DataFrame | None, gain: pd.DataFrame | None)
         parts.append(f"the largest gain from tuning is {r.method}'s, {r.gain:+.3f} "
                      f"(95% CI {r.gain_ci_low:+.3f} to {r.gain_ci_high:+.3f}) over its default point")
     return "; ".join(parts) + f" ({BUDGET_CURVE_FILE}, {TUNING_GAIN_FILE})."
+
+
+def budget_conclusion_sentence(conclusions: pd.DataFrame | None) -> str | None:
+    """Which of the report's conclusions a smaller budget would have drawn otherwise: at k = 2 (the quick
+    profile's budget) and k = 1 (each method's default point), how many of the conclusions drawn at K
+    are the same, and the ones that differ."""
+    if conclusions is None or conclusions.empty:
+        return None
+    top = int(conclusions["budget"].max())
+    parts = []
+    for k in (2, 1):
+        at = conclusions[conclusions["budget"] == k]
+        if k >= top or at.empty:
+            continue
+        changed = at[~at["as_at_top"]]
+        final = conclusions[conclusions["budget"] == top].set_index(["dataset", "kind", "conclusion"])["verdict"]
+        text = f"at k = {k}, {len(at) - len(changed)} of {len(at)} conclusions are those drawn at k = {top}"
+        if len(changed):
+            shown = [f"{r.conclusion} on {r.dataset}: {r.verdict} (at k = {top}: {final.get((r.dataset, r.kind, r.conclusion))})"
+                     for r in changed.head(4).itertuples()]
+            text += "; different: " + "; ".join(shown) + (f"; and {len(changed) - 4} more" if len(changed) > 4 else "")
+        parts.append(text)
+    if not parts:
+        return None
+    at_top = conclusions[conclusions["budget"] == top]
+    pairs = at_top[at_top["kind"] == "pair"]
+    n_sig = int((~pairs["verdict"].isin(["no significant difference", "unranked", "not tested"])).sum())
+    claims = at_top[at_top["kind"] == "claim"]["verdict"]
+    below = int((at_top[at_top["kind"] == "against the reference"]["verdict"] == "significantly below").sum())
+    power = (f"at k = {top}, {n_sig} of {len(pairs)} method pairs differ significantly (method-level test, Holm), "
+             f"{int(claims.isin(['supported', 'contradicted']).sum())} of {len(claims)} claims are decided and "
+             f"{below} method(s) are significantly below the reference")
+    if n_sig == 0 and not claims.isin(["supported", "contradicted"]).any() and below == 0:
+        power += ", so an unchanged conclusion here is an unchanged absence of evidence"
+    return ("The report's conclusions (top method, method-level significance of every pair, the paper's claims, "
+            "each method against the reference) redrawn at smaller budgets: " + "; ".join(parts) +
+            f"; {power} ({BUDGET_CONCLUSIONS_FILE}).")

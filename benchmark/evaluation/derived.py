@@ -19,7 +19,7 @@ import pandas as pd
 from benchmark.common.io import read_json, write_csv_atomic, write_json_atomic
 from benchmark.common.train_sizes import ALL
 from benchmark.evaluation.budget import search_budget
-from benchmark.evaluation.budget_curves import budget_curves
+from benchmark.evaluation.budget_curves import budget_conclusions, budget_curves
 from benchmark.evaluation.calibration import calibration_curves, smooth_calibration_curves
 from benchmark.evaluation.decision_curves import decision_curves, net_benefit_ranges
 from benchmark.evaluation.detectable import detectable_differences
@@ -43,7 +43,7 @@ from benchmark.runfolder import (CALIBRATION_CURVE_FILE, CALIBRATION_SMOOTH_FILE
                                  TRIALS_FILE, load_image_table, refresh_tables)
 
 from benchmark.runfolder import DECISION_CURVE_FILE, NET_BENEFIT_RANGE_FILE, OPERATING_POINTS_FILE
-from benchmark.runfolder import BUDGET_CURVE_FILE, TRIAL_PREDICTIONS_FILE, TUNING_GAIN_FILE
+from benchmark.runfolder import BUDGET_CONCLUSIONS_FILE, BUDGET_CURVE_FILE, TRIAL_PREDICTIONS_FILE, TUNING_GAIN_FILE
 from benchmark.runfolder import (ANNOTATION_PAIRS_FILE, RELIANCE_AUC_FILE, RELIANCE_SCORES_PATH, SALIENCY_PATH,
                                  SALIENCY_SUMMARY_FILE, SHIFT_ROBUSTNESS_FILE)
 
@@ -257,6 +257,9 @@ DERIVED: tuple[Derived, ...] = (
             when=lambda ctx: (ctx.run_dir / TRIALS_FILE).is_file()),
     Derived((BUDGET_CURVE_FILE, TUNING_GAIN_FILE), (TRIALS_FILE, TRIAL_PREDICTIONS_FILE, RUNS), _budget_curves,
             when=_has_trial_predictions),
+    Derived((BUDGET_CONCLUSIONS_FILE,), (TRIALS_FILE, TRIAL_PREDICTIONS_FILE, RUNS, *_SCORES),
+            lambda ctx: {BUDGET_CONCLUSIONS_FILE: budget_conclusions(ctx.data)}, when=_has_trial_predictions,
+            follows_plan=True),
     Derived((SUBGROUPS_FILE,), (PREDICTIONS_FILE, IMAGES_FILE), _subgroups, when=lambda ctx: bool(_subgroup_sets(ctx)),
             current=_subgroups_current),
     Derived((RELIANCE_AUC_FILE, SHIFT_ROBUSTNESS_FILE, SALIENCY_SUMMARY_FILE),

@@ -64,7 +64,7 @@ def _row(dataset, a, b, test, repeat, auc_a, auc_b, difference, statistic=_NAN, 
             "ci_high": ci_high, "p": p}
 
 
-def significance(data, confidence: float = CONFIDENCE) -> pd.DataFrame:
+def significance(data, confidence: float = CONFIDENCE, tests=TESTS) -> pd.DataFrame:
     """Every unordered pair of ranked methods under every test, Holm-corrected per family.
 
     ``data`` is a :class:`benchmark.evaluation.RunData` or a run folder. ``method_a`` is the one ranked higher.
@@ -96,15 +96,19 @@ def significance(data, confidence: float = CONFIDENCE) -> pd.DataFrame:
     run-to-run variance (every test but the primary one); ``prob_a_better``/``prob_equivalent``/
     ``prob_b_better`` (method-level rows only): the correlated Bayesian t-test's posterior probabilities,
     with the analysis plan's margin as region of practical equivalence. Rows of the training data set
-    come first. Unranked methods appear in no row.
+    come first. Unranked methods appear in no row. ``tests``: a subset of :data:`TESTS` to run (the budget
+    curves' conclusions need the primary test only).
     """
     data = data if isinstance(data, RunData) else load_run(data)
     pairs = list(combinations(data.order, 2))
     rows = []
     for dataset in ([data.internal] + data.externals) if pairs else []:
-        rows += _method_level_rows(data, dataset, pairs, confidence)
-        rows += _cluster_rows(data, dataset, pairs, confidence)
-        rows += _per_repeat_rows(data, dataset, pairs)
+        if PRIMARY_TEST in tests:
+            rows += _method_level_rows(data, dataset, pairs, confidence)
+        if MODEL_LEVEL_TEST in tests:
+            rows += _cluster_rows(data, dataset, pairs, confidence)
+        if {"delong", "bootstrap_wilcoxon"} & set(tests):
+            rows += [r for r in _per_repeat_rows(data, dataset, pairs) if r["test"] in tests]
     if not rows:
         frame = pd.DataFrame({c: pd.Series(dtype=object) for c in SIGNIFICANCE_COLUMNS})
         frame["repeat"] = frame["repeat"].astype("Int64")

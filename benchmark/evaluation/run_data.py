@@ -12,7 +12,7 @@ the tables share (:mod:`benchmark.evaluation.draws`).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +35,7 @@ from benchmark.stats import roc_auc, stratified_auc
 
 __all__ = [
     "ALPHA", "CONFIDENCE", "NO_WORKING", "RunData", "load_run", "method_status", "method_order",
-    "default_n_bootstrap", "paired_bootstrap_resamples", "pooled_aucs", "fold_stratified_aucs",
+    "default_n_bootstrap", "paired_bootstrap_resamples", "pooled_aucs", "fold_stratified_aucs", "with_predictions",
 ]
 
 ALPHA = 0.05
@@ -168,7 +168,22 @@ def load_run(run_dir, n_bootstrap: int | None = None, train_size: str | None = N
                    reference=load_reference(run_dir, train_size),
                    train_size=predictions["train_size"].iloc[0] if "train_size" in predictions and len(predictions)
                    else None)
-    ranked = list(status.loc[status["ranked"], "method"])
+    return _ranked(data)
+
+
+def with_predictions(data: RunData, predictions: pd.DataFrame) -> RunData:
+    """``data`` with other predictions (the same columns; e.g. the trials a smaller search budget would have
+    selected): statuses, ranking and checks redone, no cached draws; the external sets are those the new
+    predictions score."""
+    scored = set(predictions["dataset"])
+    return _ranked(replace(data, predictions=predictions, status=method_status(predictions, data.studies,
+                                                                               data.internal),
+                           externals=[d for d in data.externals if d in scored], order=[], cache={}))
+
+
+def _ranked(data: RunData) -> RunData:
+    """Check that the ranked methods (and the reference) scored the same images, and rank them."""
+    ranked = list(data.status.loc[data.status["ranked"], "method"])
     _check_same_images(data, ranked)
     if data.reference is not None and ranked:
         _check_reference(data, ranked[0])

@@ -17,7 +17,7 @@ __all__ = ["SUITE_FILE", "PREDICTIONS_FILE", "STUDIES_FILE", "COST_FILE", "RESUL
            "ACTIVATION_RATES_FIGURE", "ACTIVATION_CHANGE_FIGURE", "DRS_DEVIATION_FIGURE", "pvalue_figure",
            "external_figure", "calibration_figure", "site_figure",
            "OPERATING_POINTS_FILE", "DECISION_CURVE_FILE", "NET_BENEFIT_RANGE_FILE", "decision_curve_figure",
-           "TRIAL_PREDICTIONS_FILE", "TRIAL_PREDICTION_COLUMNS", "BUDGET_CURVE_FILE", "TUNING_GAIN_FILE",
+           "TRIAL_PREDICTIONS_FILE", "TRIAL_PREDICTION_COLUMNS", "BUDGET_CURVE_FILE", "TUNING_GAIN_FILE", "BUDGET_CONCLUSIONS_FILE",
            "RELIANCE_SCORES_FILE", "SALIENCY_FILE", "SALIENCY_GALLERY_FILE", "REGION_EXAMPLES_FILE", "RELIANCE_NOTES_FILE",
            "RELIANCE_AUC_FILE", "SHIFT_ROBUSTNESS_FILE", "SALIENCY_SUMMARY_FILE", "ANNOTATION_PAIRS_FILE",
            "RELIANCE_FIGURE", "SALIENCY_FIGURE", "REGION_FIGURE", "RELIANCE_SCORES_PATH", "SALIENCY_PATH",
@@ -58,6 +58,7 @@ OPERATING_POINTS_FILE = "operating_points.csv"  # sensitivity, specificity, PPV,
 DECISION_CURVE_FILE, NET_BENEFIT_RANGE_FILE = "decision_curve.csv", "net_benefit_range.csv"  # decision curves
 SEARCH_BUDGET_FILE = "search_budget.csv"  # per method: trials run, how they ended, epochs, training time
 BUDGET_CURVE_FILE, TUNING_GAIN_FILE = "budget_curve.csv", "tuning_gain.csv"  # AUC and rank against the search budget
+BUDGET_CONCLUSIONS_FILE = "budget_conclusions.csv"  # the report's conclusions redrawn at smaller search budgets
 SITE_MATRIX_FILE, SITE_RANKS_FILE = "site_matrix.csv", "site_ranks.csv"  # of a sites folder (train-<set>/ run folders)
 SITE_RUN_PREFIX = "train-"
 

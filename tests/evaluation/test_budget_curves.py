@@ -172,6 +172,7 @@ def test_the_report_shows_the_curves_after_the_search_budget_and_skips_them_with
     html = render("sections/budget_curves.html", budget_curves=section)
     assert 'id="budget-curves"' in html and 'id="tuning-gain-table"' in html
     assert str(escape(section["sentence"])) in html
+    assert section["conclusions"] and str(escape(section["conclusions"])) in html  # budget_conclusions.csv
     from benchmark.reporting import sections
 
     template = (Path(sections.__file__).parent / "leaderboard.html").read_text()  # right after the search budget
@@ -179,3 +180,55 @@ def test_the_report_shows_the_curves_after_the_search_budget_and_skips_them_with
         < template.index('{% include "sections/budget_curves.html" %}')
     bare = _budget_run(tmp_path / "bare", with_trials=False)
     assert budget_curve_section(bare) is None
+
+
+def test_the_conclusions_are_redrawn_from_the_trials_each_budget_selects(tmp_path):
+    from benchmark.evaluation.budget_curves import (BUDGET_CONCLUSION_COLUMNS, budget_conclusion_sentence,
+                                                    budget_conclusions)
+    from benchmark.evaluation.pairwise import PRIMARY_TEST, significance
+    from benchmark.evaluation.run_data import with_predictions
+
+    run = _budget_run(tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        refresh(run)
+        data = load_run(run)
+        found = budget_conclusions(data)
+    assert list(found.columns) == BUDGET_CONCLUSION_COLUMNS
+    pd.testing.assert_frame_equal(pd.read_csv(run / "budget_conclusions.csv"), found, check_dtype=False)
+    assert sorted(found["budget"].unique()) == [1, 2, 4, 5]  # 1, 2, 4 and K = 5
+    assert found.loc[found["budget"] == 5, "as_at_top"].all()
+    curve = pd.read_csv(run / BUDGET_CURVE_FILE)
+    rows = pd.read_csv(run / TRIAL_PREDICTIONS_FILE, dtype={"image_id": str})
+    picks = budget_selections(pd.read_csv(run / TRIALS_FILE), study_rules(run))
+    tops = {}
+    for k in (1, 2, 4, 5):
+        at = found[found["budget"] == k]
+        # the top method is the one the budget curve ranks first at k (the picked trials' test rows)
+        top = at.loc[at["kind"] == "top method", "verdict"].item()
+        assert top == curve[(curve["budget"] == k) & (curve["rank"] == 1)]["method"].item()
+        tops[k] = top
+        # every pair's verdict is the method-level test on the picked trials' rows
+        mine = picks[(picks["budget"] == k)].dropna(subset=["trial"]).astype({"trial": int})
+        scored = rows.merge(mine[["method", "repeat", "fold", "trial"]])[data.predictions.columns]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            sig = significance(with_predictions(data, scored), tests=(PRIMARY_TEST,))
+        pairs = at[(at["kind"] == "pair") & (at["dataset"] == data.internal)].set_index("conclusion")["verdict"]
+        assert len(pairs) == 3
+        for r in sig[sig["dataset"] == data.internal].itertuples():
+            x, y = sorted((r.method_a, r.method_b))
+            expected = "no significant difference" if not r.significant else \
+                (f"{x} > {y}" if (r.difference > 0) == (r.method_a == x) else f"{x} < {y}")
+            assert pairs[f"{x} vs {y}"] == expected
+        claims = at[at["kind"] == "claim"]
+        assert len(claims) and (claims["verdict"] == "not tested").all()  # the fake methods are not the paper's
+    # trial 0 of "mid" diverged: at k = 1 it is unranked, and its pairs say so
+    first = found[(found["budget"] == 1) & (found["kind"] == "pair")]
+    assert (first.loc[first["conclusion"].str.contains("mid"), "verdict"] == "unranked").all()
+    assert not first.loc[first["conclusion"].str.contains("mid"), "as_at_top"].any()
+    # "good"'s default point (trial 0) scores weakly: the top method moves with the budget
+    assert tops[1] != tops[5] == "good"
+    sentence = budget_conclusion_sentence(found)
+    assert "at k = 1" in sentence and "different:" in sentence and "the top-ranked method" in sentence
+    assert budget_conclusion_sentence(None) is None

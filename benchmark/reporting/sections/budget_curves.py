@@ -1,17 +1,20 @@
 """The budget curves in the report: the rank and AUC of each method at budgets 1, 2, 4, 8 and K trials per
 study (``budget_curve.csv``), each method's gain from tuning (``tuning_gain.csv``), the figure and the
-sentence of :func:`benchmark.evaluation.budget_curves.budget_curve_sentence`. A run without trial
-predictions has no such tables, and no section."""
+sentence of :func:`benchmark.evaluation.budget_curves.budget_curve_sentence`, and which of the report's
+conclusions a smaller budget draws otherwise (``budget_conclusions.csv``,
+:func:`benchmark.evaluation.budget_curves.budget_conclusion_sentence`). A run without trial predictions has
+no such tables, and no section."""
 from __future__ import annotations
 
 from pathlib import Path
 
 
-from benchmark.evaluation.budget_curves import STABLE_WITHIN, budget_curve_sentence
+from benchmark.evaluation.budget_curves import STABLE_WITHIN, budget_conclusion_sentence, budget_curve_sentence
 from benchmark.reporting.format import fmt_estimate, fmt_int, fmt_number
 from benchmark.reporting.inputs import read_csv
 from benchmark.reporting.render import embedded_figure
-from benchmark.runfolder import BUDGET_CURVE_FIGURE, BUDGET_CURVE_FILE, FIGURES_DIR, TUNING_GAIN_FILE
+from benchmark.runfolder import (BUDGET_CONCLUSIONS_FILE, BUDGET_CURVE_FIGURE, BUDGET_CURVE_FILE, FIGURES_DIR,
+                                 TUNING_GAIN_FILE)
 
 __all__ = ["budget_curve_section", "shown_budgets"]
 
@@ -42,6 +45,7 @@ def budget_curve_section(run_dir) -> dict | None:
                   fmt_int(g.loc[m, "stable_from"])] for m in order if m in g.index]
     path = run_dir / FIGURES_DIR / BUDGET_CURVE_FIGURE
     return {"sentence": budget_curve_sentence(curve, gain), "top": top,
+            "conclusions": budget_conclusion_sentence(read_csv(run_dir / BUDGET_CONCLUSIONS_FILE)),
             "header": ["method"] + [f"k = {k}" for k in shown], "rows": rows,
             "gain_header": ["method", "AUC at k = 1 (default point)", f"AUC at k = {top}",
                             "gain [95% CI]", f"stays within {STABLE_WITHIN:g} of k = {top} from k ="],
