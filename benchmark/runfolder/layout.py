@@ -140,5 +140,5 @@ STUDY_COLUMNS = ["method", "repeat", "fold", "status", "reason", "n_trials", "n_
                  "selected_params", "val_auc", "run_path"]
 TRIAL_PREDICTION_COLUMNS = PREDICTION_COLUMNS + ["trial"]  # the trial's own validation threshold
 TRIAL_COLUMNS = ["method", "repeat", "fold", "trial", "state", "failure", "params", "val_auc", "val_loss", "epochs",
-                 "tied", "selected"]
+                 "seconds", "tied", "selected"]
 OK = "ok"

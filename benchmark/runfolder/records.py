@@ -7,8 +7,9 @@
   "no_working_configuration"), ``reason``, trial counts, the selected hyper-parameters,
   validation AUC and the run's folder;
 - ``trials.csv``: one row per trial of every study: its state and failure reason, its
-  parameters, validation AUC and loss, epochs, whether it tied with the best (within the
-  profile's ``tie_se``) and whether it was selected;
+  parameters, validation AUC and loss, epochs trained (a pruned trial's until it was stopped; empty in
+  records written before they were kept), wall seconds (empty likewise), whether it tied with the best
+  (within the profile's ``tie_se``) and whether it was selected;
 - ``trial_predictions.csv``, when the studies kept them (``[search] keep_trial_predictions``): every
   completed trial's rows on the test fold and the external sets, the columns of ``predictions.csv``
   and ``trial``; for the budget curves only (nothing that selects or ranks reads it). A run folder
@@ -58,7 +59,7 @@ def _trial_rows(record: dict) -> list[dict]:
              "fold": int(config.get("fold", 0)), "train_size": record_size(record), "trial": t.get("number"), "state": t.get("state"),
              "failure": t.get("failure") or "", "params": json.dumps(t.get("params") or {}, sort_keys=True),
              "val_auc": t.get("val_auc"), "val_loss": t.get("val_loss"), "epochs": t.get("epochs"),
-             "tied": (t.get("number") in tied) if tied is not None else None,
+             "seconds": t.get("seconds"), "tied": (t.get("number") in tied) if tied is not None else None,
              "selected": t.get("number") == search.get("selected_trial")}
             for t in search.get("trials") or []]
 

@@ -232,8 +232,21 @@ def finished_search(out_dir: Path, name: str) -> dict | None:
 def _trial_rows(study: optuna.Study) -> list[dict]:
     return [{"number": t.number, "state": _outcome(t), "params": t.params, "value": t.value,
              "val_auc": t.user_attrs.get("val_auc"), "val_loss": t.user_attrs.get("val_loss"),
-             "epochs": t.user_attrs.get("training", {}).get("epochs_run"), "worker": t.user_attrs.get(WORKER_ATTR),
+             "epochs": _epochs(t), "seconds": _seconds(t), "worker": t.user_attrs.get(WORKER_ATTR),
              "failure": t.user_attrs.get(FAILURE_ATTR)} for t in study.trials]
+
+
+def _epochs(t: optuna.trial.FrozenTrial) -> int | None:
+    """Epochs the trial trained: its training record's, else (pruned, failed) the epochs it reported."""
+    run = t.user_attrs.get("training", {}).get("epochs_run")
+    return int(run) if run is not None else (len(t.intermediate_values) or None)
+
+
+def _seconds(t: optuna.trial.FrozenTrial) -> float | None:
+    """The trial's wall time (training, and scoring the test fold when trial predictions are kept)."""
+    if t.datetime_start is None or t.datetime_complete is None:
+        return None
+    return round((t.datetime_complete - t.datetime_start).total_seconds(), 3)
 
 
 def _no_working_configuration(study: optuna.Study) -> str:

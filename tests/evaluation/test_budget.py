@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import pytest
 import pandas as pd
 
 from benchmark.evaluation.budget import BUDGET_COLUMNS, budget_sentence, search_budget
@@ -71,3 +72,23 @@ def test_the_report_writes_and_shows_the_budget(tmp_path):
     assert "| weak | 3 | 9 | 6 | 3 | 0 (0) | 30 |" in md
     ctx = refresh(run)
     assert SEARCH_BUDGET_FILE not in ctx.built  # current: not rebuilt
+
+
+def test_what_pruning_saved_is_estimated_from_each_studys_completed_trials():
+    from benchmark.evaluation.budget import pruning_sentence
+
+    trials = _trials("a", ["COMPLETE", "COMPLETE", "PRUNED", "PRUNED", "FAIL"], [10, 8, 3, 12, 9],
+                     ["", "", "", "", "collapsed: scores constant"], folds=2)
+    trials["seconds"] = trials["epochs"] * 6.0  # six seconds an epoch
+    budget = search_budget(trials).set_index("method").loc["a"]
+    # per study: the completed trials trained 9 epochs on average; the pruned ones 3 (6 saved) and 12 (none)
+    assert budget.epochs_pruned == 2 * (3 + 12) and budget.epochs_saved == 2 * 6
+    assert budget.search_seconds == 6.0 * 2 * 42 and budget.seconds_saved == pytest.approx(6.0 * 12)
+    text = pruning_sentence(search_budget(trials))
+    assert "stopped 4 of 10 trials (40%)" in text and "about 12 more epochs than its 84 (14% more)" in text
+    # records without the pruned trials' epochs (written before they were kept) estimate nothing
+    old = trials.assign(epochs=trials["epochs"].where(trials["state"] != "PRUNED")).drop(columns="seconds")
+    legacy = search_budget(old).set_index("method").loc["a"]
+    assert np.isnan(legacy.epochs_saved) and np.isnan(legacy.search_seconds)
+    assert "more epochs" not in pruning_sentence(search_budget(old))
+    assert pruning_sentence(search_budget(_trials("b", ["COMPLETE"] * 2, [5, 5]))) is None

@@ -676,3 +676,31 @@ def test_evaluation_splits_are_the_same_for_every_method(tmp_path, data):
         find_fold(kfold, data, 0, 3)
     holdout = _profile(tmp_path, "split_seeds = [0, 1]\n", name="h")
     assert [(f.repeat, f.fold) for f in evaluation_splits(holdout, data)] == [(0, 0), (1, 0)]
+
+
+def test_every_trial_records_the_epochs_it_trained_and_its_wall_time():
+    import datetime
+
+    from benchmark.training.search import _seconds, _trial_rows
+
+    start = datetime.datetime(2026, 1, 1, 12, 0, 0)
+    study = optuna.create_study(direction="maximize")
+    dist = {"lr": optuna.distributions.FloatDistribution(1e-4, 1e-1, log=True)}
+    study.add_trial(optuna.trial.create_trial(
+        params={"lr": 0.01}, distributions=dist, value=0.8, state=TrialState.COMPLETE,
+        intermediate_values={e: 0.7 for e in range(1, 9)},
+        user_attrs={"training": {"epochs_run": 8}, "val_auc": 0.8, "val_loss": 0.5}))
+    study.add_trial(optuna.trial.create_trial(  # pruned after its fourth epoch
+        params={"lr": 0.05}, distributions=dist, state=TrialState.PRUNED,
+        intermediate_values={e: 0.6 for e in range(1, 5)}))
+    study.add_trial(optuna.trial.create_trial(  # collapsed after 6 epochs: pruned in Optuna, failed in the records
+        params={"lr": 0.09}, distributions=dist, state=TrialState.PRUNED,
+        intermediate_values={e: 0.5 for e in range(1, 7)}, user_attrs={FAILURE_ATTR: "collapsed: constant"}))
+    rows = _trial_rows(study)
+    assert [r["epochs"] for r in rows] == [8, 4, 6]
+    assert [r["state"] for r in rows] == ["COMPLETE", "PRUNED", "FAIL"]
+    trial = study.trials[1]
+    trial.datetime_start, trial.datetime_complete = start, start + datetime.timedelta(minutes=4, seconds=3)
+    assert _seconds(trial) == 243.0
+    trial.datetime_complete = None  # still running, or a killed run's
+    assert _seconds(trial) is None

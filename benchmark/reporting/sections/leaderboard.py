@@ -10,7 +10,7 @@ from __future__ import annotations
 import pandas as pd
 
 from benchmark.evaluation import BELOW_REFERENCE, RunData
-from benchmark.evaluation.budget import budget_sentence
+from benchmark.evaluation.budget import budget_sentence, pruning_sentence
 from benchmark.evaluation.families import with_families
 from benchmark.reporting.format import fmt_int, fmt_interval, fmt_number, is_true
 from benchmark.runfolder import REFERENCE_METHOD
@@ -172,7 +172,7 @@ def family_table(lb: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
 
 
 BUDGET_HEADER = ["method", "studies", "trials run", "completed", "pruned", "failed (collapsed)", "epochs, all trials",
-                 "epochs, selected models", "training time of the selected models"]
+                 "epochs, selected models", "training time of the selected models", "time, all trials"]
 
 
 def budget_section(budget: pd.DataFrame | None) -> dict | None:
@@ -182,6 +182,11 @@ def budget_section(budget: pd.DataFrame | None) -> dict | None:
     rows = [[str(r.method), fmt_int(r.n_studies), fmt_int(r.trials_run), fmt_int(r.trials_completed),
              fmt_int(r.trials_pruned), f"{fmt_int(r.trials_failed)} ({fmt_int(r.trials_collapsed)})",
              fmt_int(r.epochs_total), fmt_int(r.epochs_selected),
-             "—" if pd.isna(r.selected_train_seconds) else f"{r.selected_train_seconds / 60:.1f} min"]
+             _minutes(r.selected_train_seconds), _minutes(getattr(r, "search_seconds", float("nan")))]
             for r in budget.itertuples()]
-    return {"header": BUDGET_HEADER, "rows": rows, "sentence": budget_sentence(budget)}
+    sentence = " ".join(t for t in (budget_sentence(budget), pruning_sentence(budget)) if t)
+    return {"header": BUDGET_HEADER, "rows": rows, "sentence": sentence}
+
+
+def _minutes(seconds) -> str:
+    return "—" if pd.isna(seconds) else f"{seconds / 60:.1f} min"
