@@ -2,8 +2,9 @@
 
 A ranking compares methods at the budget the profile gave them; a reader must see whether that budget was
 equal. From ``trials.csv`` (every trial of every study) and the run records: the studies, the trials run and
-how they ended (completed, pruned, failed; the collapsed ones, which scored every image alike, among the
-failed), the epochs trained over all trials, the selected models' epochs and training time (summed over the
+how they ended (completed, pruned, failed; among the failed, the collapsed ones, which scored every image
+alike, and the interrupted ones, which a killed run left behind and a resumed run trained again: they used no
+budget), the epochs trained over all trials, the selected models' epochs and training time (summed over the
 folds), and the search's own wall time (every trial's, where the records keep it: ``search_seconds``).
 
 What pruning saved is an estimate: had a pruned trial not been stopped, it would have trained as many epochs
@@ -19,7 +20,7 @@ import pandas as pd
 __all__ = ["BUDGET_COLUMNS", "search_budget", "budget_sentence", "pruning_sentence"]
 
 BUDGET_COLUMNS = ["method", "n_studies", "trials_run", "trials_completed", "trials_pruned", "trials_failed",
-                  "trials_collapsed", "epochs_total", "epochs_selected", "selected_train_seconds", "search_seconds",
+                  "trials_collapsed", "trials_interrupted", "epochs_total", "epochs_selected", "selected_train_seconds", "search_seconds",
                   "epochs_pruned", "epochs_saved", "seconds_saved"]
 
 
@@ -39,6 +40,7 @@ def search_budget(trials: pd.DataFrame, runs: pd.DataFrame | None = None) -> pd.
             "trials_pruned": int((state == "PRUNED").sum()),
             "trials_failed": int((state == "FAIL").sum()),
             "trials_collapsed": int(failure.str.startswith("collapsed").sum()),
+            "trials_interrupted": int(((state == "FAIL") & (failure == "")).sum()),
             "epochs_total": int(pd.to_numeric(part["epochs"], errors="coerce").fillna(0).sum()),
             "epochs_selected": int(pd.to_numeric(mine.get("epochs_run"), errors="coerce").fillna(0).sum())
             if len(mine) else 0,
@@ -76,14 +78,17 @@ def budget_sentence(budget: pd.DataFrame) -> str | None:
     """Whether the methods were given equal budgets: the trials per study, equal for every method or not."""
     if budget is None or budget.empty:
         return None
-    per_study = (budget["trials_run"] / budget["n_studies"]).round(2)
+    interrupted = budget["trials_interrupted"] if "trials_interrupted" in budget else pd.Series(0, budget.index)
+    per_study = ((budget["trials_run"] - interrupted) / budget["n_studies"]).round(2)
+    redone = (f" (not counting {int(interrupted.sum())} trial(s) that a killed run left behind and the resumed run "
+              "trained again)") if interrupted.sum() else ""
     if per_study.nunique() == 1:
         return (f"Search budget: every method ran {per_study.iloc[0]:g} trial(s) per study "
-                f"({int(budget['n_studies'].iloc[0])} studies each); the epochs differ by early stopping and "
-                "pruning (search_budget.csv).")
+                f"({int(budget['n_studies'].iloc[0])} studies each){redone}; the epochs differ by early stopping "
+                "and pruning (search_budget.csv).")
     spread = ", ".join(f"{m} {v:g}" for m, v in zip(budget["method"], per_study))
-    return (f"Search budget: the methods ran different numbers of trials per study ({spread}); a method with "
-            "fewer trials was tuned less (search_budget.csv).")
+    return (f"Search budget: the methods ran different numbers of trials per study ({spread}){redone}; a method "
+            "with fewer trials was tuned less (search_budget.csv).")
 
 
 def pruning_sentence(budget: pd.DataFrame) -> str | None:

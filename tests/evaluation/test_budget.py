@@ -36,8 +36,8 @@ def test_the_budget_counts_every_trial_and_how_it_ended():
     budget = search_budget(trials, runs).set_index("method")
     assert list(budget.reset_index().columns) == BUDGET_COLUMNS
     a, b = budget.loc["a"], budget.loc["b"]
-    assert (a.n_studies, a.trials_run, a.trials_completed, a.trials_pruned, a.trials_failed, a.trials_collapsed) \
-        == (2, 8, 2, 2, 4, 2)
+    assert (a.n_studies, a.trials_run, a.trials_completed, a.trials_pruned, a.trials_failed, a.trials_collapsed,
+            a.trials_interrupted) == (2, 8, 2, 2, 4, 2, 0)
     assert a.epochs_total == 2 * (10 + 3 + 2) and a.epochs_selected == 18 and a.selected_train_seconds == 90.0
     assert (b.trials_run, b.epochs_total, b.selected_train_seconds) == (4, 32, 12.0)  # a missing time is left out
 
@@ -50,6 +50,12 @@ def test_the_sentence_says_whether_the_budgets_were_equal():
                                        _trials("b", ["COMPLETE"] * 2, [5, 5], folds=3)]))
     text = budget_sentence(unequal)
     assert "different numbers of trials per study (a 4, b 2)" in text and "tuned less" in text
+    # a trial a killed run left behind (failed, no reason) used no budget: the resumed run trained it again
+    resumed = search_budget(pd.concat([_trials("a", ["COMPLETE", "FAIL", "COMPLETE"], [5, 1, 5], ["", "", ""]),
+                                       _trials("b", ["COMPLETE"] * 2, [5, 5])]))
+    assert list(resumed["trials_interrupted"]) == [1, 0]
+    text = budget_sentence(resumed)
+    assert "every method ran 2 trial(s) per study" in text and "not counting 1 trial(s)" in text
 
 
 def test_the_report_writes_and_shows_the_budget(tmp_path):
