@@ -83,8 +83,8 @@ def budget_sentence(budget: pd.DataFrame) -> str | None:
     redone = (f" (not counting {int(interrupted.sum())} trial(s) that a killed run left behind and the resumed run "
               "trained again)") if interrupted.sum() else ""
     if per_study.nunique() == 1:
-        return (f"Search budget: every method ran {per_study.iloc[0]:g} trial(s) per study "
-                f"({int(budget['n_studies'].iloc[0])} studies each){redone}; the epochs differ by early stopping "
+        return (f"Search budget: every method ran {per_study.iloc[0]:g} trial(s) per study, "
+                f"{int(budget['n_studies'].iloc[0])} studies each{redone}; the epochs differ by early stopping "
                 "and pruning (search_budget.csv).")
     spread = ", ".join(f"{m} {v:g}" for m, v in zip(budget["method"], per_study))
     return (f"Search budget: the methods ran different numbers of trials per study ({spread}){redone}; a method "

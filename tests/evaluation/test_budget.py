@@ -45,7 +45,7 @@ def test_the_budget_counts_every_trial_and_how_it_ended():
 def test_the_sentence_says_whether_the_budgets_were_equal():
     equal = search_budget(pd.concat([_trials("a", ["COMPLETE"] * 2, [5, 5], folds=3),
                                      _trials("b", ["COMPLETE", "PRUNED"], [5, 1], folds=3)]))
-    assert "every method ran 2 trial(s) per study (3 studies each)" in budget_sentence(equal)
+    assert "every method ran 2 trial(s) per study, 3 studies each" in budget_sentence(equal)
     unequal = search_budget(pd.concat([_trials("a", ["COMPLETE"] * 4, [5] * 4, folds=3),
                                        _trials("b", ["COMPLETE"] * 2, [5, 5], folds=3)]))
     text = budget_sentence(unequal)
