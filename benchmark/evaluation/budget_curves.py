@@ -15,12 +15,16 @@ from the duplicate-group bootstrap the leaderboard uses (groups resampled within
 resamples for every method and budget), the method's rank at k (1 = best), Kendall's tau of the
 ranking at k against the ranking at K, and how many studies selected another trial than at K.
 ``tuning_gain.csv``: per method the gain from tuning (AUC at K minus AUC at k = 1, the method's
-default point) with a paired bootstrap interval, and the budget from which its AUC stays within
+default point) with the method-level interval and p (``gain_ci_low``, ``gain_ci_high``, ``gain_p``: the
+corrected t-test over the per-fold AUC differences of the fold models at K and at k = 1, so a rerun's
+variance is in it) and the paired bootstrap interval of these trained models (``gain_ci_low_image``,
+``gain_ci_high_image``: the test images resampled), and the budget from which its AUC stays within
 :data:`STABLE_WITHIN` of its AUC at K. A run without trial predictions has neither.
 """
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
 from types import SimpleNamespace
 
 import numpy as np
@@ -28,6 +32,7 @@ import pandas as pd
 from scipy.stats import kendalltau
 
 from benchmark.evaluation.draws import BOOTSTRAP_SEED
+from benchmark.evaluation.method_level import method_level
 from benchmark.evaluation.pairwise import PRIMARY_TEST, significance
 from benchmark.evaluation.reference import reference_comparison
 from benchmark.evaluation.reproduction import paper_claims
@@ -44,8 +49,8 @@ __all__ = ["BUDGET_CURVE_COLUMNS", "TUNING_GAIN_COLUMNS", "BUDGET_CONCLUSION_COL
 
 BUDGET_CURVE_COLUMNS = ["method", "budget", "auc", "auc_ci_low", "auc_ci_high", "rank", "kendall_tau",
                         "n_studies", "studies_changed", "selected_trials"]
-TUNING_GAIN_COLUMNS = ["method", "budget", "auc_default", "auc_tuned", "gain", "gain_ci_low", "gain_ci_high",
-                       "stable_from", "rank_default", "rank_tuned"]
+TUNING_GAIN_COLUMNS = ["method", "budget", "auc_default", "auc_tuned", "gain", "gain_ci_low", "gain_ci_high", "gain_p",
+                       "gain_ci_low_image", "gain_ci_high_image", "stable_from", "rank_default", "rank_tuned"]
 STABLE_WITHIN = 0.01  # a method's AUC has stopped moving once it stays this close to its AUC at K
 CONCLUSION_BUDGETS = (1, 2, 4, 8)  # and K: the budgets at which the report's conclusions are redrawn
 BUDGET_CONCLUSION_COLUMNS = ["budget", "dataset", "kind", "conclusion", "verdict", "as_at_top"]
@@ -159,7 +164,35 @@ def budget_curves(data: RunData, trials: pd.DataFrame | None = None, predictions
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)
                 draws[(m, k)] = np.nanmean(raw[:, [index[sig] for sig in sigs]], axis=1)
-    return _tables(methods, budgets, picks, auc, draws)
+    curve, gain = _tables(methods, budgets, picks, auc, draws)
+    method_level_gain = _method_level_gains(data, methods, picks, predictions, budgets[0], budgets[-1])
+    gain["gain_ci_low_image"], gain["gain_ci_high_image"] = gain["gain_ci_low"], gain["gain_ci_high"]
+    for col, key in (("gain_ci_low", "ci_low"), ("gain_ci_high", "ci_high"), ("gain_p", "p")):
+        gain[col] = [method_level_gain.get(m, {}).get(key, _NAN) for m in gain["method"]]
+    return curve, gain[TUNING_GAIN_COLUMNS]
+
+
+def _method_level_gains(data: RunData, methods: list[str], picks: pd.DataFrame, predictions: pd.DataFrame,
+                        first: int, top: int) -> dict[str, dict]:
+    """Each method's gain from tuning under the method-level test: its fold models at budget ``top`` against
+    its fold models at budget ``first`` (the default points), as two methods of one run
+    (:func:`benchmark.evaluation.method_level.method_level`: the corrected repeated k-fold t-test over the
+    per-fold AUC differences, so the interval holds what a rerun varies, not only the test images).
+    ``{method: result}``; a method without a pick in every study at both budgets is left out."""
+    rows, renamed = [], []
+    inner = predictions[predictions["dataset"] == data.internal]
+    for k, tag in ((first, "default"), (top, "tuned")):
+        chosen = picks[(picks["budget"] == k) & picks["method"].isin(methods)].dropna(subset=["trial"])
+        part = inner.merge(chosen.astype({"trial": int})[[*_KEY, "trial"]], on=[*_KEY, "trial"])
+        rows.append(part.assign(method=part["method"] + "@" + tag))
+        renamed.append(data.runs.assign(method=data.runs["method"] + "@" + tag))
+    scored = pd.concat(rows, ignore_index=True)[[c for c in data.predictions.columns if c in inner.columns]]
+    both = with_predictions(replace(data, runs=pd.concat(renamed, ignore_index=True)), scored)
+    ranked = set(both.order)
+    pairs = [(f"{m}@tuned", f"{m}@default") for m in methods if {f"{m}@tuned", f"{m}@default"} <= ranked]
+    if not pairs:
+        return {}
+    return {a.rsplit("@", 1)[0]: r for (a, _), r in method_level(both, data.internal, pairs).items()}
 
 
 def _inputs(data: RunData, trials, predictions, rules) -> tuple[list[str], pd.DataFrame, pd.DataFrame] | None:
@@ -315,7 +348,11 @@ def budget_curve_sentence(curve: pd.DataFrame | None, gain: pd.DataFrame | None)
     if len(g):
         r = g.iloc[0]
         parts.append(f"the largest gain from tuning is {r.method}'s, {r.gain:+.3f} "
-                     f"(95% CI {r.gain_ci_low:+.3f} to {r.gain_ci_high:+.3f}) over its default point")
+                     f"(method-level 95% CI {r.gain_ci_low:+.3f} to {r.gain_ci_high:+.3f}) over its default point")
+        gains = g[(g["gain_ci_low"] > 0) | (g["gain_ci_high"] < 0)]
+        parts.append(f"the method-level interval excludes 0 for {len(gains)} of {len(g)} methods"
+                     + (f" ({', '.join(f'{x.method} {x.gain:+.3f}' for x in gains.itertuples())})" if len(gains)
+                        else ""))
     return "; ".join(parts) + f" ({BUDGET_CURVE_FILE}, {TUNING_GAIN_FILE})."
 
 

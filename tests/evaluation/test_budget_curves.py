@@ -130,7 +130,20 @@ def test_the_tables_hold_the_picked_trials_auc_ranks_and_tau(tmp_path):
     assert curve.loc[(curve["method"] == "mid") & (curve["budget"] == 1), "auc"].isna().all()  # trial 0 diverged
     good = gain.set_index("method").loc["good"]
     auc = curve[curve["method"] == "good"].set_index("budget")["auc"]
-    assert good.gain == pytest.approx(auc[top] - auc[1]) and good.gain_ci_low <= good.gain <= good.gain_ci_high
+    assert good.gain == pytest.approx(auc[top] - auc[1])
+    assert good.gain_ci_low_image <= good.gain <= good.gain_ci_high_image  # these trained models, images resampled
+    # the method-level interval: the corrected t-test over the per-fold AUC differences of the two budgets' picks
+    from benchmark.stats import roc_auc
+
+    def fold_auc(k, fold):
+        trial = picks[(picks["method"] == "good") & (picks["budget"] == k) & (picks["fold"] == fold)]["trial"].item()
+        mine = rows[(rows["method"] == "good") & (rows["fold"] == fold) & (rows["trial"] == int(trial))]
+        return roc_auc(mine["label"], mine["score"])
+
+    per_fold = [fold_auc(top, f) - fold_auc(1, f) for f in range(FOLDS)]
+    assert (good.gain_ci_low + good.gain_ci_high) / 2 == pytest.approx(np.mean(per_fold))
+    assert good.gain_ci_high - good.gain_ci_low > good.gain_ci_high_image - good.gain_ci_low_image
+    assert 0 <= good.gain_p <= 1
     stable = int(good.stable_from)
     assert all(abs(auc[k] - auc[top]) <= 0.01 for k in range(stable, top + 1))
     assert stable == 1 or abs(auc[stable - 1] - auc[top]) > 0.01
@@ -173,6 +186,11 @@ def test_the_report_shows_the_curves_after_the_search_budget_and_skips_them_with
     assert 'id="budget-curves"' in html and 'id="tuning-gain-table"' in html
     assert str(escape(section["sentence"])) in html
     assert section["conclusions"] and str(escape(section["conclusions"])) in html  # budget_conclusions.csv
+    from benchmark.reporting.pages.leaderboard import leaderboard_markdown
+
+    md = leaderboard_markdown(ctx)  # the published leaderboard.md carries the curves too
+    assert "### The ranking against the search budget" in md and section["conclusions"] in md
+    assert "| Kendall's tau against k = 5 |" in md and "| method | AUC at k = 1 (default point) |" in md
     from benchmark.reporting import sections
 
     template = (Path(sections.__file__).parent / "leaderboard.html").read_text()  # right after the search budget

@@ -17,6 +17,7 @@ from benchmark.reporting.inputs import read_csv, read_significance
 from benchmark.reporting.render import embedded_figure, render
 from benchmark.reporting.sections.leaderboard import (budget_section, leaderboard_notes, leaderboard_table,
                                                       method_rows, split_leaderboard)
+from benchmark.reporting.sections.budget_curves import budget_curve_section
 from benchmark.reporting.sections.protocol import protocol_items, run_protocol, synthetic_banner
 from benchmark.reporting.sections.repeats import repeats_section
 from benchmark.reporting.sections.reproduction import reproduction_section
@@ -41,10 +42,14 @@ def _page_context(proto: dict, lb: pd.DataFrame, sig: pd.DataFrame, claims: pd.D
 
 
 def markdown_page(proto: dict, lb: pd.DataFrame, sig: pd.DataFrame, claims: pd.DataFrame,
-                  repeats: dict | None = None, budget: pd.DataFrame | None = None) -> str:
-    """``leaderboard.md``: banner (synthetic data), table, notes, the spread over repeats (``repeats``:
-    :func:`benchmark.reporting.sections.repeats.repeats_section`), surviving differences, protocol."""
-    return render("leaderboard.md", **_page_context(proto, lb, sig, claims, budget), repeats=repeats)
+                  repeats: dict | None = None, budget: pd.DataFrame | None = None,
+                  budget_curves: dict | None = None) -> str:
+    """``leaderboard.md``: banner (synthetic data), table, notes, the search budget and the ranking against it
+    (``budget_curves``: :func:`benchmark.reporting.sections.budget_curves.budget_curve_section`), the spread over
+    repeats (``repeats``: :func:`benchmark.reporting.sections.repeats.repeats_section`), surviving differences,
+    protocol."""
+    return render("leaderboard.md", **_page_context(proto, lb, sig, claims, budget), repeats=repeats,
+                  budget_curves=budget_curves)
 
 
 def html_page(proto: dict, lb: pd.DataFrame, sig: pd.DataFrame, claims: pd.DataFrame, figures: dict,
@@ -70,7 +75,7 @@ def leaderboard_markdown(ctx: Context, proto: dict | None = None) -> str:
     run_dir = ctx.run_dir
     return markdown_page(proto or run_protocol(ctx.data), ctx.table(LEADERBOARD_FILE), read_significance(run_dir),
                          pd.read_csv(run_dir / CLAIMS_FILE), repeats_section(run_dir),
-                         read_csv(run_dir / SEARCH_BUDGET_FILE))
+                         read_csv(run_dir / SEARCH_BUDGET_FILE), budget_curve_section(run_dir))
 
 
 def write_leaderboard_pages(ctx: Context, proto: dict) -> dict[str, Path]:

@@ -26,13 +26,16 @@ def shown_budgets(budgets) -> list[int]:
 
 
 def budget_curve_section(run_dir) -> dict | None:
-    """The section's figure, tables and sentence, or None when the run has no budget curves."""
+    """The section's figure, tables and sentences, or None when the run has no budget curves (no trial
+    predictions, or one trial per study)."""
     run_dir = Path(run_dir)
     curve, gain = read_csv(run_dir / BUDGET_CURVE_FILE), read_csv(run_dir / TUNING_GAIN_FILE)
     if curve is None or curve.empty or gain is None or gain.empty:
         return None
     shown = shown_budgets(curve["budget"].unique())
     top = shown[-1]
+    if top < 2:  # one trial per study: no curve to show
+        return None
     order = list(curve[curve["budget"] == top].sort_values(["rank", "method"])["method"])
     cell = curve.set_index(["method", "budget"])
     rows = [[m] + [f"{fmt_int(cell.loc[(m, k), 'rank'])} ({fmt_number(cell.loc[(m, k), 'auc'])})" for k in shown]
@@ -48,6 +51,6 @@ def budget_curve_section(run_dir) -> dict | None:
             "conclusions": budget_conclusion_sentence(read_csv(run_dir / BUDGET_CONCLUSIONS_FILE)),
             "header": ["method"] + [f"k = {k}" for k in shown], "rows": rows,
             "gain_header": ["method", "AUC at k = 1 (default point)", f"AUC at k = {top}",
-                            "gain [95% CI]", f"stays within {STABLE_WITHIN:g} of k = {top} from k ="],
+                            "gain [95% CI, method-level]", f"stays within {STABLE_WITHIN:g} of k = {top} from k ="],
             "gain_rows": gain_rows, "figure": embedded_figure(path) if path.is_file() else None,
             "files": (BUDGET_CURVE_FILE, TUNING_GAIN_FILE)}
