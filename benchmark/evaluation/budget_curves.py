@@ -341,9 +341,9 @@ def budget_curve_sentence(curve: pd.DataFrame | None, gain: pd.DataFrame | None)
         if k < top:
             same = "the same" if best(k) == best(top) else f"{best(k)} instead"
             parts.append(f"at k = {k} it is {same} (Kendall's tau against k = {top}: {tau.get(k, _NAN):.2f})")
-    settled = [k for k in tau.index if (tau.loc[k:] >= 1 - 1e-12).all()]
+    settled = [k for k in tau.index if k < top and (tau.loc[k:] >= 1 - 1e-12).all()]
     parts.append(f"the ranking is k = {top}'s from k = {min(settled)} on" if settled else
-                 f"the ranking changes up to k = {top}")
+                 f"the ranking still changes between k = {top - 1} and k = {top}")
     g = gain.dropna(subset=["gain"]).sort_values("gain", ascending=False)
     if len(g):
         r = g.iloc[0]

@@ -250,3 +250,15 @@ def test_the_conclusions_are_redrawn_from_the_trials_each_budget_selects(tmp_pat
     sentence = budget_conclusion_sentence(found)
     assert "at k = 1" in sentence and "different:" in sentence and "the top-ranked method" in sentence
     assert budget_conclusion_sentence(None) is None
+
+
+def test_the_sentence_says_from_which_budget_the_ranking_holds():
+    def curve(taus):
+        rows = [{"method": m, "budget": k, "auc": 0.8, "rank": r, "kendall_tau": t}
+                for k, t in enumerate(taus, start=1) for r, m in enumerate(("a", "b"), start=1)]
+        return pd.DataFrame(rows)
+
+    gain = pd.DataFrame([{"method": "a", "gain": 0.01, "gain_ci_low": -0.02, "gain_ci_high": 0.04}])
+    assert "the ranking is k = 3's from k = 2 on" in budget_curve_sentence(curve([0.2, 1.0, 1.0]), gain)
+    # settled only at K itself: the ranking still moved at the last trial, which the sentence must not hide
+    assert "still changes between k = 2 and k = 3" in budget_curve_sentence(curve([0.2, 0.5, 1.0]), gain)
