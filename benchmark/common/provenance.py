@@ -16,13 +16,18 @@ PACKAGES = ("petl-bench", "torch", "torchvision", "timm", "peft", "optuna", "num
             "scikit-learn", "pandas")
 
 
+OUTPUTS = "results"  # the published folders: what the code writes, not the code; their changes make no checkout dirty
+
+
 def git_commit(path: Path | None = None) -> dict:
-    """The commit of the suite's checkout, and whether it had uncommitted changes."""
+    """The commit of the suite's checkout, and whether it had uncommitted changes (outside ``results/``, which
+    holds published outputs: publishing several folders one after the other leaves the first ones changed)."""
     path = path or Path(__file__).resolve().parents[2]
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=path, capture_output=True,
                                 text=True, timeout=10, check=True).stdout.strip()
-        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=path,
+        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+                                     f":(exclude){OUTPUTS}"], cwd=path,
                                     capture_output=True, text=True, timeout=10).stdout.strip())
         return {"commit": commit, "dirty": dirty}
     except (OSError, subprocess.SubprocessError):
