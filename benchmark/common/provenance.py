@@ -53,7 +53,24 @@ def device_description(device: torch.device) -> dict:
         info["gpu"] = torch.cuda.get_device_name(device)
     else:
         info["processor"] = platform.processor() or platform.machine()
+        info.update(cpu_arithmetic())
     return info
+
+
+def cpu_arithmetic() -> dict:
+    """What decides the CPU's floating-point results beyond the code and the packages: the CPU's model and the
+    instruction set that torch's kernels use (``cpu_capability``: AVX512, AVX2, ...). Training that is not convex
+    amplifies a last-bit difference, so a study reproduces exactly only where these match (docs/usage.md)."""
+    import torch
+
+    model = None
+    try:
+        model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                      if line.startswith("model name")), None)
+    except OSError:
+        pass
+    return {"cpu_model": model or platform.processor() or None,
+            "cpu_capability": torch.backends.cpu.get_cpu_capability()}
 
 
 def provenance(device: torch.device) -> dict:

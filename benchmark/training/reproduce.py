@@ -26,7 +26,7 @@ from benchmark.runfolder import PREDICTIONS_FILE, RESULTS_FILE, RUNS_DIR, SUITE_
 from benchmark.training.runner import RunSpec, find_fold, load_data
 from benchmark.training.search import run_search
 
-__all__ = ["Reproduction", "retrain_study", "published_profile", "SCORE_TOLERANCE"]
+__all__ = ["Reproduction", "retrain_study", "arithmetic_difference", "published_profile", "SCORE_TOLERANCE"]
 
 SCORE_TOLERANCE = 1e-5  # float32 scores of the same computation; a changed input moves them by far more
 
@@ -66,6 +66,24 @@ def published_profile(folder: Path) -> tuple[Profile, str]:
 def _selected_trial(record: dict) -> int | None:
     selected = (record.get("search") or {}).get("selected_trial")
     return None if selected is None else int(selected)
+
+
+def arithmetic_difference(folder, method: str, repeat: int, fold: int) -> str | None:
+    """Why this machine's CPU arithmetic may not be the published study's (its record's CPU model and torch's
+    CPU capability against this machine's, :func:`benchmark.common.provenance.cpu_arithmetic`), or None when
+    they match. Training a backbone amplifies a last-bit difference: such a study reproduces exactly only on the
+    same arithmetic (a linear head on frozen features does on any)."""
+    from benchmark.common.provenance import cpu_arithmetic
+
+    study = Path(folder) / RUNS_DIR / method / f"repeat-{repeat}" / f"fold-{fold}" / RESULTS_FILE
+    machine = ((json.loads(study.read_text()).get("provenance") or {}).get("machine") or {})
+    if "cpu_capability" not in machine:
+        return f"{study} does not record its CPU (trained before the record was kept)"
+    here = cpu_arithmetic()
+    if (machine.get("cpu_model"), machine["cpu_capability"]) != (here["cpu_model"], here["cpu_capability"]):
+        return (f"{study} was trained on {machine.get('cpu_model')} ({machine['cpu_capability']}), this machine is "
+                f"{here['cpu_model']} ({here['cpu_capability']})")
+    return None
 
 
 def retrain_study(folder, method: str, repeat: int, fold: int, data_root=None, work_dir=None,

@@ -43,3 +43,12 @@ def test_published_outputs_do_not_make_the_checkout_dirty(repo):
 
 def test_outside_a_checkout_the_commit_is_unknown(tmp_path):
     assert git_commit(tmp_path / "nowhere") == {"commit": None, "dirty": None}
+
+
+def test_a_cpu_run_records_what_decides_its_arithmetic():
+    import torch
+
+    from benchmark.common.provenance import device_description
+
+    machine = device_description(torch.device("cpu"))
+    assert machine["cpu_capability"] == torch.backends.cpu.get_cpu_capability() and machine["cpu_model"]
