@@ -200,6 +200,7 @@ def publish(run_dir, out=None, allow_dirty: bool = False, replace: bool = False,
     if out.exists() and any(out.iterdir()) and not replace:
         raise FileExistsError(f"{out} exists: pass --replace to publish over it")
     code, data = _code(run_dir, allow_dirty), _data(run_dir)
+    code.update(_kept_reproductions(out, code))
     suite = read_json(run_dir / SUITE_FILE)
     with tempfile.TemporaryDirectory(prefix="publish-") as tmp:
         stage = Path(tmp) / "run"
@@ -227,6 +228,18 @@ def publish(run_dir, out=None, allow_dirty: bool = False, replace: bool = False,
         out.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(str(Path(tmp) / "out"), str(out))
     return manifest
+
+
+def _kept_reproductions(out: Path, code: dict) -> dict:
+    """The ``reproduced_by`` records of the folder being replaced, when it was published from the same training
+    (the same commits, the same studies): republishing (after a change to the evaluation) must not drop them."""
+    try:
+        old = read_manifest(out).get("code") or {}
+    except (FileNotFoundError, ValueError):
+        return {}
+    if old.get("reproduced_by") and old.get("commits") == code.get("commits"):
+        return {"reproduced_by": old["reproduced_by"]}
+    return {}
 
 
 def _write(stage: Path, dest: Path, compress_above: int) -> dict:

@@ -203,3 +203,14 @@ def test_the_readme_check_sees_a_number_that_is_not_the_published_one(published,
     auc = rows[0][1].split()[0]
     planted = readme.read_text().replace(f"| {auc} ", f"| {float(auc) + 0.001:.3f} ", 1)
     assert readme_rows(planted) != rows
+
+
+def test_publishing_again_keeps_the_records_of_reproduction(run_dir, published, tmp_path):
+    from benchmark.publishing import read_manifest, record_reproduction
+
+    out = tmp_path / "quick-busi"
+    publish(run_dir, out, allow_dirty=True, log=lambda *_: None)
+    record_reproduction(out, "a" * 40, ["good repeat 0 fold 0"], date="2026-12-07")
+    publish(run_dir, out, allow_dirty=True, replace=True, log=lambda *_: None)  # the evaluation changed: again
+    kept = read_manifest(out)["code"]["reproduced_by"]
+    assert kept == [{"commit": "a" * 40, "date": "2026-12-07", "studies": ["good repeat 0 fold 0"]}]
