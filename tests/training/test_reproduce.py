@@ -94,9 +94,8 @@ def test_the_published_quick_run_is_the_codes(method, fold):
     quick run is published again (docs/usage.md, "Published results").
 
     Feature extraction (a linear head on frozen features) reproduces on any CPU. BitFit trains through the
-    backbone, which amplifies a last-bit difference of another CPU's kernels: on an AMD EPYC (AVX512) its two
-    folds of the quick run published from another machine moved by up to 0.90 while feature extraction's
-    reproduced. So BitFit's check runs where the CPU is the published study's, and says so elsewhere."""
+    backbone, which amplifies a last-bit difference of another CPU's kernels (measured: docs/usage.md, "The
+    training guard"), so its check runs where the CPU is the published study's, and says so elsewhere."""
     from locations import dataset_root  # tests/support
 
     if not dataset_root("busi").is_dir():
