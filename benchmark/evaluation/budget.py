@@ -5,7 +5,9 @@ equal. From ``trials.csv`` (every trial of every study) and the run records: the
 how they ended (completed, pruned, failed; among the failed, the collapsed ones, which scored every image
 alike, and the interrupted ones, which a killed run left behind and a resumed run trained again: they used no
 budget), the epochs trained over all trials, the selected models' epochs and training time (summed over the
-folds), and the search's own wall time (every trial's, where the records keep it: ``search_seconds``).
+folds), and the search's own wall time (every trial's, where the records keep it: ``search_seconds``). The
+epochs and the time leave the interrupted trials out: their recorded time runs from their start in the killed
+run to their closing by the resumed one, so it holds however long the run stood still.
 
 What pruning saved is an estimate: had a pruned trial not been stopped, it would have trained as many epochs
 as its study's completed trials did on average (``epochs_saved``: the sum over pruned trials of that mean
@@ -31,6 +33,7 @@ def search_budget(trials: pd.DataFrame, runs: pd.DataFrame | None = None) -> pd.
     for method, part in trials.groupby("method", sort=False):
         state = part["state"].astype(str)
         failure = part["failure"].fillna("").astype(str)
+        counted = part[~((state == "FAIL") & (failure == ""))]  # interrupted trials used no budget
         mine = runs[runs["method"] == method] if runs is not None and not runs.empty else pd.DataFrame()
         rows.append({
             "method": method,
@@ -40,13 +43,13 @@ def search_budget(trials: pd.DataFrame, runs: pd.DataFrame | None = None) -> pd.
             "trials_pruned": int((state == "PRUNED").sum()),
             "trials_failed": int((state == "FAIL").sum()),
             "trials_collapsed": int(failure.str.startswith("collapsed").sum()),
-            "trials_interrupted": int(((state == "FAIL") & (failure == "")).sum()),
-            "epochs_total": int(pd.to_numeric(part["epochs"], errors="coerce").fillna(0).sum()),
+            "trials_interrupted": int(len(part) - len(counted)),
+            "epochs_total": int(pd.to_numeric(counted["epochs"], errors="coerce").fillna(0).sum()),
             "epochs_selected": int(pd.to_numeric(mine.get("epochs_run"), errors="coerce").fillna(0).sum())
             if len(mine) else 0,
             "selected_train_seconds": float(pd.to_numeric(mine.get("train_seconds"), errors="coerce").sum())
             if len(mine) else float("nan"),
-            **_pruning(part, state),
+            **_pruning(counted, state.loc[counted.index]),
         })
     return pd.DataFrame(rows, columns=BUDGET_COLUMNS)
 

@@ -98,3 +98,15 @@ def test_what_pruning_saved_is_estimated_from_each_studys_completed_trials():
     assert np.isnan(legacy.epochs_saved) and np.isnan(legacy.search_seconds)
     assert "more epochs" not in pruning_sentence(search_budget(old))
     assert pruning_sentence(search_budget(_trials("b", ["COMPLETE"] * 2, [5, 5]))) is None
+
+
+def test_a_trial_a_killed_run_left_behind_adds_no_epochs_and_no_time():
+    """Its recorded time runs from its start in the killed run to its closing by the resumed one, the hours the
+    run stood still included (the search_budget run's drs_finetune_all: 3,955 s for 7 epochs)."""
+    trials = _trials("a", ["COMPLETE", "FAIL", "PRUNED", "COMPLETE"], [10, 7, 3, 8], ["", "", "", ""])
+    trials["seconds"] = trials["epochs"] * 6.0
+    trials.loc[1, "seconds"] = 3955.0
+    budget = search_budget(trials).set_index("method").loc["a"]
+    assert budget.trials_interrupted == 1 and budget.trials_run == 4
+    assert budget.epochs_total == 21 and budget.search_seconds == 6.0 * 21
+    assert budget.seconds_saved == pytest.approx(6.0 * (9 - 3))
