@@ -99,7 +99,8 @@ def pruning_sentence(budget: pd.DataFrame) -> str | None:
     stopped none."""
     if budget is None or budget.empty or int(budget["trials_pruned"].sum()) == 0:
         return None
-    pruned, run = int(budget["trials_pruned"].sum()), int(budget["trials_run"].sum())
+    interrupted = budget["trials_interrupted"].sum() if "trials_interrupted" in budget else 0
+    pruned, run = int(budget["trials_pruned"].sum()), int(budget["trials_run"].sum() - interrupted)
     text = f"Median pruning stopped {pruned} of {run} trials ({pruned / run:.0%})"
     saved, total = budget["epochs_saved"], budget["epochs_total"]
     if saved.notna().all():

@@ -110,3 +110,6 @@ def test_a_trial_a_killed_run_left_behind_adds_no_epochs_and_no_time():
     assert budget.trials_interrupted == 1 and budget.trials_run == 4
     assert budget.epochs_total == 21 and budget.search_seconds == 6.0 * 21
     assert budget.seconds_saved == pytest.approx(6.0 * (9 - 3))
+    from benchmark.evaluation.budget import pruning_sentence
+
+    assert "stopped 1 of 3 trials" in pruning_sentence(search_budget(trials))
