@@ -77,12 +77,20 @@ def _pruning(part: pd.DataFrame, state: pd.Series) -> dict:
             "epochs_saved": saved, "seconds_saved": saved * per_epoch}
 
 
+def _counted_trials(budget: pd.DataFrame) -> pd.Series:
+    """Each method's trials that used budget: all but the interrupted ones (absent from older tables)."""
+    if "trials_interrupted" not in budget:
+        return budget["trials_run"]
+    return budget["trials_run"] - budget["trials_interrupted"]
+
+
 def budget_sentence(budget: pd.DataFrame) -> str | None:
     """Whether the methods were given equal budgets: the trials per study, equal for every method or not."""
     if budget is None or budget.empty:
         return None
-    interrupted = budget["trials_interrupted"] if "trials_interrupted" in budget else pd.Series(0, budget.index)
-    per_study = ((budget["trials_run"] - interrupted) / budget["n_studies"]).round(2)
+    counted = _counted_trials(budget)
+    interrupted = budget["trials_run"] - counted
+    per_study = (counted / budget["n_studies"]).round(2)
     redone = (f" (not counting {int(interrupted.sum())} trial(s) that a killed run left behind and the resumed run "
               "trained again)") if interrupted.sum() else ""
     if per_study.nunique() == 1:
@@ -99,8 +107,7 @@ def pruning_sentence(budget: pd.DataFrame) -> str | None:
     stopped none."""
     if budget is None or budget.empty or int(budget["trials_pruned"].sum()) == 0:
         return None
-    interrupted = budget["trials_interrupted"].sum() if "trials_interrupted" in budget else 0
-    pruned, run = int(budget["trials_pruned"].sum()), int(budget["trials_run"].sum() - interrupted)
+    pruned, run = int(budget["trials_pruned"].sum()), int(_counted_trials(budget).sum())
     text = f"Median pruning stopped {pruned} of {run} trials ({pruned / run:.0%})"
     saved, total = budget["epochs_saved"], budget["epochs_total"]
     if saved.notna().all():

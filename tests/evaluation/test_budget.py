@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import pandas as pd
 
-from benchmark.evaluation.budget import BUDGET_COLUMNS, budget_sentence, search_budget
+from benchmark.evaluation.budget import BUDGET_COLUMNS, budget_sentence, pruning_sentence, search_budget
 from benchmark.evaluation.derived import refresh
 from benchmark.runfolder import SEARCH_BUDGET_FILE, TRIAL_COLUMNS, TRIALS_FILE
 from fake_runs import make_run_folder
@@ -81,8 +81,6 @@ def test_the_report_writes_and_shows_the_budget(tmp_path):
 
 
 def test_what_pruning_saved_is_estimated_from_each_studys_completed_trials():
-    from benchmark.evaluation.budget import pruning_sentence
-
     trials = _trials("a", ["COMPLETE", "COMPLETE", "PRUNED", "PRUNED", "FAIL"], [10, 8, 3, 12, 9],
                      ["", "", "", "", "collapsed: scores constant"], folds=2)
     trials["seconds"] = trials["epochs"] * 6.0  # six seconds an epoch
@@ -102,7 +100,7 @@ def test_what_pruning_saved_is_estimated_from_each_studys_completed_trials():
 
 def test_a_trial_a_killed_run_left_behind_adds_no_epochs_and_no_time():
     """Its recorded time runs from its start in the killed run to its closing by the resumed one, the hours the
-    run stood still included (the search_budget run's drs_finetune_all: 3,955 s for 7 epochs)."""
+    run stood still included; the pruning sentence counts the same trials as the budget."""
     trials = _trials("a", ["COMPLETE", "FAIL", "PRUNED", "COMPLETE"], [10, 7, 3, 8], ["", "", "", ""])
     trials["seconds"] = trials["epochs"] * 6.0
     trials.loc[1, "seconds"] = 3955.0
@@ -110,6 +108,4 @@ def test_a_trial_a_killed_run_left_behind_adds_no_epochs_and_no_time():
     assert budget.trials_interrupted == 1 and budget.trials_run == 4
     assert budget.epochs_total == 21 and budget.search_seconds == 6.0 * 21
     assert budget.seconds_saved == pytest.approx(6.0 * (9 - 3))
-    from benchmark.evaluation.budget import pruning_sentence
-
     assert "stopped 1 of 3 trials" in pruning_sentence(search_budget(trials))
