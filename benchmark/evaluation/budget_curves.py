@@ -197,8 +197,8 @@ def _method_level_gains(data: RunData, methods: list[str], picks: pd.DataFrame, 
 
 def _inputs(data: RunData, trials, predictions, rules) -> tuple[list[str], pd.DataFrame, pd.DataFrame] | None:
     """``(methods, picks, trial predictions)``: the ranked methods whose trials scored the test folds, the
-    trial each study selects at each budget (:func:`budget_selections`), and the trials' rows; files read
-    from the run folder unless given. None when the run kept no trial predictions."""
+    trial each study selects at each budget (:func:`budget_selections`), and the trials' rows (an external
+    set's only where every one of those methods' trials scored it); files read from the run folder unless given. None when the run kept no trial predictions."""
     run_dir = data.run_dir
     if predictions is None:
         if not (run_dir / TRIAL_PREDICTIONS_FILE).is_file():
@@ -210,6 +210,10 @@ def _inputs(data: RunData, trials, predictions, rules) -> tuple[list[str], pd.Da
     trials, predictions = select_size(trials, size), select_size(predictions, size)
     rules = rules if rules is not None else study_rules(run_dir, size)
     methods = [m for m in data.order if m in set(predictions["method"])]
+    # an external set some methods' trials did not score (a published run's, beside a compared run's new
+    # methods) is left out: its conclusions would compare some methods only
+    scored_by = predictions[predictions["method"].isin(methods)].groupby("dataset")["method"].agg(set)
+    predictions = predictions[predictions["dataset"].map(lambda d: d == data.internal or scored_by[d] >= set(methods))]
     picks = budget_selections(trials[trials["method"].isin(methods)], rules)
     if not methods or picks.empty:
         return None

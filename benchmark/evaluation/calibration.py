@@ -180,8 +180,8 @@ def calibration_table(data: RunData) -> pd.DataFrame:
     return data.cache["calibration"]
 
 
-def calibration_columns(table: pd.DataFrame, data: RunData) -> None:
-    """Add the calibration columns to the leaderboard ``table`` (in place), NaN where a method has none.
+def calibration_columns(table: pd.DataFrame, data: RunData) -> pd.DataFrame:
+    """The calibration columns of the leaderboard ``table``, aligned with its rows, NaN where a method has none.
 
     Training data set: ``brier``, ``calibration_intercept``, ``calibration_slope``, ``ece_adaptive``,
     ``ece_adaptive_calibrated`` (:data:`CALIBRATED_ECE`), then the same with the prefix ``platt_``;
@@ -199,7 +199,7 @@ def calibration_columns(table: pd.DataFrame, data: RunData) -> None:
                 part = part.set_index("method")
                 for suffix, col in (("", "value"), ("_ci_low", "ci_low"), ("_ci_high", "ci_high")):
                     columns[name + suffix] = table["method"].map(part[col]).astype(float)
-    table[list(columns)] = pd.DataFrame(columns, index=table.index)  # at once: no fragmented frame
+    return pd.DataFrame(columns, index=table.index)
 
 
 def calibration_curves(data: RunData, n_bins: int = CURVE_BINS) -> pd.DataFrame:

@@ -98,7 +98,7 @@ def leaderboard(data) -> pd.DataFrame:
     _add_run_facts(table, data)
     for name in data.externals:
         _add_external(table, data, name)
-    calibration_columns(table, data)
+    table = pd.concat([table, calibration_columns(table, data)], axis=1)  # one frame: not column by column
     for col in ("rank", "rank_low", "rank_high", "n_repeats", "n_folds", "n_images", "n_groups",
                 "trainable_parameters", "trainable_parameters_min", "trainable_parameters_max",
                 "trainable_parameters_without_head"):

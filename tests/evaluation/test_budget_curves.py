@@ -44,10 +44,11 @@ def _plan(method: str, fold: int) -> list[tuple]:
             for i, (s, why, v, loss, w) in enumerate(PLAN[method])]
 
 
-def _budget_run(tmp_path, with_trials: bool = True):
+def _budget_run(tmp_path, with_trials: bool = True, externals: dict | None = None):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        run = make_run_folder(tmp_path, methods=METHODS, folds=FOLDS, n_images=90, n_malignant=30, n_bootstrap=50)
+        run = make_run_folder(tmp_path, methods=METHODS, folds=FOLDS, n_images=90, n_malignant=30, n_bootstrap=50,
+                              externals=externals)
     if not with_trials:
         return run
     predictions = pd.read_csv(run / "predictions.csv", dtype={"image_id": str})
@@ -250,6 +251,24 @@ def test_the_conclusions_are_redrawn_from_the_trials_each_budget_selects(tmp_pat
     sentence = budget_conclusion_sentence(found)
     assert "at k = 1" in sentence and "different:" in sentence and "the top-ranked method" in sentence
     assert budget_conclusion_sentence(None) is None
+
+
+def test_an_external_set_that_some_methods_trials_did_not_score_is_left_out_of_the_conclusions(tmp_path):
+    """A run compared against a published one whose trials kept no external scores: the training data set's
+    conclusions are drawn, the external set's are left out (they were a pandas error before)."""
+    from benchmark.evaluation.budget_curves import budget_conclusions
+
+    run = _budget_run(tmp_path, externals={"other": (40, 15)})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        every = budget_conclusions(load_run(run))
+        rows = pd.read_csv(run / TRIAL_PREDICTIONS_FILE, dtype={"image_id": str})
+        rows[(rows["method"] != "mid") | (rows["dataset"] == "busi")].to_csv(run / TRIAL_PREDICTIONS_FILE, index=False)
+        some = budget_conclusions(load_run(run))
+    assert set(every["dataset"]) == {"busi", "other"}
+    assert set(some["dataset"]) == {"busi"}
+    inner = every[every["dataset"] == "busi"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(some.reset_index(drop=True), inner)
 
 
 def test_the_sentence_says_from_which_budget_the_ranking_holds():
