@@ -14,6 +14,10 @@ Usage: .venv/bin/python scripts/dev/run_facts.py RUN_DIR
 * verdicts (from the report's own tables): the analysis plan, per data set and test how many pairs
   survive Holm, what the run could detect (``detectable.csv``), every claim with its estimate,
   interval, Holm p, verdict and Bayesian probabilities, and the leader's Bayesian comparisons;
+* selection optimism: per method, the validation AUC of each selected fold model
+  (``validation_predictions.csv``: the images it was selected and stopped on) minus its test fold's AUC,
+  mean, smallest and largest over its fold models, largest mean first (a method whose validation AUC
+  exceeds its test AUC in every fold was fitted to its validation images);
 * ``learning_curve.csv`` recomputed with scikit-learn from ``predictions.csv`` and
   ``reference_predictions.csv``: the training data set's fold-stratified AUC (per-fold
   ``roc_auc_score`` weighted by malignant x benign pairs), an external set's per-model AUC (the
@@ -97,6 +101,23 @@ def score_facts(predictions: pd.DataFrame) -> list[str]:
     return lines
 
 
+def optimism_facts(run_dir: Path, predictions: pd.DataFrame) -> list[str]:
+    internal = predictions.loc[predictions["dataset"] == json.loads((run_dir / "suite.json").read_text())["dataset"]]
+    test = internal.groupby(["method", "train_size", "repeat", "fold"])[["label", "score"]].apply(
+        lambda g: roc_auc_score(g["label"], g["score"]))
+    gaps: dict[tuple, list[float]] = {}
+    for path in sorted(run_dir.glob("runs/*/repeat-*/fold-*/validation_predictions.csv")):
+        val = pd.read_csv(path)
+        folder = path.parent.name.split("-size-")
+        key = (val["method"].iloc[0], folder[1] if len(folder) > 1 else "all",
+               int(val["repeat"].iloc[0]), int(val["fold"].iloc[0]))
+        if key in test.index and val["label"].nunique() == 2:
+            gaps.setdefault(key[:2], []).append(roc_auc_score(val["label"], val["score"]) - test[key])
+    rows = sorted(((np.mean(g), m, s, g) for (m, s), g in gaps.items()), reverse=True)
+    return [f"validation minus test AUC, {m} (size {s}, {len(g)} fold models): mean {mean:+.3f}, "
+            f"from {min(g):+.3f} to {max(g):+.3f}" for mean, m, s, g in rows]
+
+
 def _auc(rows: pd.DataFrame, internal: bool) -> float:
     if internal:
         aucs, pairs = [], []
@@ -176,7 +197,8 @@ def main(argv=None) -> int:
         return 2
     run_dir = Path(argv[0])
     predictions = _predictions(run_dir)
-    for line in (study_facts(run_dir) + trial_facts(run_dir) + score_facts(predictions) + verdict_facts(run_dir)
+    for line in (study_facts(run_dir) + trial_facts(run_dir) + score_facts(predictions) + optimism_facts(run_dir, predictions)
+                 + verdict_facts(run_dir)
                  + curve_check(run_dir, predictions)):
         print(line)
     return 0
