@@ -198,7 +198,8 @@ def _method_level_gains(data: RunData, methods: list[str], picks: pd.DataFrame, 
 def _inputs(data: RunData, trials, predictions, rules) -> tuple[list[str], pd.DataFrame, pd.DataFrame] | None:
     """``(methods, picks, trial predictions)``: the ranked methods whose trials scored the test folds, the
     trial each study selects at each budget (:func:`budget_selections`), and the trials' rows (an external
-    set's only where every one of those methods' trials scored it); files read from the run folder unless given. None when the run kept no trial predictions."""
+    set's only where every one of those methods' trials scored it); files read from the run folder unless
+    given. None when the run kept no trial predictions."""
     run_dir = data.run_dir
     if predictions is None:
         if not (run_dir / TRIAL_PREDICTIONS_FILE).is_file():
@@ -213,7 +214,8 @@ def _inputs(data: RunData, trials, predictions, rules) -> tuple[list[str], pd.Da
     # an external set some methods' trials did not score (a published run's, beside a compared run's new
     # methods) is left out: its conclusions would compare some methods only
     scored_by = predictions[predictions["method"].isin(methods)].groupby("dataset")["method"].agg(set)
-    predictions = predictions[predictions["dataset"].map(lambda d: d == data.internal or scored_by[d] >= set(methods))]
+    kept = [data.internal] + [d for d, scored in scored_by.items() if scored >= set(methods)]
+    predictions = predictions[predictions["dataset"].isin(kept)]
     picks = budget_selections(trials[trials["method"].isin(methods)], rules)
     if not methods or picks.empty:
         return None

@@ -197,9 +197,8 @@ def main(argv=None) -> int:
         return 2
     run_dir = Path(argv[0])
     predictions = _predictions(run_dir)
-    for line in (study_facts(run_dir) + trial_facts(run_dir) + score_facts(predictions) + optimism_facts(run_dir, predictions)
-                 + verdict_facts(run_dir)
-                 + curve_check(run_dir, predictions)):
+    for line in (study_facts(run_dir) + trial_facts(run_dir) + score_facts(predictions)
+                 + optimism_facts(run_dir, predictions) + verdict_facts(run_dir) + curve_check(run_dir, predictions)):
         print(line)
     return 0
 

@@ -255,7 +255,7 @@ def test_the_conclusions_are_redrawn_from_the_trials_each_budget_selects(tmp_pat
 
 def test_an_external_set_that_some_methods_trials_did_not_score_is_left_out_of_the_conclusions(tmp_path):
     """A run compared against a published one whose trials kept no external scores: the training data set's
-    conclusions are drawn, the external set's are left out (they were a pandas error before)."""
+    conclusions are drawn as with every row, the external set's are left out (not drawn on some methods)."""
     from benchmark.evaluation.budget_curves import budget_conclusions
 
     run = _budget_run(tmp_path, externals={"other": (40, 15)})
