@@ -16,6 +16,9 @@ a ``ValueError`` naming each difference before anything is written or trained:
   uncommitted code or a checkout without git or that commit is refused unless ``allow_code_change``, or unless
   a later commit whose training code this checkout has unchanged trained published studies again to their
   predictions (the manifest's ``code.reproduced_by``, written by ``petl-bench check-published --retrain``);
+- the installed numeric packages (:data:`benchmark.common.provenance.NUMERIC_PACKAGES`) are the versions that
+  trained the published run (its manifest's ``trained.versions``): another release can compute a method
+  otherwise; refused unless ``allow_code_change``;
 - no new method is already published.
 
 It then unpacks the folder into a new run folder (``reports/<timestamp>-compare-<profile>``), trains only the
@@ -39,7 +42,7 @@ import numpy as np
 from benchmark import pipeline
 from benchmark.common.io import read_json, write_csv_atomic, write_json_atomic
 from benchmark.common.profiles import ProfileError, profile_from_dict
-from benchmark.common.provenance import git_commit
+from benchmark.common.provenance import CONSTRAINTS_FILE, git_commit, version_differences
 from benchmark.publishing import read_manifest, unpack
 from benchmark.runfolder import (BASELINE_FILE, MANIFEST_FILE, RUNS_DIR, STUDIES_FILE, SUITE_FILE,
                                  TRIAL_PREDICTION_COLUMNS, TRIAL_PREDICTIONS_FILE, partition_info)
@@ -207,6 +210,11 @@ def check_baseline(folder, new: list[str], data_root=None, allow_code_change: bo
     differences, notes = profile_differences(manifest["profile"], profile)
     code_refusals, code = _code_problems(manifest, allow_code_change)
     problems += differences + code_refusals
+    packages = version_differences((manifest.get("trained") or {}).get("versions"))
+    if packages and not allow_code_change:
+        problems.append(f"packages: {'; '.join(packages)} (the published methods were trained with the pinned "
+                        f"versions: install them, pip install -e . -c {CONSTRAINTS_FILE}, or pass "
+                        f"--allow-code-change)")
     problems += _data_problems(profile, manifest, new[0], data_root)
     if problems:
         raise ValueError(f"refused to compare with {folder} (nothing was trained):\n  " + "\n  ".join(problems))
@@ -215,6 +223,9 @@ def check_baseline(folder, new: list[str], data_root=None, allow_code_change: bo
     elif code["changed_files"]:
         notes.append(f"the training code changed since the published run (--allow-code-change): "
                      f"{', '.join(code['changed_files'])}")
+    if packages:
+        notes.append(f"the installed packages are not the published run's (--allow-code-change): {'; '.join(packages)}")
+        code = {**code, "package_differences": packages}
     for note in notes:
         log(f"compare: {note}")
     return {"manifest": manifest, "profile": profile, "dataset": manifest["dataset"], "published": published,

@@ -14,6 +14,8 @@ if TYPE_CHECKING:  # torch is imported where a device is described: git_commit n
 
 PACKAGES = ("petl-bench", "torch", "torchvision", "timm", "peft", "optuna", "numpy", "scipy",
             "scikit-learn", "pandas")
+NUMERIC_PACKAGES = PACKAGES[1:]  # whose release can move a published number (the suite's own is its commit)
+CONSTRAINTS_FILE = "constraints.txt"  # their versions that made the published results (the install pins them)
 
 
 OUTPUTS = "results"  # the published folders: what the code writes, not the code; their changes make no checkout dirty
@@ -42,6 +44,14 @@ def package_versions() -> dict:
         except PackageNotFoundError:
             out[name] = None
     return out
+
+
+def version_differences(recorded: dict | None) -> list[str]:
+    """The :data:`NUMERIC_PACKAGES` whose installed version is not the one a result ``recorded`` (its provenance's
+    ``versions``), each as "peft 0.22.0 is installed, 0.21.2 made it"; a package the record lacks is not compared."""
+    here = package_versions()
+    return [f"{name} {here[name]} is installed, {recorded[name]} made it" for name in NUMERIC_PACKAGES
+            if (recorded or {}).get(name) and here.get(name) != recorded[name]]
 
 
 def device_description(device: torch.device) -> dict:

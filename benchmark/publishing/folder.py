@@ -94,10 +94,12 @@ def _comparison_code(run_dir: Path, listed: list[dict]) -> dict:
     ones only when `compare` found this checkout's training code to be the published run's."""
     info = read_json(run_dir / BASELINE_FILE)
     check, here = info.get("code_check") or {}, info.get("trained_here") or {}
-    if not check.get("checked") or check.get("changed_files"):
-        why = check.get("reason") or f"changed: {', '.join(check.get('changed_files') or [])}"
-        raise ValueError(f"{run_dir} trained {', '.join(here.get('methods') or [])} with training code that is not "
-                         f"the published run's ({why}; compared with --allow-code-change): those rows cannot join "
+    if not check.get("checked") or check.get("changed_files") or check.get("package_differences"):
+        why = check.get("reason") or "; ".join([*([f"changed: {', '.join(check['changed_files'])}"]
+                                                   if check.get("changed_files") else []),
+                                                 *check.get("package_differences", [])])
+        raise ValueError(f"{run_dir} trained {', '.join(here.get('methods') or [])} with training code or packages that "
+                         f"are not the published run's ({why}; compared with --allow-code-change): those rows cannot join "
                          f"the published ones. Publish a whole run of this code instead (run_all.sh, then publish)")
     code = dict(info.get("published_code") or {"commit": info["published"]["commit"],
                                                  "dirty": info["published"]["dirty"]})

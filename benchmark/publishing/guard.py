@@ -78,8 +78,8 @@ def _compare_column(name: str, column: str, published: pd.Series, rebuilt: pd.Se
         i = rows[0]
         return Difference(name, column, f"{len(rows)} of {len(a)} rows differ by more than {tolerance:g} (largest "
                                         f"{gap:.3g}); row {i}: published {a[i]!r}, rebuilt {b[i]!r}")
-    a, b = published.astype(str).to_numpy(), rebuilt.astype(str).to_numpy()
-    rows = np.flatnonzero(a != b)
+    a, b = (np.array([None if pd.isna(v) else str(v) for v in c], dtype=object) for c in (published, rebuilt))
+    rows = np.flatnonzero(a != b)  # an empty cell is None in both (astype(str) leaves NaN a float in some pandas)
     if not len(rows):
         return None
     i = rows[0]

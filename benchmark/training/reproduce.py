@@ -5,8 +5,9 @@ A published folder (``results/<profile>-<dataset>/``, :mod:`benchmark.publishing
 reads them, refuses when the data at hand are not the data the study trained on (the checksum in its record),
 runs the study's whole search again (every trial, the selection, the selected model's test) on the same fold
 of the same partition into a scratch run folder, one torch thread as the suite's workers run, and compares the
-test fold's scores with the published ones image by image (:class:`Reproduction`). Whatever reaches the
-training loop differently (images, labels, class weights, batches, cached features, the search's draws)
+test fold's scores with the published ones image by image (:class:`Reproduction`, which names any installed
+package whose version is not the study's: a library's release can change a method's computation). Whatever
+reaches the training loop differently (images, labels, class weights, batches, cached features, the search's draws)
 moves the scores; the trainer is deterministic on a CPU for a given thread count, so the published
 scores come back to float32 precision (:data:`SCORE_TOLERANCE`).
 """
@@ -22,6 +23,7 @@ import pandas as pd
 import torch
 
 from benchmark.common.profiles import Profile, profile_from_dict
+from benchmark.common.provenance import CONSTRAINTS_FILE, version_differences
 from benchmark.runfolder import PREDICTIONS_FILE, RESULTS_FILE, RUNS_DIR, SUITE_FILE
 from benchmark.training.runner import RunSpec, find_fold, load_data
 from benchmark.training.search import run_search
@@ -41,6 +43,7 @@ class Reproduction:
     same_images: bool            # the same image ids and labels, in the same fold
     selected_trial_published: int | None
     selected_trial_again: int | None
+    package_differences: tuple[str, ...] = ()  # installed numeric packages that are not the study's versions
 
     @property
     def reproduced(self) -> bool:
@@ -51,7 +54,13 @@ class Reproduction:
         return (f"{self.method} repeat {self.repeat} fold {self.fold}: {what} ({self.n_images} test images, largest "
                 f"score difference {self.max_score_difference:.2e}, images and labels "
                 f"{'the same' if self.same_images else 'differ'}; selected trial {self.selected_trial_published} "
-                f"published, {self.selected_trial_again} again)")
+                f"published, {self.selected_trial_again} again)" + self._packages())
+
+    def _packages(self) -> str:
+        if not self.package_differences:
+            return ""
+        return (f"; the installed packages are not the ones that trained it ({'; '.join(self.package_differences)}): "
+                f"install the pinned versions, pip install -e . -c {CONSTRAINTS_FILE}")
 
 
 def published_profile(folder: Path) -> tuple[Profile, str]:
@@ -120,4 +129,5 @@ def retrain_study(folder, method: str, repeat: int, fold: int, data_root=None, w
             and (mine["label"].to_numpy() == theirs["label"].to_numpy()).all())
     gap = float(np.max(np.abs(mine["score"].to_numpy() - theirs["score"].to_numpy()))) if same else float("inf")
     return Reproduction(method, repeat, fold, len(theirs), gap, bool(same), _selected_trial(record),
-                        _selected_trial(again or {}))
+                        _selected_trial(again or {}),
+                        tuple(version_differences((record.get("provenance") or {}).get("versions"))))

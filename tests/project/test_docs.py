@@ -94,7 +94,7 @@ def test_readme_is_a_front_page():
     assert len(lines) < 150
     first_block = re.search(r"```bash\n(.*?)```", readme, flags=re.S).group(1).splitlines()
     assert first_block == [
-        'python3 -m venv .venv && .venv/bin/pip install -e ".[test]" && ./run_all.sh --profile quick',
+        'python3 -m venv .venv && .venv/bin/pip install -e ".[test]" -c constraints.txt && ./run_all.sh --profile quick',
         ".venv/bin/python -m pytest --benchmark-disable"]
     for link in re.findall(r"\]\(([^)#]+)", readme):  # every linked page exists
         assert (ROOT / link).exists(), link

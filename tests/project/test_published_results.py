@@ -69,3 +69,35 @@ def test_a_comparison_with_the_published_quick_run_is_accepted_by_this_checkout(
         f"{refusals[0]}\nCommit the change, then run `petl-bench check-published {QUICK.relative_to(ROOT)} --retrain "
         f"feature_extraction,bitfit` (a few minutes) and commit the MANIFEST.json it updates, or publish the quick "
         f"run again (docs/usage.md, \"Published results\")")
+
+
+def _pins() -> dict:
+    from benchmark.common.provenance import CONSTRAINTS_FILE
+
+    lines = (ROOT / CONSTRAINTS_FILE).read_text().splitlines()
+    return dict(line.split("==") for line in (s.split("#")[0].strip() for s in lines) if line)
+
+
+def test_the_install_pins_the_versions_that_made_every_published_study():
+    """Every published study's record names the pinned versions of the packages that compute its numbers, and the
+    install (README, CI) pins them: an unpinned install took peft 0.22.0, whose rewritten OFT moved a published
+    study's scores by 0.216 (docs/usage.md, "The training guard"). A pin changed without regenerating the published
+    results, or a study made with other versions, fails here."""
+    from benchmark.common.provenance import CONSTRAINTS_FILE, NUMERIC_PACKAGES
+
+    pins = _pins()
+    assert sorted(pins) == sorted(NUMERIC_PACKAGES), f"{CONSTRAINTS_FILE} must pin exactly {NUMERIC_PACKAGES}"
+    if not PUBLISHED:
+        pytest.skip(NONE_YET)
+    other = {}
+    for record in sorted(p for folder in PUBLISHED for p in (folder / "runs").glob("*/*/*/results.json")):
+        versions = json.loads(record.read_text())["provenance"]["versions"]
+        moved = {k: versions.get(k) for k in pins if versions.get(k) != pins[k]}
+        if moved:
+            other[str(record.relative_to(ROOT))] = moved
+    assert not other, (f"{len(other)} published studies were made with other versions than {CONSTRAINTS_FILE}'s, "
+                       f"e.g. {next(iter(other.items()))}: regenerate them or restore the pins")
+    for path in ("README.md", ".ci/run"):
+        installs = [line for line in (ROOT / path).read_text().splitlines() if "pip install" in line and " -e " in line]
+        assert installs and all(f"-c {CONSTRAINTS_FILE}" in line for line in installs), \
+            f"{path} installs the suite without -c {CONSTRAINTS_FILE}: {installs}"

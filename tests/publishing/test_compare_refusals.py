@@ -5,7 +5,7 @@ partition's fingerprint as the suite writes them (``save_test_images``: an imple
 other than the comparison's). Planted, one each: other data (the manifest's checksum), another partition (its
 fingerprint), a profile setting this code does not read (and one the
 published profile predates, said, not refused), changed training code (the diff function, and the diff itself on
-a scratch git repository), a run whose code cannot be checked, and a method already published (through the
+a scratch git repository), other package versions, a run whose code cannot be checked, and a method already published (through the
 command line: exit status 2, no run folder made).
 """
 from __future__ import annotations
@@ -104,6 +104,22 @@ def test_changed_training_code_is_refused_unless_allowed(published, monkeypatch)
     checked = check_baseline(published, ["bitfit"], allow_code_change=True, log=notes.append)
     assert checked["code"]["changed_files"] == ["benchmark/training/trainer.py"]
     assert any("trainer.py" in n for n in notes)
+
+
+def test_other_package_versions_are_refused_unless_allowed(published, tmp_path, unchanged_code):
+    """The published run was trained with another peft (a release can compute a method otherwise: peft 0.22.0's OFT
+    moved published scores by 0.216): refused with the package named and the pinned install said; allowed, noted."""
+    from benchmark.common.provenance import package_versions
+
+    recorded = {**package_versions(), "peft": "0.0.1"}
+    folder = _planted(published, tmp_path, lambda m: m["trained"].update(versions=recorded))
+    with pytest.raises(ValueError, match=r"packages: peft \S+ is installed, 0\.0\.1 made it .*-c constraints\.txt"):
+        check_baseline(folder, ["bitfit"])
+    notes = []
+    checked = check_baseline(folder, ["bitfit"], allow_code_change=True, log=notes.append)
+    assert checked["code"]["package_differences"] and any("peft" in n for n in notes)
+    same = _planted(published, tmp_path / "same", lambda m: m["trained"].update(versions=package_versions()))
+    assert "package_differences" not in check_baseline(same, ["bitfit"], log=lambda *_: None)["code"]
 
 
 def test_code_a_later_commit_reproduced_the_studies_with_passes(published, tmp_path, monkeypatch):

@@ -179,6 +179,12 @@ def test_compare_file_is_exact_on_text_and_tolerant_by_column(tmp_path):
     found, _ = compare_file("t.csv", a, b)
     assert [(d.column, d.detail.split(";")[0]) for d in found] == [
         ("auc", "1 of 2 rows differ by more than 1e-09 (largest 1e-08)"), ("note", "1 of 2 rows differ")]
+    a.write_text("method,auc,note\nx,0.5,\ny,0.25,ok\n")  # an empty text cell in both: equal, in every pandas
+    b.write_text("method,auc,note\nx,0.5000000000001,\ny,0.25,ok\n")
+    assert compare_file("t.csv", a, b)[0] == []
+    b.write_text("method,auc,note\nx,0.5000000000001,filled\ny,0.25,ok\n")
+    assert [(d.column, d.detail) for d in compare_file("t.csv", a, b)[0]] == [
+        ("note", "1 of 2 rows differ; row 0: published None, rebuilt 'filled'")]
     b.write_text("method,auc\nx,0.5\ny,0.25\n")
     assert [(d.column, d.detail) for d in compare_file("t.csv", a, b)[0]] == [("note", "only in the published table")]
     j1, j2 = tmp_path / "a.json", tmp_path / "b.json"

@@ -145,3 +145,19 @@ def test_the_cpu_arithmetic_of_a_published_study_is_compared_with_this_machines(
     other = {**cpu_arithmetic(), "cpu_capability": "DEFAULT" if cpu_arithmetic()["cpu_capability"] != "DEFAULT"
              else "AVX2"}
     assert "was trained on" in recorded({"device": "cpu", **other})
+
+
+def test_a_study_made_with_other_package_versions_says_which_when_it_does_not_reproduce(tmp_path, monkeypatch):
+    """The record's versions against the installed ones: a differing numeric package is named with the pinned
+    install (the failure peft 0.22.0 caused read as a training change until the versions were compared)."""
+    from benchmark.common import provenance
+    from benchmark.training.reproduce import Reproduction
+
+    installed = provenance.package_versions()
+    assert provenance.version_differences(installed) == []
+    assert provenance.version_differences({**installed, "petl-bench": "0.0.0", "python": "3.9.0"}) == []
+    assert provenance.version_differences({"peft": "0.0.1"}) == [f"peft {installed['peft']} is installed, 0.0.1 made it"]
+    moved = Reproduction("oft", 0, 0, 127, 0.216, True, 0, 0, ("peft 0.22.0 is installed, 0.21.2 made it",))
+    assert "NOT reproduced" in str(moved) and "peft 0.22.0 is installed, 0.21.2 made it" in str(moved)
+    assert "-c constraints.txt" in str(moved)
+    assert "installed packages" not in str(Reproduction("oft", 0, 0, 127, 0.0, True, 0, 0))

@@ -128,7 +128,9 @@ def _baseline(run_dir: Path) -> dict | None:
                      not check.get("changed_files") else
                      f"trained although the training code changed: {', '.join(check['changed_files'])}"
                      if check.get("changed_files") else
-                     f"the training code not checked ({check.get('reason', 'unknown')})")}
+                     f"the training code not checked ({check.get('reason', 'unknown')})")
+            + ("" if not check.get("package_differences") else
+               f"; other package versions than the published run's: {'; '.join(check['package_differences'])}")}
 
 
 def _provenance(run_dir: Path, records: dict, n_excluded: int) -> dict:
