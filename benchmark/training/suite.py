@@ -40,6 +40,7 @@ from tqdm.auto import tqdm
 from benchmark.data import load_dataset
 from benchmark.common.io import write_atomic, write_csv_atomic, write_json_atomic
 from benchmark.common.profiles import Profile
+from benchmark.common.provenance import CONSTRAINTS_FILE, version_differences
 from benchmark.runfolder import (EXTERNAL_FILE, FAILURES_FILE, IMAGES_FILE, PARTITION_FILE, RESULTS_FILE, RUNS_DIR,
                                  STATE_FILE, SUITE_FILE, SUMMARY_FILE, TEST_IMAGES_FILE, TRAIN_SUBSETS_FILE, collect,
                                  partition_info, study_folders)
@@ -69,6 +70,22 @@ def resolve_methods(names: str | None, default: tuple[str, ...] = ("all",)) -> l
     """The methods to run: ``names`` (``--methods``: comma-separated names and sets), else ``default``
     (a profile's ``methods``); sets are "all", "core" and the sources (``registry.method_set``)."""
     return method_set(names or list(default))
+
+
+def _check_resumed_versions(run_dir: Path, finished: list[tuple[str, Fold]]) -> None:
+    """Refuse to resume a run folder whose finished studies were made with other versions of the packages that
+    compute the numbers than the installed ones: the run would mix them (a study records them in its results)."""
+    for method, fold in finished:
+        record = run_dir / RUNS_DIR / method / fold.folder / RESULTS_FILE
+        try:
+            versions = json.loads(record.read_text()).get("provenance", {}).get("versions")
+        except (OSError, ValueError):
+            continue
+        if differences := version_differences(versions):
+            raise ValueError(f"{run_dir} holds studies made with other package versions ({'; '.join(differences)}; "
+                             f"{record}): resuming would mix them in one run. Install the versions they record "
+                             f"(pip install -e . -c {CONSTRAINTS_FILE} where those are the pinned ones), or give a "
+                             f"new --run-dir")
 
 
 def run_suite(profile: Profile, dataset: str, run_dir: Path, methods: list[str], data_root=None,
@@ -124,6 +141,8 @@ def run_suite(profile: Profile, dataset: str, run_dir: Path, methods: list[str],
     workers = max(1, min(workers, len(pending)))
     n_studies = len(methods) * len(folds)
     if len(pending) < n_studies:
+        waiting = {(m, id(f)) for m, f in pending}
+        _check_resumed_versions(run_dir, [(m, f) for m in methods for f in folds if (m, id(f)) not in waiting])
         print(f"suite: {n_studies - len(pending)} of {n_studies} studies already finished in {run_dir}; "
               f"{len(pending)} to run", flush=True)
     try:

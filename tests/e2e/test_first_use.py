@@ -1,5 +1,6 @@
 """What a new user tripped over, fixed: `run` recognises its own finished run and says so, its summary line
-labels the operating point, and a resumed suite says what it skips instead of "0 studies"."""
+labels the operating point, and a resumed suite says what it skips instead of "0 studies" (and refuses to mix
+studies made with other package versions into the run)."""
 from __future__ import annotations
 
 import json
@@ -46,3 +47,11 @@ def test_resumed_suite_says_what_it_skips(tmp_path, capsys):
     second = capsys.readouterr().out
     assert "2 of 2 studies already finished" in second and "worker processes" not in second
     assert len(second.splitlines()) < 25  # a short summary, not the whole leaderboard
+    # a finished study made with another peft: resuming would mix versions in one run, so it is refused
+    record = next((tmp_path / "run" / "runs" / "feature_extraction").glob("repeat-0/fold-*/results.json"))
+    stored = json.loads(record.read_text())
+    stored["provenance"]["versions"]["peft"] = "0.0.1"
+    record.write_text(json.dumps(stored))
+    assert main(args) == 2
+    refused = capsys.readouterr().err
+    assert "other package versions (peft" in refused and "0.0.1 made it" in refused and str(record) in refused
