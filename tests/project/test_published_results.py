@@ -80,8 +80,8 @@ def _pins() -> dict:
 
 def test_the_install_pins_the_versions_that_made_every_published_study():
     """Every published study's record names the pinned versions of the packages that compute its numbers, and the
-    install (README, CI) pins them: an unpinned install took peft 0.22.0, whose rewritten OFT moved a published
-    study's scores by 0.216 (docs/usage.md, "The training guard"). A pin changed without regenerating the published
+    install (README, CI) pins them: a new release can move a published study's scores (measured in docs/usage.md,
+    "The training guard"). A pin changed without regenerating the published
     results, or a study made with other versions, fails here."""
     from benchmark.common.provenance import CONSTRAINTS_FILE, NUMERIC_PACKAGES
 

@@ -107,8 +107,8 @@ def test_changed_training_code_is_refused_unless_allowed(published, monkeypatch)
 
 
 def test_other_package_versions_are_refused_unless_allowed(published, tmp_path, unchanged_code):
-    """The published run was trained with another peft (a release can compute a method otherwise: peft 0.22.0's OFT
-    moved published scores by 0.216): refused with the package named and the pinned install said; allowed, noted."""
+    """The published run was trained with another peft (a release can compute a method otherwise; docs/usage.md, "The
+    training guard"): refused with the package named and the pinned install said; allowed, noted."""
     from benchmark.common.provenance import package_versions
 
     recorded = {**package_versions(), "peft": "0.0.1"}

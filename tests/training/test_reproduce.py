@@ -147,9 +147,9 @@ def test_the_cpu_arithmetic_of_a_published_study_is_compared_with_this_machines(
     assert "was trained on" in recorded({"device": "cpu", **other})
 
 
-def test_a_study_made_with_other_package_versions_says_which_when_it_does_not_reproduce(tmp_path, monkeypatch):
+def test_a_study_made_with_other_package_versions_says_which_when_it_does_not_reproduce():
     """The record's versions against the installed ones: a differing numeric package is named with the pinned
-    install (the failure peft 0.22.0 caused read as a training change until the versions were compared)."""
+    install (docs/usage.md, "The training guard": a version difference reads as a training change otherwise)."""
     from benchmark.common import provenance
     from benchmark.training.reproduce import Reproduction
 
